@@ -1,0 +1,28 @@
+"""Where the project's real-world test data lives, and a clear skip when it is absent.
+
+The rule sets and rsyslog configurations are public third-party files kept beside the
+checkout (``../shared/corpus``), not copied into the collection.  ``WHOTOUCHED_CORPUS``
+names another place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def corpus_dir() -> Path:
+    return Path(os.environ.get("WHOTOUCHED_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+def corpus_file(name: str) -> Path:
+    """Path of a corpus file; skips the test, naming what is missing, when it is absent."""
+    path = corpus_dir() / name
+    if not path.is_file():
+        pytest.skip(f"real-world corpus file {name} not found in {corpus_dir()} "
+                    "(set WHOTOUCHED_CORPUS to the folder holding it)")
+    return path
