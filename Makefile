@@ -1,0 +1,54 @@
+# The project's commands.  `make test` is the one CI runs: it installs what it needs
+# (a pinned Python toolchain in .venv, the host packages, the Docker engine, the local
+# images) and runs every test.  Re-runs reuse all of that.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+
+.PHONY: test venv host unit system sanity lint build molecule images engine clean
+
+test: venv host unit system sanity lint build molecule
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make: the toolchain is pinned for Python 3.11; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+host:
+	scripts/host-packages.sh
+
+unit: venv
+	pytest tests/unit
+
+system: venv host
+	@[ "$$(id -u)" = 0 ] || { echo "make system: the real kernel audit and rsyslogd tests need root"; exit 1; }
+	pytest -p no:randomly tests/system -m needs_root
+
+sanity: venv
+	scripts/sanity.sh
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production
+
+build: venv
+	scripts/build-collection.sh
+
+engine:
+	scripts/docker-engine.sh
+
+images: engine
+	scripts/build-images.sh
+
+molecule: venv images
+	scripts/molecule.sh
+
+clean:
+	rm -rf $(VENV) .cache build

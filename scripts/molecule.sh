@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run every Molecule scenario in turn (they share one kernel audit table, so never in
+# parallel).  A verifier that finds no tests counts as a failure, not a pass.
+#
+#   scripts/molecule.sh [SCENARIO ...]     default: all scenarios under molecule/
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+logs="$root/.cache/molecule-logs"
+mkdir -p "$logs"
+
+if [ $# -eq 0 ]; then
+  for file in molecule/*/molecule.yml; do
+    set -- "$@" "$(basename "$(dirname "$file")")"
+  done
+fi
+
+failed=()
+for scenario in "$@"; do
+  log="$logs/$scenario.log"
+  echo "molecule: scenario $scenario (log: $log)"
+  start=$SECONDS
+  if molecule test -s "$scenario" >"$log" 2>&1 && ! grep -q "Skipping, no tests found" "$log"; then
+    echo "molecule: $scenario passed in $((SECONDS - start)) s"
+    grep -aE '^\s*(│\s*)?=+ .*(passed|failed).* =+\s*$' "$log" | sed 's/^[│ ]*/  /' || true
+  else
+    echo "molecule: $scenario FAILED in $((SECONDS - start)) s; its last lines:"
+    tail -n 60 "$log"
+    failed+=("$scenario")
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "molecule: failed scenarios: ${failed[*]}"
+  exit 1
+fi
