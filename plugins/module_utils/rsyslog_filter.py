@@ -617,7 +617,8 @@ def parse_config(text: str) -> List[Chunk]:
     ``"".join(chunk.text for chunk in parse_config(text)) == text`` always holds.
     Statements that cannot be read stay as plain chunks (with ``error`` set).
     """
-    lines = text.splitlines(keepends=True)
+    # rsyslog ends lines at '\n' only (str.splitlines would also split at U+2028 ...)
+    lines = re.findall(r"[^\n]*\n|[^\n]+$", text)
     chunks: List[Chunk] = []
     pending: List[str] = []  # $Action... lines waiting for the legacy action they tune
     pending_params: List[Tuple[str, str]] = []
