@@ -15,7 +15,7 @@ description:
     RainerScript C(if ... then ...) statements) in one drop-in file, comparing rules by
     meaning rather than by text, and leaves every line it does not manage exactly as it was.
   - Equal in meaning are, for example, rules that differ only in whitespace or keyword case,
-    the legacy discard C(~) and C(stop) (the module always writes C(stop): C(~) is deprecated
+    the legacy discard C(~) and C(stop) (the module always writes C(stop), as C(~) is deprecated
     since rsyslog v7), C(-/file), C(/file) and C(action(type="omfile" file="/file")),
     C(:msg, contains, "x") and C(if $msg contains "x" then), and C(@host) and
     C(action(type="omfwd" target="host" port="514" protocol="udp")).
@@ -38,7 +38,7 @@ description:
   - A forwarding queue spools to rsyslog's work directory (C($WorkDirectory) or
     C(global(workDirectory=...))); the distribution defaults set one.
 author:
-  - whotouched.server_audit contributors
+  - whotouched.server_audit contributors (@whotouched)
 options:
   path:
     description:
@@ -282,9 +282,9 @@ def main():
         except FileValidationError as err:
             result["changed"] = False
             module.fail_json(msg=str(err), validator_output=err.output, **result)
-    if not module.check_mode:
-        # the text diff is not a file-attribute diff: attributes report through 'changed'
-        result["changed"] = apply_file_attributes(module, path, result["changed"])
+    # the text diff is not a file-attribute diff: attributes report through 'changed'
+    # (in check mode Ansible only reports what it would change)
+    result["changed"] = apply_file_attributes(module, path, result["changed"])
     module.exit_json(**result)
 
 

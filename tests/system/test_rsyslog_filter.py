@@ -239,3 +239,22 @@ def test_seed_filters_drop_the_noise_and_forward_exec_records(rsyslog_with_seed_
     assert "~" not in drop_in and 'module(load="omfwd")' not in drop_in
     assert list((work / "spool").iterdir()) == [] or all(
         p.name.startswith("fwd_127_0_0_1_") for p in (work / "spool").iterdir())
+
+
+def test_backup_and_file_attributes(tmp_path):
+    _main_config(tmp_path)
+    drop_in = tmp_path / "rsyslog.d" / "10-audit-filter.conf"
+    drop_in.write_text("# before\n", encoding="utf-8")
+    drop_in.chmod(0o600)
+    result = _run(tmp_path, [':msg, contains, "x" stop'], backup=True, mode="0640")
+    assert result["changed"] is True and not result.get("failed")
+    assert Path(result["backup_file"]).read_text() == "# before\n"
+    assert drop_in.stat().st_mode & 0o777 == 0o640
+    assert drop_in.read_text() == '# before\n:msg, contains, "x" stop\n'
+    again = _run(tmp_path, [':msg, contains, "x" stop'], mode="0640")
+    assert again["changed"] is False
+    drop_in.chmod(0o600)
+    predicted = run_module("rsyslog_filter", {
+        "path": str(drop_in), "main_config": str(tmp_path / "rsyslog.conf"),
+        "filters": [':msg, contains, "x" stop'], "mode": "0640"}, check=True)
+    assert predicted["changed"] is True and drop_in.stat().st_mode & 0o777 == 0o600
