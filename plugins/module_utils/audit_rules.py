@@ -15,8 +15,12 @@ of meaning:
 * ``-F`` order (the kernel ANDs the fields), ``auid!=4294967295`` / ``-1`` / ``unset``,
   ``a0=2`` / ``0x2``, ``exit=-EPERM`` / ``-1``, ``msgtype=1300`` / ``SYSCALL``,
   ``filetype=file`` / ``32768``, ``-C auid!=uid`` / ``-C uid!=auid``;
-* ``-w /etc/ -p wa`` and ``-a always,exit -F dir=/etc -F perm=wa`` (which ``auditctl -l``
-  itself prints as the watch).
+* ``-w /etc/ -p wa`` and ``-w /etc -p aw``.
+
+``-w /etc -p wa`` and ``-a always,exit -F dir=/etc -F perm=wa`` stay different rules in a
+file (a watch on a missing path or a file is not a ``dir`` rule), but
+:func:`as_listed_watch` shows the second as ``auditctl -l`` does, for comparing with the
+kernel's list.
 
 It does not hide differences the kernel sees: the same syscall names under
 ``arch=b32`` and ``arch=b64`` are different rules.
@@ -520,6 +524,9 @@ def _rule_from_options(rule_text: str, options, context: RuleContext) -> AuditRu
     keys: List[str] = []
     path = ""
     permissions: Optional[str] = None
+    # auditctl takes a key only after something that selects events: -S, a watch, a
+    # path/dir/perm/exe field, or the filesystem list.
+    key_anchor = False
 
     for option, argument, token in options:
         letter = option[1:]
@@ -542,6 +549,7 @@ def _rule_from_options(rule_text: str, options, context: RuleContext) -> AuditRu
             if not argument.startswith("/"):
                 raise RuleSyntaxError(rule_text, token, "The path must start with '/'")
             command, path = option, _canonical_path(argument)
+            key_anchor = True
         elif option == "-S":
             if command in ("-w", "-W"):
                 raise RuleSyntaxError(rule_text, token, "-S cannot be given with a watch")
@@ -556,6 +564,7 @@ def _rule_from_options(rule_text: str, options, context: RuleContext) -> AuditRu
                 syscalls.append(name)
             if syscall_arch is None:
                 syscall_arch = _arch_of(fields) or context.native_arch
+            key_anchor = True
         elif option == "-F":
             if command in ("-w", "-W"):
                 raise RuleSyntaxError(rule_text, token, "-F after a watch is not supported: write "
@@ -563,6 +572,11 @@ def _rule_from_options(rule_text: str, options, context: RuleContext) -> AuditRu
             if not command:
                 raise RuleSyntaxError(rule_text, token, "List must be given before field")
             if argument.startswith("key="):
+                if filter_list == "exclude":
+                    raise RuleSyntaxError(rule_text, token, _EXCLUDE_FIELDS_MESSAGE)
+                if not (key_anchor or filter_list == "filesystem"):
+                    raise RuleSyntaxError(rule_text, token, "Key field needs a watch, syscall or "
+                                          "exe path given prior to it")
                 _add_key(keys, argument[4:], rule_text, token)
                 continue
             name, operator, value = _split_field(argument, "-F", rule_text, token)
@@ -577,17 +591,20 @@ def _rule_from_options(rule_text: str, options, context: RuleContext) -> AuditRu
             if name == "msgtype" and filter_list not in ("exclude", "user"):
                 raise RuleSyntaxError(rule_text, token,
                                       "msgtype field can only be used with exclude or user filter list")
+            if filter_list == "exclude" and not _allowed_on_exclude(name):
+                raise RuleSyntaxError(rule_text, token, _EXCLUDE_FIELDS_MESSAGE)
             if name == "fstype" and filter_list != "filesystem":
                 raise RuleSyntaxError(rule_text, token,
                                       "fstype can only be used with filesystem filter list")
             value = _canonical_field_value(name, operator, value, context, rule_text, token)
             fields.append((name, operator, value))
+            key_anchor = key_anchor or name in ("path", "dir", "perm", "exe")
         elif option == "-C":
             if not command or command in ("-w", "-W"):
                 raise RuleSyntaxError(rule_text, token, "List must be given before -C")
             comparisons.append(_parse_comparison(argument, rule_text, token))
         elif option == "-k":
-            if not command:
+            if not command or not (key_anchor or filter_list == "filesystem"):
                 raise RuleSyntaxError(rule_text, token,
                                       "key option needs a watch or syscall given prior to it")
             _add_key(keys, argument, rule_text, token)
@@ -607,6 +624,7 @@ def _rule_from_options(rule_text: str, options, context: RuleContext) -> AuditRu
                                           "perm can only be used with exit filter list")
                 fields.append(("perm", "=", permissions))
                 permissions = None
+                key_anchor = True
         else:  # pragma: no cover - _options only yields the options handled above
             raise RuleSyntaxError(rule_text, token, "unsupported option %s" % option)
 
@@ -630,7 +648,15 @@ def _rule_from_options(rule_text: str, options, context: RuleContext) -> AuditRu
         syscalls=canonical_syscalls, fields=tuple(sorted(fields, key=_field_sort_key)),
         comparisons=tuple(sorted(comparisons)), keys=tuple(keys), prepend=command == "-A",
     )
-    return _as_watch_if_equivalent(rule)
+    return rule
+
+
+_EXCLUDE_FIELDS_MESSAGE = "Only msgtype, *uid, *gid, pid, and subj* fields can be used with exclude filter"
+
+
+def _allowed_on_exclude(name: str) -> bool:
+    return name in ("msgtype", "pid") or name in UID_FIELDS or name in GID_FIELDS \
+        or name.startswith("subj_")
 
 
 def _arch_of(fields: Sequence[Tuple[str, str, str]]) -> Optional[str]:
@@ -657,8 +683,12 @@ def _parse_comparison(argument: str, rule_text: str, token: str) -> Tuple[str, s
     raise RuleSyntaxError(rule_text, token, "-C unknown field: %s" % left)
 
 
-def _as_watch_if_equivalent(rule: AuditRule) -> AuditRule:
-    """``-a always,exit -F path=X -F perm=P [-k K]`` is what ``-w X -p P [-k K]`` loads."""
+def as_listed_watch(rule: AuditRule) -> AuditRule:
+    """The rule as ``auditctl -l`` shows it: ``-a always,exit -F path=X -F perm=P`` as ``-w X``.
+
+    Only for comparing with the kernel's list.  In a file the two spellings differ: ``-w``
+    on a missing path or on a file is not what ``-F dir=`` asks for.
+    """
     if rule.filter_list != "exit" or rule.action != "always" or rule.syscalls \
             or rule.comparisons:
         return rule
@@ -689,6 +719,9 @@ def format_rule(rule: AuditRule) -> str:
     words += ["-F %s%s%s" % item for item in rule.fields if item[0] == "arch"]
     if rule.syscalls:
         words += ["-S", ",".join(rule.syscalls)]
+    elif rule.filter_list == "exit":
+        # Spelled out as auditctl -l does: a key needs -S (or a path) before it.
+        words += ["-S", "all"]
     words += ["-F %s%s%s" % item for item in rule.fields if item[0] != "arch"]
     words += ["-C %s%s%s" % item for item in rule.comparisons]
     # "-F key=" is accepted on every list; "-k" needs a syscall, a watch or a perm first.
@@ -1047,5 +1080,5 @@ __all__ = [
     "AuditRule", "RuleContext", "RuleLine", "RuleSyntaxError", "MergeResult", "DEFAULT_CONTEXT",
     "parse_rule", "format_rule", "normalize_rule", "rules_equal", "check_rule", "rule_warnings",
     "unknown_syscalls", "parse_rules_text", "render_lines", "merge_rules", "duplicate_rules",
-    "shadowed_never_rules", "conflicting_settings", "parse_syscall_table", "replace_field_values", "with_syscall_tables",
+    "shadowed_never_rules", "conflicting_settings", "as_listed_watch", "parse_syscall_table", "replace_field_values", "with_syscall_tables",
 ]

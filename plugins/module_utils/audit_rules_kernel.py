@@ -19,6 +19,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rule
     AuditRule,
     RuleContext,
     RuleSyntaxError,
+    as_listed_watch,
     format_rule,
     parse_rule,
     parse_syscall_table,
@@ -174,8 +175,9 @@ def _lookup_id(name: str, value: str) -> str:
 
 
 def as_kernel_sees_it(rule: AuditRule) -> AuditRule:
-    """The rule with user and group names resolved the way auditctl resolves them."""
-    return replace_field_values(rule, _lookup_id)
+    """The rule as ``auditctl -l`` would list it: user and group names resolved the way
+    auditctl resolves them, path and dir rules shown as the watches they look like."""
+    return as_listed_watch(replace_field_values(rule, _lookup_id))
 
 
 def kernel_relevant(rule: AuditRule) -> bool:

@@ -13,6 +13,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rule
     parse_rule,
     parse_rules_text,
     parse_syscall_table,
+    as_listed_watch,
     rule_warnings,
     rules_equal,
 )
@@ -100,8 +101,6 @@ EQUAL = [
     ("-a always,exit -F dir=/home -C auid!=obj_uid", "-a always,exit -F dir=/home/ -C obj_uid!=auid"),
     ("-w /etc/sudoers.d/ -p wa -k actions", "-w /etc/sudoers.d -p aw -k actions"),
     ("-w /etc/passwd", "-w /etc/passwd -p rwxa"),
-    ("-w /etc/passwd -p wa -k identity", "-a always,exit -F path=/etc/passwd -F perm=wa -F key=identity"),
-    ("-w /etc/ -p wa", "-a always,exit -F dir=/etc -F perm=wa"),
     ("-a always,exit -F arch=b64 -S all -F dir=/etc -F filetype=file",
      "-a always,exit -F arch=b64 -F dir=/etc -F filetype=32768"),
     ("-a always,exit -F arch=b64 -S execve -p x", "-a always,exit -F arch=b64 -S execve -F perm=x"),
@@ -149,6 +148,9 @@ UNEQUAL = [
     ("-w /etc/passwd -p wa", "-W /etc/passwd -p wa"),
     ("-w /etc/passwd -p wa", "-a always,exit -F arch=b64 -F path=/etc/passwd -F perm=wa"),
     ("-a always,exit -F path=/etc/passwd", "-w /etc/passwd -p rwxa"),
+    # auditctl -l prints these alike, but -w on a missing path or a file is not -F dir=.
+    ("-w /etc/passwd -p wa -k identity", "-a always,exit -F path=/etc/passwd -F perm=wa -F key=identity"),
+    ("-w /etc/ -p wa", "-a always,exit -F dir=/etc -F perm=wa"),
     ("-a always,user -F uid=0", "-a always,task -F uid=0"),
     ("-a always,exit -F arch=b64 -S execve -C uid!=euid", "-a always,exit -F arch=b64 -S execve -C uid=euid"),
     ("-b 8192", "-b 320"),
@@ -167,7 +169,8 @@ NORMALIZED = [
     ("-a exit,always -F arch=b64 -F euid=0 -S execve -k rootcmd",
      "-a always,exit -F arch=b64 -S execve -F euid=0 -F key=rootcmd"),
     ("-a always,exit -F arch=b64 -S all -F exe=/usr/bin/vmtoolsd",
-     "-a always,exit -F arch=b64 -F exe=/usr/bin/vmtoolsd"),
+     "-a always,exit -F arch=b64 -S all -F exe=/usr/bin/vmtoolsd"),
+    ("-a never,exit -F subj_type=crond_t", "-a never,exit -S all -F subj_type=crond_t"),
     ("-w /var/log/audit/ -k auditlog", "-w /var/log/audit -p rwxa -k auditlog"),
     ("-a always,exit -F arch=b64 -S connect -F a2!=110 -k port",
      "-a always,exit -F arch=b64 -S connect -F a2!=0x6E -F key=port"),
@@ -231,6 +234,12 @@ BAD = [
     ("-F arch=b64 -S execve", "List must be given before field", "arch=b64"),
     ("-S execve", "-S needs -a, -A or -d before it", "execve"),
     ("-k key", "key option needs a watch or syscall given prior to it", "key"),
+    ("-a always,exit -F arch=b32 -k abi", "key option needs a watch or syscall given prior to it", "abi"),
+    ("-a always,exit -F uid=0 -F key=root", "Key field needs a watch, syscall or exe path", "key=root"),
+    ("-a always,exit -k x -S execve", "key option needs a watch or syscall given prior to it", "x"),
+    ("-a always,exclude -F msgtype=EOE -F key=x", "Only msgtype, *uid, *gid, pid, and subj* fields",
+     "key=x"),
+    ("-a always,exclude -F ppid=1", "Only msgtype, *uid, *gid, pid, and subj* fields", "ppid=1"),
     ("-p wa", "permission option needs a watch given prior to it", "wa"),
     ("-a always,exit -F arch=b64 -S execve -k " + "k" * 257, "key option exceeds size limit", "k" * 257),
     ("-a always,exit -F path=/usr/bin/setfiles -F perm=x -k -F T1078",
@@ -297,4 +306,20 @@ def test_syscall_table_from_ausyscall_dump():
 def test_format_rule_output_reads_back_to_the_same_rule():
     rule = parse_rule("-a exit,never -F arch=b64 -S all -F exe=/usr/bin/vmtoolsd -k a -k b")
     assert parse_rule(format_rule(rule)) == rule
-    assert format_rule(rule) == "-a never,exit -F arch=b64 -F exe=/usr/bin/vmtoolsd -F key=a -F key=b"
+    assert format_rule(rule) == \
+        "-a never,exit -F arch=b64 -S all -F exe=/usr/bin/vmtoolsd -F key=a -F key=b"
+    # Without "-S all" auditctl would refuse the key of a rule that has no path or exe.
+    assert format_rule(parse_rule("-a always,exit -S all -F uid=0 -k root")) == \
+        "-a always,exit -S all -F uid=0 -F key=root"
+
+
+def test_path_and_dir_rules_compare_with_the_kernel_list_as_the_watches_it_prints():
+    listed = parse_rule("-w /etc/passwd -p wa -k identity")
+    assert as_listed_watch(parse_rule("-a always,exit -F path=/etc/passwd -F perm=wa -k identity")) \
+        == listed
+    assert as_listed_watch(parse_rule("-a always,exit -S all -F dir=/etc/ -F perm=wa")) == \
+        parse_rule("-w /etc -p wa")
+    for not_a_watch in ("-a always,exit -F arch=b64 -F path=/etc/passwd -F perm=wa",
+                        "-a never,exit -F path=/etc/passwd -F perm=wa",
+                        "-a always,exit -F path=/etc/passwd -F perm=wa -F uid=0"):
+        assert as_listed_watch(parse_rule(not_a_watch)).kind == "syscall", not_a_watch

@@ -88,7 +88,7 @@ def test_an_existing_never_rule_after_an_overlapping_always_rule_is_warned_about
 
 
 def test_duplicates_are_reported():
-    existing = "-w /etc/passwd -p wa -k id\n-a always,exit -F path=/etc/passwd -F perm=wa -k id\n"
+    existing = "-w /etc/passwd -p wa -k id\n-w /etc/passwd/ -p aw -k id\n"
     result = merge_rules(existing, [])
     assert result.duplicates == ["-w /etc/passwd -p wa -k id"]
     assert any("Rule exists" in warning for warning in result.warnings)
