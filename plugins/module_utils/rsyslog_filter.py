@@ -109,7 +109,7 @@ class Action:
             return ("file", values.get("file", ""))
         if self.kind == "stop":
             return ("stop",)
-        return ("other",) + tuple(v for _, v in self.params)
+        return ("other",) + tuple(value for _name, value in self.params)
 
 
 STOP = Action("stop")
@@ -359,7 +359,7 @@ def _action_from_object(body: str, raw: str) -> Action:
     module = dict(_normalize_param(k, v) for k, v in display).get("type")
     if module == "omfwd":
         return _make_action("forward", display)
-    if module == "omfile" and any(k.lower() == "file" for k, _ in display):
+    if module == "omfile" and any(name.lower() == "file" for name, _value in display):
         return _make_action("file", display)
     return _make_action("other", display, raw=raw)
 

@@ -44,7 +44,7 @@ def seed_noise_filters() -> List[Dict]:
                for directories, programs in SEED_NOISE_GROUPS]
     quoted = [{"property": "msg", "operator": "ereregex",
                "value": '"(%s)"' % programs, "action": "stop"}
-              for _, programs in SEED_NOISE_GROUPS]
+              for _directories, programs in SEED_NOISE_GROUPS]
     path_records = [{"property": "msg", "operator": "contains", "value": "type=PATH",
                      "action": "stop"}]
     return by_path + quoted + path_records
