@@ -34,7 +34,8 @@ build() {
   fi
   echo "build-images: building $tag"
   # The container's own sources come from the host's, so the images reach the same mirror.
-  mmdebstrap --quiet --variant=apt --include="$PACKAGES" \
+  # Keep the package lists, as an installed system has them.
+  mmdebstrap --quiet --variant=apt --include="$PACKAGES" --skip=cleanup/apt/lists \
     --customize-hook='chroot "$1" systemctl mask getty.target systemd-logind.service console-getty.service' \
     --customize-hook='rm -f "$1"/etc/machine-id; touch "$1"/etc/machine-id' \
     "$suite" "$work/rootfs.tar" || die "mmdebstrap $suite failed: see the messages above."

@@ -7,6 +7,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 logs="$root/.cache/molecule-logs"
 mkdir -p "$logs"
 

@@ -1,0 +1,70 @@
+"""The linux_audit role's end state on systemd containers, judged by meaning."""
+
+from verify_support import key_values, normalized, normalized_rules
+
+RULES_FILE = "/etc/audit/rules.d/50-whotouched.rules"
+
+# The seed's rules, spelled the seed's way (legacy action order, -k): the role writes
+# them differently, and they must still be the same rules.
+SEED_RULES = [
+    "-a exit,always -F arch=b64 -S execveat -S execve -k exec",
+    "-a exit,always -F arch=b32 -S execve -S execveat -k exec",
+    "-w /etc/crontab -p wa -k crontab",
+    "-w /etc/hosts -p wa -k hosts",
+    "-w /etc/hosts.allow -p wa -k hosts-allow",
+    "-w /etc/hosts.deny -p wa -k hosts-deny",
+    "-w /etc/fstab -p wa -k fstab",
+    "-w /etc/passwd -p wa -k passwd",
+    "-w /etc/shadow -p wa -k shadow",
+    "-w /etc/group -p wa -k group",
+]
+EXPERT_RULES = [
+    "-w /etc/cron.d/ -p wa -k crontab",
+    "-w /etc/gshadow -p wa -k gshadow",
+    "-w /etc/sudoers -p wa -k sudoers",
+    "-w /etc/sudoers.d/ -p wa -k sudoers",
+    "-w /etc/ssh/sshd_config -p wa -k sshd-config",
+    "-w /root/.ssh/ -p wa -k root-ssh",
+    "-w /etc/audit/ -p wa -k audit-config",
+    "-w /etc/libaudit.conf -p wa -k audit-config",
+]
+EXCLUSIONS = ["-a exclude,never -F msgtype=CRYPTO_KEY_USER"]
+
+
+def test_rules_file_holds_exactly_the_default_set(host):
+    rules_file = host.file(RULES_FILE)
+    assert rules_file.user == "root" and rules_file.mode == 0o640
+    rules = normalized_rules(rules_file.content_string)
+    assert sorted(rules) == sorted(normalized(EXCLUSIONS + SEED_RULES + EXPERT_RULES))
+
+
+def test_exclusions_come_first(host):
+    rules = normalized_rules(host.file(RULES_FILE).content_string)
+    assert rules[: len(EXCLUSIONS)] == normalized(EXCLUSIONS)
+
+
+def test_auditd_conf_managed_keys(host):
+    conf = key_values(host.file("/etc/audit/auditd.conf").content_string)
+    assert conf["num_logs"] == "4"
+    assert conf["max_log_file"] == "50"
+    assert conf["max_log_file_action"].upper() == "ROTATE"
+    # Keys the role does not manage keep the distribution's values.
+    assert conf["log_file"] == "/var/log/audit/audit.log"
+    assert "log_format" in conf
+
+
+def test_syslog_plugin_on_with_the_facility(host):
+    plugin = key_values(host.file("/etc/audit/plugins.d/syslog.conf").content_string)
+    assert plugin["active"] == "yes"
+    assert plugin["args"].split() == ["LOG_INFO", "LOG_LOCAL6"]
+    assert host.file(plugin["path"]).is_file
+
+
+def test_history_timestamps_for_login_shells(host):
+    result = host.run("env -i bash -lc 'printf %s \"$HISTTIMEFORMAT\"'")
+    assert result.rc == 0
+    assert result.stdout == "%F %T "
+
+
+def test_auditd_enabled_at_boot(host):
+    assert host.service("auditd").is_enabled

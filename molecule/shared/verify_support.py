@@ -1,0 +1,44 @@
+"""Shared by the scenarios' testinfra verifiers: the collection's own parsers, so the
+verifiers judge configuration files by meaning, not by the text the role wrote."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support.collection_path import make_collection_importable  # noqa: E402
+
+make_collection_importable()
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (  # noqa: E402
+    format_rule,
+    normalize_rule,
+    parse_rules_text,
+)
+
+
+def normalized_rules(text):
+    """The rules of an audit rules text, normalized, in file order (comments dropped).
+
+    A line that does not parse fails the verifier with the parser's message.
+    """
+    lines = parse_rules_text(text)
+    errors = [line.error for line in lines if line.error]
+    assert not errors, errors
+    return [format_rule(line.rule) for line in lines if line.rule is not None]
+
+
+def normalized(rules):
+    """Rules written any way auditctl accepts, normalized."""
+    return [normalize_rule(rule) for rule in rules]
+
+
+def key_values(text):
+    """``key = value`` lines of auditd.conf and plugin files as a dict (comments dropped)."""
+    values = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
