@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import errno as _errno
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -929,36 +930,87 @@ def conflicting_settings(rules: Sequence[AuditRule]) -> List[str]:
             for setting, same in values.items() if len(same) > 1]
 
 
-def _insert_position(lines: List[RuleLine], rule: AuditRule) -> int:
-    rule_indexes = [index for index, line in enumerate(lines) if line.is_rule]
-    if _is_control(rule, "-e"):
-        return len(lines)
-    if _is_control(rule, "-D"):
-        return rule_indexes[0] if rule_indexes else len(lines)
-    if rule.kind == "control":
-        # After the leading block of control options, before the first rule.
-        position = rule_indexes[0] if rule_indexes else len(lines)
+@dataclass
+class _Anchors:
+    """Where new lines go in a file, worked out once per merge (merges stay linear)."""
+
+    first_rule: int
+    after_controls: int
+    after_last_rule: int
+    end: int
+    rule_indexes: List[int]
+
+    @classmethod
+    def of(cls, lines: Sequence[RuleLine]) -> "_Anchors":
+        rule_indexes = [index for index, line in enumerate(lines) if line.is_rule]
+        first_rule = rule_indexes[0] if rule_indexes else len(lines)
+        after_controls = first_rule
         for index in rule_indexes:
             if lines[index].rule.kind != "control" or _is_control(lines[index].rule, "-e"):
                 break
-            position = index + 1
-        return position
+            after_controls = index + 1
+        after_last_rule = len(lines)
+        for index in reversed(rule_indexes):
+            if not _is_control(lines[index].rule, "-e"):
+                after_last_rule = index + 1
+                break
+            after_last_rule = index
+        return cls(first_rule, after_controls, after_last_rule, len(lines), rule_indexes)
+
+
+def _insert_position(lines: Sequence[RuleLine], anchors: _Anchors, rule: AuditRule) -> int:
+    if _is_control(rule, "-e"):
+        return anchors.end
+    if _is_control(rule, "-D"):
+        return anchors.first_rule
+    if rule.kind == "control":
+        # After the leading block of control options, before the first rule.
+        return anchors.after_controls
     if rule.kind == "syscall" and rule.action == "never":
         # First match wins: put a new never rule before the first always rule it overlaps.
-        for index in rule_indexes:
+        for index in anchors.rule_indexes:
             other = lines[index].rule
             if other.kind != "control" and not other.delete and _list_of(other) == rule.filter_list \
                     and (other.kind == "watch" or other.action == "always") \
                     and _may_overlap(other, rule):
                 return index
     # After the last rule, but before a final -e (which must stay last).
-    position = len(lines)
-    for index in reversed(rule_indexes):
-        if _is_control(lines[index].rule, "-e"):
-            position = index
+    return anchors.after_last_rule
+
+
+def _merge_present(lines: List[RuleLine], wanted: Sequence[AuditRule], added: List[AuditRule],
+                   removed: List[AuditRule]) -> List[RuleLine]:
+    held = set(line.rule for line in lines if line.is_rule)
+    setting_lines: Dict[str, List[int]] = {}
+    for index, line in enumerate(lines):
+        if line.is_rule and line.rule.setting:
+            setting_lines.setdefault(line.rule.setting, []).append(index)
+    anchors = _Anchors.of(lines)
+    replaced: Dict[int, Optional[RuleLine]] = {}
+    inserted: Dict[int, List[RuleLine]] = {}
+    for rule in wanted:
+        if rule in held:
             continue
-        return index + 1
-    return position
+        held.add(rule)
+        added.append(rule)
+        new_line = RuleLine(format_rule(rule), rule=rule)
+        same_setting = setting_lines.get(rule.setting or "")
+        if same_setting:
+            # One value per setting: the new value takes the old line's place.
+            for position, index in enumerate(same_setting):
+                removed.append(lines[index].rule)
+                replaced[index] = new_line if position == 0 else None
+            continue
+        inserted.setdefault(_insert_position(lines, anchors, rule), []).append(new_line)
+    result: List[RuleLine] = []
+    for index in range(len(lines) + 1):
+        # Several new lines at one place: -D, other control options, rules, -e.
+        result.extend(sorted(inserted.get(index, ()), key=lambda line: _control_rank(line.rule)))
+        if index < len(lines):
+            line = replaced.get(index, lines[index])
+            if line is not None:
+                result.append(line)
+    return result
 
 
 def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state: str = "present",
@@ -984,43 +1036,25 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
 
     if exclusive:
         ordered = sorted(wanted, key=_control_rank)
-        new_lines = [RuleLine(EXCLUSIVE_HEADER)] + [RuleLine(format_rule(rule), rule=rule)
-                                                     for rule in ordered]
-        remaining = list(before)
+        lines = [RuleLine(EXCLUSIVE_HEADER)] + [RuleLine(format_rule(rule), rule=rule)
+                                                 for rule in ordered]
+        remaining = Counter(before)
         for rule in ordered:
-            if rule in remaining:
-                remaining.remove(rule)
+            if remaining[rule] > 0:
+                remaining[rule] -= 1
             else:
                 added.append(rule)
-        removed = remaining
+        for rule in before:
+            if remaining[rule] > 0:
+                remaining[rule] -= 1
+                removed.append(rule)
         warnings = []
-        lines = new_lines
     elif state == "present":
-        for rule in wanted:
-            present = [index for index, line in enumerate(lines) if line.rule == rule]
-            if present:
-                continue
-            if rule.setting:
-                same_setting = [index for index, line in enumerate(lines)
-                                if line.rule is not None and line.rule.setting == rule.setting]
-                if same_setting:
-                    for index in same_setting:
-                        removed.append(lines[index].rule)
-                    lines[same_setting[0]] = RuleLine(format_rule(rule), rule=rule)
-                    for index in reversed(same_setting[1:]):
-                        del lines[index]
-                    added.append(rule)
-                    continue
-            lines.insert(_insert_position(lines, rule), RuleLine(format_rule(rule), rule=rule))
-            added.append(rule)
+        lines = _merge_present(lines, wanted, added, removed)
     elif state == "absent":
-        kept = []
-        for line in lines:
-            if line.rule is not None and line.rule in wanted:
-                removed.append(line.rule)
-            else:
-                kept.append(line)
-        lines = kept
+        unwanted = set(wanted)
+        removed = [line.rule for line in lines if line.is_rule and line.rule in unwanted]
+        lines = [line for line in lines if not (line.is_rule and line.rule in unwanted)]
     else:
         raise ValueError("state must be present or absent, not %r" % state)
 

@@ -272,7 +272,8 @@ def _validate_candidate(wanted, state, context):
     """The temp file must hold the wanted rules (or lack them) when read back."""
     def validate(temp_path):
         with open(temp_path, encoding="utf-8") as handle:
-            held = [line.rule for line in parse_rules_text(handle.read(), context) if line.is_rule]
+            held = set(line.rule for line in parse_rules_text(handle.read(), context)
+                       if line.is_rule)
         for rule in wanted:
             if (rule in held) != (state == "present"):
                 raise FileValidationError("the new file does not read back as intended")

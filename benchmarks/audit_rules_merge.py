@@ -1,0 +1,169 @@
+"""How long audit_rules takes to merge real-world rule sets, and how that grows.
+
+Run with the project's Python from the checkout root:
+
+    python benchmarks/audit_rules_merge.py [corpus folder]
+
+It measures, side by side in one run:
+
+* the module_utils path (parse the wanted rules, read the file, merge, serialize) merging
+  the corpus into an empty file and into a file that already holds it, at 1x and 10x size;
+* one end-to-end module process (``python plugins/modules/audit_rules.py args.json``, as
+  Ansible runs it on the target, without the SSH/controller overhead), 1x and 10x.
+
+Goal from the issue: well under half a second for the corpus, and linear growth.  The
+figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import conftest  # noqa: E402,F401  (makes ansible_collections.whotouched.server_audit importable)
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (  # noqa: E402
+    RuleSyntaxError,
+    merge_rules,
+    parse_rule,
+)
+
+CORPUS_FILES = ("neo23x0-audit.rules", "bfuzzy-auditd-attack.rules")
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return "%d CPUs (%s), %s, Python %s" % (os.cpu_count() or 0, model, platform.platform(),
+                                          platform.python_version())
+
+
+def corpus_rules(folder: Path, name: str) -> list:
+    rules = []
+    for line in (folder / name).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            parse_rule(line)
+        except RuleSyntaxError:
+            continue  # the few lines auditctl itself refuses
+        rules.append(line)
+    return rules
+
+
+def _distinct_copy(rule: str, copy: int) -> str:
+    """The rule made different by a key, or by a pid test where a key is not allowed."""
+    for extra in (" -k copy%d" % copy, " -F pid!=%d" % (100000 + copy)):
+        try:
+            parse_rule(rule + extra)
+            return rule + extra
+        except RuleSyntaxError:
+            continue
+    raise ValueError("cannot make a distinct copy of %s" % rule)
+
+
+def scaled(rules: list, factor: int) -> list:
+    """``factor`` distinct copies of the rule set (control options once)."""
+    result = [rule for rule in rules if not rule.startswith(("-a", "-w"))]
+    for copy in range(factor):
+        result += [rule if copy == 0 else _distinct_copy(rule, copy)
+                   for rule in rules if rule.startswith(("-a", "-w"))]
+    return result
+
+
+def best_of(repeat: int, function) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def merge_path(rule_texts: list, existing: str) -> str:
+    """What the module does in memory: parse the wanted rules, merge, serialize."""
+    wanted = [parse_rule(text) for text in rule_texts]
+    return merge_rules(existing, wanted).text
+
+
+def module_process(rule_texts: list, path: Path) -> float:
+    args = Path(tempfile.mkstemp(suffix=".json")[1])
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"path": str(path), "rules": rule_texts}}))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(ROOT / "plugins" / "modules" / "audit_rules.py"),
+                           str(args)], capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    args.unlink()
+    result = json.loads(proc.stdout)
+    if result.get("failed"):
+        raise SystemExit("module failed: %s" % result.get("msg"))
+    return elapsed
+
+
+def main() -> None:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(
+        os.environ.get("WHOTOUCHED_CORPUS", ROOT.parent / "shared" / "corpus"))
+    if not all((folder / name).is_file() for name in CORPUS_FILES):
+        raise SystemExit("corpus files %s not found in %s" % (", ".join(CORPUS_FILES), folder))
+    print("machine: %s" % machine())
+    sets = {"neo23x0 (%d rules)": corpus_rules(folder, CORPUS_FILES[0])}
+    sets["both files (%d rules)"] = sets["neo23x0 (%d rules)"] + corpus_rules(folder, CORPUS_FILES[1])
+
+    print("\nin-memory merge + serialize (best of 5):")
+    print("%-28s %8s %14s %14s" % ("rule set", "size", "into empty", "into itself"))
+    for label, rules in sets.items():
+        rows = []
+        for factor in (1, 10):
+            texts = scaled(rules, factor)
+            full = merge_path(texts, "")
+            empty = best_of(5, lambda: merge_path(texts, ""))
+            itself = best_of(5, lambda: merge_path(texts, full))
+            rows.append((empty, itself))
+            print("%-28s %7dx %11.1f ms %11.1f ms" % (label % len(rules), factor, empty * 1000,
+                                                      itself * 1000))
+        print("%-28s %8s %13.1fx %13.1fx" % ("  growth 10x / 1x", "", rows[1][0] / rows[0][0],
+                                            rows[1][1] / rows[0][1]))
+
+    print("\nwhole module process, as run on the target (best of 3):")
+    rules = sets["both files (%d rules)"]
+    with tempfile.TemporaryDirectory() as work:
+        for factor in (1, 10):
+            texts = scaled(rules, factor)
+            empty_path = Path(work) / ("empty-%d.rules" % factor)
+            full_path = Path(work) / ("full-%d.rules" % factor)
+            full_path.write_text(merge_path(texts, ""))
+
+            def into_empty():
+                if empty_path.exists():
+                    empty_path.unlink()
+                module_process(texts, empty_path)
+
+            empty = best_of(3, into_empty)
+            itself = best_of(3, lambda: module_process(texts, full_path))
+            print("%-28s %7dx %11.1f ms %11.1f ms" % ("both files (%d rules)" % len(rules), factor,
+                                                      empty * 1000, itself * 1000))
+    baseline = best_of(3, lambda: subprocess.run(
+        [sys.executable, "-c", "import ansible.module_utils.basic"], check=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))))
+    print("%-28s %8s %11.1f ms  (Python start + AnsibleModule import, for scale)"
+          % ("interpreter baseline", "", baseline * 1000))
+
+
+if __name__ == "__main__":
+    main()

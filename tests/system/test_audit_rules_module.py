@@ -1,0 +1,90 @@
+"""audit_rules end to end through ansible-playbook, on files only (no kernel involved)."""
+
+from __future__ import annotations
+
+import os
+
+from tests.support.playbook import run_module
+
+EXISTING = ("# owned by the compliance role\n"
+            "-D\n-b 320\n"
+            "-a exit,always -F arch=b64 -S execve -k exec\n"
+            "# local additions below\n")
+
+
+def test_a_bad_rule_fails_naming_it_and_leaves_the_file_byte_for_byte(tmp_path):
+    path = tmp_path / "50-site.rules"
+    path.write_bytes(EXISTING.encode())
+    os.chmod(path, 0o600)
+    before = (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_mode)
+    result = run_module("audit_rules", {"path": str(path), "rules": [
+        "-w /etc/passwd -p wa -k identity",
+        "-a always,exit -S execve -F arch=b64 -k exec",
+        "-w etc/shadow -p wa"]})
+    assert result["failed"] is True
+    assert 'invalid audit rule "-a always,exit -S execve -F arch=b64 -k exec": arch must be ' \
+           'before -S (at "arch=b64")' in result["msg"]
+    assert "The path must start with '/' (at \"etc/shadow\")" in result["msg"]
+    assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_mode) == before
+    assert [name for name in os.listdir(tmp_path)] == ["50-site.rules"]
+
+
+def test_check_mode_and_diff_predict_the_real_run(tmp_path):
+    path = tmp_path / "50-site.rules"
+    path.write_text(EXISTING)
+    args = {"path": str(path), "rules": ["-b 8192", "-w /etc/passwd -p wa -k identity",
+                                         "-a always,exit -F arch=b64 -S execve -F key=exec"]}
+    predicted = run_module("audit_rules", args, check=True, diff=True)
+    assert path.read_text() == EXISTING
+    done = run_module("audit_rules", args, diff=True)
+    for name in ("changed", "added", "removed", "rules", "diff"):
+        assert predicted[name] == done[name], name
+    assert done["diff"]["after"] == path.read_text() == (
+        "# owned by the compliance role\n-D\n-b 8192\n"
+        "-a exit,always -F arch=b64 -S execve -k exec\n"
+        "-w /etc/passwd -p wa -k identity\n# local additions below\n")
+    assert done["added"] == ["-b 8192", "-w /etc/passwd -p wa -k identity"]
+    assert done["removed"] == ["-b 320"]
+    again = run_module("audit_rules", args)
+    assert again["changed"] is False
+
+
+def test_file_attributes_and_backup(tmp_path):
+    path = tmp_path / "50-site.rules"
+    path.write_text(EXISTING)
+    result = run_module("audit_rules", {"path": str(path), "mode": "0640", "backup": True,
+                                        "rules": ["-w /etc/group -p wa"], "state": "present"})
+    assert result["changed"] is True
+    assert oct(path.stat().st_mode & 0o777) == "0o640"
+    assert open(result["backup_file"]).read() == EXISTING
+    mode_only = run_module("audit_rules", {"path": str(path), "mode": "0600",
+                                           "rules": ["-w /etc/group -p wa"]})
+    assert mode_only["changed"] is True and mode_only["added"] == []
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_absent_on_a_missing_file_creates_nothing(tmp_path):
+    path = tmp_path / "missing.rules"
+    result = run_module("audit_rules", {"path": str(path), "state": "absent",
+                                        "rules": ["-w /etc/group -p wa"]})
+    assert result["changed"] is False and not path.exists()
+
+
+def test_warnings_for_missing_arch_duplicates_and_shadowed_never_rules(tmp_path):
+    path = tmp_path / "50-site.rules"
+    path.write_text("-a always,exit -F arch=b64 -S execve -k exec\n"
+                    "-a never,exit -F arch=b64 -S execve -F uid=33\n"
+                    "-w /etc/passwd -p wa\n-w /etc/passwd/ -p aw\n")
+    result = run_module("audit_rules", {"path": str(path), "rules": ["-a always,exit -S openat -k o"]})
+    warnings = "\n".join(result.get("warnings", []))
+    assert "without -F arch=" in warnings
+    assert "comes after always rule" in warnings
+    assert "Rule exists" in warnings
+    assert result["duplicates"] == ["-w /etc/passwd -p wa"]
+
+
+def test_conflicting_values_for_one_setting_fail(tmp_path):
+    path = tmp_path / "50-site.rules"
+    result = run_module("audit_rules", {"path": str(path), "rules": ["-b 8192", "-b 320"]})
+    assert result["failed"] is True and "-b is given twice" in result["msg"]
+    assert not path.exists()
