@@ -1,0 +1,119 @@
+"""The windows_evtsys_policy role: syntax, argument-spec validation, early refusals.
+
+These run the real ansible-playbook on the controller.  Everything asserted here happens
+before the role talks to a Windows host (argument validation, input checks, rendering the
+evtsys settings), which is what can be verified without Windows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+ROLE = ROOT / "roles" / "windows_evtsys_policy"
+PLAYBOOK = Path(__file__).parent / "playbooks" / "windows_evtsys_policy.yml"
+SHA = "a" * 64
+
+
+def ansible(tool, *args, cwd=None):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    executable = Path(sys.executable).with_name(tool)
+    return subprocess.run([str(executable), *args], capture_output=True, text=True, env=env,
+                          check=False, cwd=cwd)
+
+
+def run_role(tmp_path, role_vars):
+    """Apply the role to localhost; it must stop before any Windows module runs."""
+    play = [{"name": "Role under test", "hosts": "localhost", "connection": "local",
+             "gather_facts": False,
+             "roles": [{"role": "whotouched.server_audit.windows_evtsys_policy", "vars": role_vars}]}]
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump(play), encoding="utf-8")
+    proc = ansible("ansible-playbook", "-i", "localhost,", str(playbook))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def validate(tmp_path, provided):
+    """Validate variables against the role's meta/argument_specs.yml with Ansible's own validator."""
+    spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+    play = [{"name": "Validate", "hosts": "localhost", "connection": "local", "gather_facts": False,
+             "tasks": [{"name": "Validate against the role spec",
+                        "ansible.builtin.validate_argument_spec": {
+                            "argument_spec": spec["argument_specs"]["main"]["options"],
+                            "provided_arguments": provided}}]}]
+    playbook = tmp_path / "validate.yml"
+    playbook.write_text(yaml.safe_dump(play), encoding="utf-8")
+    proc = ansible("ansible-playbook", "-i", "localhost,", str(playbook))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_documented_playbook_passes_syntax_check():
+    proc = ansible("ansible-playbook", "--syntax-check", "-i", "windows,", str(PLAYBOOK))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_defaults_match_the_argument_spec_defaults(tmp_path):
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))[
+        "argument_specs"]["main"]["options"]
+    assert set(defaults) == set(options)
+    for name, value in defaults.items():
+        assert options[name].get("default") == value, name
+    rc, out = validate(tmp_path, defaults)
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("provided, message", [
+    ({"windows_evtsys_policy_state": "gone"}, "windows_evtsys_policy_state must be one of"),
+    ({"windows_evtsys_policy_facility": "local9"}, "windows_evtsys_policy_facility must be one of"),
+    ({"windows_evtsys_policy_audit_mode": "merge"}, "windows_evtsys_policy_audit_mode must be one of"),
+    ({"windows_evtsys_policy_log_level": 7}, "windows_evtsys_policy_log_level must be one of"),
+    ({"windows_evtsys_policy_subcategories": [{"success": True}]}, "missing required arguments: name"),
+    ({"windows_evtsys_policy_extra_queries": [{"channel": "System"}]}, "missing required arguments: select"),
+    ({"windows_evtsys_policy_log_port": "syslog"}, "windows_evtsys_policy_log_port"),
+])
+def test_argument_spec_refuses_bad_values(tmp_path, provided, message):
+    rc, out = validate(tmp_path, provided)
+    assert rc != 0 and message in out, out
+
+
+def test_role_run_stops_at_argument_validation(tmp_path):
+    rc, out = run_role(tmp_path, {"windows_evtsys_policy_facility": "local9"})
+    assert rc != 0
+    assert "Validating arguments against arg spec" in out
+    assert "windows_evtsys_policy_facility must be one of" in out
+
+
+def test_role_refuses_an_unpinned_binary(tmp_path):
+    rc, out = run_role(tmp_path, {"windows_evtsys_policy_log_hosts": ["logs.example.net"],
+                                  "windows_evtsys_policy_binary_src": "https://example.net/evtsys.exe"})
+    assert rc != 0 and "an unpinned evtsys binary is never installed" in out, out
+    assert "win_" not in out.split("Check the evtsys inputs")[1].split("fatal")[0]
+
+
+def test_role_refuses_a_bad_subcategory_before_touching_the_host(tmp_path):
+    rc, out = run_role(tmp_path, {
+        "windows_evtsys_policy_log_hosts": ["logs.example.net"],
+        "windows_evtsys_policy_binary_src": "evtsys.exe", "windows_evtsys_policy_binary_sha256": SHA,
+        "windows_evtsys_policy_subcategories": [{"name": "Kerberos Ticket Things", "success": True}]})
+    assert rc != 0, out
+    assert "evtsys_cfg: unknown audit subcategory 'Kerberos Ticket Things'" in out, out
+    assert "SCENoApplyLegacyAuditPolicy" not in out
+
+
+def test_role_renders_the_settings_through_the_collection_filters(tmp_path):
+    """The first Windows task is reached only after the evtsys settings rendered cleanly."""
+    rc, out = run_role(tmp_path, {
+        "windows_evtsys_policy_log_hosts": ["logs.example.net", "10.1.2.3"],
+        "windows_evtsys_policy_binary_src": "evtsys.exe", "windows_evtsys_policy_binary_sha256": SHA})
+    assert "Render the evtsys settings" in out
+    render = out.split("Render the evtsys settings")[1].split("TASK [")[0]
+    assert "ok: [localhost]" in render, out
+    assert "Let subcategory settings override legacy category settings" in out
