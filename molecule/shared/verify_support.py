@@ -42,3 +42,26 @@ def key_values(text):
             key, value = line.split("=", 1)
             values[key.strip()] = value.strip()
     return values
+
+
+def rules_file_rules(text):
+    """The parsed rules of a rules file (a line that does not parse fails the verifier)."""
+    lines = parse_rules_text(text)
+    errors = [line.error for line in lines if line.error]
+    assert not errors, errors
+    return [line.rule for line in lines if line.rule is not None]
+
+
+def rules_missing_from_kernel(file_text, auditctl_listing):
+    """The file's rules that ``auditctl -l`` does not list, compared by meaning."""
+    from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import parse_rule
+    from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules_kernel import (
+        as_kernel_sees_it,
+        kernel_relevant,
+    )
+
+    listed = [parse_rule(line.strip()) for line in auditctl_listing.splitlines()
+              if line.strip() and line.strip() != "No rules"]
+    held = {as_kernel_sees_it(rule) for rule in listed}
+    return [format_rule(rule) for rule in rules_file_rules(file_text)
+            if kernel_relevant(rule) and as_kernel_sees_it(rule) not in held]
