@@ -28,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import conftest  # noqa: E402,F401  (makes ansible_collections.whotouched.server_audit importable)
+# The checkout's conftest makes ansible_collections.whotouched.server_audit importable.
+__import__("conftest")
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (  # noqa: E402
     RuleSyntaxError,
@@ -48,8 +49,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return "%d CPUs (%s), %s, Python %s" % (os.cpu_count() or 0, model, platform.platform(),
-                                          platform.python_version())
+    return "%d CPUs (%s), %s, Python %s" % (
+        os.cpu_count() or 0, model, platform.platform(), platform.python_version())
 
 
 def corpus_rules(folder: Path, name: str) -> list:
@@ -88,7 +89,7 @@ def scaled(rules: list, factor: int) -> list:
 
 def best_of(repeat: int, function) -> float:
     times = []
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
@@ -137,8 +138,8 @@ def main() -> None:
             rows.append((empty, itself))
             print("%-28s %7dx %11.1f ms %11.1f ms" % (label % len(rules), factor, empty * 1000,
                                                       itself * 1000))
-        print("%-28s %8s %13.1fx %13.1fx" % ("  growth 10x / 1x", "", rows[1][0] / rows[0][0],
-                                            rows[1][1] / rows[0][1]))
+        print("%-28s %8s %13.1fx %13.1fx" % (
+            "  growth 10x / 1x", "", rows[1][0] / rows[0][0], rows[1][1] / rows[0][1]))
 
     print("\nwhole module process, as run on the target (best of 3):")
     rules = sets["both files (%d rules)"]

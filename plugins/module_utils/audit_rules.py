@@ -1028,16 +1028,15 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
     lines = parse_rules_text(existing_text, context)
     before = [line.rule for line in lines if line.is_rule]
     wanted = _unique(wanted)
-    warnings = ['line "%s" is not a valid rule and is left as it is: %s' % (line.text.strip(),
-                                                                           line.error)
-                for line in lines if line.error]
+    warnings = ['line "%s" is not a valid rule and is left as it is: %s'
+                % (line.text.strip(), line.error) for line in lines if line.error]
     added: List[AuditRule] = []
     removed: List[AuditRule] = []
 
     if exclusive:
         ordered = sorted(wanted, key=_control_rank)
-        lines = [RuleLine(EXCLUSIVE_HEADER)] + [RuleLine(format_rule(rule), rule=rule)
-                                                 for rule in ordered]
+        lines = [RuleLine(EXCLUSIVE_HEADER)]
+        lines += [RuleLine(format_rule(rule), rule=rule) for rule in ordered]
         remaining = Counter(before)
         for rule in ordered:
             if remaining[rule] > 0:

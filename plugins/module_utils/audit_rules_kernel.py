@@ -33,6 +33,8 @@ AUGENRULES_SOURCE_DIR = "/etc/audit/rules.d"
 AUGENRULES_DESTINATION = "/etc/audit/audit.rules"
 _REFUSED_MARKERS = ("Operation not permitted", "Permission denied")
 _ERROR_LINE_RE = re.compile(r"There was an error in line (\d+) of (.+)$")
+_AUGENRULES_CHATTER_RE = re.compile(r"^(/usr)?(/s?bin/)?augenrules:")
+_STATUS_LINE_RE = re.compile(r"^[a-z_]+ \S+$")
 
 
 class KernelAuditUnavailable(Exception):
@@ -123,9 +125,8 @@ def parse_load_errors(output: str) -> Dict[int, str]:
         if match:
             errors[int(match.group(1))] = "; ".join(pending) or "refused"
             pending = []
-        elif line.strip() and not line.startswith(("augenrules:", "/usr/sbin/augenrules:",
-                                                    "/sbin/augenrules:")) \
-                and not re.match(r"^[a-z_]+ \S+$", line.strip()):
+        elif line.strip() and not _AUGENRULES_CHATTER_RE.match(line) \
+                and not _STATUS_LINE_RE.match(line.strip()):
             # Status lines ("enabled 1") that -b/-f/-e print are not reasons.
             pending.append(line.strip())
     return errors

@@ -112,7 +112,7 @@ seealso:
     description: The syntax of audit rules.
     link: https://man7.org/linux/man-pages/man8/auditctl.8.html
 author:
-  - whotouched.server_audit contributors
+  - whotouched.server_audit contributors (@whotouched)
 """
 
 EXAMPLES = r"""

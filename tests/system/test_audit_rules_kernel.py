@@ -162,8 +162,8 @@ def test_load_puts_the_rules_in_the_kernel_and_reports_what_it_refused(kernel, t
     rejected = {item["rule"]: item["reason"] for item in first["rejected"]}
     assert set(rejected) == {"-a always,exit -F arch=b64 -S openat -F uid=no_such_user_zz -F key=odd",
                              "-w %s -p wa -k app" % missing}
-    assert "Unknown user" in rejected["-a always,exit -F arch=b64 -S openat -F uid=no_such_user_zz "
-                                     "-F key=odd"]
+    odd_rule = "-a always,exit -F arch=b64 -S openat -F uid=no_such_user_zz -F key=odd"
+    assert "Unknown user" in rejected[odd_rule]
     assert "No such file or directory" in rejected["-w %s -p wa -k app" % missing]
 
     second = run_module("audit_rules", {"path": str(path), "rules": rules, "load": True})

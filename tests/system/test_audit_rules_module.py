@@ -26,7 +26,7 @@ def test_a_bad_rule_fails_naming_it_and_leaves_the_file_byte_for_byte(tmp_path):
            'before -S (at "arch=b64")' in result["msg"]
     assert "The path must start with '/' (at \"etc/shadow\")" in result["msg"]
     assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_mode) == before
-    assert [name for name in os.listdir(tmp_path)] == ["50-site.rules"]
+    assert os.listdir(tmp_path) == ["50-site.rules"]
 
 
 def test_check_mode_and_diff_predict_the_real_run(tmp_path):
