@@ -22,35 +22,40 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.windows_au
 
 REGISTRY_KEY = "HKLM:\\SOFTWARE\\ECN\\EvtSys\\3.0"
 
-# Security event IDs per subcategory GUID, from Microsoft's "Audit <subcategory>" pages.
+# Security event IDs per subcategory, from Microsoft's "Audit <subcategory>" pages, by
+# English name (the GUIDs live in windows_audit_policy alone).
 # "Other Account Logon Events" is documented as writing no events.
-SECURITY_EVENT_IDS = {
-    "{0CCE923F-69AE-11D9-BED3-505054503030}": (4774, 4775, 4776, 4777),
-    "{0CCE9242-69AE-11D9-BED3-505054503030}": (4768, 4771, 4772),
-    "{0CCE9240-69AE-11D9-BED3-505054503030}": (4769, 4770, 4773),
-    "{0CCE9241-69AE-11D9-BED3-505054503030}": (),
-    "{0CCE9235-69AE-11D9-BED3-505054503030}": (
+_SECURITY_EVENT_IDS_BY_NAME = {
+    "Credential Validation": (4774, 4775, 4776, 4777),
+    "Kerberos Authentication Service": (4768, 4771, 4772),
+    "Kerberos Service Ticket Operations": (4769, 4770, 4773),
+    "Other Account Logon Events": (),
+    "User Account Management": (
         4720, 4722, 4723, 4724, 4725, 4726, 4738, 4740, 4765, 4766, 4767, 4780, 4781,
         4794, 4798, 5376, 5377),
-    "{0CCE9236-69AE-11D9-BED3-505054503030}": (4741, 4742, 4743),
-    "{0CCE9237-69AE-11D9-BED3-505054503030}": (
+    "Computer Account Management": (4741, 4742, 4743),
+    "Security Group Management": (
         4727, 4728, 4729, 4730, 4731, 4732, 4733, 4734, 4735, 4737, 4754, 4755, 4756,
         4757, 4758, 4764, 4799),
-    "{0CCE9238-69AE-11D9-BED3-505054503030}": (
+    "Distribution Group Management": (
         4744, 4745, 4746, 4747, 4748, 4749, 4750, 4751, 4752, 4753, 4759, 4760, 4761,
         4762, 4763),
-    "{0CCE9239-69AE-11D9-BED3-505054503030}": (
+    "Application Group Management": (
         4783, 4784, 4785, 4786, 4787, 4788, 4789, 4790, 4791, 4792),
-    "{0CCE923A-69AE-11D9-BED3-505054503030}": (4782, 4793),
+    "Other Account Management Events": (4782, 4793),
     # Beyond the seed's list, the subcategories users most often add:
-    "{0CCE9215-69AE-11D9-BED3-505054503030}": (4624, 4625, 4648, 4675),
-    "{0CCE9216-69AE-11D9-BED3-505054503030}": (4634, 4647),
-    "{0CCE9217-69AE-11D9-BED3-505054503030}": (4625,),
-    "{0CCE921B-69AE-11D9-BED3-505054503030}": (4964, 4672),
-    "{0CCE922B-69AE-11D9-BED3-505054503030}": (4688, 4696),
-    "{0CCE922F-69AE-11D9-BED3-505054503030}": (
+    "Logon": (4624, 4625, 4648, 4675),
+    "Logoff": (4634, 4647),
+    "Account Lockout": (4625,),
+    "Special Logon": (4964, 4672),
+    "Process Creation": (4688, 4696),
+    "Audit Policy Change": (
         4715, 4719, 4817, 4902, 4904, 4905, 4906, 4907, 4908, 4912),
 }
+
+SECURITY_EVENT_IDS = {resolve_subcategory(name).guid: event_ids
+                      for name, event_ids in _SECURITY_EVENT_IDS_BY_NAME.items()}
+"""Security event IDs by subcategory GUID."""
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,

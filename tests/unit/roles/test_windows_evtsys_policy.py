@@ -7,9 +7,13 @@ evtsys settings), which is what can be verified without Windows.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -29,14 +33,14 @@ def ansible(tool, *args, cwd=None):
                           check=False, cwd=cwd)
 
 
-def run_role(tmp_path, role_vars):
+def run_role(tmp_path, role_vars, check=False):
     """Apply the role to localhost; it must stop before any Windows module runs."""
     play = [{"name": "Role under test", "hosts": "localhost", "connection": "local",
              "gather_facts": False,
              "roles": [{"role": "whotouched.server_audit.windows_evtsys_policy", "vars": role_vars}]}]
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump(play), encoding="utf-8")
-    proc = ansible("ansible-playbook", "-i", "localhost,", str(playbook))
+    proc = ansible("ansible-playbook", "-i", "localhost,", str(playbook), *(["--check"] if check else []))
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -108,12 +112,64 @@ def test_role_refuses_a_bad_subcategory_before_touching_the_host(tmp_path):
     assert "SCENoApplyLegacyAuditPolicy" not in out
 
 
-def test_role_renders_the_settings_through_the_collection_filters(tmp_path):
-    """The first Windows task is reached only after the evtsys settings rendered cleanly."""
+@pytest.fixture
+def evtsys_binary(tmp_path):
+    """A stand-in for evtsys.exe on the controller, with its SHA-256."""
+    binary = tmp_path / "evtsys.exe"
+    binary.write_bytes(b"MZ stand-in for evtsys.exe " * 100)
+    return binary, hashlib.sha256(binary.read_bytes()).hexdigest()
+
+
+def first_windows_task_reached(out):
+    """True when the role got past every controller-side check to its first host change."""
+    return "TASK [whotouched.server_audit.windows_evtsys_policy : Let subcategory settings override" in out
+
+
+def test_role_renders_settings_and_accepts_the_pinned_binary(tmp_path, evtsys_binary):
+    binary, sha = evtsys_binary
     rc, out = run_role(tmp_path, {
         "windows_evtsys_policy_log_hosts": ["logs.example.net", "10.1.2.3"],
-        "windows_evtsys_policy_binary_src": "evtsys.exe", "windows_evtsys_policy_binary_sha256": SHA})
-    assert "Render the evtsys settings" in out
+        "windows_evtsys_policy_binary_src": str(binary), "windows_evtsys_policy_binary_sha256": sha.upper()})
     render = out.split("Render the evtsys settings")[1].split("TASK [")[0]
     assert "ok: [localhost]" in render, out
-    assert "Let subcategory settings override legacy category settings" in out
+    assert first_windows_task_reached(out), out
+
+
+def test_role_refuses_a_controller_binary_with_another_hash(tmp_path, evtsys_binary):
+    binary, sha = evtsys_binary
+    rc, out = run_role(tmp_path, {
+        "windows_evtsys_policy_log_hosts": ["logs.example.net"],
+        "windows_evtsys_policy_binary_src": str(binary), "windows_evtsys_policy_binary_sha256": SHA})
+    assert rc != 0 and "has a SHA-256 other than the pinned" in out, out
+    assert not first_windows_task_reached(out)
+
+
+@pytest.fixture
+def loopback_server(tmp_path, evtsys_binary):
+    """Serve the stand-in binary over HTTP on 127.0.0.1 only."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(evtsys_binary[0].parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d/evtsys.exe" % server.server_address[1]
+    server.shutdown()
+
+
+@pytest.mark.parametrize("pin_matches, check", [(True, False), (True, True), (False, False)])
+def test_role_downloads_only_the_pinned_binary(tmp_path, evtsys_binary, loopback_server, pin_matches, check):
+    """Check mode downloads too: win_copy needs the file to compare with the host's copy."""
+    binary, sha = evtsys_binary
+    cache = tmp_path / "cache"
+    pin = sha if pin_matches else SHA
+    rc, out = run_role(tmp_path, {
+        "windows_evtsys_policy_log_hosts": ["logs.example.net"],
+        "windows_evtsys_policy_binary_src": loopback_server, "windows_evtsys_policy_binary_sha256": pin,
+        "windows_evtsys_policy_download_dir": str(cache)}, check=check)
+    kept = cache / ("evtsys-%s.exe" % pin)
+    if pin_matches:
+        assert first_windows_task_reached(out), out
+        assert kept.read_bytes() == binary.read_bytes()
+    else:
+        assert rc != 0 and "checksum" in out.lower(), out
+        assert not first_windows_task_reached(out)
+        assert not kept.exists()
