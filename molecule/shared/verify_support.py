@@ -65,3 +65,27 @@ def rules_missing_from_kernel(file_text, auditctl_listing):
     held = {as_kernel_sees_it(rule) for rule in listed}
     return [format_rule(rule) for rule in rules_file_rules(file_text)
             if kernel_relevant(rule) and as_kernel_sees_it(rule) not in held]
+
+
+def listening_ports(ss_output, process):
+    """The (protocol, port) pairs ``process`` listens on, from ``ss -tulnpH`` output."""
+    ports = set()
+    for line in ss_output.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or '"%s"' % process not in line:
+            continue
+        ports.add((fields[0], int(fields[4].rsplit(":", 1)[1])))
+    return ports
+
+
+def wait_for_line(host, path, marker, timeout=20.0):
+    """The first line of the file ``path`` on ``host`` holding ``marker`` (polls; fails after ``timeout``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = host.run("grep -F -- %s %s", marker, path)
+        if result.rc == 0:
+            return result.stdout.splitlines()[0]
+        assert time.monotonic() < deadline, "no line with %r in %s after %.0f s" % (marker, path, timeout)
+        time.sleep(0.5)

@@ -1,0 +1,22 @@
+"""The seed noise list reaches playbooks through the lookup, from its one home."""
+
+from __future__ import annotations
+
+from ansible_collections.whotouched.server_audit.plugins.lookup.rsyslog_seed_filters import LookupModule
+from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import rule_from_spec
+from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+    seed_noise_filters,
+)
+from tests.support.playbook import run_module
+
+
+def test_lookup_returns_the_seed_list():
+    assert LookupModule().run([], variables={}) == seed_noise_filters()
+
+
+def test_lookup_through_ansible_gives_rules_the_module_accepts():
+    result = run_module("ansible.builtin.debug",
+                        {"msg": "{{ query('whotouched.server_audit.rsyslog_seed_filters') }}"})
+    assert not result.get("failed"), result
+    assert result["msg"] == seed_noise_filters()
+    assert all(rule_from_spec(spec).actions[0].kind == "stop" for spec in result["msg"])
