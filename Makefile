@@ -9,6 +9,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export NO_COLOR := 1
+# Ansible's own state (collections that Molecule and ansible-lint install, caches) stays
+# in the checkout, so nothing installed elsewhere on the machine shadows this tree.
+export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 
 .PHONY: test venv host unit system sanity lint build molecule images engine clean
 
@@ -30,7 +33,7 @@ unit: venv
 
 system: venv host
 	@[ "$$(id -u)" = 0 ] || { echo "make system: the real kernel audit and rsyslogd tests need root"; exit 1; }
-	pytest -p no:randomly tests/system -m needs_root
+	pytest tests/system -m needs_root
 
 sanity: venv
 	scripts/sanity.sh

@@ -43,7 +43,10 @@ SEED_RULES = [
 
 
 def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, check=check)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 def role_default_rules() -> list[str]:
@@ -60,7 +63,8 @@ def role_default_rules() -> list[str]:
         }]))
         ansible_playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) \
             or "ansible-playbook"
-        run(ansible_playbook, "-i", "localhost,", str(play))
+        run(ansible_playbook, "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
+            str(play))
         return json.loads(out.read_text())
 
 
@@ -93,16 +97,14 @@ def main() -> int:
         print("the kernel's audit rules are immutable (-e 2): reboot first", file=sys.stderr)
         return 2
     rules_before = run("auditctl", "-l").stdout
-    daemon_pid = int(status.split("pid ")[1].split()[0])
-    started_daemon = None
-    if daemon_pid == 0:
-        started_daemon = subprocess.Popen(["auditd", "-n"], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL)
-        time.sleep(1.5)
-
     rule_sets = {"none": [], "seed": SEED_RULES, "role": role_default_rules()}
     timings: dict[str, list[float]] = {name: [] for name in rule_sets}
+    started_daemon = None
     try:
+        if int(status.split("pid ")[1].split()[0]) == 0:
+            started_daemon = subprocess.Popen(["auditd", "-n"], stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL)
+            time.sleep(1.5)
         run("auditctl", "-e", "1")
         workload(min(2000, args.processes))  # warm the page cache
         for round_number in range(args.rounds):

@@ -38,8 +38,16 @@ SEED = [
 ]
 
 
+def windows_bytes(name):
+    """A fixture as auditpol writes it: kept with LF line ends here, CRLF on Windows."""
+    data = (FIXTURES / name).read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data
+    return data.replace(b"\n", b"\r\n")
+
+
 def load(name):
-    return wap.parse_auditpol_csv(wap.decode_auditpol_output((FIXTURES / name).read_bytes()))
+    return wap.parse_auditpol_csv(wap.decode_auditpol_output(windows_bytes(name)))
 
 
 # --- the table ---------------------------------------------------------------------------
