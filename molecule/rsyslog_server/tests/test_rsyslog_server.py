@@ -8,6 +8,7 @@ from verify_support import listening_ports, wait_for_line
 
 DROP_IN = "/etc/rsyslog.d/10-whotouched-server.conf"
 LOG_DIR = "/var/log/remote"
+PIPE = "/var/spool/whotouched/audit.pipe"
 # udp and tcp 514, TLS 6514 and RELP 2514, as the scenario configures them
 EXPECTED_PORTS = {("udp", 514), ("tcp", 514), ("tcp", 6514), ("tcp", 2514)}
 # "Nov 27 09:11:23" or "Nov  7 09:11:23"
@@ -111,8 +112,8 @@ def test_senders_outside_the_allowed_list_are_refused(host):
 
 def test_the_seed_pipe_gets_its_senders_events(host):
     marker = _marker()
-    assert host.file("/var/tmp/log").is_pipe
-    host.run_expect([0], "rm -f /tmp/pipe.out; (timeout 45 head -n1 /var/tmp/log > /tmp/pipe.out &) ; sleep 1")
+    assert host.file(PIPE).is_pipe and host.file(PIPE).mode == 0o600
+    host.run_expect([0], "rm -f /tmp/pipe.out; (timeout 45 head -n1 %s > /tmp/pipe.out &) ; sleep 1", PIPE)
     _send_udp(host, "127.0.0.3", "<30>Nov 27 10:00:00 piped tool: %s" % marker)
     # the pipe action retries every 5 s until a reader is there
     line = wait_for_line(host, "/tmp/pipe.out", marker, timeout=40)
