@@ -3,7 +3,7 @@
 import uuid
 
 import pytest
-from verify_support import wait_for_line
+from verify_support import listening_ports, wait_for_line
 
 from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_audit import (
     rsyslog_audit_selector,
@@ -95,6 +95,11 @@ def test_complete_configuration_validates_and_rsyslog_runs(host):
     assert host.service("rsyslog").is_enabled
 
 
+def test_a_client_listens_on_no_network_port(host):
+    ss = host.run_expect([0], "ss -tulnpH")
+    assert listening_ports(ss.stdout, "rsyslogd") == set()
+
+
 def test_noise_is_dropped_and_the_rest_is_kept(host):
     noise = _marker()
     kept = _marker()
@@ -109,17 +114,27 @@ def test_noise_is_dropped_and_the_rest_is_kept(host):
     assert host.run("grep -F -- %s /var/log/syslog", noise).rc != 0
 
 
-def test_events_wait_on_disk_while_the_server_is_away_and_arrive_later(host):
-    _rule, params = _forward(host)
-    if params["type"] != "omfwd":
-        pytest.skip("delivery is checked on the platform forwarding over plain tcp")
+def _queue_event_across_a_restart(host):
+    """Send an audit event while the server is away, stop rsyslog, and find it in the queue's file."""
     marker = _marker()
     _audit(host, 'type=EXECVE argc=2 a0="id" a1="%s"' % marker)
-    # a restart must not lose the event: the queue is saved to its own file on shutdown
     host.run_expect([0], "systemctl stop rsyslog")
     saved = host.run("grep -lF -- %s %s/whotouched_audit_fwd.*", marker, SPOOL)
-    assert saved.rc == 0, "the queued event was not saved to the queue's file"
     host.run_expect([0], "systemctl start rsyslog")
+    assert saved.rc == 0, "the queued event was not saved to the queue's file on shutdown"
+    return marker
+
+
+def test_events_wait_on_disk_while_the_server_is_away(host):
+    # both platforms: nothing answers at 127.0.0.1:10514, and server.example.test does not resolve
+    _queue_event_across_a_restart(host)
+
+
+def test_queued_events_arrive_when_the_server_comes_back(host):
+    _rule, params = _forward(host)
+    if params["type"] != "omfwd":
+        pytest.skip("delivery is checked on the platform forwarding over plain tcp (TLS delivery: pipeline scenario)")
+    marker = _queue_event_across_a_restart(host)
     # now a server appears on the forwarding port and receives the event
     listener = ("import socket; s=socket.socket(); "
                 "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
