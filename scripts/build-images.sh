@@ -34,7 +34,9 @@ build() {
   fi
   echo "build-images: building $tag"
   # The container's own sources come from the host's, so the images reach the same mirror.
-  # Keep the package lists, as an installed system has them.
+  # Keep the package lists, as an installed system has them.  The hooks' "$1" is the
+  # new root, expanded by mmdebstrap, not by this shell.
+  # shellcheck disable=SC2016
   mmdebstrap --quiet --variant=apt --include="$PACKAGES" --skip=cleanup/apt/lists \
     --customize-hook='chroot "$1" systemctl mask getty.target systemd-logind.service console-getty.service' \
     --customize-hook='rm -f "$1"/etc/machine-id; touch "$1"/etc/machine-id' \

@@ -4,11 +4,11 @@
 # Python's venv.  Installs only what is missing, so a re-run costs nothing.
 set -euo pipefail
 
-PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl)
+PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck)
 
 die() { echo "host-packages: $*" >&2; exit 1; }
 
-[ -r /etc/debian_version ] || die "this test platform needs a Debian or Ubuntu host (found: $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}"))."
+[ -r /etc/debian_version ] || die "this test platform needs a Debian or Ubuntu host (found: $(grep -s '^PRETTY_NAME=' /etc/os-release || uname -sr))."
 
 missing=()
 for package in "${PACKAGES[@]}"; do
