@@ -13,6 +13,9 @@ export NO_COLOR := 1
 # in the checkout, so nothing installed elsewhere on the machine shadows this tree.
 export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 
+# One kernel, one audit rule table: whatever loads audit rules runs under this lock.
+KERNEL_LOCK := flock /run/whotouched-kernel.lock
+
 .PHONY: test venv host unit system sanity lint build molecule images engine clean
 
 test: venv host unit system sanity lint build molecule
@@ -33,7 +36,7 @@ unit: venv
 
 system: venv host
 	@[ "$$(id -u)" = 0 ] || { echo "make system: the real kernel audit and rsyslogd tests need root"; exit 1; }
-	pytest tests/system
+	$(KERNEL_LOCK) pytest tests/system
 
 sanity: venv
 	scripts/sanity.sh
@@ -52,7 +55,7 @@ images: engine
 	scripts/build-images.sh
 
 molecule: venv images
-	scripts/molecule.sh
+	$(KERNEL_LOCK) scripts/molecule.sh
 
 clean:
 	rm -rf $(VENV) .cache build
