@@ -1,0 +1,62 @@
+"""Every module and plugin of the collection documents itself through ansible-doc."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_TYPES = {"modules": "module", "filter": "filter", "lookup": "lookup"}
+
+
+def documented_plugins():
+    for folder, plugin_type in PLUGIN_TYPES.items():
+        for path in sorted((ROOT / "plugins" / folder).glob("*")):
+            if path.name.startswith("_") or path.suffix not in (".py", ".yml"):
+                continue
+            # Filter files holding several filters document each one in its own .yml.
+            if plugin_type == "filter" and path.suffix == ".py":
+                continue
+            yield plugin_type, path.stem
+
+
+def test_the_collection_has_plugins_to_document():
+    assert len(list(documented_plugins())) >= 3
+
+
+@pytest.mark.parametrize("plugin_type,name", list(documented_plugins()))
+def test_ansible_doc_renders(plugin_type, name):
+    ansible_doc = Path(sys.executable).with_name("ansible-doc")
+    fqcn = f"whotouched.server_audit.{name}"
+    result = subprocess.run([str(ansible_doc), "-t", plugin_type, "--json", fqcn],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)[fqcn]["doc"]
+    assert doc["short_description"]
+    assert doc.get("description")
+    text = subprocess.run([str(ansible_doc), "-t", plugin_type, fqcn],
+                          capture_output=True, text=True, check=False)
+    assert text.returncode == 0 and fqcn in text.stdout
+
+
+ROLES = sorted(path.parent.parent.name for path in ROOT.glob("roles/*/meta/argument_specs.yml"))
+
+
+def test_every_role_has_argument_specs():
+    assert sorted(path.name for path in (ROOT / "roles").iterdir() if path.is_dir()) == ROLES
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_documentation_renders(role):
+    ansible_doc = Path(sys.executable).with_name("ansible-doc")
+    fqcn = f"whotouched.server_audit.{role}"
+    result = subprocess.run([str(ansible_doc), "-t", "role", "--json", fqcn],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)[fqcn]["entry_points"]["main"]
+    assert entry["short_description"]
+    assert entry["options"]
