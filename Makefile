@@ -41,9 +41,12 @@ system: venv host
 sanity: venv
 	scripts/sanity.sh
 
+# ansible-lint resolves the collection's own modules through a link to this checkout
+# (never an installed copy, which may be stale).
 lint: venv
 	yamllint --strict .
-	ansible-lint --profile production
+	ANSIBLE_COLLECTIONS_PATH="$$(python -c 'from tests.support.collection_path import collections_base; print(collections_base())')" \
+	  ansible-lint --profile production
 
 build: venv
 	scripts/build-collection.sh
