@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Risk levels for events, from rules a user can read and extend.
+
+A rule is a mapping::
+
+    id: reverse-shell-netcat
+    level: critical            # info, low, medium, high, critical
+    reason: netcat handing a shell to a remote host
+    match:                     # every condition given must hold
+      program: [nc, ncat, netcat]
+      args: '(^| )-(e|c) '
+    unless:                    # optional: the rule does not fire when all of these hold
+      args: '-e /bin/true'
+
+Conditions (each optional; a list means "any of"):
+
+``key``         audit keys, exact (``exec``, ``passwd``)
+``program``     program names, shell-style patterns on the executable's (or argv[0]'s) base name
+``exe``         regular expression searched in the executable's path
+``args``        regular expression searched in the arguments (argv[1:] joined by blanks)
+``command``     regular expression searched in the whole command line (argv joined by blanks)
+``user``        effective user names, shell-style patterns
+``login_user``  login (audit) user names, shell-style patterns
+``path``        regular expression searched in each path the event touched
+``operation``   file operations (``write``, ``delete``, ``chmod``, ...)
+``event_id``    Windows event IDs
+``kind``        event kinds (``exec``, ``file``, ``user``, ``syscall``, ``windows``)
+``success``     true or false
+``field``       ``{name: regular expression}`` on any other event field (``ticket_encryption``)
+
+An event gets the highest level of the rules that fire (``info`` when none does) and the
+reasons of all of them, highest first.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+
+LEVELS = ("info", "low", "medium", "high", "critical")
+LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
+
+_LIST_CONDITIONS = ("key", "program", "user", "login_user", "operation", "event_id", "kind")
+_REGEX_CONDITIONS = ("exe", "args", "command", "path")
+_CONDITIONS = frozenset(_LIST_CONDITIONS + _REGEX_CONDITIONS + ("success", "field"))
+
+
+class RiskRuleError(ValueError):
+    """A rule that cannot be used; the message names the rule and what is wrong."""
+
+
+class _Condition(object):
+    """The compiled conditions of one ``match`` or ``unless`` mapping."""
+
+    __slots__ = ("checks",)
+
+    def __init__(self, rule_id, spec):
+        if not isinstance(spec, dict) or not spec:
+            raise RiskRuleError("rule %s: a condition block must be a non-empty mapping"
+                                % rule_id)
+        unknown = sorted(set(spec) - _CONDITIONS)
+        if unknown:
+            raise RiskRuleError("rule %s: unknown condition %s (known: %s)"
+                                % (rule_id, ", ".join(unknown), ", ".join(sorted(_CONDITIONS))))
+        self.checks = []
+        for name in _LIST_CONDITIONS:
+            if name in spec:
+                values = spec[name] if isinstance(spec[name], list) else [spec[name]]
+                if not values:
+                    raise RiskRuleError("rule %s: %s is an empty list" % (rule_id, name))
+                if name == "event_id":
+                    try:
+                        values = frozenset(int(value) for value in values)
+                    except (TypeError, ValueError):
+                        raise RiskRuleError("rule %s: event_id must be numbers" % rule_id)
+                else:
+                    values = tuple(str(value) for value in values)
+                self.checks.append((name, values))
+        for name in _REGEX_CONDITIONS:
+            if name in spec:
+                self.checks.append((name, _compile(rule_id, name, spec[name])))
+        if "success" in spec:
+            if not isinstance(spec["success"], bool):
+                raise RiskRuleError("rule %s: success must be true or false" % rule_id)
+            self.checks.append(("success", spec["success"]))
+        if "field" in spec:
+            if not isinstance(spec["field"], dict) or not spec["field"]:
+                raise RiskRuleError("rule %s: field must map field names to expressions"
+                                    % rule_id)
+            self.checks.append(("field", tuple(
+                (str(name), _compile(rule_id, "field " + str(name), pattern))
+                for name, pattern in sorted(spec["field"].items()))))
+
+    def holds(self, event, facts):
+        for name, expected in self.checks:
+            if not _check(name, expected, event, facts):
+                return False
+        return True
+
+
+def _compile(rule_id, name, pattern):
+    try:
+        if isinstance(pattern, list):
+            return re.compile("|".join("(?:%s)" % str(item) for item in pattern))
+        return re.compile(str(pattern))
+    except re.error as exc:
+        raise RiskRuleError("rule %s: %s is not a valid regular expression: %s"
+                            % (rule_id, name, exc))
+
+
+def _glob_any(value, patterns):
+    if value is None:
+        return False
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(value, pattern):
+            return True
+    return False
+
+
+def _check(name, expected, event, facts):
+    if name == "key":
+        return any(key in expected for key in event.get("keys") or ())
+    if name == "program":
+        return any(_glob_any(program, expected) for program in facts["programs"])
+    if name == "user":
+        return _glob_any(event.get("user"), expected)
+    if name == "login_user":
+        return _glob_any(event.get("login_user"), expected)
+    if name == "operation":
+        return event.get("operation") in expected
+    if name == "event_id":
+        return event.get("event_id") in expected
+    if name == "kind":
+        return event.get("kind") in expected
+    if name == "exe":
+        return event.get("exe") is not None and expected.search(event["exe"]) is not None
+    if name == "args":
+        return expected.search(facts["args"]) is not None
+    if name == "command":
+        return expected.search(facts["command"]) is not None
+    if name == "path":
+        return any(expected.search(path) is not None for path in facts["paths"])
+    if name == "success":
+        return event.get("success") is expected
+    if name == "field":
+        for field, pattern in expected:
+            value = event.get(field)
+            if value is None or pattern.search(str(value)) is None:
+                return False
+        return True
+    return False
+
+
+class RiskRule(object):
+    """One compiled rule: ``id``, ``level``, ``reason`` and its conditions."""
+
+    __slots__ = ("rule_id", "level", "rank", "reason", "match", "unless")
+
+    def __init__(self, spec):
+        if not isinstance(spec, dict):
+            raise RiskRuleError("a rule must be a mapping, got %r" % (spec,))
+        rule_id = spec.get("id")
+        if not isinstance(rule_id, str) or not rule_id.strip():
+            raise RiskRuleError("a rule needs an id: %r" % (spec,))
+        unknown = sorted(set(spec) - {"id", "level", "reason", "match", "unless"})
+        if unknown:
+            raise RiskRuleError("rule %s: unknown key %s" % (rule_id, ", ".join(unknown)))
+        level = spec.get("level")
+        if level not in LEVEL_RANK:
+            raise RiskRuleError("rule %s: level must be one of %s, got %r"
+                                % (rule_id, ", ".join(LEVELS), level))
+        reason = spec.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise RiskRuleError("rule %s: a reason is required" % rule_id)
+        self.rule_id = rule_id
+        self.level = level
+        self.rank = LEVEL_RANK[level]
+        self.reason = reason.strip()
+        self.match = _Condition(rule_id, spec.get("match"))
+        self.unless = _Condition(rule_id, spec["unless"]) if "unless" in spec else None
+
+    def fires(self, event, facts):
+        """Whether the rule holds for ``event`` (``facts`` from :func:`event_facts`)."""
+        if not self.match.holds(event, facts):
+            return False
+        return self.unless is None or not self.unless.holds(event, facts)
+
+
+def compile_rules(specs):
+    """Compiled rules from their mappings; later rules with an earlier rule's id replace it.
+
+    Raises :class:`RiskRuleError` naming the first bad rule.
+    """
+    if not isinstance(specs, list):
+        raise RiskRuleError("rules must be a list of mappings")
+    by_id = {}
+    for spec in specs:
+        rule = RiskRule(spec)
+        by_id[rule.rule_id] = rule
+    return list(by_id.values())
+
+
+def event_facts(event):
+    """What rules look at, computed once per event."""
+    argv = event.get("argv") or []
+    programs = set()
+    if event.get("exe"):
+        programs.add(posixpath.basename(event["exe"]))
+    if argv and argv[0]:
+        programs.add(posixpath.basename(argv[0]))
+    paths = [entry.get("path") or entry.get("name") for entry in event.get("paths") or ()]
+    return {
+        "programs": programs,
+        "args": " ".join(argv[1:]),
+        "command": " ".join(argv),
+        "paths": [path for path in paths if path],
+    }
+
+
+def classify(event, rules):
+    """Set ``level``, ``reasons`` and ``rules`` on ``event`` (and return it)."""
+    facts = event_facts(event)
+    fired = [rule for rule in rules if rule.fires(event, facts)]
+    fired.sort(key=lambda rule: -rule.rank)
+    event["level"] = fired[0].level if fired else "info"
+    event["reasons"] = [rule.reason for rule in fired]
+    event["rules"] = [rule.rule_id for rule in fired]
+    return event
+
+
+def at_least(level, minimum):
+    """Whether ``level`` is ``minimum`` or higher."""
+    return LEVEL_RANK[level] >= LEVEL_RANK[minimum]

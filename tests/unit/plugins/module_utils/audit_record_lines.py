@@ -1,0 +1,93 @@
+"""Audit records written the way the kernel and auditd write them, for tests.
+
+``exec_records`` gives the records of one execve (SYSCALL, EXECVE, CWD, PATH, PROCTITLE) with
+the kernel's encoding rules: a value holding a blank, a quote, a control or a non-ASCII byte is
+hex-encoded, any other is quoted.  ``log_format="ENRICHED"`` appends the names after 0x1d as
+auditd 3 and later do.
+"""
+
+from __future__ import annotations
+
+ARCH_X86_64 = "c000003e"
+
+
+def encode(text: str | bytes) -> str:
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if any(byte == 0x22 or byte < 0x21 or byte > 0x7E for byte in raw):
+        return raw.hex().upper()
+    return '"%s"' % raw.decode("ascii")
+
+
+def exec_records(argv, serial=42, epoch="1700000000.123", exe=None, cwd="/root", auid=1000,
+                 uid=0, euid=None, login_name="alice", user_name="root", tty="pts0", ses=3,
+                 key="exec", success="yes", pid=4242, ppid=4200, log_format="ENRICHED",
+                 node=None):
+    exe = exe or ("/usr/bin/" + argv[0].rsplit("/", 1)[-1])
+    euid = uid if euid is None else euid
+    stamp = "msg=audit(%s:%d):" % (epoch, serial)
+    prefix = ("node=%s " % node) if node else ""
+    key_text = encode(key) if key else "(null)"
+    syscall = ("type=SYSCALL %s arch=%s syscall=59 success=%s exit=0 a0=55d0 a1=55d1 a2=55d2 "
+               "a3=8 items=2 ppid=%d pid=%d auid=%d uid=%d gid=0 euid=%d suid=0 fsuid=0 egid=0 "
+               "sgid=0 fsgid=0 tty=%s ses=%d comm=%s exe=%s subj=unconfined key=%s"
+               % (stamp, ARCH_X86_64, success, ppid, pid, auid, uid, euid, tty, ses,
+                  encode(argv[0].rsplit("/", 1)[-1][:15]), encode(exe), key_text))
+    if log_format == "ENRICHED":
+        syscall += ('\x1dARCH=x86_64 SYSCALL=execve AUID="%s" UID="%s" GID="root" EUID="%s" '
+                    'SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"'
+                    % (login_name, user_name, user_name))
+    execve = "type=EXECVE %s argc=%d %s" % (
+        stamp, len(argv), " ".join("a%d=%s" % (index, encode(arg)) for index, arg in
+                                   enumerate(argv)))
+    title = "\x00".join(argv).encode("utf-8")[:128]
+    lines = [
+        syscall,
+        execve,
+        "type=CWD %s cwd=%s" % (stamp, encode(cwd)),
+        "type=PATH %s item=0 name=%s inode=1 dev=08:01 mode=0100755 ouid=0 ogid=0 rdev=00:00 "
+        "nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0" % (stamp,
+                                                                                  encode(exe)),
+        "type=PROCTITLE %s proctitle=%s" % (stamp, encode(title)),
+    ]
+    return [prefix + line for line in lines]
+
+
+def file_records(path, syscall=257, nametype="NORMAL", serial=43, epoch="1700000001.000",
+                 exe="/usr/bin/vim.basic", key="watch", auid=1000, login_name="alice",
+                 cwd="/root", node=None):
+    stamp = "msg=audit(%s:%d):" % (epoch, serial)
+    prefix = ("node=%s " % node) if node else ""
+    directory = path.rsplit("/", 1)[0] or "/"
+    lines = [
+        "type=SYSCALL %s arch=%s syscall=%d success=yes exit=3 a0=ffffff9c a1=55 a2=241 a3=1b6 "
+        "items=2 ppid=1 pid=77 auid=%d uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 "
+        "tty=pts0 ses=3 comm=\"vim\" exe=%s subj=unconfined key=%s\x1dARCH=x86_64 "
+        "SYSCALL=%s AUID=\"%s\" UID=\"root\" GID=\"root\" EUID=\"root\" SUID=\"root\" "
+        "FSUID=\"root\" EGID=\"root\" SGID=\"root\" FSGID=\"root\""
+        % (stamp, ARCH_X86_64, syscall, auid, encode(exe), encode(key) if key else "(null)",
+           {257: "openat", 82: "rename", 87: "unlink", 90: "chmod"}.get(syscall, "openat"),
+           login_name),
+        "type=CWD %s cwd=%s" % (stamp, encode(cwd)),
+        "type=PATH %s item=0 name=%s inode=2 dev=08:01 mode=040755 ouid=0 ogid=0 rdev=00:00 "
+        "nametype=PARENT cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID=\"root\" "
+        "OGID=\"root\"" % (stamp, encode(directory + "/")),
+        "type=PATH %s item=1 name=%s inode=3 dev=08:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 "
+        "nametype=%s cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID=\"root\" "
+        "OGID=\"root\"" % (stamp, encode(path), nametype),
+        "type=PROCTITLE %s proctitle=%s" % (stamp, encode("vim\x00" + path)),
+    ]
+    return [prefix + line for line in lines]
+
+
+def stored(lines, host="web01", address="192.0.2.10", stamp="Nov 14 22:13:20"):
+    """Lines in the log server's runcmdformat, 0x1d escaped as rsyslog does (#035)."""
+    return ["%s %s %s %s" % (stamp, host, address, line.replace("\x1d", "#035"))
+            for line in lines]
+
+
+def evtsys(event_id, text, success=True, address="192.0.2.20", computer="DC01",
+           stamp="Nov 14 22:13:20", pri="daemon.notice<29>"):
+    """A Windows event as the log server stores it (evtsysformat)."""
+    return "%s %s %s %s Security-Auditing: %d: %s %s" % (
+        stamp, address, pri, computer, event_id,
+        "AUDIT_SUCCESS" if success else "AUDIT_FAILURE", text)

