@@ -3,6 +3,9 @@
 # when stopped, and wait until it answers.  Fails with one clear line otherwise.
 set -euo pipefail
 
+wait_seconds=${DOCKER_START_TIMEOUT:-60}
+log=/var/log/dockerd.log
+
 die() { echo "docker-engine: $*" >&2; exit 1; }
 
 engine_answers() { docker info >/dev/null 2>&1; }
@@ -25,14 +28,13 @@ if ! engine_answers; then
   if [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ]; then
     systemctl start docker || die "systemctl start docker failed: see 'journalctl -u docker'."
   else
-    log=/var/log/dockerd.log
     echo "docker-engine: starting dockerd (log: $log)"
-    nohup dockerd >"$log" 2>&1 &
+    nohup dockerd >>"$log" 2>&1 &
   fi
-  for _ in $(seq 1 60); do
+  for _ in $(seq 1 "$wait_seconds"); do
     engine_answers && break
     sleep 1
   done
 fi
 
-engine_answers || die "the Docker engine did not answer within 60 s. Its last words: $(tail -n 3 /var/log/dockerd.log 2>/dev/null | tr '\n' ' ')"
+engine_answers || die "the Docker engine did not answer within $wait_seconds s ($( { docker info 2>&1 || true; } | grep -m1 -iE 'error|cannot' || echo 'no answer')). dockerd's last words: $(tail -n 3 "$log" 2>/dev/null | tr '\n' ' ')"
