@@ -85,12 +85,6 @@ options:
         one by one are always only returned in RV(rejected) with a warning.
     type: bool
     default: false
-  backup:
-    description:
-      - Create a backup file including the timestamp information so you can get the original
-        file back if you somehow clobbered it incorrectly.
-    type: bool
-    default: false
 notes:
   - Check mode predicts the file change and the diff; it reads the kernel's state but never
     loads.
@@ -100,13 +94,7 @@ notes:
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - whotouched.server_audit.merged_file
 seealso:
   - name: auditctl(8)
     description: The syntax of audit rules.

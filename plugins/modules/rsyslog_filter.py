@@ -94,22 +94,10 @@ options:
         candidate is validated in. When it is missing, the candidate is validated alone.
     type: path
     default: /etc/rsyslog.conf
-  backup:
-    description:
-      - Create a backup file including the timestamp information so you can get the original
-        file back if you somehow clobbered it incorrectly.
-    type: bool
-    default: false
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - whotouched.server_audit.merged_file
 notes:
   - Runs on the managed host with the Python standard library only (Python 3.8 or newer).
   - rsyslog is not reloaded by this module; notify a handler that restarts it.

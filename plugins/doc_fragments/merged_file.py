@@ -1,0 +1,29 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every module that merges into a file the honest way has in common.
+
+Use it beside ansible.builtin.files and ansible.builtin.action_common_attributes.
+"""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  backup:
+    description:
+      - Create a backup file including the timestamp information so you can get the original
+        file back if you somehow clobbered it incorrectly.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Returns the same C(changed) and diff as a real run, and writes nothing.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+"""
