@@ -9,7 +9,8 @@ import testinfra
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
 PREFIX = "pipeline_security-"
-NAMES = ("server", "client-tcp", "client-relp", "selfsigned", "wrongname", "outsider")
+NAMES = ("server", "client-tcp", "client-relp", "selfsigned-tcp", "selfsigned-relp", "wrongname-tcp",
+         "wrongname-relp", "outsider")
 
 
 class Machine:

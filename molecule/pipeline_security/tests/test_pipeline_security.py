@@ -149,14 +149,16 @@ def test_a_client_with_a_valid_certificate_delivers_over_tls(machines, client_na
     assert client.address not in _established_peers(server, PLAIN_PORT)
 
 
-# rsyslogd's words for each refusal (rsyslog 8.2302, GnuTLS): the certificate's fault
-REFUSALS = {
-    "selfsigned": r"certificate invalid: signer not found",
-    "wrongname": r"no permit+ed name found.*intruder\.example\.test",
-}
+def _refusal(rogue):
+    """What rsyslogd (8.2302, GnuTLS) logs when it refuses ``rogue``: over tcp the certificate's
+    fault (not always with the peer's address), over RELP the failed handshake with the address."""
+    return {
+        "selfsigned-tcp": r"certificate invalid: signer not found",
+        "wrongname-tcp": r"peer name not authorized.*intruder\.example\.test",
+    }.get(rogue.name, r"imrelp.*TLS handshake failed.*conn to clt %s/" % re.escape(rogue.address))
 
 
-@pytest.mark.parametrize("rogue_name", ["selfsigned", "wrongname"])
+@pytest.mark.parametrize("rogue_name", ["selfsigned-tcp", "selfsigned-relp", "wrongname-tcp", "wrongname-relp"])
 def test_a_client_with_an_untrusted_certificate_is_refused(machines, rogue_name):
     """The rogue runs the same rsyslog_client role (tcp or RELP with TLS) from an allowed address."""
     server, rogue, control = machines["server"], machines[rogue_name], machines["client-tcp"]
@@ -170,14 +172,13 @@ def test_a_client_with_an_untrusted_certificate_is_refused(machines, rogue_name)
     # the client finishes its handshake before the server checks its certificate, so a rogue
     # may write an event into a connection the server has already closed, and only reconnect
     # (and be refused again) with its next event: more events, same marker, keep it trying.
-    # The refusal names the certificate's fault, not always the peer's address.
-    _wait_for_own_log(server, mark, REFUSALS[rogue_name],
+    _wait_for_own_log(server, mark, _refusal(rogue),
                       nudge=lambda: _log_locally(rogue, _audit_event(marker + "-again")))
     assert _stored_lines(server, marker) == []
     assert not server.host.file("%s/%s" % (LOG_DIR, rogue.address)).exists
 
 
-@pytest.mark.parametrize("rogue_name", ["selfsigned", "wrongname", "outsider"])
+@pytest.mark.parametrize("rogue_name", ["selfsigned-tcp", "wrongname-tcp", "outsider"])
 def test_the_tls_port_stores_nothing_from_untrusted_certificates_or_outside_addresses(machines, rogue_name):
     """openssl s_client as the client; the outsider holds a valid certificate but is not allowed."""
     server, rogue, control = machines["server"], machines[rogue_name], machines["client-tcp"]
