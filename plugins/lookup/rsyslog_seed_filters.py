@@ -17,7 +17,13 @@ description:
     and playbooks take it from here rather than copying it.
 author:
   - whotouched.server_audit contributors (@whotouched)
-options: {}
+options:
+  compact:
+    description:
+      - Return the same drops as two rules (PATH records first, then one regex for both families)
+        instead of the seed's thirteen, so rsyslog tests two rules per message.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -25,6 +31,11 @@ EXAMPLES = r"""
   whotouched.server_audit.rsyslog_filter:
     path: /etc/rsyslog.d/10-audit-filter.conf
     filters: "{{ query('whotouched.server_audit.rsyslog_seed_filters') }}"
+
+- name: The same drops, in two rules
+  whotouched.server_audit.rsyslog_filter:
+    path: /etc/rsyslog.d/10-audit-filter.conf
+    filters: "{{ query('whotouched.server_audit.rsyslog_seed_filters', compact=true) }}"
 """
 
 RETURN = r"""
@@ -37,6 +48,7 @@ _raw:
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+    compact_noise_filters,
     seed_noise_filters,
 )
 
@@ -46,4 +58,4 @@ class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        return seed_noise_filters()
+        return compact_noise_filters() if self.get_option("compact") else seed_noise_filters()

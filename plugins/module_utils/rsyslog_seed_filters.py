@@ -50,6 +50,22 @@ def seed_noise_filters() -> List[Dict]:
     return by_path + quoted + path_records
 
 
+def compact_noise_filters() -> List[Dict]:
+    """The same drops in two rules, cheapest first: every PATH record (a substring test),
+    then one regex, the alternation of both families' groups.
+
+    A message dropped by one list is dropped by the other; rsyslog evaluates two rules per
+    message instead of thirteen.
+    """
+    by_path = "|".join("(%s)/(%s)" % group for group in SEED_NOISE_GROUPS)
+    quoted = "|".join(programs for _directories, programs in SEED_NOISE_GROUPS)
+    return [
+        {"property": "msg", "operator": "contains", "value": "type=PATH", "action": "stop"},
+        {"property": "msg", "operator": "ereregex", "value": '(%s)"|"(%s)"' % (by_path, quoted),
+         "action": "stop"},
+    ]
+
+
 def seed_filters(target: str, port: int = 514, protocol: str = "tcp") -> List[Dict]:
     """The whole seed list: the drops, then the reliable forward of exec records."""
     return seed_noise_filters() + [{

@@ -15,7 +15,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_fi
     rule_from_spec,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
-    seed_noise_filters,
+    compact_noise_filters,
 )
 
 FILTER_FILE = "/etc/rsyslog.d/10-whotouched-audit-filter.conf"
@@ -55,9 +55,9 @@ def _audit(host, message):
     host.run_expect([0], "logger -t audisp-syslog -p local6.info %s", message)
 
 
-def test_noise_filters_are_the_seed_list_scoped_to_audit_events(host):
+def test_noise_filters_are_the_compact_seed_list_scoped_to_audit_events(host):
     expected = [rule_from_spec(spec) for spec in
-                rsyslog_scoped_filters(seed_noise_filters(), AUDIT_SELECTOR)]
+                rsyslog_scoped_filters(compact_noise_filters(), AUDIT_SELECTOR)]
     assert _rules(host.file(FILTER_FILE).content_string) == expected
 
 

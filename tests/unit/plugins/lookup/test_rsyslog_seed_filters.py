@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from ansible_collections.whotouched.server_audit.plugins.lookup.rsyslog_seed_filters import LookupModule
 from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import rule_from_spec
 from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+    compact_noise_filters,
     seed_noise_filters,
 )
 from tests.support.playbook import run_module
-
-
-def test_lookup_returns_the_seed_list():
-    assert LookupModule().run([], variables={}) == seed_noise_filters()
 
 
 def test_lookup_through_ansible_gives_rules_the_module_accepts():
@@ -20,3 +16,10 @@ def test_lookup_through_ansible_gives_rules_the_module_accepts():
     assert not result.get("failed"), result
     assert result["msg"] == seed_noise_filters()
     assert all(rule_from_spec(spec).actions[0].kind == "stop" for spec in result["msg"])
+
+
+def test_lookup_gives_the_compact_list_when_asked():
+    result = run_module("ansible.builtin.debug",
+                        {"msg": "{{ query('whotouched.server_audit.rsyslog_seed_filters', compact=true) }}"})
+    assert not result.get("failed"), result
+    assert result["msg"] == compact_noise_filters()
