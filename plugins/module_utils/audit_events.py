@@ -248,6 +248,8 @@ def parse_fields(body):
 
 # ---------------------------------------------------------------- events from records
 
+_ENRICHED_NAMES = frozenset(("AUID", "UID", "EUID", "SYSCALL", "ARCH"))
+
 # Records that belong to an event but never say who acted.
 _NOT_WHO = frozenset(("EXECVE", "CWD", "PATH", "PROCTITLE", "EOE", "BPRM_FCAPS", "SOCKADDR",
                       "MMAP", "FD_PAIR", "OBJ_PID", "SECCOMP", "KERN_MODULE", "NETFILTER_CFG"))
@@ -383,6 +385,11 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
             paths.append((_one_field(body, "name"), _one_field(body, "nametype")))
         elif record_type == "PROCTITLE":
             proctitle = _one_field(body, "proctitle")
+    if main and not main_names:
+        # audisp-syslog writes the ENRICHED separator as a blank: the names are then fields
+        # of their own, told apart by their upper-case names (the kernel's are lower case).
+        main_names = {name: value.strip('"') for name, value in main.items()
+                      if name in _ENRICHED_NAMES}
     argv, argv_complete = _argv_from_execve(execve) if execve else ([], True)
     if not argv and proctitle:
         # PROCTITLE keeps the first 128 bytes of the NUL-separated argv.
@@ -637,7 +644,7 @@ class EventAssembler:
         self.max_event_bytes = max_event_bytes
         self.local_names = local_names
         self.now = now
-        self.counts = {"lines": 0, "records": 0, "events": 0, "malformed": 0,
+        self.counts = {"lines": 0, "records": 0, "events": 0, "malformed": 0, "other": 0,
                        "incomplete": 0, "evicted": 0, "dropped_records": 0, "windows": 0}
         # sender -> {stamp: [records, host, address, node, seconds, bytes]}, oldest first
         self._pending = {}
@@ -675,7 +682,9 @@ class EventAssembler:
                 counts["events"] += 1
                 return (event,)
             else:
-                counts["malformed"] += 1
+                # A well-formed stored line that is not an audit record (the plugin's own
+                # start message, say): skipped, counted apart from malformed ones.
+                counts["other"] += 1
                 return ()
         node = None
         if record[:5] == "node=":

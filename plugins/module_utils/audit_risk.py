@@ -157,7 +157,7 @@ def _check(name, expected, event, facts):
 class RiskRule(object):
     """One compiled rule: ``id``, ``level``, ``reason`` and its conditions."""
 
-    __slots__ = ("rule_id", "level", "rank", "reason", "match", "unless")
+    __slots__ = ("rule_id", "level", "rank", "reason", "match", "unless", "windows_only")
 
     def __init__(self, spec):
         if not isinstance(spec, dict):
@@ -181,6 +181,8 @@ class RiskRule(object):
         self.reason = reason.strip()
         self.match = _Condition(rule_id, spec.get("match"))
         self.unless = _Condition(rule_id, spec["unless"]) if "unless" in spec else None
+        # Only Windows events have an event ID: such a rule is skipped for the others.
+        self.windows_only = "event_id" in spec["match"]
 
     def fires(self, event, facts):
         """Whether the rule holds for ``event`` (``facts`` from :func:`event_facts`)."""
@@ -223,7 +225,9 @@ def event_facts(event):
 def classify(event, rules):
     """Set ``level``, ``reasons`` and ``rules`` on ``event`` (and return it)."""
     facts = event_facts(event)
-    fired = [rule for rule in rules if rule.fires(event, facts)]
+    windows = event.get("kind") == "windows"
+    fired = [rule for rule in rules
+             if (windows or not rule.windows_only) and rule.fires(event, facts)]
     fired.sort(key=lambda rule: -rule.rank)
     event["level"] = fired[0].level if fired else "info"
     event["reasons"] = [rule.reason for rule in fired]

@@ -1,0 +1,238 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Who did what on the log server: stored logs read, classified, filtered and tabulated.
+
+The pieces of the ``audit_report`` module that know nothing of Ansible: which files to read
+(rotated and compressed ones included, oldest first), time bounds such as ``1h``, the filters,
+and the table shown to people (control characters escaped).
+"""
+
+from __future__ import annotations
+
+import collections
+import fnmatch
+import gzip
+import os
+import re
+import time
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    EventAssembler,
+    iter_events,
+    iter_lines,
+    sanitize,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+    LEVEL_RANK,
+    classify,
+)
+
+DEFAULT_PATH = "/var/log/remote"
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400,
+                 "day": 86400, "w": 604800, "week": 604800}
+_ABSOLUTE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+                     "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_ROTATED = re.compile(r"^(?P<base>.+?\.log)(?:[.-](?P<number>\d+))?(?:\.gz)?$")
+
+
+class ReportError(ValueError):
+    """An option the report cannot use; the message says which and why."""
+
+
+def parse_time_bound(text, now=None):
+    """Epoch seconds of ``since``/``until``: ``90s``, ``15m``, ``1h``, ``2d``, ``1w`` ago,
+    ``now``, epoch seconds, or a local date and time (``2024-05-01 13:00``)."""
+    now = time.time() if now is None else now
+    if text is None or str(text).strip() == "":
+        return None
+    text = str(text).strip()
+    if text == "now":
+        return now
+    relative = _RELATIVE.match(text)
+    if relative:
+        return now - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text.endswith("Z"):
+        text = text[:-1]
+    for form in _ABSOLUTE_FORMATS:
+        try:
+            return time.mktime(time.strptime(text, form))
+        except ValueError:
+            continue
+    raise ReportError("cannot read %r as a time: use 1h, 30m, 2d, now, epoch seconds or "
+                      "YYYY-MM-DD[ HH:MM[:SS]]" % text)
+
+
+def log_files(path):
+    """The files to read under ``path`` (a file or a directory), each rotation oldest first.
+
+    In a directory, ``*.log`` files and their rotations (``audit.log.1``, ``audit.log.2.gz``)
+    are read; other files are not.
+    """
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise ReportError("%s is neither a file nor a directory" % path)
+    found = []
+    for directory, subdirectories, names in os.walk(path):
+        subdirectories.sort()
+        for name in names:
+            match = _ROTATED.match(name)
+            if match is None:
+                continue
+            number = int(match.group("number")) if match.group("number") else 0
+            found.append((directory, match.group("base"), -number, name))
+    found.sort()
+    return [os.path.join(directory, name) for directory, _base, _order, name in found]
+
+
+def open_log(path):
+    """A binary stream of a log file, decompressed when it is gzip."""
+    handle = open(path, "rb")
+    if handle.read(2) == b"\x1f\x8b":
+        handle.close()
+        return gzip.open(path, "rb")
+    handle.seek(0)
+    return handle
+
+
+class EventFilter(object):
+    """The report's filters: time, host, user, level, key and a free-text search."""
+
+    def __init__(self, since=None, until=None, host=None, user=None, min_level="info",
+                 key=None, search=None):
+        if min_level not in LEVEL_RANK:
+            raise ReportError("min_level must be one of %s" % ", ".join(LEVEL_RANK))
+        self.since = since
+        self.until = until
+        self.host = host
+        self.user = user
+        self.min_rank = LEVEL_RANK[min_level]
+        self.key = key
+        self.search = search.lower() if search else None
+
+    def keeps(self, event):
+        epoch = event.get("epoch")
+        if self.since is not None and (epoch is None or epoch < self.since):
+            return False
+        if self.until is not None and (epoch is None or epoch > self.until):
+            return False
+        if LEVEL_RANK[event.get("level", "info")] < self.min_rank:
+            return False
+        if self.host and not any(fnmatch.fnmatchcase(str(value), self.host) for value in (
+                event.get("host"), event.get("address")) if value):
+            return False
+        if self.user and not any(fnmatch.fnmatchcase(str(value), self.user) for value in (
+                event.get("login_user"), event.get("user"), event.get("account"),
+                event.get("target_account")) if value):
+            return False
+        if self.key and self.key not in (event.get("keys") or ()):
+            return False
+        if self.search and self.search not in searchable_text(event).lower():
+            return False
+        return True
+
+
+def searchable_text(event):
+    """What a free-text search looks through: command line, program, paths, message."""
+    parts = [" ".join(event.get("argv") or ()), event.get("exe") or "",
+             event.get("message") or ""]
+    parts.extend(entry.get("path") or "" for entry in event.get("paths") or ())
+    return "\n".join(parts)
+
+
+def build_report(paths, rules, event_filter, limit=1000, local_names=None,
+                 assembler_options=None):
+    """Events read from ``paths``, classified by ``rules`` and filtered.
+
+    Returns ``(events, counts)``: at most ``limit`` events, the newest that passed the filter,
+    oldest first; ``counts`` adds ``files``, ``matched`` and ``truncated`` to the reader's.
+    Files last written before ``since`` are not opened.
+    """
+    kept = collections.deque(maxlen=limit if limit and limit > 0 else None)
+    counts = dict(EventAssembler().counts, files=0, matched=0, unreadable=0)
+    for path in paths:
+        try:
+            if event_filter.since is not None and os.path.getmtime(path) < event_filter.since:
+                continue
+            stream = open_log(path)
+        except (IOError, OSError):
+            counts["unreadable"] += 1
+            continue
+        counts["files"] += 1
+        try:
+            # One assembler per file: a rotation never splits the records of one event
+            # between two files in a way that matters more than its bounded wait.
+            single = EventAssembler(local_names=local_names, **(assembler_options or {}))
+            for event in iter_events(iter_lines(stream, single.counts), single):
+                classify(event, rules)
+                if event_filter.keeps(event):
+                    counts["matched"] += 1
+                    kept.append(event)
+        except (IOError, OSError, EOFError):
+            counts["unreadable"] += 1
+        finally:
+            stream.close()
+        for name, value in single.counts.items():
+            counts[name] = counts.get(name, 0) + value
+    counts["truncated"] = counts["matched"] > len(kept)
+    events = sorted(kept, key=lambda event: (event.get("epoch") or 0, event.get("serial") or 0))
+    return events, counts
+
+
+def describe(event):
+    """What the event did, in one line: the command, the file operation, or the Windows event."""
+    if event.get("kind") == "windows":
+        what = "event %s" % event.get("event_id")
+        if event.get("target_account"):
+            what += " target=%s" % event["target_account"]
+        if event.get("group"):
+            what += " group=%s" % event["group"]
+        if event.get("source_address"):
+            what += " from=%s" % event["source_address"]
+        return what
+    if event.get("kind") == "file" and event.get("path"):
+        return "%s %s (%s)" % (event.get("operation") or "touch", event["path"],
+                               event.get("exe") or event.get("comm") or "?")
+    if event.get("argv"):
+        return " ".join(event["argv"])
+    record_types = event.get("record_types") or ["?"]
+    return "%s %s" % (record_types[0], event.get("exe") or event.get("account") or "")
+
+
+TABLE_COLUMNS = ("time", "host", "login", "user", "tty", "level", "what")
+
+
+def format_table(events, width=160):
+    """A fixed-width table for people, one line per event; never carries control characters."""
+    rows = []
+    for event in events:
+        host = event.get("host") or ""
+        if event.get("address") and event.get("address") != host:
+            host = "%s/%s" % (host, event["address"]) if host else event["address"]
+        success = "" if event.get("success") is not False else " [failed]"
+        rows.append((
+            (event.get("time") or "")[:19].replace("T", " "),
+            host,
+            event.get("login_user") or "",
+            event.get("user") or "",
+            event.get("tty") or "",
+            event.get("level", "info"),
+            describe(event) + success,
+        ))
+    rows = [tuple(sanitize(cell) for cell in row) for row in rows]
+    header = tuple(name.upper() for name in TABLE_COLUMNS)
+    widths = [max([len(header[index])] + [min(len(row[index]), 40) for row in rows])
+              for index in range(len(header) - 1)]
+    lines = []
+    for row in [header] + rows:
+        cells = [row[index][:40].ljust(widths[index]) for index in range(len(widths))]
+        line = "  ".join(cells + [row[-1]])
+        lines.append(line if len(line) <= width else line[:width - 3] + "...")
+    return lines

@@ -1,0 +1,303 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: audit_report
+short_description: Who did what - audit records on the log server as one event per action, with a risk level
+version_added: 0.1.0
+description:
+  - Reads the audit logs stored on the central log server (or a host's own C(audit.log)) and
+    turns them into one event per action - a command run, a watched file written, a login, a
+    Windows account or Kerberos event - with the login user behind it, the effective user,
+    terminal, session, working directory, program and decoded arguments.
+  - Reads the log server's stored forms written by the P(whotouched.server_audit.rsyslog_server#role)
+    role (C(runcmdformat) audit files, C(evtsysformat) Windows files, C(pipeformat)) and raw
+    C(audit.log) files of audit 2.x, 3.x and 4.x, C(log_format=RAW) or C(ENRICHED); rotated
+    and gzip-compressed files included, oldest first.
+  - Gives every event a risk level (C(info), C(low), C(medium), C(high), C(critical)) and the
+    reasons, from the rules shipped with the collection and your own.
+  - Malformed, truncated or hostile lines never stop the report - they are counted in
+    RV(counts) and skipped. The table for people never carries control characters.
+  - Reads only; it never changes anything on the host.
+options:
+  path:
+    description:
+      - A log file, or a directory whose C(*.log) files and their rotations are read
+        (each sender's directory below it included).
+      - A raw C(audit.log) works too (for example C(/var/log/audit/audit.log)).
+    type: path
+    default: /var/log/remote
+  since:
+    description:
+      - Only events at or after this time - C(90s), C(15m), C(1h), C(2d), C(1w) ago, epoch
+        seconds, or a local C(YYYY-MM-DD[ HH:MM[:SS]]).
+      - Files last written before it are not opened.
+    type: str
+  until:
+    description:
+      - Only events at or before this time, written as for O(since).
+    type: str
+  host:
+    description:
+      - Only events of senders whose host name or address matches this shell-style pattern
+        (C(web*), C(192.0.2.*)).
+    type: str
+  user:
+    description:
+      - Only events whose login user, effective user or Windows account matches this
+        shell-style pattern.
+    type: str
+  min_level:
+    description:
+      - Only events at this risk level or higher.
+    type: str
+    choices: [info, low, medium, high, critical]
+    default: info
+  key:
+    description:
+      - Only events carrying this audit key (C(exec), C(passwd), ...).
+    type: str
+  search:
+    description:
+      - Only events whose command line, program, paths or Windows message contain this text
+        (case-insensitive).
+    type: str
+  rules:
+    description:
+      - More risk rules, as a list of mappings (see the collection's
+        C(plugins/module_utils/audit_risk.py) for the rule language). A rule with the id of a
+        shipped rule replaces it.
+    type: list
+    elements: dict
+    default: []
+  rules_file:
+    description:
+      - A file of more risk rules on the log server, JSON, or YAML when PyYAML is installed there.
+        Read before O(rules).
+    type: path
+  shipped_rules:
+    description:
+      - Use the rules shipped with the collection (tampering with auditing and logging,
+        accounts and privileges, persistence, download-and-execute and reverse shells, history
+        and log wiping, firewall and SELinux off, service accounts running shells, Windows
+        account management and Kerberos events).
+    type: bool
+    default: true
+  limit:
+    description:
+      - Return at most this many events, the newest that match; C(0) returns all.
+      - Memory stays bounded by it however large the logs are.
+    type: int
+    default: 1000
+  wait_seconds:
+    description:
+      - How long, by the sender's own clock, records of an unfinished event are waited for.
+    type: float
+    default: 5.0
+notes:
+  - Login and effective users are named when the sender's auditd writes C(log_format = ENRICHED)
+    (the default of audit 3 and later); otherwise they are uids, named from this host's user
+    database only for a local C(audit.log).
+  - The time of a Linux event is the kernel's own, in UTC; Windows events carry the log
+    server's syslog time, which has no year (the most recent one is assumed).
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads; check mode returns the same report.
+  diff_mode:
+    support: none
+    details: The module changes nothing, so there is nothing to show a difference of.
+  platform:
+    platforms: posix
+seealso:
+  - name: ausearch(8)
+    description: The audit userspace's own search tool.
+    link: https://man7.org/linux/man-pages/man8/ausearch.8.html
+author:
+  - whotouched.server_audit contributors (@whotouched)
+"""
+
+EXAMPLES = r"""
+- name: What happened in the last hour that deserves attention
+  whotouched.server_audit.audit_report:
+    since: 1h
+    min_level: high
+  register: report
+
+- name: Show it as a table
+  ansible.builtin.debug:
+    var: report.table
+
+- name: Everything alice did on the web servers yesterday, with a site rule
+  whotouched.server_audit.audit_report:
+    since: 2d
+    until: 1d
+    host: "web*"
+    user: alice
+    rules:
+      - id: deploy-outside-pipeline
+        level: medium
+        reason: deployment script run by hand
+        match:
+          program: [deploy.sh]
+
+- name: A host's own audit log
+  whotouched.server_audit.audit_report:
+    path: /var/log/audit/audit.log
+    search: authorized_keys
+"""
+
+RETURN = r"""
+events:
+  description:
+    - One event per action, oldest first (at most O(limit), the newest matching).
+    - Linux events also carry C(auid), C(uid), C(euid), C(comm), C(keys), C(syscall), C(exit),
+      C(paths) (name, absolute path and name type of each file touched), C(path) and
+      C(operation) for file watches, C(record_types), C(serial) and C(complete) (false when
+      records were missing). Windows events carry C(event_id), C(account), C(target_account),
+      C(group), C(source_address), C(workstation) and C(message).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    time: {description: UTC time of the event (ISO 8601)., type: str}
+    host: {description: Host name the sender gave (or the C(node=) name, or the Windows computer)., type: str}
+    address: {description: Address the event really came from (none for a local audit.log)., type: str}
+    login_user: {description: The login (audit) user behind the action, even after sudo or su., type: str}
+    user: {description: The effective user that acted., type: str}
+    tty: {description: Terminal., type: str}
+    session: {description: Audit session number., type: int}
+    cwd: {description: Working directory., type: str}
+    exe: {description: Program executed or acting., type: str}
+    argv: {description: The argument vector, decoded., type: list, elements: str}
+    key: {description: First audit key of the rule that recorded it., type: str}
+    success: {description: Whether the action succeeded., type: bool}
+    pid: {description: Process id., type: int}
+    ppid: {description: Parent process id., type: int}
+    kind: {description: "C(exec), C(file), C(user), C(syscall) or C(windows).", type: str}
+    level: {description: "Risk level: info, low, medium, high or critical.", type: str}
+    reasons: {description: Why, highest level first., type: list, elements: str}
+    rules: {description: Ids of the rules that fired., type: list, elements: str}
+  sample:
+    - time: "2024-05-01T09:11:23.123Z"
+      host: web01
+      address: 192.0.2.10
+      login_user: alice
+      user: root
+      tty: pts0
+      session: 3
+      cwd: /root
+      exe: /usr/bin/curl
+      argv: [curl, -fsSL, "http://203.0.113.9/x.sh"]
+      key: exec
+      success: true
+      level: info
+      reasons: []
+table:
+  description: The events as a table for people, one line each, control characters escaped.
+  returned: always
+  type: list
+  elements: str
+counts:
+  description:
+    - What was read - C(files), C(lines), C(records), C(events), C(windows) events, C(matched)
+      events, and what was skipped - C(malformed), C(oversized) and C(other) (not audit) lines, C(incomplete) and
+      C(evicted) events, C(dropped_records), C(unreadable) files; C(truncated) is true when
+      more events matched than O(limit).
+  returned: always
+  type: dict
+"""
+
+import json
+import pwd
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_report import (
+    EventFilter,
+    ReportError,
+    build_report,
+    format_table,
+    log_files,
+    parse_time_bound,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+    RiskRuleError,
+    compile_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+    SHIPPED_RULES,
+)
+
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", default="/var/log/remote"),
+    since=dict(type="str"),
+    until=dict(type="str"),
+    host=dict(type="str"),
+    user=dict(type="str"),
+    min_level=dict(type="str", default="info",
+                   choices=["info", "low", "medium", "high", "critical"]),
+    key=dict(type="str", no_log=False),
+    search=dict(type="str"),
+    rules=dict(type="list", elements="dict", default=[]),
+    rules_file=dict(type="path"),
+    shipped_rules=dict(type="bool", default=True),
+    limit=dict(type="int", default=1000),
+    wait_seconds=dict(type="float", default=5.0),
+)
+
+
+def _read_rules_file(path):
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        import yaml  # only on hosts that have it: the module itself needs the stdlib alone
+    except ImportError:
+        raise RiskRuleError("%s is not JSON, and PyYAML is not installed to read YAML" % path)
+    return yaml.safe_load(text)
+
+
+def _local_names():
+    try:
+        return {entry.pw_uid: entry.pw_name for entry in pwd.getpwall()}
+    except (KeyError, OSError):
+        return None
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    try:
+        specs = list(SHIPPED_RULES) if params["shipped_rules"] else []
+        if params["rules_file"]:
+            from_file = _read_rules_file(params["rules_file"]) or []
+            if not isinstance(from_file, list):
+                raise RiskRuleError("%s must hold a list of rules" % params["rules_file"])
+            specs.extend(from_file)
+        specs.extend(params["rules"])
+        rules = compile_rules(specs)
+        event_filter = EventFilter(
+            since=parse_time_bound(params["since"]), until=parse_time_bound(params["until"]),
+            host=params["host"], user=params["user"], min_level=params["min_level"],
+            key=params["key"], search=params["search"])
+        paths = log_files(params["path"])
+    except (RiskRuleError, ReportError, IOError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    events, counts = build_report(
+        paths, rules, event_filter, limit=params["limit"], local_names=_local_names(),
+        assembler_options={"wait_seconds": params["wait_seconds"]})
+    module.exit_json(changed=False, events=events, table=format_table(events), counts=counts)
+
+
+if __name__ == "__main__":
+    main()
