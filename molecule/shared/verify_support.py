@@ -89,3 +89,13 @@ def wait_for_line(host, path, marker, timeout=20.0):
             return result.stdout.splitlines()[0]
         assert time.monotonic() < deadline, "no line with %r in %s after %.0f s" % (marker, path, timeout)
         time.sleep(0.5)
+
+
+def as_logged_in_user(command, uid=1001, run_as=None):
+    """A shell command line running ``command`` the way a login session would: pam_loginuid's
+    write to /proc/self/loginuid (``uid``), then the user ``run_as`` (default: ``uid`` itself;
+    0 for a command run through sudo).  The line first prints the process id the command
+    will have (``exec`` keeps it), by which the kernel's records of it can be found."""
+    run_as = uid if run_as is None else run_as
+    return (f"sh -c 'echo $$ && echo {uid} > /proc/self/loginuid && "
+            f"exec setpriv --reuid={run_as} --regid={run_as} --clear-groups {command}'")

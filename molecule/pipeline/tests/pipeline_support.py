@@ -1,0 +1,217 @@
+"""What the pipeline scenario's verifiers share: the two platforms, the kernel's records on
+the client, bursts of numbered events and how many of them reached the server."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+CLIENT = "pipeline-client"
+SERVER = "pipeline-server"
+SCENARIO_DIR = Path(__file__).resolve().parents[1]
+SERVER_LOG_DIR = "/var/log/remote"
+CLIENT_AUDIT_LOG = "/var/log/audit/audit.log"
+# Debian's rsyslog.conf writes every message it keeps locally here (rsyslog_client keeps
+# audit events locally by default): what the client's rsyslog accepted.
+CLIENT_LOCAL_LOG = "/var/log/syslog"
+CLIENT_SPOOL = "/var/spool/rsyslog"
+QUEUE_FILE = "whotouched_audit_fwd"
+# The audit syslog plugin's program name and facility: the client forwards these.
+AUDIT_TAG = ("-t", "audisp-syslog", "-p", "local6.info")
+# The settings converge.yml leaves (group_vars/linux.yml and the role's defaults).
+CONVERGED = {"protocol": "tcp", "queue_size": 50000, "queue_max_disk_space": "1g"}
+
+
+def unique(prefix):
+    """A word no earlier run of the scenario can have logged."""
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+
+
+def poll(probe, timeout, interval=0.5):
+    """``probe()``'s first true value, or its last value once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def sender_directory(server):
+    """The server's directory of the client's events: the address the client connects from,
+    as the server resolves the client's container name on the scenario's network."""
+    resolved = server.run("getent ahostsv4 %s", CLIENT)
+    assert resolved.rc == 0, "the server does not resolve %s: %s" % (CLIENT, resolved.stderr)
+    return "%s/%s" % (SERVER_LOG_DIR, resolved.stdout.split()[0])
+
+
+# --- the kernel's own records on the client ------------------------------------------------
+
+def kernel_serial(client, pid, record_pattern, timeout=20):
+    """The serial (``1700000000.123:42``) of the event whose SYSCALL record in the client's
+    audit.log carries process id ``pid`` and matches ``record_pattern``."""
+    pattern = re.compile(r"^type=SYSCALL msg=audit\(([0-9.]+:[0-9]+)\):.* pid=%d .*%s" % (pid, record_pattern))
+
+    def probe():
+        for line in client.run("grep -a -- ' pid=%s ' %s", str(pid), CLIENT_AUDIT_LOG).stdout.splitlines():
+            match = pattern.search(line)
+            if match:
+                return match.group(1)
+        return None
+
+    serial = poll(probe, timeout)
+    assert serial, "the kernel recorded no event of pid %d matching %r in %s" % (pid, record_pattern, CLIENT_AUDIT_LOG)
+    return serial
+
+
+def server_records(server, path, serial):
+    """The lines of ``path`` on the server that belong to the audit event ``serial``."""
+    result = server.run("grep -aF -- %s %s", "msg=audit(%s):" % serial, path)
+    return result.stdout.splitlines()
+
+
+# --- bursts of numbered events -------------------------------------------------------------
+
+def burst_command(run_id, count, padding=0):
+    """A shell pipeline logging ``count`` numbered events through the audit plugin's program
+    name and facility, as fast as logger writes them to /dev/log (each ``padding`` bytes longer)."""
+    pad = (" " + "x" * padding) if padding else ""
+    return "seq 1 %d | sed 's/^/burst=%s seq=/; s/$/%s/' | logger %s" % (count, run_id, pad, " ".join(AUDIT_TAG))
+
+
+def wait_until_forwarding(client, server, audit_file, timeout=60):
+    """Log one event on the client and wait until the server has stored it: the client's
+    forwarding action is connected and working."""
+    run_id = unique("hello")
+    send_burst(client, run_id, 1)
+    assert poll(lambda: sequence_numbers(server, audit_file, run_id), timeout), \
+        "the client's events do not reach %s" % audit_file
+
+
+def send_burst(client, run_id, count):
+    """Log ``count`` numbered events on the client and wait until logger has written them."""
+    client.run_expect([0], burst_command(run_id, count))
+
+
+def sequence_numbers(host, path, run_id):
+    """Every sequence number of burst ``run_id`` found in ``path``, duplicates included."""
+    result = host.run("grep -aoE -- %s %s", r"burst=%s seq=[0-9]+" % run_id, path)
+    return [int(found.rsplit("=", 1)[1]) for found in result.stdout.splitlines()]
+
+
+class Arrivals:
+    """What of a burst reached a file: ``expected`` is the set of sequence numbers sent."""
+
+    def __init__(self, numbers, expected):
+        self.counts = Counter(numbers)
+        self.expected = set(expected)
+
+    @property
+    def unique(self):
+        return len(self.counts)
+
+    @property
+    def duplicates(self):
+        return sum(self.counts.values()) - len(self.counts)
+
+    @property
+    def missing(self):
+        return sorted(self.expected - set(self.counts))
+
+    @property
+    def foreign(self):
+        """Numbers that were never sent (a garbled or foreign line)."""
+        return sorted(set(self.counts) - self.expected)
+
+
+def wait_for_burst(host, path, run_id, expected, timeout, settle=3.0, lossy=False):
+    """The arrivals of a burst once every number of ``expected`` is there (or ``timeout``
+    passed), and once the file has stopped growing for ``settle`` seconds, so that late
+    duplicates are counted too.  ``lossy``: also stop when the file has stopped growing for
+    ``settle`` seconds before everything came (udp).  Returns (arrivals, seconds from the
+    call to the last new event)."""
+    expected = set(expected)
+    start = time.monotonic()
+    deadline = start + timeout
+    seen, last_growth = -1, start
+    while True:
+        numbers = sequence_numbers(host, path, run_id)
+        now = time.monotonic()
+        if len(numbers) != seen:
+            seen, last_growth = len(numbers), now
+        complete = expected <= set(numbers)
+        if ((complete or (lossy and seen > 0)) and now - last_growth >= settle) or now >= deadline:
+            return Arrivals(numbers, expected), round(last_growth - start, 1)
+        time.sleep(0.5 if complete else 1.0)
+
+
+def report(name, **figures):
+    """Print the measured figures, and keep them in the scenario's ephemeral directory."""
+    line = "pipeline figures %s: %s" % (name, json.dumps(figures, sort_keys=True))
+    print("\n" + line)
+    ephemeral = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
+    if ephemeral:
+        with open(os.path.join(ephemeral, "pipeline-figures.jsonl"), "a", encoding="utf-8") as figures_file:
+            figures_file.write(json.dumps(dict(figures, test=name), sort_keys=True) + "\n")
+
+
+# --- the services ----------------------------------------------------------------------------
+
+def stop_server(server):
+    """Stop the server's rsyslog, and its socket: systemd would start it again on the next
+    local log line through syslog.socket."""
+    server.run_expect([0], "systemctl stop syslog.socket rsyslog.service")
+    assert not server.service("rsyslog").is_running
+
+
+def start_server(server):
+    server.run_expect([0], "systemctl start rsyslog.service")
+
+
+def client_rsyslog_pid(client):
+    """The client's rsyslogd (no systemd there: the init script's pid file)."""
+    result = client.run("cat /run/rsyslogd.pid")
+    return int(result.stdout) if result.rc == 0 and result.stdout.strip().isdigit() else None
+
+
+def restart_client_rsyslog(client):
+    client.run_expect([0], "service rsyslog restart")
+
+
+# --- the client's forwarding settings ----------------------------------------------------------
+
+def client_settings(client):
+    """The protocol, queue size and disk cap of the client's forwarding drop-in."""
+    text = client.file("/etc/rsyslog.d/20-whotouched-audit-forward.conf").content_string
+    protocol = "relp" if 'type="omrelp"' in text else re.search(r'protocol="(\w+)"', text).group(1)
+    return {"protocol": protocol,
+            "queue_size": int(re.search(r'queue\.size="(\d+)"', text).group(1)),
+            "queue_max_disk_space": re.search(r'queue\.maxDiskSpace="([^"]+)"', text).group(1)}
+
+
+def configure_client(client, **settings):
+    """Re-run the rsyslog_client role on the client (client.yml, with the scenario's
+    group_vars) with other settings, as a user would; only when they differ from the
+    running ones.  Waits until the restarted rsyslog listens on /dev/log."""
+    wanted = dict(CONVERGED, **settings)
+    if client_settings(client) == wanted:
+        return
+    playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.fail("MOLECULE_INVENTORY_FILE is not set: run the verifier through molecule")
+    extra_vars = {"rsyslog_client_%s" % name: value for name, value in wanted.items()}
+    result = subprocess.run(
+        [playbook, "-i", inventory, str(SCENARIO_DIR / "client.yml"), "-e", json.dumps(extra_vars)],
+        cwd=str(SCENARIO_DIR), capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert client_settings(client) == wanted
+    assert poll(lambda: client.socket("unix:///dev/log").is_listening or client.file("/dev/log").exists, 30)
