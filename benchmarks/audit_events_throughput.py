@@ -111,7 +111,7 @@ def measure(command, work):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--source", default=newest_audit_log())
     parser.add_argument("--records", type=int, default=1000000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -155,8 +155,8 @@ def main():
     print("source: %s, replicated to %d records (half: %d)" % (
         args.source, sizes["full"], sizes["half"]))
     print("(peak memory includes this script's own %.1f MiB, inherited at fork)" % floor)
-    print("%-12s %14s %14s %12s %12s" % ("reader", "records/s", "events/s", "peak MiB half",
-                                           "peak MiB full"))
+    print("%-12s %14s %14s %12s %12s" % (
+        "reader", "records/s", "events/s", "peak MiB half", "peak MiB full"))
     rates = {}
     for name in commands:
         seconds = statistics.median(run[0] for run in results[(name, "full")])

@@ -4,7 +4,7 @@
 # Python's venv.  Installs only what is missing, so a re-run costs nothing.
 set -euo pipefail
 
-PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck)
+PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo)
 
 die() { echo "host-packages: $*" >&2; exit 1; }
 

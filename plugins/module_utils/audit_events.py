@@ -274,9 +274,10 @@ def _one_field(body, name):
             value = value[:cut]
     return value
 
+
 def _stamp_epoch(stamp):
-    seconds, _, rest = stamp.partition(".")
-    millis, _, _serial = rest.partition(":")
+    seconds, _dot, rest = stamp.partition(".")
+    millis, _colon, _serial = rest.partition(":")
     return int(seconds) + int(millis or 0) / 1000.0
 
 
@@ -320,8 +321,8 @@ def _argv_from_execve(execve_fields):
                     part = _number(name[bracket + 1:-1])
                     if index is not None and part is not None:
                         chunks.setdefault(index, {})[part] = value
-    count = argc if argc is not None else (max(list(whole) + list(chunks)) + 1
-                                          if whole or chunks else 0)
+    count = argc if argc is not None else (
+        max(list(whole) + list(chunks)) + 1 if whole or chunks else 0)
     argv = []
     complete = True
     # argc comes from the record itself; never trust it to size anything beyond what is present.
@@ -363,6 +364,7 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     types = []
     main = {}
     main_names = {}
+    main_type = None
     execve = []
     cwd = None
     paths = []
@@ -666,8 +668,8 @@ class EventAssembler:
             if len(line) < 20 or line[3] != " " or line[15] != " ":
                 counts["malformed"] += 1
                 return ()
-            first, _, rest = line[16:].partition(" ")
-            second, _, record = rest.partition(" ")
+            first, _space, rest = line[16:].partition(" ")
+            second, _space, record = rest.partition(" ")
             if record[:5] == "type=" or record[:5] == "node=":
                 if second[-1:] == ":" and ":" not in second[:-1]:  # pipeformat: address, tag
                     host, address = None, first
@@ -688,7 +690,7 @@ class EventAssembler:
                 return ()
         node = None
         if record[:5] == "node=":
-            node, _, record = record[5:].partition(" ")
+            node, _space, record = record[5:].partition(" ")
             if record[:5] != "type=":
                 counts["malformed"] += 1
                 return ()
@@ -816,7 +818,5 @@ def iter_events(lines, assembler=None, **options):
                 assembler.counts["malformed"] += 1
                 continue
             if done:
-                for event in done:
-                    yield event
-    for event in assembler.flush():
-        yield event
+                yield from done
+    yield from assembler.flush()

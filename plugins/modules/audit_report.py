@@ -168,22 +168,22 @@ events:
   elements: dict
   contains:
     time: {description: UTC time of the event (ISO 8601)., type: str}
-    host: {description: Host name the sender gave (or the C(node=) name, or the Windows computer)., type: str}
+    host: {description: "Host name the sender gave (or the C(node=) name, or the Windows computer).", type: str}
     address: {description: Address the event really came from (none for a local audit.log)., type: str}
-    login_user: {description: The login (audit) user behind the action, even after sudo or su., type: str}
+    login_user: {description: "The login (audit) user behind the action, even after sudo or su.", type: str}
     user: {description: The effective user that acted., type: str}
     tty: {description: Terminal., type: str}
     session: {description: Audit session number., type: int}
     cwd: {description: Working directory., type: str}
     exe: {description: Program executed or acting., type: str}
-    argv: {description: The argument vector, decoded., type: list, elements: str}
+    argv: {description: "The argument vector, decoded.", type: list, elements: str}
     key: {description: First audit key of the rule that recorded it., type: str}
     success: {description: Whether the action succeeded., type: bool}
     pid: {description: Process id., type: int}
     ppid: {description: Parent process id., type: int}
     kind: {description: "C(exec), C(file), C(user), C(syscall) or C(windows).", type: str}
     level: {description: "Risk level: info, low, medium, high or critical.", type: str}
-    reasons: {description: Why, highest level first., type: list, elements: str}
+    reasons: {description: "Why, highest level first.", type: list, elements: str}
     rules: {description: Ids of the rules that fired., type: list, elements: str}
   sample:
     - time: "2024-05-01T09:11:23.123Z"

@@ -45,8 +45,8 @@ def exec_records(argv, serial=42, epoch="1700000000.123", exe=None, cwd="/root",
         execve,
         "type=CWD %s cwd=%s" % (stamp, encode(cwd)),
         "type=PATH %s item=0 name=%s inode=1 dev=08:01 mode=0100755 ouid=0 ogid=0 rdev=00:00 "
-        "nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0" % (stamp,
-                                                                                  encode(exe)),
+        "nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0" % (
+            stamp, encode(exe)),
         "type=PROCTITLE %s proctitle=%s" % (stamp, encode(title)),
     ]
     return [prefix + line for line in lines]

@@ -52,10 +52,10 @@ def test_one_command_is_one_event_with_its_arguments_decoded(log_format, form):
     assert event["argv"] == HARD_ARGV
     assert event["cwd"] == "/home/alice/my dir"
     assert event["exe"] == "/usr/bin/printf"
-    assert (event["key"], event["success"], event["pid"], event["ppid"]) == ("exec", True,
-                                                                            4242, 4200)
-    assert (event["tty"], event["session"], event["auid"], event["euid"]) == ("pts0", 3,
-                                                                              1000, 0)
+    assert (event["key"], event["success"], event["pid"], event["ppid"]) == (
+        "exec", True, 4242, 4200)
+    assert (event["tty"], event["session"], event["auid"], event["euid"]) == (
+        "pts0", 3, 1000, 0)
     assert event["time"] == "2023-11-14T22:13:20.123Z"
     assert event["syscall"] == "execve" and event["kind"] == "exec" and event["complete"]
     if log_format == "ENRICHED":
@@ -268,7 +268,7 @@ def interleavings(draw):
     hosts = draw(st.lists(st.lists(argv, min_size=1, max_size=5), min_size=2, max_size=4))
     streams = [_host_stream(index + 1, commands) for index, commands in enumerate(hosts)]
     order = draw(st.permutations([index for index, stream in enumerate(streams)
-                                  for _ in stream]))
+                                  for _record in stream]))
     positions = [0] * len(streams)
     merged = []
     for index in order:

@@ -11,7 +11,6 @@ import pprint
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -33,7 +32,12 @@ SHIPPED_RULES = '''
 
 
 def render_python(rules) -> str:
-    return HEADER + pprint.pformat(rules, indent=1, width=99, sort_dicts=False) + "\n"
+    """One rule per block, each laid out by pprint and indented as a list item (pep8-clean)."""
+    items = []
+    for rule in rules:
+        text = pprint.pformat(rule, width=95, sort_dicts=False)
+        items.append("    " + text.replace("\n", "\n    ") + ",")
+    return HEADER + "[\n" + "\n".join(items) + "\n]\n"
 
 
 def shipped_yaml():
