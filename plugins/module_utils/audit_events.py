@@ -222,6 +222,10 @@ def _split_enriched(body):
     return body, ""
 
 
+# A kernel record's field: no blank in the name or the value (the loop runs in C).
+_KERNEL_FIELD = re.compile(r"([^\s=]+)=(\S*)")
+
+
 def parse_fields(body):
     """The ``name=value`` fields of a record body (values as logged), and its ENRICHED names.
 
@@ -238,7 +242,7 @@ def parse_fields(body):
             else:
                 fields[name] = value
     else:
-        fields = dict(part.split("=", 1) for part in head.split() if "=" in part)
+        fields = dict(_KERNEL_FIELD.findall(head))
     names = {}
     if enriched:
         for name, value in _FIELD.findall(enriched):
