@@ -5,7 +5,7 @@ import re
 import time
 
 from pipeline_support import CLIENT, client_rsyslog_pid, kernel_serial, poll, report, server_records, unique
-from verify_support import as_logged_in_user, rules_missing_from_kernel
+from verify_support import as_logged_in_user, rules_file_rules, rules_missing_from_kernel
 
 ALICE = 1001
 RULES_FILE = "/etc/audit/rules.d/50-whotouched.rules"
@@ -40,7 +40,8 @@ def test_the_audit_chain_runs_on_the_client(client):
     assert re.search(r"^enabled 1$", status, re.M), status
     assert not re.search(r"^pid 0$", status, re.M), "auditd is not running: " + status
     rules_file = client.file(RULES_FILE).content_string
-    assert "-k exec" in rules_file and "-k passwd" in rules_file
+    keys = {key for rule in rules_file_rules(rules_file) for key in rule.keys}
+    assert {"exec", "passwd"} <= keys, keys
     assert rules_missing_from_kernel(rules_file, client.run_expect([0], "auditctl -l").stdout) == []
     pid = client_rsyslog_pid(client)
     assert pid and client.file("/proc/%d/exe" % pid).linked_to == "/usr/sbin/rsyslogd"
