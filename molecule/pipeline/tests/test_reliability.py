@@ -115,9 +115,10 @@ def test_events_logged_while_the_server_is_away_all_arrive(client, server, audit
     assert arrivals.foreign == []
 
 
-def test_a_client_restart_in_the_middle_of_a_burst_loses_nothing_it_had_taken(client, server, audit_file):
-    configure_client(client, protocol="relp")
-    run_id = unique("restart")
+@pytest.mark.parametrize("protocol", ["relp", "tcp"])
+def test_a_client_restart_in_the_middle_of_a_burst_loses_nothing_it_had_taken(client, server, audit_file, protocol):
+    configure_client(client, protocol=protocol)
+    run_id = unique("restart-" + protocol)
     expected = set(range(1, BURST + 1))
     client.run_expect([0], "printf %s %s > /tmp/paced_sender.py", "%s", PACED_SENDER)
     before = client_rsyslog_pid(client)
@@ -134,7 +135,7 @@ def test_a_client_restart_in_the_middle_of_a_burst_loses_nothing_it_had_taken(cl
 
     accepted = accepted_by_client(client, run_id, expected, timeout=10)
     arrivals, seconds = wait_for_burst(server, audit_file, run_id, accepted, timeout=120)
-    report("client-restart-relp", sent=BURST, arrived_before_restart=at_restart, taken_by_client=len(accepted),
+    report("client-restart-" + protocol, sent=BURST, arrived_before_restart=at_restart, taken_by_client=len(accepted),
            lost_at_dev_log=BURST - len(accepted), arrived=arrivals.unique, missing=len(arrivals.missing),
            duplicates=arrivals.duplicates, seconds_to_drain=seconds)
     # What rsyslog had taken (in memory or in its queue) survives the restart.  Datagrams
