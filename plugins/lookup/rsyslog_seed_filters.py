@@ -24,6 +24,13 @@ options:
         instead of the seed's thirteen, so rsyslog tests two rules per message.
     type: bool
     default: false
+  keep:
+    description:
+      - With O(compact), programs of the seed's list not to drop (for example C(cat), so that
+        C(cat /etc/shadow) reaches the log server).
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -58,4 +65,6 @@ class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        return compact_noise_filters() if self.get_option("compact") else seed_noise_filters()
+        if self.get_option("compact"):
+            return compact_noise_filters(keep=self.get_option("keep"))
+        return seed_noise_filters()

@@ -70,6 +70,19 @@ def test_a_command_of_a_login_user_reaches_the_server_in_the_command_template(cl
     assert audit_file.split("/")[-2] == execve.group("address")
 
 
+def test_cat_etc_shadow_by_a_login_user_reaches_the_server(client, server, audit_file):
+    # The first thing an intruder types, run with root's rights (as after sudo) by the login
+    # user alice: who, from which address, ran what must be on the log server.
+    pid = run_on_client(client, "/usr/bin/cat /etc/shadow >/dev/null", run_as=0)
+    serial = kernel_serial(client, pid, r'comm="cat" exe="/usr/bin/cat"')
+    lines = arriving_records(server, audit_file, serial, ["SYSCALL", "EXECVE"])
+    records = {RUNCMD_LINE.match(line).group("record").split()[0]: RUNCMD_LINE.match(line).group("record")
+               for line in lines}
+    assert records["type=EXECVE"].endswith('argc=2 a0="/usr/bin/cat" a1="/etc/shadow"')
+    assert " auid=%d uid=0 " % ALICE in records["type=SYSCALL"]
+    assert audit_file.split("/")[-2] == RUNCMD_LINE.match(lines[0]).group("address")
+
+
 def test_a_noise_command_is_recorded_by_the_kernel_but_not_forwarded(client, server, audit_file):
     noise = unique("noise")
     noise_pid = run_on_client(client, "/usr/bin/date +" + noise)

@@ -23,3 +23,10 @@ def test_lookup_gives_the_compact_list_when_asked():
                         {"msg": "{{ query('whotouched.server_audit.rsyslog_seed_filters', compact=true) }}"})
     assert not result.get("failed"), result
     assert result["msg"] == compact_noise_filters()
+
+
+def test_lookup_keeps_the_programs_it_is_told_to():
+    result = run_module("ansible.builtin.debug", {
+        "msg": "{{ query('whotouched.server_audit.rsyslog_seed_filters', compact=true, keep=['cat']) }}"})
+    assert not result.get("failed"), result
+    assert result["msg"] == compact_noise_filters(keep=("cat",))

@@ -65,3 +65,12 @@ def test_any_record_is_judged_alike(kind, directory, name, quoted):
     body = f'a0="{name}"' if quoted else f'exe="/{directory}/{name}"'
     message = f"type={kind} msg=audit(1.1:9): {body}"
     assert dropped(compact_noise_filters(), message) == dropped(seed_noise_filters(), message)
+
+
+def test_kept_programs_are_not_dropped_and_the_rest_still_are():
+    kept = compact_noise_filters(keep=("cat",))
+    assert not dropped(kept, 'type=EXECVE msg=audit(1.1:9): argc=2 a0="cat" a1="/etc/shadow"')
+    assert not dropped(kept, 'type=SYSCALL msg=audit(1.1:9): comm="cat" exe="/usr/bin/cat" key="exec"')
+    for program in PROGRAMS:
+        if program != "cat":
+            assert dropped(kept, f'type=EXECVE msg=audit(1.1:9): argc=1 a0="{program}"'), program
