@@ -137,3 +137,27 @@ def test_logrotate_accepts_the_rotation(host):
     result = host.run("logrotate -d /etc/logrotate.d/whotouched-remote")
     assert result.rc == 0, result.stderr
     assert LOG_DIR + "/*/*.log" in result.stderr + result.stdout
+
+
+# The ports the scenario configures (group_vars/all.yml) and the senders it allows.
+FIREWALL_PORTS = {("514", "udp"), ("514", "tcp"), ("6514", "tcp"), ("2514", "tcp")}
+FIREWALL_SENDERS = {"127.0.0.0/29", "::1"}
+
+
+def ufw_allow_rules(host):
+    """(port, proto, source) of every ALLOW rule in ufw's numbered status."""
+    status = host.run("ufw status")
+    assert status.rc == 0 and "Status: active" in status.stdout, status.stdout
+    rules = set()
+    for line in status.stdout.splitlines():
+        match = re.match(r"^(\d+)/(tcp|udp)(?: \(v6\))?\s+ALLOW(?: IN)?\s+(\S+)", line.strip())
+        if match:
+            rules.add(match.groups())
+    return rules
+
+
+def test_firewall_opens_each_port_for_the_allowed_senders_only(host):
+    rules = ufw_allow_rules(host)
+    assert rules == {(port, proto, sender) for port, proto in FIREWALL_PORTS for sender in FIREWALL_SENDERS}
+    # Nothing opened to anyone.
+    assert not any(source.startswith("Anywhere") for _port, _proto, source in rules)
