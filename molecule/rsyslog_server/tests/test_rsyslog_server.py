@@ -156,8 +156,17 @@ def ufw_allow_rules(host):
     return rules
 
 
+def firewalld_allow_rules(host):
+    """(port, proto, source) of every rich rule that accepts a port from a source."""
+    listing = host.run("firewall-cmd --list-rich-rules")
+    assert listing.rc == 0, listing.stderr
+    pattern = r'source address="([^"]+)" port port="(\d+)" protocol="(tcp|udp)" accept'
+    return {(port, proto, source) for source, port, proto in re.findall(pattern, listing.stdout)}
+
+
 def test_firewall_opens_each_port_for_the_allowed_senders_only(host):
-    rules = ufw_allow_rules(host)
+    firewalld = host.run("systemctl is-active firewalld").stdout.strip() == "active"
+    rules = firewalld_allow_rules(host) if firewalld else ufw_allow_rules(host)
     assert rules == {(port, proto, sender) for port, proto in FIREWALL_PORTS for sender in FIREWALL_SENDERS}
     # Nothing opened to anyone.
     assert not any(source.startswith("Anywhere") for _port, _proto, source in rules)
