@@ -6,18 +6,11 @@ import uuid
 
 import pytest
 
-from verify_support import rules_missing_from_kernel
+from verify_support import as_logged_in_user, rules_missing_from_kernel
 
 RULES_FILE = "/etc/audit/rules.d/50-whotouched.rules"
 AUDIT_LOG = "/var/log/audit/audit.log"
 ALICE_UID = 1001
-
-
-def as_logged_in_user(command, uid=ALICE_UID):
-    """Run a command the way a login session would: pam_loginuid's write to
-    /proc/self/loginuid, then the user's own uid and gid."""
-    return (f"sh -c 'echo {uid} > /proc/self/loginuid && "
-            f"exec setpriv --reuid={uid} --regid={uid} --clear-groups {command}'")
 
 
 def records_of_event(host, pattern, timeout=15):
@@ -49,7 +42,7 @@ def test_kernel_holds_every_rule_of_the_file(host):
 
 def test_command_of_a_login_user_is_recorded_with_arguments_key_and_auid(host):
     marker = f"marker-{uuid.uuid4().hex}"
-    assert host.run(as_logged_in_user(f"/usr/bin/echo {marker}")).rc == 0
+    assert host.run(as_logged_in_user(f"/usr/bin/echo {marker}", uid=ALICE_UID)).rc == 0
     records = records_of_event(host, rf'type=EXECVE .*a1="{marker}"')
     execve = next(r for r in records if r.startswith("type=EXECVE"))
     assert 'a0="/usr/bin/echo"' in execve
