@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The host packages the tests run for real: the audit userspace (real kernel tests),
-# rsyslog with its TCP/RELP/TLS modules (real rsyslogd tests), the image builder, and
-# Python's venv.  Installs only what is missing, so a re-run costs nothing.
+# rsyslog with its TCP/RELP/TLS modules (real rsyslogd tests), the image builder,
+# chromium (the wall screen tested in a real headless browser), and Python's venv.
+# Installs only what is missing, so a re-run costs nothing.
 set -euo pipefail
 
-PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo)
+PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo chromium)
 
 die() { echo "host-packages: $*" >&2; exit 1; }
 

@@ -1,0 +1,706 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The wall screen: who is touching which server, live, on a page readable from across a room.
+
+The alert processor on the log server adds each classified event (``audit_events`` then
+``audit_risk.classify``) to a :class:`WallState`; :func:`serve_wall` serves a self-contained
+page (HTML, CSS and JavaScript from this module, nothing from elsewhere) that polls the state
+as JSON every few seconds.
+
+Log content is hostile until shown otherwise: every text the state hands out has its control
+characters and bidirectional overrides written as visible escapes (``audit_events.sanitize``)
+and is cut to a bounded length; the page puts it in the DOM as text only (``textContent``),
+and the headers forbid inline scripts and every origin but the server's own.
+
+Memory stays bounded whatever arrives: the recent events, the open high-risk items, and the
+per-host and per-user counts (kept in time buckets, at most ``max_keys`` names per bucket,
+the rest counted under ``(others)``) all have caps.  Counts and the window are in the log
+server's time of arrival, so a sender's wrong clock cannot hide or inflate its activity.
+
+Standard library only: this runs on the log server inside the processor.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import ipaddress
+import json
+import re
+import socket
+import threading
+import time
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, urlsplit
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    format_time,
+    sanitize,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_report import (
+    describe,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+    LEVEL_RANK,
+    LEVELS,
+)
+
+OPEN_LEVELS = ("high", "critical")
+"""The levels an event must reach to be an open high-risk item."""
+
+OTHERS = "(others)"
+"""The name counted for hosts or users beyond ``max_keys`` in one time bucket."""
+
+TOKEN_HEADER = "X-Wall-Token"
+"""The request header the page's script sends the token in."""
+
+REFRESH_SECONDS = 3
+
+_LOOPBACK_NAMES = frozenset(("localhost", "localhost.localdomain", "ip6-localhost", "::1"))
+_TOKEN = re.compile(r"[\x21-\x7e]+\Z")
+
+_BUCKETS_PER_WINDOW = 60
+_TOP_ROWS = 30
+_LIMITS = {"host": 120, "user": 64, "what": 600, "reason": 200, "rule": 100, "time": 32}
+
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                                "form-action 'none'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
+class WallError(ValueError):
+    """A setting or an input the wall screen cannot use; the message says which and why."""
+
+
+class WallListenError(WallError, OSError):
+    """The address and port cannot be listened on (in use, not this machine's, no rights)."""
+
+
+def _text(value, limit):
+    """``value`` as text safe to show: escapes for control characters, at most ``limit`` long."""
+    if value is None:
+        return None
+    text = sanitize(value)
+    if len(text) > limit:
+        text = text[:limit - 1] + "\u2026"
+    return text
+
+
+def _person(event, first, second):
+    """A user name worth showing: ``unset`` (no login uid) counts as none."""
+    for name in (first, second):
+        value = event.get(name)
+        if value not in (None, "", "unset"):
+            return value
+    return None
+
+
+def event_row(event):
+    """The parts of a classified ``event`` that the page shows, as safe, bounded text."""
+    host = event.get("host") or event.get("address")
+    address = event.get("address")
+    level = event.get("level") or "info"
+    reasons = event.get("reasons") or ()
+    rules = event.get("rules") or ()
+    return {
+        "time": _text(event.get("time"), _LIMITS["time"]),
+        "host": _text(host, _LIMITS["host"]) if host else "?",
+        "address": _text(address, _LIMITS["host"]) if address and address != host else None,
+        "login_user": _text(_person(event, "login_user", "account"), _LIMITS["user"]),
+        "user": _text(_person(event, "user", "target_account"), _LIMITS["user"]),
+        "what": _text(describe(event), _LIMITS["what"]),
+        "level": level,
+        "reason": _text(reasons[0], _LIMITS["reason"]) if reasons else None,
+        "rule": _text(rules[0], _LIMITS["rule"]) if rules else None,
+        "kind": _text(event.get("kind"), 16),
+        "failed": event.get("success") is False,
+    }
+
+
+class _Bucket(object):
+    """Counts of the events that arrived in one slice of the window."""
+
+    __slots__ = ("hosts", "users", "levels")
+
+    def __init__(self):
+        self.hosts = collections.Counter()
+        self.users = collections.Counter()
+        self.levels = collections.Counter()
+
+
+def _count_capped(counter, name, max_keys):
+    if name in counter or len(counter) < max_keys:
+        counter[name] += 1
+    else:
+        counter[OTHERS] += 1
+
+
+class WallState(object):
+    """What the wall screen shows, updated by :meth:`add` and read by :meth:`snapshot`.
+
+    ``max_events`` recent events are kept; activity is counted over the last
+    ``window_seconds`` (in slices of a sixtieth of it); ``now`` is the clock (epoch seconds).
+    Safe to use from several threads.
+    """
+
+    def __init__(self, max_events=200, window_seconds=3600, now=time.time, max_open=50,
+                 max_keys=1000):
+        for name, value in (("max_events", max_events), ("window_seconds", window_seconds),
+                            ("max_open", max_open), ("max_keys", max_keys)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise WallError("%s must be a positive number, got %r" % (name, value))
+        if not callable(now):
+            raise WallError("now must be a clock function such as time.time, got %r" % (now,))
+        self.max_events = int(max_events)
+        self.window_seconds = float(window_seconds)
+        self.max_open = int(max_open)
+        self.max_keys = int(max_keys)
+        self._now = now
+        self._slice = self.window_seconds / _BUCKETS_PER_WINDOW
+        self._lock = threading.Lock()
+        self._recent = collections.deque(maxlen=self.max_events)
+        self._buckets = collections.OrderedDict()
+        self._open = collections.OrderedDict()
+        self._seen = 0
+
+    def add(self, event):
+        """Take one classified event (a dict as ``audit_events`` builds it)."""
+        if not isinstance(event, dict):
+            raise WallError("an event must be a dict, got %s" % type(event).__name__)
+        level = event.get("level") or "info"
+        if level not in LEVEL_RANK:
+            raise WallError("event level must be one of %s, got %r" % (", ".join(LEVELS), level))
+        row = event_row(event)
+        now = self._now()
+        row["seen"] = now
+        person = row["login_user"] or row["user"] or "?"
+        with self._lock:
+            self._seen += 1
+            self._recent.append(row)
+            index = int(now // self._slice)
+            bucket = self._buckets.get(index)
+            if bucket is None:
+                bucket = self._buckets[index] = _Bucket()
+            _count_capped(bucket.hosts, row["host"], self.max_keys)
+            _count_capped(bucket.users, person, self.max_keys)
+            bucket.levels[level] += 1
+            if level in OPEN_LEVELS:
+                self._open_item(row, now)
+            self._expire(now)
+
+    def _open_item(self, row, now):
+        """The same rule on the same host by the same person is one item with a count."""
+        key = (row["host"], row["rule"] or row["what"], row["login_user"])
+        item = self._open.pop(key, None)
+        if item is None:
+            item = {"first": row["time"], "first_seen": now, "count": 0, "level": row["level"]}
+        item.update(host=row["host"], login_user=row["login_user"], user=row["user"],
+                    what=row["what"], reason=row["reason"], rule=row["rule"], last=row["time"],
+                    last_seen=now)
+        item["count"] += 1
+        if LEVEL_RANK[row["level"]] > LEVEL_RANK[item["level"]]:
+            item["level"] = row["level"]
+        self._open[key] = item
+        while len(self._open) > self.max_open:
+            self._open.popitem(last=False)
+
+    def _expire(self, now):
+        oldest = int((now - self.window_seconds) // self._slice)
+        while self._buckets:
+            index = next(iter(self._buckets))
+            if index > oldest:
+                break
+            del self._buckets[index]
+        limit = now - self.window_seconds
+        while self._open:
+            key = next(iter(self._open))
+            if self._open[key]["last_seen"] > limit:
+                break
+            del self._open[key]
+
+    def snapshot(self):
+        """The screen's data, ready for JSON: recent events (newest first), counts per host,
+        per user and per level over the window, the open high-risk items (highest first)."""
+        now = self._now()
+        with self._lock:
+            self._expire(now)
+            hosts = collections.Counter()
+            users = collections.Counter()
+            levels = collections.Counter()
+            for bucket in self._buckets.values():
+                hosts.update(bucket.hosts)
+                users.update(bucket.users)
+                levels.update(bucket.levels)
+            recent = [dict(row) for row in reversed(self._recent)]
+            open_items = [dict(item) for item in reversed(self._open.values())]
+            seen = self._seen
+        open_items.sort(key=lambda item: (-LEVEL_RANK[item["level"]], -item["last_seen"]))
+        return {
+            "generated": format_time(now),
+            "generated_epoch": now,
+            "window_seconds": self.window_seconds,
+            "refresh_seconds": REFRESH_SECONDS,
+            "seen": seen,
+            "levels": {level: levels.get(level, 0) for level in LEVELS},
+            "hosts": [{"name": name, "count": count}
+                      for name, count in _top(hosts)],
+            "users": [{"name": name, "count": count}
+                      for name, count in _top(users)],
+            "open": open_items,
+            "events": recent,
+        }
+
+
+def _top(counter):
+    return sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))[:_TOP_ROWS]
+
+
+# ---------------------------------------------------------------- the page
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Wall screen</title>
+<link rel="stylesheet" href="wall.css%(query)s">
+<script src="wall.js%(query)s" defer></script>
+</head>
+<body data-state="loading">
+<header>
+<h1>Who is touching which server</h1>
+<div id="levels" class="levels"></div>
+<div class="meta"><span id="status" class="status">connecting</span><span id="clock" class="clock"></span></div>
+</header>
+<main>
+<section class="main">
+<h2>Open high-risk <span id="open-count" class="count"></span></h2>
+<div id="open" class="open"><p class="empty">nothing open</p></div>
+<h2>Recent events <span id="window" class="window"></span></h2>
+<table class="events">
+<colgroup><col class="c-time"><col class="c-host"><col class="c-who"><col class="c-what"><col class="c-level"><col class="c-why"></colgroup>
+<thead><tr><th>Time</th><th>Host</th><th>Who</th><th>What</th><th>Level</th><th>Why</th></tr></thead>
+<tbody id="events"></tbody>
+</table>
+</section>
+<aside>
+<h2>Hosts</h2>
+<ol id="hosts" class="bars"></ol>
+<h2>Users</h2>
+<ol id="users" class="bars"></ol>
+</aside>
+</main>
+</body>
+</html>
+"""
+
+_CSS = """
+:root {
+  --bg: #0b0f14; --panel: #131a22; --line: #243040; --text: #e8eef5; --dim: #8b9bb0;
+  --info: #6b7c93; --low: #3fb68b; --medium: #f2c744; --high: #ff8a3d; --critical: #ff3b4e;
+}
+* { box-sizing: border-box; }
+html, body { margin: 0; height: 100%; background: var(--bg); color: var(--text);
+  font: 22px/1.3 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; overflow: hidden; }
+header { display: flex; align-items: center; gap: 32px; padding: 14px 28px;
+  background: var(--panel); border-bottom: 2px solid var(--line); }
+h1 { font-size: 34px; margin: 0; white-space: nowrap; }
+h2 { font-size: 22px; margin: 18px 0 8px; color: var(--dim); text-transform: uppercase;
+  letter-spacing: 0.08em; }
+h2 .count, h2 .window { color: var(--text); text-transform: none; letter-spacing: 0; }
+.levels { display: flex; gap: 12px; flex: 1; }
+.pill { display: flex; align-items: baseline; gap: 10px; padding: 6px 16px; border-radius: 10px;
+  background: #1b2430; border-left: 8px solid var(--info); }
+.pill strong { font-size: 34px; }
+.pill span { color: var(--dim); font-size: 18px; text-transform: uppercase; }
+.meta { display: flex; flex-direction: column; align-items: flex-end; font-size: 18px; }
+.clock { font-size: 30px; font-variant-numeric: tabular-nums; }
+.status { color: var(--low); }
+body[data-state="stale"] .status, body[data-state="refused"] .status { color: var(--critical);
+  font-weight: bold; }
+main { display: flex; gap: 28px; padding: 0 28px; height: calc(100% - 84px); }
+.main { flex: 1; min-width: 0; }
+aside { width: 460px; flex: none; }
+.open { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
+.empty { color: var(--dim); margin: 4px 0; }
+.item { background: var(--panel); border-left: 10px solid var(--high); border-radius: 8px;
+  padding: 8px 14px; min-width: 0; }
+.item.critical { border-left-color: var(--critical); background: #2a1217; }
+.item .top { display: flex; gap: 12px; align-items: baseline; font-size: 24px; }
+.item .host { font-weight: bold; }
+.item .times { margin-left: auto; color: var(--dim); font-size: 18px; white-space: nowrap; }
+.item .what, .item .why { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.item .what { font-family: "DejaVu Sans Mono", monospace; font-size: 20px; }
+.item .why { color: var(--dim); font-size: 18px; }
+.events { width: 100%; border-collapse: collapse; table-layout: fixed; }
+.events th { text-align: left; color: var(--dim); font-size: 16px; font-weight: normal;
+  text-transform: uppercase; padding: 2px 10px; border-bottom: 2px solid var(--line); }
+.events td { padding: 5px 10px; border-bottom: 1px solid var(--line); white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+.events tr { border-left: 8px solid var(--info); }
+.events td.what { font-family: "DejaVu Sans Mono", monospace; font-size: 20px; }
+.events td.time { font-variant-numeric: tabular-nums; color: var(--dim); }
+.events td.why { color: var(--dim); font-size: 18px; }
+col.c-time { width: 165px; } col.c-host { width: 200px; } col.c-who { width: 200px; }
+col.c-level { width: 130px; } col.c-why { width: 270px; }
+.badge { display: inline-block; min-width: 100px; text-align: center; padding: 1px 10px;
+  border-radius: 6px; font-size: 17px; font-weight: bold; text-transform: uppercase;
+  color: #0b0f14; background: var(--info); }
+.failed { color: var(--critical); font-size: 16px; margin-left: 8px; }
+.addr { color: var(--dim); font-size: 16px; margin-left: 6px; }
+.bars { list-style: none; margin: 0; padding: 0; }
+.bars li { position: relative; display: flex; justify-content: space-between; gap: 12px;
+  padding: 5px 12px; margin-bottom: 6px; background: var(--panel); border-radius: 6px;
+  overflow: hidden; }
+.bars .bar { position: absolute; left: 0; top: 0; bottom: 0; background: #1f4a6e; z-index: 0; }
+.bars .name, .bars .n { position: relative; z-index: 1; }
+.bars .name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.bars .n { font-weight: bold; font-variant-numeric: tabular-nums; }
+.info { --level: var(--info); } .low { --level: var(--low); } .medium { --level: var(--medium); }
+.high { --level: var(--high); } .critical { --level: var(--critical); }
+.pill.info, .pill.low, .pill.medium, .pill.high, .pill.critical,
+.events tr.info, .events tr.low, .events tr.medium, .events tr.high, .events tr.critical {
+  border-left-color: var(--level); }
+.badge.info, .badge.low, .badge.medium, .badge.high, .badge.critical { background: var(--level); }
+.events tr.critical td { background: #2a1217; }
+.events tr.high td { background: #24180f; }
+.pill.critical.on { background: #5a111c; animation: pulse 1.2s ease-in-out infinite alternate; }
+@keyframes pulse { from { background: #5a111c; } to { background: #8f1526; } }
+"""
+
+# Every value from the log goes into the page through textContent: never as markup.
+_JS = r"""
+'use strict';
+(function () {
+  var LEVELS = ['critical', 'high', 'medium', 'low', 'info'];
+  var token = new URLSearchParams(window.location.search).get('token');
+  var refresh = 3000;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function level(name) { return LEVELS.indexOf(name) >= 0 ? name : 'info'; }
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  function when(iso) {
+    if (!iso) { return '\u2014'; }
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) { return String(iso); }
+    var clock = pad(date.getHours()) + ':' + pad(date.getMinutes()) + ':' + pad(date.getSeconds());
+    var today = new Date();
+    if (date.toDateString() === today.toDateString()) { return clock; }
+    return (date.getMonth() + 1) + '/' + date.getDate() + ' ' + clock.slice(0, 5);
+  }
+  function who(row) {
+    var login = row.login_user || '?';
+    var user = row.user || '?';
+    return login === user ? login : login + ' \u2192 ' + user;
+  }
+
+  function renderLevels(levels) {
+    var box = document.getElementById('levels');
+    clear(box);
+    LEVELS.forEach(function (name) {
+      var count = (levels && levels[name]) || 0;
+      var pill = el('div', 'pill ' + name + (count ? ' on' : ''));
+      pill.id = 'level-' + name;
+      pill.appendChild(el('strong', null, count));
+      pill.appendChild(el('span', null, name));
+      box.appendChild(pill);
+    });
+  }
+
+  function renderOpen(items) {
+    var box = document.getElementById('open');
+    clear(box);
+    document.getElementById('open-count').textContent = items.length ? String(items.length) : '';
+    if (!items.length) { box.appendChild(el('p', 'empty', 'nothing open')); return; }
+    items.slice(0, 6).forEach(function (item) {
+      var card = el('div', 'item ' + level(item.level));
+      var top = el('div', 'top');
+      top.appendChild(el('span', 'badge ' + level(item.level), level(item.level)));
+      top.appendChild(el('span', 'host', item.host));
+      top.appendChild(el('span', 'who', who(item)));
+      top.appendChild(el('span', 'times', (item.count > 1 ? '\u00d7' + item.count + '  ' : '') + when(item.last)));
+      card.appendChild(top);
+      card.appendChild(el('div', 'what', item.what));
+      card.appendChild(el('div', 'why', item.reason || item.rule || ''));
+      box.appendChild(card);
+    });
+  }
+
+  function renderEvents(rows) {
+    var body = document.getElementById('events');
+    clear(body);
+    rows.slice(0, 40).forEach(function (row) {
+      var tr = el('tr', level(row.level));
+      tr.appendChild(el('td', 'time', when(row.time)));
+      var host = el('td', 'host', row.host);
+      if (row.address) { host.appendChild(el('span', 'addr', row.address)); }
+      tr.appendChild(host);
+      tr.appendChild(el('td', 'who', who(row)));
+      var what = el('td', 'what', row.what);
+      what.title = row.what || '';
+      if (row.failed) { what.appendChild(el('span', 'failed', 'failed')); }
+      tr.appendChild(what);
+      var cell = el('td', 'level');
+      cell.appendChild(el('span', 'badge ' + level(row.level), level(row.level)));
+      tr.appendChild(cell);
+      tr.appendChild(el('td', 'why', row.reason || ''));
+      body.appendChild(tr);
+    });
+  }
+
+  function renderBars(id, rows) {
+    var list = document.getElementById(id);
+    clear(list);
+    var most = rows.length ? rows[0].count : 1;
+    rows.slice(0, 12).forEach(function (row) {
+      var item = el('li');
+      var bar = el('span', 'bar');
+      bar.style.width = Math.max(2, Math.round(100 * row.count / most)) + '%';
+      item.appendChild(bar);
+      item.appendChild(el('span', 'name', row.name));
+      item.appendChild(el('span', 'n', row.count));
+      list.appendChild(item);
+    });
+  }
+
+  function render(state) {
+    renderLevels(state.levels);
+    renderOpen(state.open || []);
+    renderEvents(state.events || []);
+    renderBars('hosts', state.hosts || []);
+    renderBars('users', state.users || []);
+    var minutes = Math.round((state.window_seconds || 3600) / 60);
+    document.getElementById('window').textContent = 'counts over the last ' + minutes + ' min';
+    document.body.setAttribute('data-generated', String(state.generated || ''));
+    if (state.refresh_seconds) { refresh = 1000 * state.refresh_seconds; }
+  }
+
+  function status(state, text) {
+    document.body.setAttribute('data-state', state);
+    document.getElementById('status').textContent = text;
+  }
+
+  function poll() {
+    var headers = {'Accept': 'application/json'};
+    if (token) { headers['X-Wall-Token'] = token; }
+    fetch('api/state', {headers: headers, cache: 'no-store', credentials: 'same-origin'})
+      .then(function (response) {
+        if (response.status === 403) { throw new Error('token refused'); }
+        if (!response.ok) { throw new Error('server answered ' + response.status); }
+        return response.json();
+      })
+      .then(function (state) {
+        render(state);
+        status('live', 'live \u2022 ' + (state.seen || 0) + ' events seen');
+      })
+      .catch(function (error) { status('stale', 'no data: ' + error.message); })
+      .then(function () { window.setTimeout(poll, refresh); });
+  }
+
+  function tick() {
+    var now = new Date();
+    document.getElementById('clock').textContent =
+      pad(now.getHours()) + ':' + pad(now.getMinutes()) + ':' + pad(now.getSeconds());
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    renderLevels({});
+    tick();
+    window.setInterval(tick, 1000);
+    poll();
+  });
+}());
+"""
+
+
+def render_page(token=None):
+    """The page's HTML; with a token, the URLs of its script and style sheet carry it."""
+    query = ""
+    if token:
+        # Quoted for a URL, which also leaves nothing HTML would read as markup.
+        query = "?token=" + quote(token, safe="")
+    return _PAGE % {"query": query}
+
+
+# ---------------------------------------------------------------- the server
+
+class _WallHandler(BaseHTTPRequestHandler):
+    """GET (and HEAD) of the page, its script, its style sheet and the state; nothing else."""
+
+    server_version = "wall"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    # A client that stops talking does not keep a thread forever.
+    timeout = 15
+
+    def _host_allowed(self):
+        """On a loopback address, only loopback names: a web page elsewhere that points its
+        own name at 127.0.0.1 (DNS rebinding) gets nothing."""
+        if not self.server.wall_loopback:
+            return True
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host.startswith("["):
+            host = host[1:].partition("]")[0]
+        elif host.count(":") == 1:
+            host = host.partition(":")[0]
+        return _is_loopback(host)
+
+    def _authorised(self, query):
+        expected = self.server.wall_token
+        if expected is None:
+            return True
+        offered = self.headers.get(TOKEN_HEADER)
+        if offered is None:
+            values = parse_qs(query, keep_blank_values=True).get("token")
+            offered = values[0] if values else ""
+        return hmac.compare_digest(offered.encode("utf-8", "surrogateescape"), expected)
+
+    def _send(self, status, body, content_type, head_only=False):
+        self.send_response(status)
+        for name, value in SECURITY_HEADERS:
+            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(body)
+
+    def _answer(self, head_only):
+        try:
+            parts = urlsplit(self.path)
+        except ValueError:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8", head_only)
+            return
+        path = parts.path
+        if not self._host_allowed():
+            self._send(403, b"forbidden: this screen answers to localhost only\n",
+                       "text/plain; charset=utf-8", head_only)
+            return
+        if not self._authorised(parts.query):
+            self._send(403, b"forbidden: a valid token is required\n",
+                       "text/plain; charset=utf-8", head_only)
+            return
+        if path in ("/", "/index.html"):
+            body = render_page(self.server.wall_token_text).encode("utf-8")
+            self._send(200, body, "text/html; charset=utf-8", head_only)
+        elif path == "/wall.js":
+            self._send(200, _JS.encode("utf-8"), "text/javascript; charset=utf-8", head_only)
+        elif path == "/wall.css":
+            self._send(200, _CSS.encode("utf-8"), "text/css; charset=utf-8", head_only)
+        elif path == "/api/state":
+            body = json.dumps(self.server.wall_state.snapshot(), sort_keys=True).encode("ascii")
+            self._send(200, body, "application/json", head_only)
+        else:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8", head_only)
+
+    def do_GET(self):
+        self._answer(head_only=False)
+
+    def do_HEAD(self):
+        self._answer(head_only=True)
+
+    def _refuse(self):
+        self.close_connection = True
+        self._send(405, b"method not allowed\n", "text/plain; charset=utf-8")
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, unknown method): short, plain, no echo
+        of the request."""
+        self.close_connection = True
+        if code == 501:
+            code = 405
+        try:
+            self._send(code, b"bad request\n" if code != 405 else b"method not allowed\n",
+                       "text/plain; charset=utf-8", head_only=self.command == "HEAD")
+        except (OSError, AttributeError):
+            pass
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        """Requests are not logged: the processor's output is for the log pipeline."""
+
+
+def _is_loopback(address):
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address.lower() in _LOOPBACK_NAMES
+
+
+class _WallHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, state, token):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.wall_state = state
+        self.wall_loopback = _is_loopback(address[0])
+        self.wall_token_text = token
+        self.wall_token = token.encode("utf-8") if token is not None else None
+        ThreadingHTTPServer.__init__(self, address, _WallHandler)
+
+    def handle_error(self, request, client_address):
+        """A client that hangs up mid-answer is no error worth a traceback."""
+
+
+class WallServer(object):
+    """A running wall screen: its ``server_port``, its ``url``, and :meth:`shutdown`."""
+
+    def __init__(self, httpd, thread):
+        self._httpd = httpd
+        self._thread = thread
+        self.address = httpd.server_address[0]
+        self.server_port = httpd.server_address[1]
+        host = "[%s]" % self.address if ":" in self.address else self.address
+        self.url = "http://%s:%d/" % (host, self.server_port)
+
+    def shutdown(self):
+        """Stop serving and close the listening socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+
+def serve_wall(state, address="127.0.0.1", port=8787, token=None):
+    """Serve ``state`` (a :class:`WallState`) on ``address``:``port`` from a daemon thread.
+
+    Port 0 picks a free port (see the result's ``server_port``).  With a ``token``, every
+    path answers 403 unless the request carries it (``?token=`` or the ``X-Wall-Token``
+    header).  On a loopback address only requests for a loopback name are answered.
+    Raises :class:`WallError` for a setting it cannot use, and :class:`WallListenError`
+    (also an ``OSError``) for an address and port it cannot listen on.
+    """
+    if not isinstance(state, WallState):
+        raise WallError("state must be a WallState, got %s" % type(state).__name__)
+    if not isinstance(address, str) or not address:
+        raise WallError("address must be a host name or an IP address, got %r" % (address,))
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise WallError("port must be a number from 0 to 65535, got %r" % (port,))
+    if token is not None and (not isinstance(token, str) or _TOKEN.match(token) is None):
+        raise WallError("token must be None or a non-empty string of printable ASCII "
+                        "characters without blanks")
+    try:
+        httpd = _WallHTTPServer((address, port), state, token)
+    except (OSError, UnicodeError) as exc:
+        raise WallListenError("cannot serve the wall screen on %s port %d: %s"
+                              % (address, port, exc)) from exc
+    thread = threading.Thread(target=httpd.serve_forever, name="wall-screen", daemon=True)
+    thread.start()
+    return WallServer(httpd, thread)

@@ -1,0 +1,388 @@
+"""The wall screen's state (bounds, window, counts, open high-risk items) and its HTTP server,
+served for real on 127.0.0.1 and asked with urllib."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    iter_events,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+    LEVELS,
+    classify,
+    compile_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+    SHIPPED_RULES,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.wall_screen import (
+    OTHERS,
+    WallError,
+    WallListenError,
+    WallState,
+    event_row,
+    render_page,
+    serve_wall,
+)
+from tests.unit.plugins.module_utils.audit_record_lines import (
+    evtsys,
+    exec_records,
+    file_records,
+    stored,
+)
+
+RULES = compile_rules(SHIPPED_RULES)
+
+
+class Clock(object):
+    def __init__(self, start=1000000.0):
+        self.value = start
+
+    def __call__(self):
+        return self.value
+
+
+def event(host="web01", login="alice", user="root", level="info", rule=None, argv=("ls",)):
+    return {"host": host, "login_user": login, "user": user, "level": level,
+            "argv": list(argv), "kind": "exec", "time": "2023-11-14T22:13:20.123Z",
+            "reasons": ["reason of %s" % rule] if rule else [], "rules": [rule] if rule else []}
+
+
+def classified(lines):
+    return [classify(found, RULES) for found in iter_events(lines)]
+
+
+# ---------------------------------------------------------------- rows
+
+@pytest.mark.parametrize("source, expected", [
+    (stored(exec_records(["auditctl", "-D"])),
+     {"host": "web01", "address": "192.0.2.10", "login_user": "alice", "user": "root",
+      "what": "auditctl -D", "level": "critical", "rule": "audit-rules-deleted",
+      "reason": "audit rules deleted or auditing switched off", "kind": "exec",
+      "failed": False}),
+    (stored(file_records("/etc/audit/auditd.conf")),
+     {"what": "write /etc/audit/auditd.conf (/usr/bin/vim.basic)", "level": "high",
+      "kind": "file"}),
+    ([evtsys(4720, "A user account was created. Subject: Account Name: dave "
+                   "New Account: Account Name: backdoor")],
+     {"host": "DC01", "address": "192.0.2.20", "login_user": "dave", "user": "backdoor",
+      "what": "event 4720 target=backdoor", "kind": "windows"}),
+    (exec_records(["printf", "\x1b[2J\u202eevil"], log_format="RAW", auid=4294967295),
+     {"host": "?", "address": None, "login_user": None, "user": "0",
+      "what": "printf \\x1b[2J\\u202eevil", "level": "info", "reason": None, "rule": None}),
+])
+def test_event_row_from_real_records(source, expected):
+    row = event_row(classified(source)[0])
+    assert {name: row[name] for name in expected} == expected
+
+
+def test_event_row_of_an_almost_empty_event_and_a_very_long_command():
+    assert event_row({}) == {
+        "time": None, "host": "?", "address": None, "login_user": None, "user": None,
+        "what": "? ", "level": "info", "reason": None, "rule": None, "kind": None,
+        "failed": False}
+    row = event_row(event(argv=["x" * 5000]))
+    assert len(row["what"]) == 600 and row["what"].endswith("\u2026")
+
+
+# ---------------------------------------------------------------- state
+
+def test_recent_events_are_bounded_and_newest_first():
+    state = WallState(max_events=3, now=Clock())
+    for number in range(5):
+        state.add(event(argv=["cmd%d" % number]))
+    snapshot = state.snapshot()
+    assert [row["what"] for row in snapshot["events"]] == ["cmd4", "cmd3", "cmd2"]
+    assert snapshot["seen"] == 5
+    assert snapshot["levels"]["info"] == 5
+
+
+def test_counts_per_host_user_and_level_over_the_window():
+    clock = Clock()
+    state = WallState(window_seconds=600, now=clock)
+    state.add(event(host="web01", login="alice"))
+    state.add(event(host="web01", login="unset", user="www-data", level="medium"))
+    clock.value += 300
+    state.add(event(host="db02", login="bob", level="high", rule="r1"))
+    snapshot = state.snapshot()
+    assert snapshot["hosts"] == [{"name": "web01", "count": 2}, {"name": "db02", "count": 1}]
+    assert snapshot["users"] == [{"name": "alice", "count": 1}, {"name": "bob", "count": 1},
+                                 {"name": "www-data", "count": 1}]
+    assert snapshot["levels"] == {"info": 1, "low": 0, "medium": 1, "high": 1, "critical": 0}
+    # The first two leave the window; the recent list keeps them.
+    clock.value += 301
+    snapshot = state.snapshot()
+    assert snapshot["hosts"] == [{"name": "db02", "count": 1}]
+    assert snapshot["levels"]["info"] == 0 and snapshot["levels"]["high"] == 1
+    assert len(snapshot["events"]) == 3
+    clock.value += 300
+    assert state.snapshot()["hosts"] == [] and state.snapshot()["open"] == []
+
+
+def test_open_high_risk_items_group_by_host_rule_and_person_and_expire():
+    clock = Clock()
+    state = WallState(window_seconds=600, max_open=3, now=clock)
+    state.add(event(level="critical", rule="logs-wiped", argv=["rm", "/var/log/a"]))
+    state.add(event(level="medium", rule="m"))
+    clock.value += 10
+    state.add(event(level="critical", rule="logs-wiped", argv=["rm", "/var/log/b"]))
+    state.add(event(host="db02", level="high", rule="journal"))
+    items = state.snapshot()["open"]
+    assert [(item["host"], item["rule"], item["count"], item["what"]) for item in items] == [
+        ("web01", "logs-wiped", 2, "rm /var/log/b"), ("db02", "journal", 1, "ls")]
+    assert items[0]["first_seen"] == 1000000.0 and items[0]["last_seen"] == 1000010.0
+    # Bounded: the least recently seen item goes first.
+    for number in range(3):
+        state.add(event(host="h%d" % number, level="high", rule="x"))
+    assert [item["host"] for item in state.snapshot()["open"]] == ["h2", "h1", "h0"]
+    clock.value += 601
+    assert state.snapshot()["open"] == []
+
+
+def test_distinct_names_per_time_slice_are_capped():
+    state = WallState(max_keys=3, now=Clock())
+    for number in range(10):
+        state.add(event(host="spoofed-%d" % number))
+    hosts = {row["name"]: row["count"] for row in state.snapshot()["hosts"]}
+    assert hosts == {"spoofed-0": 1, "spoofed-1": 1, "spoofed-2": 1, OTHERS: 7}
+
+
+def test_adding_from_many_threads_while_reading():
+    state = WallState(max_events=50)
+    errors = []
+
+    def writer(index):
+        try:
+            for number in range(300):
+                state.add(event(host="h%d" % index, level=LEVELS[number % 5], rule="r%d" % index))
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        json.dumps(state.snapshot())
+    for thread in threads:
+        thread.join()
+    snapshot = state.snapshot()
+    assert errors == []
+    assert snapshot["seen"] == 1200 and len(snapshot["events"]) == 50
+    assert sum(snapshot["levels"].values()) == 1200
+    assert sorted((row["name"], row["count"]) for row in snapshot["hosts"]) == [
+        ("h%d" % index, 300) for index in range(4)]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_events": 0}, "max_events must be a positive number"),
+    ({"window_seconds": -1}, "window_seconds must be a positive number"),
+    ({"max_open": "5"}, "max_open must be a positive number"),
+    ({"max_keys": True}, "max_keys must be a positive number"),
+    ({"now": 5}, "now must be a clock function"),
+])
+def test_bad_settings_are_named(options, message):
+    with pytest.raises(WallError, match=message):
+        WallState(**options)
+
+
+def test_bad_events_are_named():
+    state = WallState()
+    with pytest.raises(WallError, match="an event must be a dict, got list"):
+        state.add([])
+    with pytest.raises(WallError, match="event level must be one of info, .*got 'severe'"):
+        state.add(event(level="severe"))
+    assert state.snapshot()["seen"] == 0
+
+
+# ---------------------------------------------------------------- the server
+
+@pytest.fixture(scope="module")
+def served():
+    state = WallState(now=Clock())
+    for found in classified(stored(exec_records(["auditctl", "-D"])) + stored(
+            exec_records(["echo", "<script>alert(1)</script>"], serial=43))):
+        state.add(found)
+    servers = {}
+
+    def start(token=None):
+        if token not in servers:
+            servers[token] = serve_wall(state, address="127.0.0.1", port=0, token=token)
+        return servers[token]
+
+    yield start
+    for server in servers.values():
+        server.shutdown()
+
+
+def get(url, headers=None, method="GET"):
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@pytest.mark.parametrize("path, content_type", [
+    ("", "text/html; charset=utf-8"),
+    ("index.html", "text/html; charset=utf-8"),
+    ("wall.js", "text/javascript; charset=utf-8"),
+    ("wall.css", "text/css; charset=utf-8"),
+    ("api/state", "application/json"),
+])
+def test_every_answer_carries_the_security_headers(served, path, content_type):
+    server = served()
+    status, headers, body = get(server.url + path)
+    assert status == 200 and body
+    assert headers["Content-Type"] == content_type
+    policy = headers["Content-Security-Policy"]
+    for directive in ("default-src 'none'", "script-src 'self'", "style-src 'self'",
+                      "connect-src 'self'", "img-src 'self'"):
+        assert directive in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_the_state_as_json(served):
+    status, _headers, body = get(served().url + "api/state")
+    state = json.loads(body)
+    assert status == 200
+    assert sorted(state) == ["events", "generated", "generated_epoch", "hosts", "levels", "open",
+                             "refresh_seconds", "seen", "users", "window_seconds"]
+    assert [row["what"] for row in state["events"]] == ["echo <script>alert(1)</script>",
+                                                        "auditctl -D"]
+    assert state["open"][0]["rule"] == "audit-rules-deleted"
+    assert state["hosts"] == [{"name": "web01", "count": 2}]
+
+
+def test_the_page_has_no_inline_script_or_style_and_no_outside_resource(served):
+    _status, _headers, body = get(served().url)
+    page = body.decode()
+    assert "<script src=\"wall.js\" defer></script>" in page
+    assert "<style" not in page and " style=" not in page and "http" not in page
+    script = get(served().url + "wall.js")[2].decode()
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+    assert "eval(" not in script and "document.write" not in script
+
+
+@pytest.mark.parametrize("path, headers, expected", [
+    ("", {}, 403),
+    ("?token=wrong", {}, 403),
+    ("?token=s3cret", {}, 200),
+    ("wall.js", {}, 403),
+    ("wall.js?token=s3cret", {}, 200),
+    ("wall.css?token=s3cret", {}, 200),
+    ("api/state", {}, 403),
+    ("api/state", {"X-Wall-Token": "s3cre"}, 403),
+    ("api/state", {"X-Wall-Token": "s3cret"}, 200),
+    ("api/state?token=s3cret", {}, 200),
+    ("nothing-here?token=s3cret", {}, 404),
+    ("nothing-here", {}, 403),
+])
+def test_the_token_guards_every_path(served, path, headers, expected):
+    status, _headers, body = get(served(token="s3cret").url + path, headers)
+    assert status == expected
+    if expected == 403:
+        assert b"web01" not in body and b"alert" not in body
+
+
+def test_the_page_passes_the_token_on_to_its_script_and_style():
+    page = render_page("a/b?c&d")
+    assert 'href="wall.css?token=a%2Fb%3Fc%26d"' in page
+    assert 'src="wall.js?token=a%2Fb%3Fc%26d"' in page
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_are_refused(served, method):
+    status, headers, body = get(served().url + "api/state", method=method)
+    assert (status, body) == (405, b"method not allowed\n")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_bad_requests_get_a_short_answer_and_no_traceback(served):
+    server = served()
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+    connection.putrequest("BREW", "/")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (405, b"method not allowed\n")
+    connection.close()
+    for path in ("/../../etc/passwd", "/%00", "//evil.example/", "/api/state/x", "/wall.js/"):
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (404, b"not found\n"), path
+        connection.close()
+    # Still serving.
+    assert get(server.url + "api/state")[0] == 200
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("127.0.0.1", 200),
+    ("localhost:8787", 200),
+    ("127.0.0.5:80", 200),
+    ("[::1]:8787", 200),
+    ("attacker.example", 403),
+    ("attacker.example:8787", 403),
+    ("127.0.0.1.attacker.example", 403),
+    ("", 403),
+])
+def test_on_loopback_only_loopback_names_are_answered(served, host, expected):
+    connection = http.client.HTTPConnection("127.0.0.1", served().server_port, timeout=10)
+    connection.putrequest("GET", "/api/state", skip_host=True)
+    connection.putheader("Host", host)
+    connection.endheaders()
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    assert response.status == expected
+    if expected == 403:
+        assert b"web01" not in body
+
+
+def test_head_answers_headers_only(served):
+    status, headers, body = get(served().url + "api/state", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 100
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"port": 70000}, "port must be a number from 0 to 65535"),
+    ({"port": "80"}, "port must be a number"),
+    ({"address": ""}, "address must be a host name or an IP address"),
+    ({"token": ""}, "token must be None or a non-empty string of printable ASCII"),
+    ({"token": "two words"}, "token must be None or a non-empty string of printable ASCII"),
+    ({"token": "line\n"}, "token must be None or a non-empty string of printable ASCII"),
+])
+def test_bad_server_settings_are_named(options, message):
+    with pytest.raises(WallError, match=message):
+        serve_wall(WallState(), **dict({"port": 0}, **options))
+
+
+def test_an_address_not_of_this_machine_is_named():
+    with pytest.raises(WallListenError, match="cannot serve the wall screen on 192.0.2.1 port 0"):
+        serve_wall(WallState(), address="192.0.2.1", port=0)
+
+
+def test_a_busy_port_is_named(served):
+    server = served()
+    # Also an OSError, like any other failure to listen.
+    with pytest.raises(OSError, match="cannot serve the wall screen on 127.0.0.1 port %d"
+                       % server.server_port):
+        serve_wall(WallState(), address="127.0.0.1", port=server.server_port)
+
+
+def test_ipv6_loopback():
+    state = WallState()
+    server = serve_wall(state, address="::1", port=0)
+    try:
+        assert server.url.startswith("http://[::1]:")
+        assert get(server.url + "api/state")[0] == 200
+    finally:
+        server.shutdown()
