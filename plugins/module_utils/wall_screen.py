@@ -33,7 +33,7 @@ import threading
 import time
 
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
     format_time,
@@ -574,6 +574,8 @@ class _WallHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in SECURITY_HEADERS:
             self.send_header(name, value)
+        if status == 405:
+            self.send_header("Allow", "GET, HEAD")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -581,17 +583,13 @@ class _WallHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _answer(self, head_only):
-        try:
-            parts = urlsplit(self.path)
-        except ValueError:
-            self._send(404, b"not found\n", "text/plain; charset=utf-8", head_only)
-            return
-        path = parts.path
+        # Split by hand: urlsplit would read a path of "//name/" as a host name.
+        path, query = self.path.partition("#")[0].partition("?")[::2]
         if not self._host_allowed():
             self._send(403, b"forbidden: this screen answers to localhost only\n",
                        "text/plain; charset=utf-8", head_only)
             return
-        if not self._authorised(parts.query):
+        if not self._authorised(query):
             self._send(403, b"forbidden: a valid token is required\n",
                        "text/plain; charset=utf-8", head_only)
             return

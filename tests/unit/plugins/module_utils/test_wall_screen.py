@@ -303,7 +303,7 @@ def test_the_page_passes_the_token_on_to_its_script_and_style():
 def test_other_methods_are_refused(served, method):
     status, headers, body = get(served().url + "api/state", method=method)
     assert (status, body) == (405, b"method not allowed\n")
-    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Allow"] == "GET, HEAD"
 
 
 def test_bad_requests_get_a_short_answer_and_no_traceback(served):
