@@ -174,6 +174,8 @@ def chromium(*args, user_dir):
                "--disable-component-update", "--disable-sync", "--disable-extensions",
                "--disable-domain-reliability", "--disable-client-side-phishing-detection",
                "--no-pings", "--metrics-recording-only", "--hide-scrollbars",
+               # No name but the test server's resolves: the browser talks to loopback only.
+               "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                "--virtual-time-budget=8000"] + list(args)
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
