@@ -1,0 +1,318 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which classified events become alerts, and what an alert says.
+
+Pure: no network, no clock of its own (callers pass ``now``).  The alert processor
+(``alert_processor``) feeds every classified event to :class:`AlertPolicy`, which
+
+* keeps the events at or above the lowest ``min_level`` of the sinks;
+* deduplicates: the first event of a rule set on a host opens a window of ``window`` seconds;
+  the same rules on the same host inside it are counted, not sent, and when the window
+  closes one ``repeat`` alert carries the count;
+* rate-limits: at most ``max_alerts`` alerts per ``window`` overall; what goes over is
+  counted and reported by one ``suppressed`` alert when the window ends.
+
+An alert is a dict; :func:`alert_text`, :func:`webhook_body`, :func:`mail_message` and
+:func:`fill_placeholders` render it for people, webhooks, mail and SMS.  Log content in
+text for people goes through :func:`audit_events.sanitize` (no control characters); in JSON
+it is data, escaped by the encoder.
+
+Standard library only: this runs on the log server under rsyslog's ``omprog``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from email.message import EmailMessage
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    sanitize,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+    LEVEL_RANK,
+    LEVELS,
+)
+
+SIGNATURE_HEADER = "X-Whotouched-Signature"
+"""The webhook header holding ``sha256=<hex HMAC of the body>`` when a secret is set."""
+
+PLACEHOLDERS = ("text", "level", "host", "address", "user", "login_user", "rule", "reason",
+                "count", "time", "command", "kind")
+"""What ``{name}`` may stand for in an SMS command's arguments or gateway parameters."""
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
+
+# Fields of an event an alert carries (the rest stays in the event store).
+_EVENT_FIELDS = ("time", "epoch", "host", "address", "kind", "login_user", "user", "session",
+                 "tty", "cwd", "exe", "argv", "key", "success", "path", "operation", "pid",
+                 "ppid", "event_id", "account", "target_account", "source_address", "level",
+                 "reasons", "rules", "complete")
+
+
+class AlertConfigError(ValueError):
+    """A setting of the alerting that cannot be used; the message names it."""
+
+
+def check_level(value, what):
+    """``value`` when it is a risk level, else :class:`AlertConfigError` naming ``what``."""
+    if value not in LEVEL_RANK:
+        raise AlertConfigError("%s must be one of %s, got %r" % (what, ", ".join(LEVELS), value))
+    return value
+
+
+def check_placeholders(template, what):
+    """``template`` when its ``{name}`` placeholders are all known, else an error naming it."""
+    if not isinstance(template, str):
+        raise AlertConfigError("%s must be a string, got %r" % (what, template))
+    for name in _PLACEHOLDER.findall(template):
+        if name not in PLACEHOLDERS:
+            raise AlertConfigError("%s: unknown placeholder {%s} (known: %s)"
+                                   % (what, name, ", ".join(PLACEHOLDERS)))
+    return template
+
+
+def wants(level, min_level):
+    """Whether a sink with ``min_level`` gets an alert of ``level``."""
+    return LEVEL_RANK[level] >= LEVEL_RANK[min_level]
+
+
+class AlertPolicy(object):
+    """Deduplication and rate limiting of alerts, in bounded memory.
+
+    ``decide(event, now)`` returns the alerts to send at once (none or one);
+    ``due(now)`` returns the ``repeat`` and ``suppressed`` alerts of windows that have closed.
+    ``counts`` says how many events were considered, alerted, deduplicated and rate-limited.
+    """
+
+    def __init__(self, min_level="high", window=300.0, max_alerts=20, max_keys=10000):
+        self.min_level = check_level(min_level, "min_level")
+        if not isinstance(window, (int, float)) or isinstance(window, bool) or window <= 0:
+            raise AlertConfigError("dedup window must be a positive number of seconds, got %r"
+                                   % (window,))
+        if not isinstance(max_alerts, int) or isinstance(max_alerts, bool) or max_alerts < 1:
+            raise AlertConfigError("rate limit must be a positive whole number of alerts per "
+                                   "window, got %r" % (max_alerts,))
+        self.window = float(window)
+        self.max_alerts = max_alerts
+        self.max_keys = max_keys
+        self.counts = {"events": 0, "alerts": 0, "deduplicated": 0, "rate_limited": 0,
+                       "repeats": 0}
+        # (host, rules) -> [opened, count after the first, level, last event]; oldest first
+        self._open = {}
+        self._rate_start = None
+        self._rate_sent = 0
+        self._rate_dropped = 0
+        self._rate_dropped_level = "info"
+
+    def decide(self, event, now):
+        """The alerts ``event`` (classified) causes now: ``[]`` or ``[alert]``."""
+        level = event.get("level") or "info"
+        if LEVEL_RANK.get(level, 0) < LEVEL_RANK[self.min_level]:
+            return []
+        self.counts["events"] += 1
+        key = (event.get("host") or event.get("address") or "",
+               tuple(sorted(event.get("rules") or ())))
+        entry = self._open.get(key)
+        if entry is not None and now - entry[0] < self.window:
+            entry[1] += 1
+            entry[3] = event
+            if LEVEL_RANK[level] > LEVEL_RANK[entry[2]]:
+                entry[2] = level
+            self.counts["deduplicated"] += 1
+            return []
+        if entry is not None:
+            del self._open[key]
+        if len(self._open) >= self.max_keys:
+            # Forget the oldest window: at worst one more alert for its key later.
+            del self._open[next(iter(self._open))]
+        self._open[key] = [now, 0, level, event]
+        if not self._rate_allows(now, level):
+            return []
+        self.counts["alerts"] += 1
+        return [make_alert("event", event, level, 1)]
+
+    def _rate_allows(self, now, level):
+        if self._rate_start is None or now - self._rate_start >= self.window:
+            self._rate_start = now
+            self._rate_sent = 0
+        if self._rate_sent >= self.max_alerts:
+            self._rate_dropped += 1
+            if LEVEL_RANK[level] > LEVEL_RANK[self._rate_dropped_level]:
+                self._rate_dropped_level = level
+            self.counts["rate_limited"] += 1
+            return False
+        self._rate_sent += 1
+        return True
+
+    def due(self, now):
+        """Alerts for windows closed by ``now``: repeats with their count, and one alert for
+        what the rate limit held back."""
+        alerts = []
+        while self._open:
+            key = next(iter(self._open))
+            opened, repeated, level, event = self._open[key]
+            if now - opened < self.window:
+                break
+            del self._open[key]
+            if repeated:
+                self.counts["repeats"] += 1
+                alerts.append(make_alert("repeat", event, level, repeated,
+                                         since=opened, seconds=self.window))
+        if self._rate_dropped and now - self._rate_start >= self.window:
+            alerts.append(suppressed_alert(self._rate_dropped, self._rate_dropped_level,
+                                           self.window))
+            self._rate_dropped = 0
+            self._rate_dropped_level = "info"
+        return alerts
+
+    def flush(self):
+        """Every pending repeat and suppressed alert, as if all windows had closed."""
+        alerts = []
+        for opened, repeated, level, event in self._open.values():
+            if repeated:
+                self.counts["repeats"] += 1
+                alerts.append(make_alert("repeat", event, level, repeated, since=opened,
+                                         seconds=self.window))
+        self._open.clear()
+        if self._rate_dropped:
+            alerts.append(suppressed_alert(self._rate_dropped, self._rate_dropped_level,
+                                           self.window))
+            self._rate_dropped = 0
+        return alerts
+
+
+def make_alert(kind, event, level, count, since=None, seconds=None):
+    """An alert about ``event``: ``kind`` is ``event`` (the first), or ``repeat`` (``count``
+    more of the same rules on the same host within ``seconds``)."""
+    alert = {
+        "kind": kind,
+        "level": level,
+        "count": count,
+        "host": event.get("host") or event.get("address"),
+        "address": event.get("address"),
+        "rules": list(event.get("rules") or ()),
+        "reasons": list(event.get("reasons") or ()),
+        "event": {name: event.get(name) for name in _EVENT_FIELDS if name in event},
+    }
+    if seconds is not None:
+        alert["window_seconds"] = seconds
+    alert["text"] = alert_text(alert)
+    return alert
+
+
+def suppressed_alert(count, level, seconds):
+    """The alert that says ``count`` alerts (the highest ``level``) were held back."""
+    alert = {"kind": "suppressed", "level": level, "count": count, "host": None,
+             "address": None, "rules": [], "reasons": [], "event": {},
+             "window_seconds": seconds}
+    alert["text"] = alert_text(alert)
+    return alert
+
+
+def command_line(event):
+    """The event's command as one line for people, or its file operation, or its event id."""
+    argv = event.get("argv") or []
+    if argv:
+        return " ".join(argv)
+    if event.get("path"):
+        return "%s %s" % (event.get("operation") or "touched", event["path"])
+    if event.get("event_id") is not None:
+        return "Windows event %s" % event["event_id"]
+    return event.get("exe") or ""
+
+
+def alert_text(alert):
+    """One line for people: level, where, who, what and why; no control characters."""
+    level = alert["level"].upper()
+    if alert["kind"] == "suppressed":
+        return sanitize("[%s] %d more alerts held back by the rate limit in the last %d s"
+                        % (level, alert["count"], alert.get("window_seconds") or 0))
+    event = alert["event"]
+    where = alert.get("host") or "?"
+    if alert.get("address") and alert["address"] != where:
+        where = "%s (%s)" % (where, alert["address"])
+    who = event.get("login_user") or "?"
+    if event.get("user") and event["user"] != who:
+        who = "%s as %s" % (who, event["user"])
+    why = "; ".join(alert.get("reasons") or ()) or "risk rule"
+    text = "[%s] %s: %s: %s -- %s" % (level, where, who, command_line(event), why)
+    if alert["kind"] == "repeat":
+        text = "%s (%d more times in %d s)" % (
+            text, alert["count"], alert.get("window_seconds") or 0)
+    return sanitize(text)
+
+
+def webhook_body(alert):
+    """The webhook's JSON body (bytes): the alert, ASCII only, ``<>&`` escaped so that a
+    receiver pasting it into HTML gets no markup."""
+    text = json.dumps(alert, sort_keys=True, ensure_ascii=True, default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text.encode("ascii")
+
+
+def signature(secret, body):
+    """The ``X-Whotouched-Signature`` header value for ``body``: ``sha256=<hex HMAC>``."""
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def signature_valid(secret, body, header):
+    """Whether ``header`` is the right signature of ``body`` (a constant-time comparison)."""
+    return hmac.compare_digest(signature(secret, body), header or "")
+
+
+def mail_message(alert, sender, recipients):
+    """The alert as an e-mail (``EmailMessage``): its one line as subject, details below."""
+    message = EmailMessage()
+    subject = alert["text"]
+    message["Subject"] = subject if len(subject) <= 200 else subject[:197] + "..."
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    lines = [alert["text"], ""]
+    event = alert.get("event") or {}
+    for name in ("time", "host", "address", "login_user", "user", "session", "tty", "cwd",
+                 "exe", "path", "operation", "key", "event_id", "success"):
+        if event.get(name) is not None:
+            lines.append("%-11s %s" % (name + ":", sanitize(event[name])))
+    if event.get("argv"):
+        lines.append("argv:")
+        lines.extend("  [%d] %s" % (index, sanitize(arg))
+                     for index, arg in enumerate(event["argv"]))
+    for rule, reason in zip(alert.get("rules") or (), alert.get("reasons") or ()):
+        lines.append("rule:       %s (%s)" % (sanitize(rule), sanitize(reason)))
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def placeholder_values(alert, max_text=0):
+    """What each placeholder stands for in ``alert`` (all text sanitized)."""
+    event = alert.get("event") or {}
+    text = alert["text"]
+    if max_text and len(text) > max_text:
+        text = text[:max_text - 3] + "..."
+    values = {
+        "text": text,
+        "level": alert["level"],
+        "host": alert.get("host") or "",
+        "address": alert.get("address") or "",
+        "user": event.get("user") or "",
+        "login_user": event.get("login_user") or "",
+        "rule": ",".join(alert.get("rules") or ()),
+        "reason": "; ".join(alert.get("reasons") or ()),
+        "count": str(alert.get("count", 1)),
+        "time": event.get("time") or "",
+        "command": command_line(event),
+        "kind": alert["kind"],
+    }
+    return {name: sanitize(value) for name, value in values.items()}
+
+
+def fill_placeholders(template, values):
+    """``template`` with each ``{name}`` replaced by ``values[name]``, in one pass: text that
+    comes from a value is never looked at again, so log content cannot add placeholders."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)

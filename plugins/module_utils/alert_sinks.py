@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where alerts go: a webhook, e-mail over SMTP, SMS through an HTTP gateway or a command.
+
+Each sink is a ``deliver(alert)`` callable that raises on failure.  :class:`SinkWorker` runs
+one sink in a thread of its own behind a bounded queue, so a slow or dead sink never holds
+up the reader of the log stream: when the queue is full the alert is dropped, counted and
+logged; a failed delivery is retried with growing pauses, and after the last attempt logged.
+Logs go to ``log`` (stderr by default: rsyslog's ``omprog`` writes it to its ``output`` file).
+
+Commands run as an argument vector, never through a shell; log content only ever fills
+placeholders inside single arguments.
+
+Standard library only: this runs on the log server under rsyslog's ``omprog``.
+"""
+
+from __future__ import annotations
+
+import queue
+import smtplib
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+    SIGNATURE_HEADER,
+    fill_placeholders,
+    mail_message,
+    placeholder_values,
+    signature,
+    webhook_body,
+    wants,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    sanitize,
+)
+
+USER_AGENT = "whotouched-alert-processor/1"
+
+
+class DeliveryError(Exception):
+    """A delivery that did not succeed; the message says why."""
+
+
+def log_to_stderr(message):
+    """One line on stderr, flushed (omprog's ``output`` file)."""
+    sys.stderr.write("%s whotouched-alert: %s\n"
+                     % (time.strftime("%Y-%m-%dT%H:%M:%S"), sanitize(message)))
+    sys.stderr.flush()
+
+
+def _tls_context(ca_file=None):
+    return ssl.create_default_context(cafile=ca_file) if ca_file else \
+        ssl.create_default_context()
+
+
+def _post(url, body, headers, timeout, ca_file=None):
+    request = urllib.request.Request(url, data=body, method="POST")
+    request.add_header("User-Agent", USER_AGENT)
+    for name, value in headers.items():
+        request.add_header(name, value)
+    handlers = [urllib.request.HTTPSHandler(context=_tls_context(ca_file))] \
+        if url.startswith("https:") else []
+    # No proxy from the environment: alerts go where the configuration says.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), *handlers)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            response.read(65536)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError("%s answered HTTP %s" % (url, exc.code))
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError("%s: %s" % (url, getattr(exc, "reason", exc)))
+    if not 200 <= status < 300:
+        raise DeliveryError("%s answered HTTP %s" % (url, status))
+
+
+class WebhookSink(object):
+    """JSON POST of the alert; signed with HMAC-SHA256 when ``secret`` is set."""
+
+    def __init__(self, url, secret=None, timeout=10.0, ca_file=None):
+        self.url = url
+        self.secret = secret
+        self.timeout = timeout
+        self.ca_file = ca_file
+        self.name = "webhook %s" % _safe_url(url)
+
+    def __call__(self, alert):
+        body = webhook_body(alert)
+        headers = {"Content-Type": "application/json"}
+        if self.secret:
+            headers[SIGNATURE_HEADER] = signature(self.secret, body)
+        _post(self.url, body, headers, self.timeout, self.ca_file)
+
+
+class SmtpSink(object):
+    """The alert as an e-mail, with STARTTLS when asked and a login when a user is given."""
+
+    def __init__(self, host, port=25, sender="", recipients=(), starttls=True, username=None,
+                 password=None, timeout=30.0, ca_file=None):
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.recipients = list(recipients)
+        self.starttls = starttls
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.ca_file = ca_file
+        self.name = "smtp %s:%s" % (host, port)
+
+    def __call__(self, alert):
+        message = mail_message(alert, self.sender, self.recipients)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as client:
+                client.ehlo()
+                if self.starttls:
+                    client.starttls(context=_tls_context(self.ca_file))
+                    client.ehlo()
+                if self.username:
+                    client.login(self.username, self.password or "")
+                refused = client.send_message(message, self.sender, self.recipients)
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            raise DeliveryError("%s: %s" % (self.name, exc))
+        if refused:
+            raise DeliveryError("%s refused %s" % (self.name, ", ".join(sorted(refused))))
+
+
+class SmsGatewaySink(object):
+    """An HTTP SMS gateway: form-encoded POST of ``params`` with placeholders filled."""
+
+    def __init__(self, url, params, timeout=10.0, max_text=160, ca_file=None):
+        self.url = url
+        self.params = dict(params)
+        self.timeout = timeout
+        self.max_text = max_text
+        self.ca_file = ca_file
+        self.name = "sms gateway %s" % _safe_url(url)
+
+    def __call__(self, alert):
+        values = placeholder_values(alert, self.max_text)
+        form = [(name, fill_placeholders(str(value), values))
+                for name, value in sorted(self.params.items())]
+        body = urllib.parse.urlencode(form).encode("ascii")
+        _post(self.url, body, {"Content-Type": "application/x-www-form-urlencoded"},
+              self.timeout, self.ca_file)
+
+
+class SmsCommandSink(object):
+    """A command run as an argument vector, placeholders filled per argument, no shell."""
+
+    def __init__(self, argv, timeout=30.0, max_text=160):
+        self.argv = list(argv)
+        self.timeout = timeout
+        self.max_text = max_text
+        self.name = "sms command %s" % self.argv[0]
+
+    def command(self, alert):
+        """The argument vector for ``alert``."""
+        values = placeholder_values(alert, self.max_text)
+        return [fill_placeholders(argument, values) for argument in self.argv]
+
+    def __call__(self, alert):
+        try:
+            result = subprocess.run(self.command(alert), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    timeout=self.timeout, check=False, shell=False)
+        except subprocess.TimeoutExpired:
+            raise DeliveryError("%s did not finish within %s s" % (self.name, self.timeout))
+        except OSError as exc:
+            raise DeliveryError("%s: %s" % (self.name, exc))
+        if result.returncode != 0:
+            raise DeliveryError("%s exited %d: %s" % (
+                self.name, result.returncode,
+                result.stderr.decode("utf-8", "replace").strip()[:300]))
+
+
+def _safe_url(url):
+    """``url`` without credentials or query (which may hold secrets), for logs."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = "%s:%d" % (host, parts.port)
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def backoff_delays(retries, first=1.0, factor=2.0, longest=60.0):
+    """The pauses before each retry: ``first``, then ``factor`` times longer, capped."""
+    delays = []
+    delay = first
+    for _attempt in range(retries):
+        delays.append(min(delay, longest))
+        delay *= factor
+    return delays
+
+
+class SinkWorker(object):
+    """One sink in a daemon thread behind a bounded queue."""
+
+    def __init__(self, deliver, min_level="high", queue_size=100, retries=3,
+                 retry_delay=2.0, log=log_to_stderr, name=None):
+        self.deliver = deliver
+        self.min_level = min_level
+        self.name = name or getattr(deliver, "name", "sink")
+        self.delays = backoff_delays(retries, retry_delay)
+        self.log = log
+        self.counts = {"queued": 0, "delivered": 0, "dropped": 0, "failed": 0, "retried": 0}
+        self._queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._deadline = None
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def offer(self, alert):
+        """Queue ``alert`` when the sink wants its level; never waits.  True when queued."""
+        if not wants(alert["level"], self.min_level):
+            return False
+        try:
+            self._queue.put_nowait(alert)
+        except queue.Full:
+            self.counts["dropped"] += 1
+            self.log("%s: queue full, alert dropped: %s" % (self.name, alert["text"]))
+            return False
+        self.counts["queued"] += 1
+        return True
+
+    def _run(self):
+        while True:
+            try:
+                alert = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                self.counts["dropped"] += 1
+                self.log("%s: not delivered before exit: %s" % (self.name, alert["text"]))
+                continue
+            self._deliver(alert)
+
+    def _deliver(self, alert):
+        attempt = 0
+        while True:
+            try:
+                self.deliver(alert)
+            except Exception as exc:  # pylint: disable=broad-except
+                # Whatever a sink raises, the worker lives on: the next alert may go through.
+                if attempt >= len(self.delays) or self._stop.is_set():
+                    self.counts["failed"] += 1
+                    self.log("%s: delivery failed after %d attempts (%s): %s"
+                             % (self.name, attempt + 1, exc, alert["text"]))
+                    return
+                self.counts["retried"] += 1
+                if self._stop.wait(self.delays[attempt]):
+                    self.counts["failed"] += 1
+                    self.log("%s: delivery abandoned at exit (%s): %s"
+                             % (self.name, exc, alert["text"]))
+                    return
+                attempt += 1
+                continue
+            self.counts["delivered"] += 1
+            return
+
+    def close(self, seconds=5.0):
+        """Deliver what is queued for at most ``seconds``, then stop (the thread is a daemon:
+        a delivery that hangs past that does not keep the process alive)."""
+        self._deadline = time.monotonic() + seconds
+        end = self._deadline
+        while not self._queue.empty() and time.monotonic() < end:
+            time.sleep(0.05)
+        self._stop.set()
+        self._thread.join(max(0.0, end - time.monotonic()) + 0.5)

@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every classified event, appended to a JSON-lines file with size-based rotation.
+
+One JSON object per line, ASCII only (control characters and non-ASCII text are escaped by
+the encoder), so ``tail`` and ``grep`` on the store never show raw log content.  When a line
+would take the file past ``max_bytes``, the file is renamed ``events.jsonl.1`` (older ones
+move up, the ``keep``-th is removed) and a new one begins: a rename is atomic, so a reader
+sees whole files.  Lines are written whole with one ``write`` on a file opened for appending.
+
+Durability: every line reaches the operating system at once; ``fsync`` happens at most every
+``fsync_seconds`` (``0``: after every line), at each rotation and at :meth:`close`, so a crash
+of the processor loses nothing and a crash of the machine at most that many seconds.
+
+Standard library only: this runs on the log server under rsyslog's ``omprog``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+
+class EventStoreError(ValueError):
+    """A store setting that cannot be used; the message names it."""
+
+
+class EventStore(object):
+    """Append-only JSON-lines store of events in ``path`` with ``keep`` rotated files."""
+
+    def __init__(self, path, max_bytes=100 << 20, keep=5, fsync_seconds=1.0, mode=0o640,
+                 clock=time.monotonic):
+        if not path or not os.path.isabs(path):
+            raise EventStoreError("store path must be an absolute file path, got %r" % (path,))
+        self.path = path
+        self.max_bytes = _whole(max_bytes, 4096, "max_bytes")
+        self.keep = _whole(keep, 1, "keep")
+        self.fsync_seconds, self.mode, self.clock = fsync_seconds, mode, clock
+        self.counts = {"stored": 0, "rotations": 0}
+        self._fd = None
+        self._size = 0
+        self._dirty = False
+        self._synced = clock()
+        self._open()
+
+    def _open(self):
+        directory = os.path.dirname(self.path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o750)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                           self.mode)
+        self._size = os.fstat(self._fd).st_size
+
+    def append(self, event):
+        """Write ``event`` as one line (rotating first when it would not fit)."""
+        line = (json.dumps(event, sort_keys=True, ensure_ascii=True, separators=(",", ":"),
+                           default=str) + "\n").encode("ascii")
+        if self._size and self._size + len(line) > self.max_bytes:
+            self.rotate()
+        written = 0
+        while written < len(line):
+            written += os.write(self._fd, line[written:])
+        self._size += len(line)
+        self._dirty = True
+        self.counts["stored"] += 1
+        if self.fsync_seconds <= 0:
+            self.sync()
+        elif self.clock() - self._synced >= self.fsync_seconds:
+            self.sync()
+
+    def sync(self):
+        """Force what was written to disk."""
+        if self._fd is not None and self._dirty:
+            os.fsync(self._fd)
+            self._dirty = False
+        self._synced = self.clock()
+
+    def rotate(self):
+        """Close the file, shift ``path.N`` to ``path.N+1`` (dropping the ``keep``-th), move
+        the file to ``path.1`` and start a new one."""
+        self.sync()
+        os.close(self._fd)
+        self._fd = None
+        oldest = "%s.%d" % (self.path, self.keep)
+        if os.path.exists(oldest):
+            os.unlink(oldest)
+        for number in range(self.keep - 1, 0, -1):
+            older = "%s.%d" % (self.path, number)
+            if os.path.exists(older):
+                os.rename(older, "%s.%d" % (self.path, number + 1))
+        os.rename(self.path, self.path + ".1")
+        self.counts["rotations"] += 1
+        self._open()
+        _sync_directory(os.path.dirname(self.path))
+
+    def files(self):
+        """The store's files, newest first."""
+        names = [self.path] + ["%s.%d" % (self.path, number)
+                               for number in range(1, self.keep + 1)]
+        return [name for name in names if os.path.exists(name)]
+
+    def close(self):
+        """Sync and close; further appends are an error."""
+        if self._fd is not None:
+            self.sync()
+            os.close(self._fd)
+            self._fd = None
+
+
+def _whole(value, minimum, name):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise EventStoreError("store %s must be a whole number of at least %d, got %r"
+                              % (name, minimum, value))
+    return value
+
+
+def _sync_directory(directory):
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def read_store(path):
+    """The events of one store file, as dicts, in order (for tests and tools)."""
+    with open(path, "r", encoding="ascii") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

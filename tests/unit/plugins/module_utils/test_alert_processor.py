@@ -1,0 +1,207 @@
+"""The alert processor: its configuration, its line reader, and the omprog protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_processor import (
+    LineReader,
+    Processor,
+    ProcessorConfigError,
+    lowest_level,
+    read_config,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.event_store import (
+    read_store,
+)
+from tests.support.collection_path import ROOT, collections_base
+from tests.unit.plugins.module_utils.audit_record_lines import exec_records, stored
+
+ENTRY = ROOT / "roles" / "rsyslog_server" / "files" / "whotouched-alert-processor.py"
+
+
+def config_with(tmp_path, **settings):
+    mapping = {"store": {"path": str(tmp_path / "events.jsonl")}}
+    mapping.update(settings)
+    return read_config(mapping)
+
+
+def test_defaults_are_filled():
+    config = read_config({})
+    assert config["store"]["path"] == "/var/lib/whotouched/events.jsonl"
+    assert config["wait_seconds"] == 5.0 and config["dedup_window"] == 300.0
+    assert config["webhooks"] == [] and config["smtp"] is None and config["sms"] is None
+    assert config["wall"]["address"] == "127.0.0.1" and config["wall"]["enabled"] is False
+
+
+@pytest.mark.parametrize("mapping, says", [
+    ([], "must be a JSON object"),
+    ({"webhook": []}, "unknown setting webhook"),
+    ({"store": {"path": "events.jsonl"}}, "store.path must be an absolute path"),
+    ({"store": {"keep": 0}}, "store.keep must be a whole number of at least 1"),
+    ({"store": {"size": 1}}, "store: unknown setting size"),
+    ({"rate_limit": 0}, "rate_limit"),
+    ({"dedup_window": "5m"}, "dedup_window must be a number"),
+    ({"webhooks": [{"url": "ftp://x"}]}, r"webhooks\[0\].url must be an http"),
+    ({"webhooks": [{}]}, r"webhooks\[0\].url is required"),
+    ({"webhooks": [{"url": "http://127.0.0.1/", "min_level": "urgent"}]},
+     r"webhooks\[0\].min_level must be one of info, low, medium, high, critical"),
+    ({"smtp": {"host": "mail", "from": "a@b", "to": []}}, "smtp.to must be a non-empty list"),
+    ({"smtp": {"host": "mail", "from": "nobody", "to": ["a@b"]}}, "smtp.from"),
+    ({"smtp": {"from": "a@b", "to": ["a@b"]}}, "smtp.host is required"),
+    ({"sms": {"min_level": "high"}}, "exactly one of gateway_url and command"),
+    ({"sms": {"command": ["send-sms", "{text}"]}}, r"sms.command\[0\] must be an absolute"),
+    ({"sms": {"command": "/bin/send {text}"}}, "sms.command must be a list of strings"),
+    ({"sms": {"command": ["/bin/send", "{body}"]}}, r"sms.command\[1\]: unknown placeholder"),
+    ({"sms": {"gateway_url": "https://sms.example/", "gateway_params": {"m": "{msg}"}}},
+     "sms.gateway_params.m: unknown placeholder"),
+    ({"wall": {"port": 0}}, "wall.port"),
+])
+def test_bad_settings_are_named(mapping, says):
+    with pytest.raises(ProcessorConfigError, match=says):
+        read_config(mapping)
+
+
+def test_line_reader_gives_whole_lines_and_empties_oversized_ones():
+    read_fd, write_fd = os.pipe()
+    reader = LineReader(read_fd, max_line=10)
+    try:
+        os.write(write_fd, b"one\ntw")
+        assert reader.read() == ["one"]
+        os.write(write_fd, b"o\n" + b"x" * 30)
+        assert reader.read() == ["two"]
+        os.write(write_fd, b"x" * 30 + b"\nthree\xff\nfour")
+        # the long line still counts as one line (it must be confirmed), its text is dropped
+        assert reader.read() == ["", "three\ufffd"]
+        os.close(write_fd)
+        write_fd = None
+        assert reader.read() == ["four"] and reader.eof
+    finally:
+        os.close(read_fd)
+        if write_fd is not None:
+            os.close(write_fd)
+
+
+class Recorder(object):
+    """A sink worker stand-in that keeps what it is offered (no network in unit tests)."""
+
+    def __init__(self, min_level):
+        self.min_level = min_level
+        self.offered = []
+
+    def offer(self, alert):
+        self.offered.append(alert)
+        return True
+
+    def close(self, _seconds):
+        pass
+
+
+def test_lowest_level_of_the_sinks():
+    assert lowest_level([Recorder("critical"), Recorder("medium")]) == "medium"
+    assert lowest_level([]) == "critical"
+
+
+def test_processor_stores_every_event_and_alerts_once_per_window(tmp_path):
+    now = [1000.0]
+    recorder = Recorder("high")
+    processor = Processor(config_with(tmp_path, dedup_window=60, rate_limit=10),
+                          workers=[recorder], clock=lambda: now[0])
+    lines = stored(exec_records(["ls", "-l"], serial=1)) + \
+        stored(exec_records(["auditctl", "-D"], serial=2)) + \
+        stored(exec_records(["auditctl", "-D"], serial=3)) + ["garbage", ""]
+    for line in lines:
+        processor.handle_line(line)
+    assert [alert["kind"] for alert in recorder.offered] == ["event"]
+    now[0] += 61
+    processor.tick()
+    assert [(alert["kind"], alert["count"]) for alert in recorder.offered] == [
+        ("event", 1), ("repeat", 1)]
+    processor.close()
+    events = read_store(str(tmp_path / "events.jsonl"))
+    assert [(event["argv"], event["level"]) for event in events] == [
+        (["ls", "-l"], "info"), (["auditctl", "-D"], "critical"),
+        (["auditctl", "-D"], "critical")]
+    assert events[1]["rules"] == ["audit-rules-deleted"]
+    assert processor.assembler.counts["malformed"] == 1
+
+
+def test_a_lone_event_is_given_out_after_wait_seconds_without_more_lines(tmp_path):
+    now = [0.0]
+    processor = Processor(config_with(tmp_path, wait_seconds=5), workers=[],
+                          clock=lambda: now[0])
+    # the event's records without its PROCTITLE: nothing completes it
+    for line in stored(exec_records(["auditctl", "-e", "0"], serial=7))[:-1]:
+        processor.handle_line(line)
+    processor.tick()
+    assert processor.assembler.pending == 1
+    now[0] = 4.9
+    processor.tick()
+    assert processor.assembler.pending == 1
+    now[0] = 5.0
+    processor.tick()
+    assert processor.assembler.pending == 0 and processor.counts["released"] == 1
+    processor.store.sync()
+    events = read_store(str(tmp_path / "events.jsonl"))
+    assert [(event["argv"], event["level"], event["complete"]) for event in events] == [
+        (["auditctl", "-e", "0"], "critical", False)]
+    processor.close()
+
+
+def _start(tmp_path, mapping):
+    config = tmp_path / "processor.json"
+    config.write_text(json.dumps(mapping))
+    env = dict(os.environ, PYTHONPATH=str(collections_base()))
+    return subprocess.Popen([sys.executable, str(ENTRY), str(config)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def _reply(process, seconds=10.0):
+    ready = select.select([process.stdout], [], [], seconds)[0]
+    assert ready, "no reply from the processor in %s s" % seconds
+    return process.stdout.readline()
+
+
+def test_omprog_protocol_ok_when_ready_then_ok_per_line(tmp_path):
+    store = tmp_path / "events.jsonl"
+    process = _start(tmp_path, {"store": {"path": str(store), "fsync_seconds": 0},
+                                "wait_seconds": 1})
+    try:
+        assert _reply(process) == b"OK\n"
+        lines = stored(exec_records(["auditctl", "-D"], serial=1)) + ["not a record"] + \
+            stored(exec_records(["useradd", "eve"], serial=2))[:-1]
+        for line in lines:
+            process.stdin.write(line.encode("utf-8") + b"\n")
+            process.stdin.flush()
+            assert _reply(process) == b"OK\n", line
+        # the second event has no PROCTITLE: it comes out by time, with no further line
+        deadline = time.monotonic() + 20
+        while len(read_store(str(store))) < 2:
+            assert time.monotonic() < deadline, read_store(str(store))
+            time.sleep(0.1)
+        process.stdin.close()
+        assert process.wait(20) == 0
+        assert process.stdout.read() == b""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    events = read_store(str(store))
+    assert [(event["argv"], event["level"]) for event in events] == [
+        (["auditctl", "-D"], "critical"), (["useradd", "eve"], "medium")]
+    log = process.stderr.read().decode()
+    assert "ready:" in log and "stopped:" in log
+
+
+def test_a_bad_configuration_stops_before_ok_with_the_reason(tmp_path):
+    process = _start(tmp_path, {"webhooks": [{"url": "gopher://x"}]})
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 2 and out == b""
+    assert b"webhooks[0].url must be an http:// or https:// URL" in err

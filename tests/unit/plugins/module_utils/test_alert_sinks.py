@@ -1,0 +1,110 @@
+"""Sink workers (bounded queues, retries, never blocking) and the SMS command's argv."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+    make_alert,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_sinks import (
+    DeliveryError,
+    SinkWorker,
+    SmsCommandSink,
+    _safe_url,
+    backoff_delays,
+)
+
+
+def alert(level="critical", argv=("auditctl", "-D")):
+    event = {"host": "web01", "address": "192.0.2.10", "login_user": "alice", "user": "root",
+             "argv": list(argv), "level": level, "rules": ["r"], "reasons": ["why"]}
+    return make_alert("event", event, level, 1)
+
+
+def wait_until(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in %s s" % seconds
+        time.sleep(0.01)
+
+
+def test_backoff_grows_and_is_capped():
+    assert backoff_delays(5, 1.0, 2.0, 5.0) == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert backoff_delays(0) == []
+
+
+def test_a_hanging_sink_never_blocks_offer_and_drops_over_its_queue():
+    release = threading.Event()
+    logged = []
+
+    def hang(_alert):
+        release.wait(30)
+
+    worker = SinkWorker(hang, "high", queue_size=3, retries=0, log=logged.append)
+    started = time.monotonic()
+    results = [worker.offer(alert()) for _index in range(10)]
+    assert time.monotonic() - started < 1.0  # a figure for people, not a timing assertion
+    # one in the hanging delivery (maybe), three queued, the rest dropped
+    assert results[:3] == [True, True, True] and results[-1] is False
+    assert worker.counts["dropped"] >= 6 and sum(results) + worker.counts["dropped"] == 10
+    assert any("queue full" in line for line in logged)
+    release.set()
+    worker.close(5)
+    assert worker.counts["delivered"] == sum(results)
+
+
+def test_levels_below_the_sinks_minimum_are_not_queued():
+    delivered = []
+    worker = SinkWorker(delivered.append, "critical", retries=0, log=lambda _line: None)
+    assert worker.offer(alert("high")) is False
+    assert worker.offer(alert("critical")) is True
+    worker.close(5)
+    assert [item["level"] for item in delivered] == ["critical"]
+
+
+def test_failures_are_retried_then_logged():
+    attempts = []
+    logged = []
+
+    def flaky(item):
+        attempts.append(item)
+        if len(attempts) < 3:
+            raise DeliveryError("not yet")
+
+    worker = SinkWorker(flaky, "high", retries=2, retry_delay=0.01, log=logged.append)
+    worker.offer(alert())
+    wait_until(lambda: worker.counts["delivered"] == 1)
+    assert len(attempts) == 3 and worker.counts["retried"] == 2 and not logged
+
+    def dead(_item):
+        raise DeliveryError("connection refused")
+
+    worker2 = SinkWorker(dead, "high", retries=1, retry_delay=0.01, log=logged.append)
+    worker2.offer(alert())
+    wait_until(lambda: worker2.counts["failed"] == 1)
+    assert "delivery failed after 2 attempts (connection refused)" in logged[-1]
+    worker.close(1)
+    worker2.close(1)
+
+
+def test_sms_command_argv_is_filled_per_argument_without_a_shell():
+    sink = SmsCommandSink(["/usr/local/bin/send-sms", "--to", "+100", "--text={text}",
+                           "{host}", "{level}"], max_text=40)
+    hostile = alert(argv=("rm", "-rf", "/var/log/x; touch /tmp/pwned $(id) {host}"))
+    argv = sink.command(hostile)
+    assert argv[:3] == ["/usr/local/bin/send-sms", "--to", "+100"]
+    assert argv[3] == "--text=" + hostile["text"][:37] + "..."
+    assert argv[4:] == ["web01", "critical"]
+    assert len(argv) == 6
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://user:pw@hooks.example.org:8443/x/y?token=secret", "https://hooks.example.org:8443/x/y"),
+    ("http://127.0.0.1/hook", "http://127.0.0.1/hook"),
+])
+def test_urls_in_logs_carry_no_credentials(url, shown):
+    assert _safe_url(url) == shown
