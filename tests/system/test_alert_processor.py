@@ -1,0 +1,336 @@
+"""The alert processor under the real rsyslogd, with real webhook, SMTP and SMS receivers.
+
+A private rsyslogd (its own configuration, work directory and pid file; nothing installed
+or started system-wide) takes syslog over TCP on a loopback port and, like the
+rsyslog_server role, stores it in ``runcmdformat`` and hands it to the processor through
+``omprog`` with confirmed messages and a queue of its own.  The processor runs from a tree
+laid out as the role lays it out (only the files the role copies), with the system's
+``/usr/bin/python3``.  The receivers live in this process: an HTTP webhook checking the HMAC
+signature, one that never answers, an SMTP server requiring STARTTLS and a login (aiosmtpd,
+with a throwaway certificate), and an SMS command writing its argv as JSON.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from email import message_from_bytes, policy
+
+import pytest
+import yaml
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+    SIGNATURE_HEADER,
+    signature_valid,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.event_store import (
+    read_store,
+)
+from tests.support.collection_path import ROOT
+from tests.system.test_audit_events_kernel import free_port, role_template, wait_for
+from tests.unit.plugins.module_utils.audit_record_lines import exec_records
+
+RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+PYTHON = "/usr/bin/python3"
+SECRET = "s3cret-for-the-test"
+WINDOW = 8
+RATE_LIMIT = 4
+
+pytestmark = [
+    pytest.mark.needs_root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runs rsyslogd)"),
+    pytest.mark.skipif(not os.path.exists(RSYSLOGD),
+                       reason="rsyslogd is not installed (apt-get install rsyslog)"),
+    pytest.mark.skipif(not os.path.exists(PYTHON), reason="no /usr/bin/python3"),
+]
+
+aiosmtpd_controller = pytest.importorskip(
+    "aiosmtpd.controller", reason="aiosmtpd is not installed (pip install -r requirements-dev.txt)")
+aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
+
+# The hostile command: fires a critical rule (logs wiped) and carries markup, ANSI escapes,
+# command substitution and shell metacharacters; {marker} is replaced by a path whose
+# appearance would prove an injection.
+HOSTILE_TEMPLATE = ["rm", "-rf", "/var/log/<script>alert(1)</script>\x1b[31m\x1b[2J",
+                    "$(touch {marker})", "`touch {marker}`; touch {marker} && echo {{text}}"]
+
+
+class Webhook(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, hang=False):
+        self.received = []
+        self.hang = hang
+        self.release = threading.Event()
+        super().__init__(("127.0.0.1", 0), _WebhookHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/alert" % self.server_address[1]
+
+
+class _WebhookHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.server.hang:
+            self.server.received.append((body, None))
+            self.server.release.wait(120)
+            return
+        valid = signature_valid(SECRET, body, self.headers.get(SIGNATURE_HEADER))
+        self.server.received.append((json.loads(body), valid))
+        self.send_response(204 if valid else 401)
+        self.end_headers()
+
+    def log_message(self, *_args):
+        pass
+
+
+class MailBox(object):
+    """aiosmtpd handler: what arrived, with whether the session was under TLS."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, _server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append((message_from_bytes(envelope.content, policy=policy.default),
+                              session.ssl is not None, envelope.rcpt_tos))
+        return "250 OK"
+
+
+def _authenticator(_server, _session, _envelope, _mechanism, auth_data):
+    ok = isinstance(auth_data, aiosmtpd_smtp.LoginPassword) and \
+        auth_data.login == b"alerts" and auth_data.password == b"mail-pass"
+    return aiosmtpd_smtp.AuthResult(success=ok)
+
+
+def _certificate(work):
+    cert, key = work / "smtp.crt", work / "smtp.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def _processor_tree(work):
+    """The processor as the role installs it: the entry script beside a copy of the files
+    the role lists, in the collection's layout (no __init__ files)."""
+    role_vars = yaml.safe_load((ROOT / "roles" / "rsyslog_server" / "vars" / "main.yml")
+                               .read_text())
+    root = work / "lib"
+    target = root / "ansible_collections" / "whotouched" / "server_audit" / "plugins" / \
+        "module_utils"
+    target.mkdir(parents=True)
+    for name in role_vars["rsyslog_server_processor_modules"]:
+        source = ROOT / "plugins" / "module_utils" / name
+        if source.exists():
+            shutil.copy(source, target / name)
+    entry = root / "whotouched-alert-processor.py"
+    shutil.copy(ROOT / "roles" / "rsyslog_server" / "files" / "whotouched-alert-processor.py",
+                entry)
+    return entry
+
+
+SMS_SCRIPT = """import json, os, sys, time
+path = os.path.join(%r, "%%d-%%d.json" %% (time.time_ns(), os.getpid()))
+with open(path + ".tmp", "w") as handle:
+    json.dump(sys.argv[1:], handle)
+os.rename(path + ".tmp", path)
+"""
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    work = tmp_path_factory.mktemp("processor")
+    (work / "spool").mkdir()
+    (work / "sms").mkdir()
+    sms_script = work / "send-sms"
+    sms_script.write_text("#!%s\n%s" % (PYTHON, SMS_SCRIPT % str(work / "sms")))
+    sms_script.chmod(0o755)
+    webhook, hanging = Webhook(), Webhook(hang=True)
+    cert, key = _certificate(work)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(str(cert), str(key))
+    mailbox = MailBox()
+    smtp_port = free_port()
+    smtp = aiosmtpd_controller.Controller(
+        mailbox, hostname="127.0.0.1", port=smtp_port, tls_context=tls, require_starttls=True,
+        auth_required=True, authenticator=_authenticator)
+    smtp.start()
+    store = work / "store" / "events.jsonl"
+    config = {
+        "store": {"path": str(store), "max_bytes": 1 << 20, "keep": 2, "fsync_seconds": 0.5},
+        "wait_seconds": 2,
+        "dedup_window": WINDOW,
+        "rate_limit": RATE_LIMIT,
+        "queue_size": 5,
+        "retries": 1,
+        "retry_delay": 0.5,
+        "webhooks": [
+            {"url": webhook.url, "secret": SECRET, "min_level": "high"},
+            {"url": hanging.url, "min_level": "high", "timeout": 60},
+        ],
+        "smtp": {"host": "127.0.0.1", "port": smtp_port, "starttls": True,
+                 "username": "alerts", "password": "mail-pass", "from": "audit@example.org",
+                 "to": ["ops@example.org"], "min_level": "critical", "ca_file": str(cert)},
+        "sms": {"command": [str(sms_script), "--to", "+10000", "--text", "{text}", "--host",
+                            "{host}", "--level={level}"], "min_level": "high", "max_text": 1000},
+    }
+    config_path = work / "processor.json"
+    config_path.write_text(json.dumps(config))
+    config_path.chmod(0o600)
+    entry = _processor_tree(work)
+    port = free_port()
+    stored = work / "stored.log"
+    (work / "rsyslog.conf").write_text(
+        'global(workDirectory="%s")\nmodule(load="imtcp")\nmodule(load="omprog")\n%s'
+        'ruleset(name="store") {\n'
+        '  action(type="omfile" file="%s" template="runcmdformat")\n'
+        '  action(type="omprog" name="whotouched_processor" binary="%s -s %s %s"\n'
+        '         template="runcmdformat" confirmMessages="on" confirmTimeout="30000"\n'
+        '         output="%s" queue.type="LinkedList" queue.size="20000"\n'
+        '         action.resumeRetryCount="-1" action.resumeInterval="1")\n'
+        '}\n'
+        'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="store")\n'
+        % (work / "spool", role_template("runcmdformat"), stored, PYTHON, entry, config_path,
+           work / "processor.err", port))
+    checked = subprocess.run([RSYSLOGD, "-N1", "-f", str(work / "rsyslog.conf")],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    daemon = subprocess.Popen([RSYSLOGD, "-n", "-f", str(work / "rsyslog.conf"), "-i",
+                               str(work / "rsyslogd.pid")], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    sender = None
+    try:
+        wait_for(lambda: _connects(port), 30, "rsyslogd to listen")
+        sender = socket.create_connection(("127.0.0.1", port))
+        yield {"work": work, "store": store, "stored": stored, "sender": sender,
+               "webhook": webhook, "hanging": hanging, "mailbox": mailbox,
+               "sms": work / "sms", "err": work / "processor.err"}
+    finally:
+        if sender is not None:
+            sender.close()
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        hanging.release.set()
+        smtp.stop()
+        webhook.shutdown()
+        hanging.shutdown()
+
+
+def _connects(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def send(pipeline, argv, serial, host="web01"):
+    """One command's audit records, as audisp-syslog on ``host`` sends them."""
+    lines = exec_records(list(argv), serial=serial, epoch="1764237600.%03d" % (serial % 1000))
+    payload = "".join("<86>Nov 27 09:00:00 %s audisp-syslog: %s\n" % (host, line)
+                      for line in lines)
+    pipeline["sender"].sendall(payload.encode("utf-8"))
+
+
+def stored_events(pipeline):
+    return read_store(str(pipeline["store"])) if pipeline["store"].exists() else []
+
+
+def sms_calls(pipeline):
+    return [json.loads(path.read_text()) for path in sorted(pipeline["sms"].glob("*.json"))]
+
+
+def test_events_stored_alerts_deduplicated_and_rate_limited(pipeline):
+    marker = pipeline["work"] / "injected"
+    hostile = [part.format(marker=marker) for part in HOSTILE_TEMPLATE]
+    send(pipeline, ["ls", "-l", "/tmp"], 1)
+    for serial in (2, 3, 4):  # the same rule on the same host, three times
+        send(pipeline, ["auditctl", "-D"], serial)
+    send(pipeline, hostile, 5)
+    send(pipeline, ["id"], 6)
+    for index in range(5):  # five more hosts: two fit the rate limit, three do not
+        send(pipeline, ["auditctl", "-D"], 10 + index, host="db%02d" % index)
+    wait_for(lambda: len(stored_events(pipeline)) >= 11, 30, "11 events in the store")
+    events = stored_events(pipeline)
+    assert [(event["host"], event["argv"][0], event["level"]) for event in events] == (
+        [("web01", "ls", "info")] + [("web01", "auditctl", "critical")] * 3
+        + [("web01", "rm", "critical"), ("web01", "id", "info")]
+        + [("db%02d" % index, "auditctl", "critical") for index in range(5)])
+    assert events[4]["argv"] == hostile and events[4]["rules"] == ["logs-wiped"]
+    assert all(event["address"] == "127.0.0.1" and event["login_user"] == "alice"
+               for event in events)
+
+    # at once: four alerts (the rate limit), then after the window the repeat of web01's
+    # auditctl (2 more) and the three held back
+    webhook = pipeline["webhook"]
+    wait_for(lambda: len(webhook.received) >= 6, WINDOW + 30, "six alerts at the webhook")
+    time.sleep(1)
+    alerts = [body for body, _valid in webhook.received]
+    assert all(valid for _body, valid in webhook.received), "a signature did not verify"
+    assert [(alert["kind"], alert["host"], alert["count"]) for alert in alerts] == [
+        ("event", "web01", 1), ("event", "web01", 1), ("event", "db00", 1),
+        ("event", "db01", 1), ("repeat", "web01", 2), ("suppressed", None, 3)]
+    assert alerts[0]["rules"] == ["audit-rules-deleted"]
+    assert "2 more times in %d s" % WINDOW in alerts[4]["text"]
+
+    # the hostile command arrives as data: argv exact in the JSON, escaped in the text
+    assert alerts[1]["event"]["argv"] == hostile
+    assert "\x1b" not in alerts[1]["text"] and "\\x1b[31m" in alerts[1]["text"]
+
+    # the mail: the same alerts (all critical), over STARTTLS, after a login
+    mailbox = pipeline["mailbox"]
+    wait_for(lambda: len(mailbox.messages) >= 6, 30, "six mails")
+    assert all(under_tls and recipients == ["ops@example.org"]
+               for _message, under_tls, recipients in mailbox.messages)
+    subjects = [message["Subject"] for message, _tls, _to in mailbox.messages]
+    assert [subject[:150] for subject in subjects] == [alert["text"][:150] for alert in alerts]
+    assert all(len(subject) <= 200 and "\x1b" not in subject for subject in subjects)
+    body = mailbox.messages[1][0].get_content().replace("\r\n", "\n")
+    assert "\x1b" not in body and "  [3] $(touch %s)\n" % marker in body
+
+    # the SMS command: an argument vector, the hostile text one inert argument
+    wait_for(lambda: len(sms_calls(pipeline)) >= 6, 30, "six SMS commands")
+    calls = sms_calls(pipeline)
+    texts = [call[3] for call in calls]
+    assert sorted(texts) == sorted(alert["text"] for alert in alerts)
+    hostile_call = [call for call in calls if "rm -rf" in call[3]][0]
+    assert hostile_call[:3] == ["--to", "+10000", "--text"]
+    assert hostile_call[4:] == ["--host", "web01", "--level=critical"]
+    assert "$(touch %s)" % marker in hostile_call[3] and "{text}" in hostile_call[3]
+    assert not marker.exists(), "log content was executed"
+
+    # the hanging webhook took one alert and never answered; the rest waited or were dropped
+    assert pipeline["hanging"].received
+
+
+def test_a_hanging_webhook_does_not_stall_rsyslog(pipeline):
+    """Hundreds of high-risk events while one webhook hangs: all reach rsyslog's file and the
+    store within a bounded time; the hanging sink's overflow is dropped and logged."""
+    before = len(stored_events(pipeline))
+    started = time.monotonic()
+    count = 300
+    for index in range(count):
+        send(pipeline, ["auditctl", "-e", "0"], 1000 + index, host="burst%03d" % index)
+    wait_for(lambda: len(stored_events(pipeline)) >= before + count, 60,
+             "%d more events in the store" % count)
+    elapsed = time.monotonic() - started
+    stored = pipeline["stored"].read_text(errors="replace")
+    assert stored.count("burst") >= count * 5  # five records per command
+    print("%d events through rsyslog and the processor in %.2f s with a hanging webhook"
+          % (count, elapsed))
+    log = pipeline["err"].read_text(errors="replace")
+    assert "queue full, alert dropped" in log
+    assert "\x1b" not in log
