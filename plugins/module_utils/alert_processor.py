@@ -334,7 +334,7 @@ class Processor(object):
             self._dispatch(self.policy.due(now))
         self.store.sync()
 
-    def close(self, drain_seconds=5.0):
+    def close(self, drain_seconds=2.0):
         """End of input: give out every held event, send pending summaries, sync the store,
         and give the sinks ``drain_seconds`` to deliver what is queued."""
         for event in self.assembler.flush():
@@ -415,7 +415,7 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
     if config["wall"]["enabled"]:
         try:
             state, server = _start_wall(config)
-        except (ImportError, OSError) as exc:
+        except (ImportError, OSError, ValueError) as exc:
             # Alerts and the store matter more than the screen: run on without it.
             log("wall screen not started: %s" % exc)
     processor = Processor(config, wall_state=state, log=log)
@@ -456,10 +456,17 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
 
 
 def main(argv=None):
-    """Entry point: ``alert-processor CONFIG.json``."""
-    argv = sys.argv[1:] if argv is None else argv
+    """Entry point: ``alert-processor [--check] CONFIG.json``.
+
+    ``--check`` reads the configuration and compiles the rules, then exits: 0 when the
+    processor would start with them, 2 with the reason on stderr when not.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    check = argv[:1] == ["--check"]
+    if check:
+        argv = argv[1:]
     if len(argv) != 1:
-        log_to_stderr("usage: alert-processor CONFIG.json")
+        log_to_stderr("usage: alert-processor [--check] CONFIG.json")
         return 2
     try:
         with open(argv[0], "r", encoding="utf-8") as handle:
@@ -469,4 +476,6 @@ def main(argv=None):
         # ValueError covers bad JSON, ProcessorConfigError and RiskRuleError.
         log_to_stderr("cannot start with %s: %s" % (argv[0], exc))
         return 2
+    if check:
+        return 0
     return run(config)

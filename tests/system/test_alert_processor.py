@@ -21,6 +21,8 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from email import message_from_bytes, policy
 
 import pytest
@@ -42,6 +44,7 @@ PYTHON = "/usr/bin/python3"
 SECRET = "s3cret-for-the-test"
 WINDOW = 8
 RATE_LIMIT = 4
+WALL_TOKEN = "wall-token-for-the-test"
 
 pytestmark = [
     pytest.mark.needs_root,
@@ -130,8 +133,7 @@ def _processor_tree(work):
     target.mkdir(parents=True)
     for name in role_vars["rsyslog_server_processor_modules"]:
         source = ROOT / "plugins" / "module_utils" / name
-        if source.exists():
-            shutil.copy(source, target / name)
+        shutil.copy(source, target / name)
     entry = root / "whotouched-alert-processor.py"
     shutil.copy(ROOT / "roles" / "rsyslog_server" / "files" / "whotouched-alert-processor.py",
                 entry)
@@ -165,6 +167,7 @@ def pipeline(tmp_path_factory):
         auth_required=True, authenticator=_authenticator)
     smtp.start()
     store = work / "store" / "events.jsonl"
+    wall_port = free_port()
     config = {
         "store": {"path": str(store), "max_bytes": 1 << 20, "keep": 2, "fsync_seconds": 0.5},
         "wait_seconds": 2,
@@ -182,6 +185,8 @@ def pipeline(tmp_path_factory):
                  "to": ["ops@example.org"], "min_level": "critical", "ca_file": str(cert)},
         "sms": {"command": [str(sms_script), "--to", "+10000", "--text", "{text}", "--host",
                             "{host}", "--level={level}"], "min_level": "high", "max_text": 1000},
+        "wall": {"enabled": True, "address": "127.0.0.1", "port": wall_port,
+                 "token": WALL_TOKEN},
     }
     config_path = work / "processor.json"
     config_path.write_text(json.dumps(config))
@@ -196,6 +201,7 @@ def pipeline(tmp_path_factory):
         '  action(type="omprog" name="whotouched_processor" binary="%s -s %s %s"\n'
         '         template="runcmdformat" confirmMessages="on" confirmTimeout="30000"\n'
         '         output="%s" queue.type="LinkedList" queue.size="20000"\n'
+        '         queue.timeoutEnqueue="0" queue.timeoutShutdown="5000"\n'
         '         action.resumeRetryCount="-1" action.resumeInterval="1")\n'
         '}\n'
         'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="store")\n'
@@ -213,7 +219,7 @@ def pipeline(tmp_path_factory):
         sender = socket.create_connection(("127.0.0.1", port))
         yield {"work": work, "store": store, "stored": stored, "sender": sender,
                "webhook": webhook, "hanging": hanging, "mailbox": mailbox,
-               "sms": work / "sms", "err": work / "processor.err"}
+               "sms": work / "sms", "err": work / "processor.err", "wall_port": wall_port}
     finally:
         if sender is not None:
             sender.close()
@@ -314,6 +320,16 @@ def test_events_stored_alerts_deduplicated_and_rate_limited(pipeline):
 
     # the hanging webhook took one alert and never answered; the rest waited or were dropped
     assert pipeline["hanging"].received
+
+    # the wall screen the processor serves has the same events
+    url = "http://127.0.0.1:%d/api/state" % pipeline["wall_port"]
+    with urllib.request.urlopen(url + "?token=" + WALL_TOKEN, timeout=10) as response:
+        state = json.loads(response.read())
+    assert state["seen"] == len(events)
+    assert state["levels"]["critical"] == 9 and state["levels"]["info"] == 2
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 403
 
 
 def test_a_hanging_webhook_does_not_stall_rsyslog(pipeline):

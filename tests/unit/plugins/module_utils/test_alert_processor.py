@@ -155,12 +155,13 @@ def test_a_lone_event_is_given_out_after_wait_seconds_without_more_lines(tmp_pat
     processor.close()
 
 
-def _start(tmp_path, mapping):
+def _start(tmp_path, mapping, *options):
     config = tmp_path / "processor.json"
     config.write_text(json.dumps(mapping))
     env = dict(os.environ, PYTHONPATH=str(collections_base()))
-    return subprocess.Popen([sys.executable, str(ENTRY), str(config)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen([sys.executable, str(ENTRY)] + list(options) + [str(config)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
 
 
 def _reply(process, seconds=10.0):
@@ -200,8 +201,24 @@ def test_omprog_protocol_ok_when_ready_then_ok_per_line(tmp_path):
     assert "ready:" in log and "stopped:" in log
 
 
-def test_a_bad_configuration_stops_before_ok_with_the_reason(tmp_path):
-    process = _start(tmp_path, {"webhooks": [{"url": "gopher://x"}]})
+@pytest.mark.parametrize("options", [(), ("--check",)])
+@pytest.mark.parametrize("mapping, says", [
+    ({"webhooks": [{"url": "gopher://x"}]},
+     b"webhooks[0].url must be an http:// or https:// URL"),
+    ({"rules": [{"id": "mine", "level": "loud", "reason": "x", "match": {"key": "k"}}]},
+     b"rule mine: level must be one of"),
+])
+def test_a_bad_configuration_stops_before_ok_with_the_reason(tmp_path, options, mapping, says):
+    process = _start(tmp_path, mapping, *options)
     out, err = process.communicate(timeout=20)
     assert process.returncode == 2 and out == b""
-    assert b"webhooks[0].url must be an http:// or https:// URL" in err
+    assert says in err
+
+
+def test_check_accepts_a_good_configuration_and_starts_nothing(tmp_path):
+    process = _start(tmp_path, {"store": {"path": str(tmp_path / "events.jsonl")},
+                                "rules": [{"id": "mine", "level": "high", "reason": "x",
+                                           "match": {"key": "k"}}]}, "--check")
+    out, err = process.communicate(timeout=20)
+    assert (process.returncode, out, err) == (0, b"", b"")
+    assert not (tmp_path / "events.jsonl").exists()
