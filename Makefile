@@ -16,7 +16,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 # One kernel, one audit rule table: whatever loads audit rules runs under this lock.
 KERNEL_LOCK := flock /run/whotouched-kernel.lock
 
-.PHONY: test venv host unit system sanity lint build molecule images engine clean
+.PHONY: test venv host unit system sanity lint build molecule images engine demo demo-down clean
 
 test: venv host unit system sanity lint build molecule
 
@@ -59,6 +59,14 @@ images: engine
 
 molecule: venv images
 	$(KERNEL_LOCK) scripts/molecule.sh
+
+# The demo: three local containers, site.yml, two sessions, the who-did-what report
+# (the Molecule scenario molecule/demo).  It holds the kernel lock until demo-down.
+demo: venv images
+	scripts/demo.sh up
+
+demo-down: venv
+	scripts/demo.sh down
 
 clean:
 	rm -rf $(VENV) .cache build
