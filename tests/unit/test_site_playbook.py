@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+from tests.support.collection_path import collections_base
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "playbooks" / "site.yml"
@@ -21,6 +24,16 @@ def ansible(tool: str, *args: str) -> subprocess.CompletedProcess:
 def test_site_play_passes_syntax_check_with_the_example_inventory():
     result = ansible("ansible-playbook", "--syntax-check", "-i", str(INVENTORY), str(SITE))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_site_play_runs_by_its_collection_name_outside_the_checkout(tmp_path):
+    # As a user runs it once the collection is installed: by name, from any directory.
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()))
+    result = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "--syntax-check",
+                             "-i", str(INVENTORY), "whotouched.server_audit.site"],
+                            capture_output=True, text=True, check=False, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "server_audit/playbooks/site.yml" in result.stdout
 
 
 def test_each_group_gets_its_roles():
