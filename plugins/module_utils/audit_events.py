@@ -138,16 +138,15 @@ def iter_lines(stream, counts=None, max_line=65536, chunk_size=1 << 20):
         chunk = stream.read(chunk_size)
         if not chunk:
             break
-        pieces = (tail + chunk).split(b"\n")
-        tail = pieces.pop()
-        for piece in pieces:
-            if skipping:
-                skipping = False
-                continue
-            if len(piece) > max_line:
-                _count(counts, "oversized")
-                continue
-            yield piece.decode("utf-8", "replace").rstrip("\r")
+        data = tail + chunk
+        cut = data.rfind(b"\n")
+        tail = data[cut + 1:]
+        start = 0
+        if cut >= 0 and skipping:  # the end of an overlong line
+            start = data.find(b"\n") + 1
+            skipping = False
+        if start <= cut:
+            yield from _block_lines(data[start:cut], counts, max_line)
         if len(tail) > max_line:
             if not skipping:
                 _count(counts, "oversized")
@@ -155,6 +154,23 @@ def iter_lines(stream, counts=None, max_line=65536, chunk_size=1 << 20):
             tail = b""
     if tail and not skipping:
         yield tail.decode("utf-8", "replace").rstrip("\r")
+
+
+def _block_lines(block, counts, max_line):
+    """The lines of ``block`` (whole lines, no line end after the last), decoded at once."""
+    # A newline is never part of a UTF-8 sequence: decoding the block at once decodes each
+    # line as on its own, in one call instead of one per line.
+    lines = block.decode("utf-8", "replace").split("\n")
+    if max(map(len, lines)) * 4 > max_line:  # a line may be over max_line bytes: measure
+        lines = []
+        for piece in block.split(b"\n"):
+            if len(piece) > max_line:
+                _count(counts, "oversized")
+            else:
+                lines.append(piece.decode("utf-8", "replace"))
+    if b"\r" in block:
+        lines = [line.rstrip("\r") for line in lines]
+    return lines
 
 
 def _count(counts, name, amount=1):
@@ -182,6 +198,8 @@ def _raw_bytes(value):
 
 def decode_text(value):
     """An audit text field as a string: quoted as is, hex decoded (UTF-8), ``(null)`` as None."""
+    if value and value[0] == '"' and value[-1] == '"' and len(value) > 1 and value.isascii():
+        return value[1:-1]  # the common case, what encoding and decoding would give back
     raw = _raw_bytes(value)
     if raw is None:
         return None
@@ -195,6 +213,10 @@ def _number(value, default=None):
         return default
 
 
+# A quoted value (to its closing quote, or to the end when it has none) or a #035 outside one.
+_QUOTED_OR_ESCAPED_SEPARATOR = re.compile(r"""'[^']*'?|"[^"]*"?|#035""")
+
+
 def _split_enriched(body):
     """Split a record body at the ENRICHED separator: (raw fields, interpreted names).
 
@@ -206,19 +228,9 @@ def _split_enriched(body):
         return body[:position], body[position + 1:]
     if "#035" not in body:
         return body, ""
-    quote = None
-    index = 0
-    length = len(body)
-    while index < length:
-        char = body[index]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char == '"' or char == "'":
-            quote = char
-        elif char == "#" and body.startswith("#035", index):
-            return body[:index], body[index + 4:]
-        index += 1
+    for match in _QUOTED_OR_ESCAPED_SEPARATOR.finditer(body):
+        if match.group() == "#035":
+            return body[:match.start()], body[match.end():]
     return body, ""
 
 
@@ -251,6 +263,50 @@ def parse_fields(body):
 
 
 # ---------------------------------------------------------------- events from records
+
+# The SYSCALL record as the kernel writes it (audit_log_exit, audit_log_task_info), then the
+# names auditd adds after 0x1d (or after a blank, as audisp-syslog of audit 3.0 sends them).
+# Matched whole, its fields are exactly those parse_fields would find; anything else (other
+# kernels' layouts, quotes, hostile text) goes through parse_fields.
+_NAME_VALUE = r"[^\s\"']*"
+_SYSCALL_RECORD = re.compile((
+    r"arch=(?P<arch>\S*) syscall=(?P<syscall>\S*)(?: per=\S*)?"
+    r"(?: success=(?P<success>\S*) exit=(?P<exit>\S*))?"
+    r" a0=\S* a1=\S* a2=\S* a3=\S* items=\S* ppid=(?P<ppid>\S*) pid=(?P<pid>\S*)"
+    r" auid=(?P<auid>\S*) uid=(?P<uid>\S*) gid=\S* euid=(?P<euid>\S*) suid=\S* fsuid=\S*"
+    r" egid=\S* sgid=\S* fsgid=\S* tty=(?P<tty>\S*) ses=(?P<ses>\S*) comm=(?P<comm>\S*)"
+    r" exe=(?P<exe>\S*)(?: subj=\S*)? key=(?P<key>\S*)"
+    r'(?:[\x1d ]ARCH={v} SYSCALL=(?P<SYSCALL>{v}) AUID="(?P<AUID>{v})" UID="(?P<UID>{v})"'
+    r' GID="{v}" EUID="(?P<EUID>{v})" SUID="{v}" FSUID="{v}" EGID="{v}" SGID="{v}"'
+    r' FSGID="{v}")?').format(v=_NAME_VALUE))
+
+
+def _who_fields(body):
+    """The fields and the names of a record that says who acted."""
+    fields, names = parse_fields(body)
+    if fields and not names:
+        # audisp-syslog writes the ENRICHED separator as a blank: the names are then fields
+        # of their own, told apart by their upper-case names (the kernel's are lower case).
+        names = {name: value.strip('"') for name, value in fields.items()
+                 if name in _ENRICHED_NAMES}
+    return fields, names
+
+
+def _syscall_fields(body):
+    """``_who_fields(body)`` for what build_event reads of a SYSCALL record, cheaply."""
+    if "'" not in body:
+        record = body
+        if "#035" in body:  # rsyslog's escape of 0x1d: where _split_enriched finds it
+            head, enriched = _split_enriched(body)
+            if enriched:
+                record = head + "\x1d" + enriched
+        shape = _SYSCALL_RECORD.fullmatch(record)
+        if shape is not None:
+            fields = shape.groupdict()
+            # The names are the upper-case groups, matched only all together.
+            return fields, fields if fields["AUID"] is not None else {}
+    return _who_fields(body)
+
 
 _ENRICHED_NAMES = frozenset(("AUID", "UID", "EUID", "SYSCALL", "ARCH"))
 
@@ -285,11 +341,19 @@ def _stamp_epoch(stamp):
     return int(seconds) + int(millis or 0) / 1000.0
 
 
+# The last whole second formatted: events come in bursts within one second.
+_LAST_SECOND = (None, "")
+
+
 def format_time(epoch):
     """ISO 8601 UTC with milliseconds: ``2023-11-14T22:13:20.123Z``."""
+    global _LAST_SECOND  # pylint: disable=global-statement
     seconds = int(epoch)
-    return "%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)),
-                         int(round((epoch - seconds) * 1000)) % 1000)
+    last, text = _LAST_SECOND
+    if seconds != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _LAST_SECOND = (seconds, text)
+    return "%s.%03dZ" % (text, int(round((epoch - seconds) * 1000)) % 1000)
 
 
 def _person(number, name, local_names):
@@ -305,8 +369,26 @@ def _person(number, name, local_names):
     return str(number)
 
 
+def _argument(value):
+    """One whole argument of an EXECVE record; ``(null)`` and the like as an empty string."""
+    if value and value[0] == '"' and value[-1] == '"' and len(value) > 1 and value.isascii():
+        return value[1:-1]
+    return (_raw_bytes(value) or b"").decode("utf-8", "backslashreplace")
+
+
 def _argv_from_execve(execve_fields):
     """The argument vector of one or more EXECVE records (hex, quoted and split arguments)."""
+    if len(execve_fields) == 1:
+        # The common case: one record holding argc and a0 ... a<argc-1>, nothing else.
+        fields = execve_fields[0]
+        count = _number(fields.get("argc"))
+        if count is not None and count == len(fields) - 1:
+            try:
+                values = [fields["a%d" % index] for index in range(count)]
+            except KeyError:
+                values = None
+            if values is not None:
+                return [_argument(value) for value in values], True
     argc = None
     whole = {}
     chunks = {}
@@ -364,7 +446,8 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     maps uids to names for logs without ENRICHED names written on this very machine.
     """
     epoch = _stamp_epoch(stamp)
-    serial = _number(stamp.rpartition(":")[2])
+    serial = stamp.rpartition(":")[2]
+    serial = int(serial) if serial.isdecimal() else _number(serial)
     types = []
     main = {}
     main_names = {}
@@ -377,9 +460,12 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         types.append(record_type)
         # Only the records that say who did what are parsed whole; the rest are looked into
         # for their one field, or not at all (BPRM_FCAPS, SOCKADDR, ...): this is the hot loop.
-        if record_type == "SYSCALL" or (not main and record_type not in _NOT_WHO):
-            fields, names = parse_fields(body)
-            if record_type == "SYSCALL" or "auid" in fields or "pid" in fields:
+        if record_type == "SYSCALL":
+            main, main_names = _syscall_fields(body)
+            main_type = record_type
+        elif not main and record_type not in _NOT_WHO:
+            fields, names = _who_fields(body)
+            if "auid" in fields or "pid" in fields:
                 main = fields
                 main_names = names
                 main_type = record_type
@@ -390,13 +476,10 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         elif record_type == "PATH":
             paths.append((_one_field(body, "name"), _one_field(body, "nametype")))
         elif record_type == "PROCTITLE":
-            proctitle = _one_field(body, "proctitle")
-    if main and not main_names:
-        # audisp-syslog writes the ENRICHED separator as a blank: the names are then fields
-        # of their own, told apart by their upper-case names (the kernel's are lower case).
-        main_names = {name: value.strip('"') for name, value in main.items()
-                      if name in _ENRICHED_NAMES}
+            proctitle = body  # looked into only when there is no EXECVE
     argv, argv_complete = _argv_from_execve(execve) if execve else ([], True)
+    if not argv and proctitle:
+        proctitle = _one_field(proctitle, "proctitle")
     if not argv and proctitle:
         # PROCTITLE keeps the first 128 bytes of the NUL-separated argv.
         title = _raw_bytes(proctitle) or b""
@@ -405,10 +488,19 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         # sudo's USER_CMD: the command as one line.
         argv = (decode_text(main["cmd"]) or "").split(" ")
     syscall = _syscall_name(main, main_names)
-    auid = _number(main.get("auid"))
-    uid = _number(main.get("uid"))
-    euid = _number(main.get("euid"), uid)
-    session = _number(main.get("ses"))
+    get = main.get
+    try:  # all at once in the common case, one by one when any is missing or not a number
+        auid, uid, euid, session, exit_code, pid, ppid = (
+            int(get("auid")), int(get("uid")), int(get("euid")), int(get("ses")),
+            int(get("exit")), int(get("pid")), int(get("ppid")))
+    except (TypeError, ValueError):
+        auid = _number(get("auid"))
+        uid = _number(get("uid"))
+        euid = _number(get("euid"), uid)
+        session = _number(get("ses"))
+        exit_code = _number(get("exit"))
+        pid = _number(get("pid"))
+        ppid = _number(get("ppid"))
     if session == UNSET_ID:
         session = None
     tty = main.get("tty") or main.get("terminal")
@@ -420,23 +512,27 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     success = main.get("success") or main.get("res")
     success = None if success is None else success in ("yes", "success", "1")
     path_entries = []
+    interesting = []
     for raw_name, nametype in paths:
         name = decode_text(raw_name)
         if name is None:
             continue
         absolute = name if name.startswith("/") or cwd is None else posixpath.normpath(
             posixpath.join(cwd, name))
-        path_entries.append({"name": name, "path": absolute, "nametype": nametype})
-    interesting = [entry for entry in path_entries if entry["nametype"] != "PARENT"] or \
-        path_entries
+        entry = {"name": name, "path": absolute, "nametype": nametype}
+        path_entries.append(entry)
+        if nametype != "PARENT":
+            interesting.append(entry)
+    interesting = interesting or path_entries
     operation = None
     if interesting:
-        nametypes = {entry["nametype"] for entry in path_entries}
         operation = _OPERATION_BY_SYSCALL.get(syscall)
-        if operation not in ("rename", "execute") and "CREATE" in nametypes:
-            operation = "create"
-        elif operation not in ("rename", "execute") and "DELETE" in nametypes:
-            operation = "delete"
+        if operation not in ("rename", "execute"):
+            nametypes = {entry["nametype"] for entry in path_entries}
+            if "CREATE" in nametypes:
+                operation = "create"
+            elif "DELETE" in nametypes:
+                operation = "delete"
     record_kind = "EXECVE" in types and "exec" or interesting and "file" or \
         (main and main_type != "SYSCALL" and "user") or "syscall"
     exe = decode_text(main.get("exe")) if "exe" in main else None
@@ -464,9 +560,9 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "keys": keys,
         "syscall": syscall,
         "success": success,
-        "exit": _number(main.get("exit")),
-        "pid": _number(main.get("pid")),
-        "ppid": _number(main.get("ppid")),
+        "exit": exit_code,
+        "pid": pid,
+        "ppid": ppid,
         "paths": path_entries,
         "path": interesting[0]["path"] if interesting else None,
         "operation": operation,
@@ -664,7 +760,8 @@ class EventAssembler:
         """Take one stored or raw line; return the events it completed."""
         counts = self.counts
         counts["lines"] += 1
-        if line[:5] == "type=" or line[:5] == "node=":
+        prefix = line[:5]
+        if prefix == "type=" or prefix == "node=":
             host = address = None
             record = line
         else:
@@ -716,7 +813,9 @@ class EventAssembler:
             if record_type == "EOE":
                 return ()  # the end of an event already completed by its PROCTITLE
             try:
-                seconds = int(stamp[:stamp.index(".")])
+                dot = stamp.index(".")
+                seconds = int(stamp[:dot])
+                int(stamp[dot + 1:stamp.index(":")] or 0)  # the milliseconds build_event reads
                 int(stamp[stamp.index(":") + 1:])
             except ValueError:
                 counts["records"] -= 1

@@ -1,0 +1,187 @@
+"""The event library's fast paths give exactly what its general paths give.
+
+The common record shapes (the kernel's SYSCALL layout with auditd's names, one EXECVE record,
+quoted ASCII text, whole blocks of lines) take shortcuts; any input, however odd, must come
+out the same as through the general parsing.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils import audit_events
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+    EventAssembler,
+    build_event,
+    decode_text,
+    format_time,
+    iter_events,
+    iter_lines,
+)
+
+STAMP = "1700000000.123:42"
+
+# Pieces that sit on the fast paths' edges: quotes, blanks, separators, escapes, names.
+TRICKY = st.sampled_from(['"', "'", " ", "  ", "\t", "=", "#035", "\x1d", "(null)", "?", "x",
+                          "0", "é", "\x00", "AUID=", " key=", " auid=5", "\x85", "\u00a0"])
+VALUE = st.one_of(
+    st.text(alphabet="abc019/_-.:()", max_size=6),
+    st.builds(lambda text: '"%s"' % text, st.text(alphabet="ab /#035'\"=é", max_size=6)),
+    st.builds(lambda data: data.hex().upper(), st.binary(max_size=6)),
+    st.lists(TRICKY, max_size=3).map("".join),
+    st.sampled_from(["'x", "'", "x'y", "'a=b", "msg='a=b", "a0=x"]),
+)
+
+
+PLAIN = st.sampled_from(["0", "1000", "4294967295", "-1", "pts0", "(none)", '"bash"',
+                         "2F746D702F6120622E7368", "c000003e", "59", "yes", "no", "(null)", ""])
+
+
+@st.composite
+def syscall_bodies(draw):
+    """SYSCALL bodies in the kernel's layout, with or without names, then perhaps damaged."""
+    names = ["arch", "syscall"] + draw(st.sampled_from([[], ["per"]])) + draw(
+        st.sampled_from([[], ["success", "exit"]])) + [
+        "a0", "a1", "a2", "a3", "items", "ppid", "pid", "auid", "uid", "gid", "euid", "suid",
+        "fsuid", "egid", "sgid", "fsgid", "tty", "ses", "comm", "exe"] + draw(
+        st.sampled_from([[], ["subj"]])) + ["key"]
+    values = [draw(PLAIN) for _name in names]
+    for _odd in range(draw(st.integers(0, 3))):  # a few odd values among plain ones
+        values[draw(st.integers(0, len(values) - 1))] = draw(VALUE)
+    body = " ".join("%s=%s" % pair for pair in zip(names, values))
+    users = " ".join('%s="%s"' % (name, draw(st.sampled_from(["root", "alice", "unset", ""])))
+                     for name in ("AUID", "UID", "GID", "EUID", "SUID", "FSUID", "EGID", "SGID",
+                                  "FSGID"))
+    users = "ARCH=%s SYSCALL=%s %s" % (draw(st.sampled_from(["x86_64", "i386"])),
+                                       draw(st.sampled_from(["execve", "openat"])), users)
+    body += draw(st.sampled_from(["", "\x1d" + users, " " + users, "#035" + users]))
+    for _edit in range(draw(st.integers(0, 2))):
+        position = draw(st.integers(0, len(body)))
+        cut = draw(st.integers(0, 3))
+        body = body[:position] + draw(TRICKY) + body[position + cut:]
+    return body
+
+
+def _general_syscall_event(body, local_names=None):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit_events, "_syscall_fields", audit_events._who_fields)
+        return build_event(STAMP, [("SYSCALL", body)], local_names=local_names)
+
+
+@given(syscall_bodies())
+@settings(max_examples=800, deadline=None)
+def test_syscall_fast_path_is_the_general_parse(body):
+    fast = build_event(STAMP, [("SYSCALL", body)], local_names={0: "root"})
+    assert fast == _general_syscall_event(body, local_names={0: "root"})
+
+
+@pytest.mark.parametrize("names_after", ["", "\x1d", " ", "#035"])
+def test_syscall_fast_path_reads_the_kernel_layout(names_after):
+    body = ('arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=8 items=2 ppid=4200 '
+            'pid=4242 auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 '
+            'tty=pts0 ses=3 comm="id" exe="/usr/bin/id" subj=unconfined key="exec"')
+    if names_after:
+        body += (names_after + 'ARCH=x86_64 SYSCALL=execve AUID="alice" UID="root" GID="root" '
+                 'EUID="root" SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"')
+    assert audit_events._SYSCALL_RECORD.fullmatch(body.replace("#035", "\x1d"))
+    event = build_event(STAMP, [("SYSCALL", body)])
+    assert event == _general_syscall_event(body)
+    assert (event["login_user"], event["user"], event["syscall"], event["exe"], event["key"]) == (
+        ("alice", "root") if names_after else ("1000", "0")) + ("execve", "/usr/bin/id", "exec")
+
+
+@given(st.lists(VALUE, max_size=6), st.one_of(st.none(), st.integers(-1, 8), VALUE),
+       st.dictionaries(st.sampled_from(["a1_len", "a01", "a0[0]", "a9", "x"]), VALUE,
+                       max_size=2))
+@settings(max_examples=1000, deadline=None)
+def test_one_execve_record_fast_path_is_the_general_path(arguments, argc, extra):
+    fields = {"a%d" % index: value for index, value in enumerate(arguments)}
+    fields.update(extra)
+    if argc is not None:
+        fields["argc"] = str(argc)
+    # An empty second record adds nothing, but takes the general path.
+    assert audit_events._argv_from_execve([fields]) == \
+        audit_events._argv_from_execve([fields, {}])
+
+
+ANY_TEXT = st.text(alphabet=st.one_of(st.characters(), st.sampled_from("\ud800\udcff\x00\"é")),
+                   max_size=8)
+
+
+def _outcome(function, value):
+    try:
+        return function(value)
+    except ValueError as error:  # a lone surrogate cannot be encoded: the line is malformed
+        return type(error)
+
+
+def _decoded_generally(value):
+    raw = audit_events._raw_bytes(value)
+    return None if raw is None else raw.decode("utf-8", "backslashreplace")
+
+
+@given(st.one_of(VALUE, ANY_TEXT.map(lambda text: '"%s"' % text), ANY_TEXT))
+@settings(max_examples=1000, deadline=None)
+def test_decode_text_fast_path_is_the_general_decoding(value):
+    assert _outcome(decode_text, value) == _outcome(_decoded_generally, value)
+
+
+def _split_by_scanning(body):
+    """The ENRICHED split, one character at a time: the specification of _split_enriched."""
+    position = body.find("\x1d")
+    if position >= 0:
+        return body[:position], body[position + 1:]
+    quote = None
+    for index, char in enumerate(body):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif body.startswith("#035", index):
+            return body[:index], body[index + 4:]
+    return body, ""
+
+
+@given(st.lists(st.sampled_from(['"', "'", "#035", "#03", "#", "\x1d", "a=b", " ", "x"]),
+                max_size=12).map("".join))
+@settings(max_examples=1000, deadline=None)
+def test_escaped_separator_split_matches_the_scan(body):
+    assert audit_events._split_enriched(body) == _split_by_scanning(body)
+
+
+@given(st.lists(st.sampled_from([b"\n", b"\r", b"\r\n", b"a", b"abc", b"\xc3\xa9", b"\xc3",
+                                 b"\xa9", b"\xe2\x82", b"\xff", b"\xf0\x9f\x98\x80", b"\x00"]),
+                max_size=40).map(b"".join),
+       st.sampled_from([1, 2, 3, 7, 64, 1 << 20]), st.sampled_from([1, 3, 8, 65536]))
+@settings(max_examples=1000, deadline=None)
+def test_lines_decoded_by_block_are_lines_decoded_one_by_one(data, chunk_size, max_line):
+    counts = {}
+    lines = list(iter_lines(io.BytesIO(data), counts, max_line=max_line, chunk_size=chunk_size))
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    assert lines == [piece.decode("utf-8", "replace").rstrip("\r") for piece in pieces
+                     if len(piece) <= max_line]
+    assert counts.get("oversized", 0) == sum(len(piece) > max_line for piece in pieces)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=4e9, allow_nan=False), max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_format_time_reuses_only_the_same_second(epochs):
+    for epoch in sorted(epochs) + epochs:
+        seconds = int(epoch)
+        assert format_time(epoch) == "%s.%03dZ" % (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)),
+            int(round((epoch - seconds) * 1000)) % 1000)
+
+
+def test_a_stamp_with_bad_milliseconds_is_malformed_not_a_crash_at_the_end():
+    assembler = EventAssembler()
+    found = list(iter_events(["type=SYSCALL msg=audit(1700000000.1x:5): arch=c000003e "
+                              "syscall=59"], assembler))
+    assert found == [] and assembler.counts["malformed"] == 1
