@@ -1,0 +1,55 @@
+"""Every role's README documents every variable its argument specs accept, by its full
+name (so that searching the README for a variable finds it), and names no variable of the
+role that the specs do not know (a renamed or removed variable)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+ROLES = sorted(path.parent.parent for path in ROOT.glob("roles/*/meta/argument_specs.yml"))
+
+
+def spec_variables(role: Path) -> set[str]:
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    return {name for entry in specs.values() for name in (entry.get("options") or {})}
+
+
+def readme_names(role: Path) -> set[str]:
+    """The role's variable names the README mentions (``rsyslog_server_tcp_port``, ...)."""
+    text = (role / "README.md").read_text()
+    return set(re.findall(r"\b%s_[a-z0-9_]*[a-z0-9]\b" % re.escape(role.name), text))
+
+
+def test_every_role_has_specs_and_a_readme():
+    expected = {"linux_audit", "rsyslog_client", "rsyslog_server", "windows_evtsys_policy"}
+    assert {role.name for role in ROLES} >= expected
+    for role in ROLES:
+        assert (role / "README.md").is_file(), role.name
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda role: role.name)
+def test_the_readme_names_every_variable_of_the_specs(role):
+    missing = sorted(spec_variables(role) - readme_names(role))
+    assert missing == [], "%s/README.md does not name: %s" % (role.name, ", ".join(missing))
+
+
+def other_names(role: Path) -> set[str]:
+    """Names of the role's kind that are no variables of the specs: the per-platform values
+    of vars/ (documented, not to be set), Molecule scenarios and benchmarks."""
+    names = {path.stem for path in ROOT.glob("benchmarks/*.py")}
+    names |= {path.parent.name for path in ROOT.glob("molecule/*/molecule.yml")}
+    for path in (role / "vars").glob("*.yml"):
+        names |= set(yaml.safe_load(path.read_text()) or {})
+    return names
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda role: role.name)
+def test_the_readme_names_no_variable_the_specs_do_not_know(role):
+    unknown = sorted(readme_names(role) - spec_variables(role) - other_names(role))
+    assert unknown == [], "%s/README.md names variables the specs do not know: %s" % (
+        role.name, ", ".join(unknown))
