@@ -1,10 +1,12 @@
 """The demo as a user sees it: the session script run on both hosts, then the report the
 audit_report module gives ad hoc on the log server, judged event by event."""
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -108,3 +110,29 @@ def test_the_unaudited_host_is_configured_and_says_why_it_is_absent(session, db)
 def test_the_audited_host_runs_the_chain(web):
     status = web.run_expect([0], "auditctl -s").stdout
     assert "enabled 1" in status.splitlines() and "pid 0" not in status.splitlines()
+
+
+def test_the_wall_screen_shows_the_download_as_an_open_critical_item(session):
+    # The processor serves the page inside demo-logs; Docker publishes it on this machine's
+    # loopback, where `make demo` tells people to open it.
+    published = subprocess.run(["docker", "port", "demo-logs", "8088/tcp"], capture_output=True,
+                               text=True, check=False).stdout.split()
+    assert published and published[0].startswith("127.0.0.1:"), published
+    base = "http://" + published[0]
+    with urllib.request.urlopen(base + "/", timeout=10) as page:
+        assert page.status == 200 and page.headers.get_content_type() == "text/html"
+
+    def download_item():
+        with urllib.request.urlopen(base + "/api/state", timeout=10) as answer:
+            state = json.load(answer)
+        return next((item for item in state["open"]
+                     if "update.sh?" + session["tag"] in item["what"]), None)
+
+    deadline = time.monotonic() + DELIVERY_BOUND
+    item = download_item()
+    while item is None and time.monotonic() < deadline:
+        time.sleep(1)
+        item = download_item()
+    assert item, "the wall screen shows no open item of the download"
+    assert (item["level"], item["rule"], item["host"], item["login_user"]) == (
+        "critical", "download-piped-to-shell", "demo-web", "mallory")
