@@ -406,8 +406,8 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
     """The omprog loop over ``stdin_fd`` until EOF or SIGTERM; returns the exit status."""
     stop = []
 
-    def on_term(_signum, _frame):
-        stop.append(True)
+    def on_term(signum, _frame):
+        stop.append("signal %d" % signum)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -448,7 +448,8 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
         processor.close()
         if server is not None:
             server.shutdown()
-        log("stopped: %s; events %s; alerts %s" % (
+        log("stopped (%s): %s; events %s; alerts %s" % (
+            stop[0] if stop else "end of input" if reader.eof else "error",
             json.dumps(processor.counts, sort_keys=True),
             json.dumps(processor.assembler.counts, sort_keys=True),
             json.dumps(processor.policy.counts, sort_keys=True)))

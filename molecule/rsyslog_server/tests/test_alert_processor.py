@@ -50,7 +50,8 @@ def test_the_omprog_action_is_in_the_validated_configuration(host):
     assert action, text
     for setting in ('confirmMessages="on"', 'queue.type="LinkedList"',
                     'action.resumeRetryCount="-1"', 'queue.timeoutEnqueue="0"',
-                    'output="/var/log/whotouched-alert-processor.log"'):
+                    'output="/var/log/whotouched-alert-processor.log"',
+                    'queue.workerThreads="1"', 'forceSingleInstance="on"'):
         assert setting in action.group(0)
     # both the audit and the Windows events are handed to it
     assert text.count("call whotouched_processor") == 2

@@ -198,7 +198,7 @@ def test_omprog_protocol_ok_when_ready_then_ok_per_line(tmp_path):
     assert [(event["argv"], event["level"]) for event in events] == [
         (["auditctl", "-D"], "critical"), (["useradd", "eve"], "medium")]
     log = process.stderr.read().decode()
-    assert "ready:" in log and "stopped:" in log
+    assert "ready:" in log and "stopped (end of input):" in log
 
 
 @pytest.mark.parametrize("options", [(), ("--check",)])
