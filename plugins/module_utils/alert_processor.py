@@ -14,7 +14,8 @@ after each line, on stdout, flushed; rsyslog sends the next line only then, and 
 again to a restarted processor when it was not confirmed.  Nothing else is written to stdout.
 
 An event waits for its PROCTITLE record; when no line completes it, :meth:`Processor.tick`
-(run from the main loop at least twice a second) gives out what has waited ``wait_seconds``.
+(run from the main loop at least twice a second) gives out what has waited one to two
+``wait_seconds``, and leaves the events opened since alone.
 EOF or SIGTERM: the held events are given out, the store synced and the sinks drained briefly.
 
 Standard library only: this runs on the log server.
@@ -283,7 +284,9 @@ class Processor(object):
         self.log = log
         self.clock = clock
         self.counts = {"lines": 0, "errors": 0, "released": 0}
-        self._pending_since = None
+        # Every wait_seconds, the events opened before the previous mark are given out:
+        # each waits between one and two wait_seconds for its last record.
+        self._mark = (self.assembler.opened, clock())
 
     def handle_line(self, line):
         """Take one stored line (text, no line end)."""
@@ -298,11 +301,6 @@ class Processor(object):
             events = ()
         for event in events:
             self.handle_event(event)
-        if self.assembler.pending:
-            if self._pending_since is None:
-                self._pending_since = self.clock()
-        else:
-            self._pending_since = None
 
     def handle_event(self, event):
         """Classify, store, show, and alert on one event."""
@@ -322,14 +320,14 @@ class Processor(object):
         """Periodic work: events held ``wait_seconds`` without their last record are given
         out, closed dedup windows report their counts, the store is synced."""
         now = self.clock()
-        if self._pending_since is not None and \
-                now - self._pending_since >= self.config["wait_seconds"]:
+        mark, marked_at = self._mark
+        if now - marked_at >= self.config["wait_seconds"]:
             # No line has completed them in that time: their senders went quiet.
-            held = self.assembler.flush()
+            held = self.assembler.release(mark)
             self.counts["released"] += len(held)
             for event in held:
                 self.handle_event(event)
-            self._pending_since = None
+            self._mark = (self.assembler.opened, now)
         if self.workers:
             self._dispatch(self.policy.due(now))
         self.store.sync()

@@ -107,6 +107,8 @@ _MONTHS = {name: number for number, name in enumerate(
 
 # Nested fields of a user-space record: msg='op=... acct="alice" res=success'.
 _FIELD = re.compile(r"""([^\s=]+)=('[^']*'?|"[^"]*"?|[^\s\x1d]*)""")
+# rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
+_PRI_TEXT = re.compile(r"[a-z0-9]+\.[a-z]+(?:<[0-9]{1,3}>)?\Z")
 # Control characters (C0, DEL, C1) and the bidirectional overrides that make text lie.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -298,8 +300,7 @@ def _syscall_fields(body):
         record = body
         if "#035" in body:  # rsyslog's escape of 0x1d: where _split_enriched finds it
             head, enriched = _split_enriched(body)
-            if enriched:
-                record = head + "\x1d" + enriched
+            record = head + "\x1d" + enriched if enriched else head
         shape = _SYSCALL_RECORD.fullmatch(record)
         if shape is not None:
             fields = shape.groupdict()
@@ -592,7 +593,7 @@ _WINDOWS_LABELS = (
     "Result Code", "Status", "Sub Status", "Failure Reason", "Process Name",
     "New Process Name", "Process Command Line", "Authentication Package", "Error Code",
     "Supplied Realm Name", "User ID", "Pre-Authentication Type", "Old Account Name",
-    "New Account Name", "Caller Computer Name",
+    "New Account Name", "Caller Computer Name", "Domain Name",
 )
 _WINDOWS_TOKEN = re.compile(r"(?:^|(?<= ))(%s):(?: |$)" % "|".join(
     re.escape(name) for name in sorted(_WINDOWS_SECTIONS + _WINDOWS_LABELS, key=len,
@@ -750,8 +751,10 @@ class EventAssembler:
                        "incomplete": 0, "evicted": 0, "dropped_records": 0, "windows": 0}
         # sender -> {stamp: [records, host, address, node, seconds, bytes]}, oldest first
         self._pending = {}
-        # (sender, stamp) -> None, oldest first over all senders: what to evict at the cap
+        # (sender, stamp) -> its number among the events opened, oldest first over all
+        # senders: what to evict at the cap, what release() gives out
         self._order = {}
+        self._opened = 0
         # Events begun so far per sender: an event that wait_events newer events of the
         # same sender have passed is taken as complete (kernels before 3.17 write no PROCTITLE).
         self._begun = {}
@@ -776,7 +779,7 @@ class EventAssembler:
                     host, address = None, first
                 else:  # runcmdformat: claimed name, then the real address
                     host, address = first, second
-            elif second[-1:] == ">":  # evtsysformat: address, priority, then the sender
+            elif _PRI_TEXT.match(second):  # evtsysformat: address, priority, then the sender
                 event = parse_evtsys(line[:15], first, second, record, self.now)
                 if event is None:
                     counts["malformed"] += 1
@@ -834,7 +837,8 @@ class EventAssembler:
             sequence = self._begun[sender] = self._begun.get(sender, 0) + 1
             waiting[stamp] = [[(record_type, body)], host, address, node, seconds, len(body),
                               sequence]
-            self._order[(sender, stamp)] = None
+            self._opened += 1
+            self._order[(sender, stamp)] = self._opened
             if len(self._order) > self.max_pending:
                 done = list(done)
                 done.append(self._evict_oldest())
@@ -887,6 +891,29 @@ class EventAssembler:
         records = [record for record in entry[0] if record[0] != "DROPPED"]
         return build_event(stamp, records, entry[1], entry[2], entry[3],
                            complete=False, local_names=self.local_names)
+
+    @property
+    def opened(self):
+        """How many multi-record events have been opened so far: a mark for :meth:`release`."""
+        return self._opened
+
+    def release(self, opened_before):
+        """The events still waiting that were opened before the mark ``opened_before`` (a
+        value of :attr:`opened` read earlier), oldest first, as incomplete.
+
+        For a reader that waits on a live stream: an event whose last record has not come
+        within a while (its sender went quiet, so its clock cannot expire it) is given out.
+        """
+        done = []
+        order = self._order
+        while order:
+            key = next(iter(order))
+            if order[key] > opened_before:
+                break
+            del order[key]
+            sender, stamp = key
+            done.append(self._finish(stamp, self._pending[sender].pop(stamp), "incomplete"))
+        return done
 
     def flush(self):
         """Every event still waiting (the input ended before its EOE), oldest first."""

@@ -416,9 +416,6 @@ def test_a_killed_processor_is_restarted_and_the_events_meanwhile_are_not_lost(p
     assert second is not None and second != first
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "audit_events tells evtsysformat lines by the <PRI> that ends %pri-text%, which rsyslog "
-    "8.2302 and later no longer write ('daemon.notice'): the line is counted as other"))
 def test_windows_events_go_through_the_same_processor(pipeline):
     """evtsys lines, stored in evtsysformat, are classified by event ID in the same store."""
     line = ("<29>Nov 27 10:00:00 WINHOST Eventlog: 1102: AUDIT_SUCCESS The audit log was "

@@ -133,25 +133,33 @@ def test_processor_stores_every_event_and_alerts_once_per_window(tmp_path):
     assert processor.assembler.counts["malformed"] == 1
 
 
-def test_a_lone_event_is_given_out_after_wait_seconds_without_more_lines(tmp_path):
+def test_a_lone_event_is_given_out_within_twice_wait_seconds_and_a_newer_one_waits(tmp_path):
     now = [0.0]
     processor = Processor(config_with(tmp_path, wait_seconds=5), workers=[],
                           clock=lambda: now[0])
-    # the event's records without its PROCTITLE: nothing completes it
+    # events' records without their PROCTITLE: nothing completes them
     for line in stored(exec_records(["auditctl", "-e", "0"], serial=7))[:-1]:
         processor.handle_line(line)
-    processor.tick()
-    assert processor.assembler.pending == 1
-    now[0] = 4.9
-    processor.tick()
-    assert processor.assembler.pending == 1
-    now[0] = 5.0
+    for moment in (0.0, 4.9, 5.0, 9.9):
+        now[0] = moment
+        processor.tick()
+        assert processor.assembler.pending == 1, moment
+    now[0] = 10.0
     processor.tick()
     assert processor.assembler.pending == 0 and processor.counts["released"] == 1
+    # opened just after a release: it waits its whole time too
+    for line in stored(exec_records(["id"], serial=8))[:-1]:
+        processor.handle_line(line)
+    now[0] = 15.0
+    processor.tick()
+    assert processor.assembler.pending == 1
+    now[0] = 20.0
+    processor.tick()
+    assert processor.assembler.pending == 0 and processor.counts["released"] == 2
     processor.store.sync()
     events = read_store(str(tmp_path / "events.jsonl"))
     assert [(event["argv"], event["level"], event["complete"]) for event in events] == [
-        (["auditctl", "-e", "0"], "critical", False)]
+        (["auditctl", "-e", "0"], "critical", False), (["id"], "info", False)]
     processor.close()
 
 

@@ -233,6 +233,28 @@ def test_windows_evtsys_event():
     assert event["time"].startswith("2023-11-1")
 
 
+@pytest.mark.parametrize("pri", ["daemon.notice", "daemon.notice<29>", "local7.err<187>"])
+def test_windows_evtsys_event_with_either_form_of_pri_text(pri):
+    # rsyslog 8.2302 and later write %pri-text% without the number in brackets
+    event = only([evtsys(4624, LOGON, pri=pri)], now=1700000000)
+    assert (event["kind"], event["event_id"], event["priority"]) == ("windows", 4624, pri)
+
+
+def test_release_gives_out_the_events_opened_before_the_mark_only():
+    assembler = EventAssembler(wait_seconds=5)
+    for line in exec_records(["sleep", "1"], serial=1)[:-1]:
+        assert not assembler.feed(line)
+    mark = assembler.opened
+    for line in exec_records(["id"], serial=2, node="web2")[:-1]:
+        assert not assembler.feed(line)
+    released = assembler.release(mark)
+    assert [(event["argv"], event["complete"]) for event in released] == [(["sleep", "1"], False)]
+    assert assembler.pending == 1 and assembler.counts["incomplete"] == 1
+    assert assembler.release(mark) == []
+    assert [event["argv"] for event in assembler.release(assembler.opened)] == [["id"]]
+    assert assembler.pending == 0
+
+
 def test_windows_evtsys_event_with_evtsys_own_tag():
     line = evtsys(4776, "Logon Account: bob Source Workstation: WS07 Error Code: 0xC000006A",
                   success=False).replace("DC01 Security-Auditing:", "DC01 evtsys: Security-Auditing:")

@@ -11,7 +11,7 @@ import io
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils import audit_events
@@ -74,6 +74,9 @@ def _general_syscall_event(body, local_names=None):
 
 
 @given(syscall_bodies())
+@example("arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=1 pid=2 "
+         "auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 "
+         "comm=\"id\" exe=\"/usr/bin/id\" key=#035")  # an escaped separator with no names after it
 @settings(max_examples=800, deadline=None)
 def test_syscall_fast_path_is_the_general_parse(body):
     fast = build_event(STAMP, [("SYSCALL", body)], local_names={0: "root"})
