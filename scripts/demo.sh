@@ -119,7 +119,14 @@ PY
 down() {
   [ "$(id -u)" = 0 ] || die "the demo needs root"
   mkdir -p "$(dirname "$log")"
-  if [ -n "$(docker ps -aq --filter name='^demo-(logs|web|db)$')" ]; then
+  local containers
+  containers=$(docker ps -aq --filter name='^demo-(logs|web|db)$')
+  # Containers of these names while something else holds the lock are those of a
+  # `molecule test -s demo` (CI's) that is running: not this demo's to remove.
+  if [ -n "$containers" ] && ! holder_pid >/dev/null && ! flock -n "$LOCK" true; then
+    die "$LOCK is held by something else (a test, or \`molecule test -s demo\`): not touching the demo-* containers; run make demo-down again once it is done"
+  fi
+  if [ -n "$containers" ]; then
     say "Putting the kernel back and removing the containers (molecule cleanup, destroy -s demo)"
     molecule_step cleanup
   else
