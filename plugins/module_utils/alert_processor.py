@@ -218,6 +218,13 @@ def read_config(mapping):
         raise ProcessorConfigError("wall.enabled must be true or false")
     _number(wall["port"], "wall.port", 1, whole=True)
     _number(wall["max_events"], "wall.max_events", 1, whole=True)
+    if wall["token"]:
+        from ansible_collections.whotouched.server_audit.plugins.module_utils.wall_screen import (
+            valid_token,
+        )
+        if not valid_token(wall["token"]):
+            raise ProcessorConfigError("wall.token must be printable ASCII characters without "
+                                       "blanks")
     return config
 
 

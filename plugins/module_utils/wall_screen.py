@@ -676,7 +676,12 @@ class WallServer(object):
         self._thread.join(5)
 
 
-def serve_wall(state, address="127.0.0.1", port=8787, token=None):
+def valid_token(token):
+    """Whether ``token`` can guard the page: printable ASCII, no blanks, not empty."""
+    return isinstance(token, str) and _TOKEN.match(token) is not None
+
+
+def serve_wall(state, address="127.0.0.1", port=8088, token=None):
     """Serve ``state`` (a :class:`WallState`) on ``address``:``port`` from a daemon thread.
 
     Port 0 picks a free port (see the result's ``server_port``).  With a ``token``, every
@@ -691,7 +696,7 @@ def serve_wall(state, address="127.0.0.1", port=8787, token=None):
         raise WallError("address must be a host name or an IP address, got %r" % (address,))
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise WallError("port must be a number from 0 to 65535, got %r" % (port,))
-    if token is not None and (not isinstance(token, str) or _TOKEN.match(token) is None):
+    if token is not None and not valid_token(token):
         raise WallError("token must be None or a non-empty string of printable ASCII "
                         "characters without blanks")
     try:

@@ -63,6 +63,8 @@ def test_defaults_are_filled():
     ({"sms": {"gateway_url": "https://sms.example/", "gateway_params": {"m": "{msg}"}}},
      "sms.gateway_params.m: unknown placeholder"),
     ({"wall": {"port": 0}}, "wall.port"),
+    ({"wall": {"token": "two words"}}, "wall.token"),
+    ({"wall": {"token": "caf\u00e9"}}, "wall.token"),
 ])
 def test_bad_settings_are_named(mapping, says):
     with pytest.raises(ProcessorConfigError, match=says):
