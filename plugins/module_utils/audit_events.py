@@ -21,6 +21,13 @@ same sender's clock has moved ``wait_seconds`` past it.  Memory stays bounded on
 input: lines, records per event and pending events are all capped, and what goes over a cap
 is counted, never kept.  Malformed, truncated or hostile lines are counted and skipped.
 
+A *fragment* is what is left of an action whose records that say who acted (SYSCALL and the
+like) never arrived: the client's noise filters drop a routine command's SYSCALL and EXECVE
+records (``ls``), and its CWD, PATH, PROCTITLE or BPRM_FCAPS records come alone.  Such an
+event has kind ``fragment`` and no user; the assembler counts it as ``fragments`` and does not
+give it out unless asked (``EventAssembler(fragments=True)``), so that no reader of the stream
+shows a nameless half of a command that was meant to be filtered out.
+
 Standard library only: this runs on the log server inside the ``audit_report`` module.
 """
 
@@ -534,8 +541,11 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
                 operation = "create"
             elif "DELETE" in nametypes:
                 operation = "delete"
-    record_kind = "EXECVE" in types and "exec" or interesting and "file" or \
-        (main and main_type != "SYSCALL" and "user") or "syscall"
+    if not main and _NOT_WHO.issuperset(types):
+        record_kind = "fragment"
+    else:
+        record_kind = "EXECVE" in types and "exec" or interesting and "file" or \
+            (main and main_type != "SYSCALL" and "user") or "syscall"
     exe = decode_text(main.get("exe")) if "exe" in main else None
     return {
         "time": format_time(epoch),
@@ -735,11 +745,14 @@ class EventAssembler:
 
     ``feed(line)`` returns the events that line completed (usually none); ``flush()`` returns
     the rest at the end of input.  ``counts`` holds how many lines, records and events were
-    seen, and how many lines were malformed or went over a limit.
+    seen, and how many lines were malformed or went over a limit.  Fragments (see the module's
+    description) are counted as ``fragments``, not as ``events``, and given out only with
+    ``fragments=True``.
     """
 
     def __init__(self, wait_seconds=5.0, wait_events=256, max_pending=4096,
-                 max_event_records=1024, max_event_bytes=4 << 20, local_names=None, now=None):
+                 max_event_records=1024, max_event_bytes=4 << 20, local_names=None, now=None,
+                 fragments=False):
         self.wait_seconds = wait_seconds
         self.wait_records = wait_events
         self.max_pending = max_pending
@@ -747,8 +760,10 @@ class EventAssembler:
         self.max_event_bytes = max_event_bytes
         self.local_names = local_names
         self.now = now
+        self.fragments = fragments
         self.counts = {"lines": 0, "records": 0, "events": 0, "malformed": 0, "other": 0,
-                       "incomplete": 0, "evicted": 0, "dropped_records": 0, "windows": 0}
+                       "incomplete": 0, "evicted": 0, "dropped_records": 0, "windows": 0,
+                       "fragments": 0}
         # sender -> {stamp: [records, host, address, node, seconds, bytes]}, oldest first
         self._pending = {}
         # (sender, stamp) -> its number among the events opened, oldest first over all
@@ -826,13 +841,13 @@ class EventAssembler:
                 return ()
             done = self._expire(sender, waiting, seconds)
             if record_type in _STANDALONE_TYPES or record_type == "PROCTITLE":
-                # A PROCTITLE with nothing before it: its event began before this input did.
+                # A PROCTITLE with nothing before it: its event began before this input did,
+                # or the filters dropped the rest of it.
                 complete = record_type != "PROCTITLE"
-                if not complete:
-                    counts["incomplete"] += 1
-                counts["events"] += 1
                 event = build_event(stamp, [(record_type, body)], host, address, node,
                                     complete=complete, local_names=self.local_names)
+                if not self._given(event, "events" if complete else "incomplete"):
+                    return done
                 return (event,) if not done else done + [event]
             sequence = self._begun[sender] = self._begun.get(sender, 0) + 1
             waiting[stamp] = [[(record_type, body)], host, address, node, seconds, len(body),
@@ -840,8 +855,10 @@ class EventAssembler:
             self._opened += 1
             self._order[(sender, stamp)] = self._opened
             if len(self._order) > self.max_pending:
-                done = list(done)
-                done.append(self._evict_oldest())
+                evicted = self._evict_oldest()
+                if evicted is not None:
+                    done = list(done)
+                    done.append(evicted)
             return done
         if record_type == "EOE" or record_type == "PROCTITLE":
             # The kernel ends every syscall event with PROCTITLE (then EOE, which auditd
@@ -850,9 +867,9 @@ class EventAssembler:
                 entry[0].append((record_type, body))
             del waiting[stamp]
             del self._order[(sender, stamp)]
-            counts["events"] += 1
-            return (build_event(stamp, entry[0], entry[1], entry[2], entry[3],
-                                local_names=self.local_names),)
+            event = build_event(stamp, entry[0], entry[1], entry[2], entry[3],
+                                local_names=self.local_names)
+            return (event,) if self._given(event, "events") else ()
         if len(entry[0]) >= self.max_event_records or entry[5] > self.max_event_bytes:
             counts["dropped_records"] += 1
             if entry[0][-1][0] != "DROPPED":
@@ -874,9 +891,11 @@ class EventAssembler:
                 break
             del waiting[stamp]
             del self._order[(sender, stamp)]
-            if not done:
-                done = []
-            done.append(self._finish(stamp, entry, "incomplete"))
+            event = self._finish(stamp, entry, "incomplete")
+            if event is not None:
+                if not done:
+                    done = []
+                done.append(event)
         return done
 
     def _evict_oldest(self):
@@ -886,11 +905,24 @@ class EventAssembler:
         return self._finish(stamp, entry, "evicted")
 
     def _finish(self, stamp, entry, reason):
-        self.counts[reason] += 1
-        self.counts["events"] += 1
+        """The event of a waiting entry given out incomplete, or None for a fragment kept in."""
         records = [record for record in entry[0] if record[0] != "DROPPED"]
-        return build_event(stamp, records, entry[1], entry[2], entry[3],
-                           complete=False, local_names=self.local_names)
+        event = build_event(stamp, records, entry[1], entry[2], entry[3],
+                            complete=False, local_names=self.local_names)
+        return event if self._given(event, reason) else None
+
+    def _given(self, event, reason):
+        """Count ``event`` under ``reason`` (and as an event, when given out); whether it is
+        given out: not when it is a fragment and fragments were not asked for."""
+        counts = self.counts
+        if event["kind"] == "fragment":
+            counts["fragments"] += 1
+            if not self.fragments:
+                return False
+        if reason != "events":
+            counts[reason] += 1
+        counts["events"] += 1
+        return True
 
     @property
     def opened(self):
@@ -912,15 +944,18 @@ class EventAssembler:
                 break
             del order[key]
             sender, stamp = key
-            done.append(self._finish(stamp, self._pending[sender].pop(stamp), "incomplete"))
+            event = self._finish(stamp, self._pending[sender].pop(stamp), "incomplete")
+            if event is not None:
+                done.append(event)
         return done
 
     def flush(self):
         """Every event still waiting (the input ended before its EOE), oldest first."""
         done = []
         for sender, stamp in list(self._order):
-            entry = self._pending[sender].pop(stamp)
-            done.append(self._finish(stamp, entry, "incomplete"))
+            event = self._finish(stamp, self._pending[sender].pop(stamp), "incomplete")
+            if event is not None:
+                done.append(event)
         self._order.clear()
         self._pending.clear()
         return done

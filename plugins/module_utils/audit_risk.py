@@ -26,9 +26,25 @@ Conditions (each optional; a list means "any of"):
 ``path``        regular expression searched in each path the event touched
 ``operation``   file operations (``write``, ``delete``, ``chmod``, ...)
 ``event_id``    Windows event IDs
-``kind``        event kinds (``exec``, ``file``, ``user``, ``syscall``, ``windows``)
+``kind``        event kinds (``exec``, ``file``, ``user``, ``syscall``, ``windows``; a write to
+                a watched file is ``file`` with its PATH records, ``syscall`` without them)
 ``success``     true or false
 ``field``       ``{name: regular expression}`` on any other event field (``ticket_encryption``)
+``any``         a list of condition blocks, each written like ``match``: at least one of them
+                must hold (every condition inside one block must hold)
+
+``any`` says "this or that" where the conditions alone say "this and that".  A file watch,
+for example, is known by its path where the PATH records reach the log server, and only by
+its audit key where the client's noise filters drop them (the default)::
+
+    id: cron-written
+    level: high
+    reason: scheduled jobs changed
+    match:
+      kind: [file, syscall]    # a write, never the execution of a program in that directory
+      any:
+        - path: '^/etc/cron\\.d/'
+        - key: [crontab]
 
 An event gets the highest level of the rules that fire (``info`` when none does) and the
 reasons of all of them, highest first.
@@ -45,7 +61,7 @@ LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
 
 _LIST_CONDITIONS = ("key", "program", "user", "login_user", "operation", "event_id", "kind")
 _REGEX_CONDITIONS = ("exe", "args", "command", "path")
-_CONDITIONS = frozenset(_LIST_CONDITIONS + _REGEX_CONDITIONS + ("success", "field"))
+_CONDITIONS = frozenset(_LIST_CONDITIONS + _REGEX_CONDITIONS + ("success", "field", "any"))
 
 
 class RiskRuleError(ValueError):
@@ -93,6 +109,12 @@ class _Condition(object):
             self.checks.append(("field", tuple(
                 (str(name), _compile(rule_id, "field " + str(name), pattern))
                 for name, pattern in sorted(spec["field"].items()))))
+        if "any" in spec:
+            blocks = spec["any"]
+            if not isinstance(blocks, list) or not blocks:
+                raise RiskRuleError("rule %s: any must be a non-empty list of condition blocks"
+                                    % rule_id)
+            self.checks.append(("any", tuple(_Condition(rule_id, block) for block in blocks)))
 
     def holds(self, event, facts):
         for name, expected in self.checks:
@@ -151,6 +173,8 @@ def _check(name, expected, event, facts):
             if value is None or pattern.search(str(value)) is None:
                 return False
         return True
+    if name == "any":
+        return any(block.holds(event, facts) for block in expected)
     return False
 
 

@@ -72,6 +72,10 @@ options:
       - More risk rules, as a list of mappings (see the collection's
         C(plugins/module_utils/audit_risk.py) for the rule language). A rule with the id of a
         shipped rule replaces it.
+      - The conditions of a rule's C(match) must all hold; its C(any), a list of condition
+        blocks, holds when at least one of them does (for example a path OR a watch's key,
+        as the shipped rules on watched files do, because the client's default noise
+        filters drop the C(PATH) records).
     type: list
     elements: dict
     default: []
@@ -211,6 +215,9 @@ counts:
       events, and what was skipped - C(malformed), C(oversized) and C(other) (not audit) lines, C(incomplete) and
       C(evicted) events, C(dropped_records), C(unreadable) files; C(truncated) is true when
       more events matched than O(limit).
+    - C(fragments) counts what arrived of commands whose records saying who acted were
+      dropped by the client's noise filters (a working directory or process title record
+      alone); they are not events and not in RV(events).
   returned: always
   type: dict
 """

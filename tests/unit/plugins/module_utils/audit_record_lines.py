@@ -3,10 +3,20 @@
 ``exec_records`` gives the records of one execve (SYSCALL, EXECVE, CWD, PATH, PROCTITLE) with
 the kernel's encoding rules: a value holding a blank, a quote, a control or a non-ASCII byte is
 hex-encoded, any other is quoted.  ``log_format="ENRICHED"`` appends the names after 0x1d as
-auditd 3 and later do.
+auditd 3 and later do.  ``through_default_filters`` keeps the records that the
+rsyslog_client role's default noise filters let through to the log server.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+    compact_noise_filters,
+)
 
 ARCH_X86_64 = "c000003e"
 
@@ -91,3 +101,30 @@ def evtsys(event_id, text, success=True, address="192.0.2.20", computer="DC01",
     return "%s %s %s %s Security-Auditing: %d: %s %s" % (
         stamp, address, pri, computer, event_id,
         "AUDIT_SUCCESS" if success else "AUDIT_FAILURE", text)
+
+
+def dropped(filters, message):
+    """Whether rsyslog drops ``message`` by one of ``filters`` (``rsyslog_filter`` mappings):
+    ``contains`` as a substring test, ``ereregex`` as a POSIX extended regex searched anywhere
+    (the seed's patterns use only alternation and groups, where Python's ``re`` agrees)."""
+    for rule in filters:
+        if rule["operator"] == "contains" and rule["value"] in message:
+            return True
+        if rule["operator"] == "ereregex" and re.search(rule["value"], message):
+            return True
+    return False
+
+
+# The rsyslog_client role's default rsyslog_client_noise_filters: the compact seed list,
+# less the programs of its rsyslog_client_noise_keep_programs.
+_CLIENT_DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles" / "rsyslog_client"
+                                   / "defaults" / "main.yml").read_text(encoding="utf-8"))
+assert "compact=true" in _CLIENT_DEFAULTS["rsyslog_client_noise_filters"]
+DEFAULT_CLIENT_FILTERS = compact_noise_filters(
+    keep=_CLIENT_DEFAULTS["rsyslog_client_noise_keep_programs"])
+
+
+def through_default_filters(lines):
+    """The records of ``lines`` that reach the log server through the client's default
+    noise filters: no PATH record, no record naming a routine program (ls, grep, sh...)."""
+    return [line for line in lines if not dropped(DEFAULT_CLIENT_FILTERS, line)]

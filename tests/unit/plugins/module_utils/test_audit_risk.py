@@ -7,7 +7,10 @@ lines as the log server stores them) are read by the event library, then classif
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
     iter_events,
@@ -25,6 +28,7 @@ from tests.unit.plugins.module_utils.audit_record_lines import (
     evtsys,
     exec_records,
     file_records,
+    through_default_filters,
 )
 
 RULES = compile_rules(SHIPPED_RULES)
@@ -97,8 +101,8 @@ SHIPPED_RULE_CASES = {
                          exec_records(["bash", "-c", "export HISTSIZE=1000"])),
     "account-changed": (run("useradd", "-m", "-s", "/bin/bash", "backdoor"),
                         run("passwd", "-S", "alice")),
-    "privileged-group-granted": (run("usermod", "-aG", "sudo", "mallory"),
-                                 run("usermod", "-aG", "audio", "alice")),
+    "privileged-group-granted": (run("useradd", "-G", "sudo", "newuser"),
+                                 run("useradd", "-G", "users", "newuser")),
     "identity-files-written": (write("/etc/shadow", key="shadow"),
                                write("/etc/shadow-backup.txt", key=None)),
     "sudoers-written": (write("/etc/sudoers.d/90-mallory", key="sudoers"),
@@ -220,6 +224,119 @@ SHIPPED_RULE_CASES = {
 }
 
 
+def arrived(path, key, **options):
+    """A watched file written, as the log server receives it through the client's default
+    noise filters: no PATH record, so the event knows the watch's key and not the path."""
+    lines = through_default_filters(write(path, key=key, **options))
+    assert lines and not any("type=PATH" in line for line in lines)
+    return lines
+
+
+# The shipped rules on file watches, on what reaches the log server by default: the key of
+# the linux_audit role's watch, the writer's command line (PROCTITLE), no path.
+WATCH_KEY_CASES = {
+    "cron-written": (arrived("/etc/cron.d/update-1f2e", "crontab", exe="/usr/bin/tee"),
+                     arrived("/etc/hosts", "hosts")),
+    "identity-files-written": (arrived("/etc/gshadow", "gshadow", exe="/usr/sbin/useradd"),
+                               arrived("/etc/fstab", "fstab")),
+    "sudoers-written": (arrived("/etc/sudoers.d/90-mallory", "sudoers"),
+                        arrived("/etc/hosts.allow", "hosts-allow")),
+    "authorized-keys-written": (arrived("/root/.ssh/authorized_keys", "root-ssh"),
+                                arrived("/root/.ssh/known_hosts", "root-ssh")),
+    "ssh-config-written": (arrived("/etc/ssh/sshd_config", "sshd-config"),
+                           arrived("/etc/hosts.deny", "hosts-deny")),
+    "audit-config-written": (arrived("/etc/audit/auditd.conf", "audit-config"),
+                             arrived("/etc/fstab", "fstab")),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(WATCH_KEY_CASES))
+def test_file_watch_rule_fires_on_the_key_when_no_path_arrives(rule_id):
+    firing, benign = WATCH_KEY_CASES[rule_id]
+    fired = event_of(firing)
+    assert (fired["kind"], fired["path"], fired["paths"]) == ("syscall", None, [])
+    assert rule_id in fired["rules"], (fired["keys"], fired["argv"], fired["rules"])
+    level = next(rule["level"] for rule in SHIPPED_RULES if rule["id"] == rule_id)
+    assert fired["level"] == level
+    quiet = event_of(benign)
+    assert rule_id not in quiet["rules"], (quiet["keys"], quiet["argv"], quiet["rules"])
+
+
+LINUX_AUDIT_DEFAULTS = Path(__file__).resolve().parents[4] / "roles" / "linux_audit" / \
+    "defaults" / "main.yml"
+
+
+def default_watches():
+    """(path, key) of each watch of the linux_audit role's defaults."""
+    defaults = yaml.safe_load(LINUX_AUDIT_DEFAULTS.read_text(encoding="utf-8"))
+    watches = []
+    for rule in defaults["linux_audit_watch_rules"]:
+        words = rule.split()
+        watches.append((words[words.index("-w") + 1], words[words.index("-k") + 1]))
+    return watches
+
+
+@pytest.mark.parametrize("watched, key", default_watches())
+def test_a_watched_write_gets_the_same_level_with_or_without_its_path_records(watched, key):
+    path = watched + "update" if watched.endswith("/") else watched
+    with_path = event_of(write(path, key=key))
+    without = event_of(arrived(path, key))
+    assert with_path["kind"] == "file" and without["kind"] == "syscall"
+    assert (without["level"], without["rules"]) == (with_path["level"], with_path["rules"])
+
+
+def test_the_demo_cron_entry_is_high_as_it_arrives():
+    # echo '*/5 * * * * root /var/tmp/.cache-update' | sudo tee /etc/cron.d/update-1f2e
+    event = event_of(arrived("/etc/cron.d/update-1f2e", "crontab", exe="/usr/bin/tee"))
+    assert (event["level"], event["rules"], event["login_user"]) == (
+        "high", ["cron-written"], "alice")
+
+
+def test_running_a_program_of_a_watched_directory_is_no_write():
+    event = event_of(run("/etc/cron.daily/logrotate", exe="/etc/cron.daily/logrotate"))
+    assert event["kind"] == "exec" and event["rules"] == []
+
+
+PRIVILEGED_GROUP_GRANTS = [
+    ("useradd", "-G", "sudo", "newuser"),
+    ("useradd", "-m", "--groups", "users,wheel", "ops2"),
+    ("useradd", "--groups=admin", "ops3"),
+    ("useradd", "-mG", "root", "ops4"),
+    ("useradd", "-g", "root", "ops5"),
+    ("usermod", "-a", "-G", "docker,sudo", "bob"),
+    ("gpasswd", "-a", "mallory", "sudo"),
+    ("gpasswd", "--add", "mallory", "wheel"),
+    ("gpasswd", "-M", "alice,mallory", "adm"),
+    ("adduser", "mallory", "sudo"),
+    ("adduser", "--ingroup", "sudo", "ops6"),
+    ("addgroup", "mallory", "admin"),
+]
+PRIVILEGED_GROUP_LOOK_ALIKES = [
+    ("useradd", "-G", "users", "newuser"),
+    ("useradd", "-G", "sudoers-ro", "newuser"),
+    ("useradd", "-m", "admin"),
+    ("useradd", "-m", "-s", "/bin/bash", "support-1f2e"),
+    ("usermod", "-s", "/bin/bash", "root"),
+    ("gpasswd", "-d", "mallory", "sudo"),
+    ("adduser", "admin"),
+    ("adduser", "--home", "/srv/admin", "admin"),
+    ("adduser", "--disabled-password", "--gecos", "", "admin"),
+    ("addgroup", "admin"),
+]
+
+
+@pytest.mark.parametrize("argv", PRIVILEGED_GROUP_GRANTS, ids=" ".join)
+def test_a_user_given_a_privileged_group_is_high(argv):
+    event = event_of(run(*argv, exe="/usr/sbin/" + argv[0]))
+    assert "privileged-group-granted" in event["rules"] and event["level"] == "high"
+
+
+@pytest.mark.parametrize("argv", PRIVILEGED_GROUP_LOOK_ALIKES, ids=" ".join)
+def test_an_account_change_without_a_privileged_group_stays_medium(argv):
+    event = event_of(run(*argv, exe="/usr/sbin/" + argv[0]))
+    assert event["rules"] == ["account-changed"] and event["level"] == "medium"
+
+
 def test_every_shipped_rule_has_a_case():
     shipped = {rule["id"] for rule in SHIPPED_RULES}
     assert shipped == set(SHIPPED_RULE_CASES)
@@ -241,6 +358,16 @@ def test_highest_level_wins_and_every_reason_is_kept():
     assert event["level"] == "medium"
     assert event["rules"] == ["root-shell-via-sudo", "sudo-used"]
     assert len(event["reasons"]) == 2
+
+
+def test_any_needs_one_of_its_blocks_and_each_block_whole():
+    rules = compile_rules([{"id": "r", "level": "high", "reason": "r", "match": {
+        "login_user": ["alice"],
+        "any": [{"program": ["rm"], "args": "/etc/"}, {"program": ["shred"]}]}}])
+    assert classify(next(iter_events(run("rm", "/etc/x"))), rules)["rules"] == ["r"]
+    assert classify(next(iter_events(run("shred", "x"))), rules)["rules"] == ["r"]
+    assert classify(next(iter_events(run("rm", "/tmp/x"))), rules)["rules"] == []
+    assert classify(next(iter_events(run("shred", "x", login_name="bob"))), rules)["rules"] == []
 
 
 def test_an_event_no_rule_matches_is_info():
@@ -279,6 +406,12 @@ def test_unless_keeps_a_rule_quiet():
      "success must be true or false"),
     ({"id": "a", "level": "high", "reason": "r", "match": {"key": "x"}, "extra": 1},
      "unknown key extra"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"any": {"key": "x"}}},
+     "any must be a non-empty list"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"any": []}},
+     "any must be a non-empty list"),
+    ({"id": "a", "level": "high", "reason": "r", "match": {"any": [{"colour": "red"}]}},
+     "unknown condition colour"),
 ])
 def test_bad_rules_are_refused_with_the_rule_named(spec, message):
     with pytest.raises(RiskRuleError, match=message):

@@ -7,8 +7,6 @@ only alternation and groups, where Python's ``re`` agrees with POSIX ERE).
 
 from __future__ import annotations
 
-import re
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,18 +15,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_se
     compact_noise_filters,
     seed_noise_filters,
 )
+from tests.unit.plugins.module_utils.audit_record_lines import dropped
 
 PROGRAMS = sorted({name for _dirs, programs in SEED_NOISE_GROUPS for name in programs.split("|")})
 DIRECTORIES = sorted({name for dirs, _programs in SEED_NOISE_GROUPS for name in dirs.split("|")})
-
-
-def dropped(filters, message):
-    for rule in filters:
-        if rule["operator"] == "contains" and rule["value"] in message:
-            return True
-        if rule["operator"] == "ereregex" and re.search(rule["value"], message):
-            return True
-    return False
 
 
 RECORDS = [
