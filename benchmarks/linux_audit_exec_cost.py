@@ -1,14 +1,28 @@
-"""What auditing every command costs: an exec-heavy workload under three rule sets.
+"""What auditing every command costs: an exec-heavy workload under several rule sets.
 
-Runs N short processes (a shell loop of /bin/true) with auditd writing the events, under
-  none  - auditing on, no rules
-  seed  - the article's plain execve rules and file watches
-  role  - the linux_audit role's default rule set (composed by the role's own variables)
-in interleaved rounds, and prints the median time of each and the ratios.  Needs root in
-the initial PID namespace and the audit userspace; restores the kernel's rules and
-enabled flag afterwards.  Goal: role <= seed, and role < 1.10 x none.
+Runs N short processes (a shell loop of /bin/true) with an auditd of its own (the host's
+auditd.conf, but writing to a private directory and with its own plugins) writing the events,
+under
+  none         - auditing on, no rules
+  seed         - the article's plain execve rules and file watches
+  role         - the linux_audit role's default rule set (composed by the role's own variables)
+  role+syslog  - the same with the audit syslog plugin on, as the role configures auditd
+and with --breakdown, variants that take the cost apart:
+  role RAW        - auditd log_format RAW instead of the host's (ENRICHED on Debian)
+  role nowrite    - auditd write_logs=no: what writing the log costs
+  role -fcaps     - BPRM_FCAPS records excluded (the event library does not read them)
+  role prio0      - auditd priority_boost 0 instead of the host's
+  exec nomatch    - execve rules that match nothing: the kernel's per-syscall audit cost alone
+  watches only    - the role's file watches without the execve rules
+in interleaved rounds.  It prints the median wall time of each, its ratio to none, and where
+the CPU went: the workload itself (the exec'ing tasks, kernel record formatting included),
+auditd, the kauditd kernel thread and the syslog plugin.  Needs root in the initial PID
+namespace, the audit userspace and no other auditd running; restores the kernel's rules and
+enabled flag afterwards and stops its auditd.  Goal: role <= seed, and role < 1.10 x none.
+Run it under the kernel lock:
 
-    python benchmarks/linux_audit_exec_cost.py [--processes 20000] [--rounds 3]
+    flock /run/whotouched-kernel.lock python benchmarks/linux_audit_exec_cost.py \
+        [--processes 20000] [--rounds 3] [--breakdown]
 """
 
 from __future__ import annotations
@@ -75,17 +89,117 @@ def load(rules: list[str]) -> None:
         run("auditctl", *rule.split(), check=False)
 
 
-def workload(processes: int) -> float:
+# Records the event library does not read: an exclusion that loses nothing the report needs.
+EXCLUDE_FCAPS = ["-a always,exclude -F msgtype=BPRM_FCAPS"]
+# Execve rules that match nothing here: every syscall is audited, no record is written.
+EXEC_NOMATCH = [
+    "-a always,exit -F arch=b64 -S execve,execveat -F auid=7777 -k exec",
+    "-a always,exit -F arch=b32 -S execve,execveat -F auid=7777 -k exec",
+]
+# The plugin file the role writes (tasks/daemon.yml), with the role's default arguments.
+SYSLOG_PLUGIN = ("active = yes\ndirection = out\npath = /sbin/audisp-syslog\ntype = always\n"
+                 "args = LOG_INFO LOG_LOCAL6\nformat = string\n")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of one process or kernel thread so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def pids_named(name: str, parent: int | None = None) -> list[int]:
+    """Processes (or kernel threads) called ``name``, children of ``parent`` when given."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            command, rest = stat[stat.index("(") + 1:].rsplit(")", 1)
+            if command == name and (parent is None or int(rest.split()[1]) == parent):
+                found.append(int(entry))
+    return found
+
+
+class Auditd:
+    """An auditd of the benchmark's own: the host's auditd.conf with some keys changed."""
+
+    def __init__(self, work: Path, settings: dict[str, str], syslog_plugin: bool) -> None:
+        conf = work / "conf"
+        plugins = conf / "plugins.d"
+        shutil.rmtree(conf, ignore_errors=True)
+        plugins.mkdir(parents=True)
+        if syslog_plugin:
+            (plugins / "syslog.conf").write_text(SYSLOG_PLUGIN)
+        self.logs = work / "logs"
+        shutil.rmtree(self.logs, ignore_errors=True)
+        self.logs.mkdir()
+        keys = {"log_file": str(self.logs / "audit.log"), "plugin_dir": str(plugins),
+                "max_log_file": "50", "num_logs": "4", "max_log_file_action": "ROTATE",
+                **settings}
+        lines = [line for line in Path("/etc/audit/auditd.conf").read_text().splitlines()
+                 if line.split("=")[0].strip() not in keys]
+        (conf / "auditd.conf").write_text(
+            "\n".join(lines + [f"{key} = {value}" for key, value in keys.items()]) + "\n")
+        (conf / "auditd.conf").chmod(0o640)
+        self.process = subprocess.Popen(["auditd", "-n", "-c", str(conf)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while f"pid {self.process.pid}" not in run("auditctl", "-s").stdout:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("auditd did not start with " + str(conf / "auditd.conf"))
+            time.sleep(0.1)
+        time.sleep(0.5)  # its plugin starting
+
+    def log_bytes(self) -> int:
+        return sum(path.stat().st_size for path in self.logs.iterdir())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
+def workload(processes: int) -> tuple[float, float]:
+    """Wall seconds and the CPU seconds of the shell loop and its processes."""
     script = f"i=0; while [ $i -lt {processes} ]; do /bin/true; i=$((i+1)); done"
     start = time.perf_counter()
-    run("sh", "-c", script)
-    return time.perf_counter() - start
+    process = subprocess.Popen(["sh", "-c", script])
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit("the workload failed")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def measure(variant: dict, processes: int, work: Path, kauditd: list[int]) -> dict[str, float]:
+    daemon = Auditd(work, variant.get("auditd", {}), variant.get("syslog", False))
+    try:
+        load(variant["rules"])
+        plugin = pids_named("audisp-syslog", parent=daemon.process.pid)
+        watched = {"auditd": [daemon.process.pid], "kauditd": kauditd, "plugin": plugin}
+        before = {name: sum(map(cpu_seconds, pids)) for name, pids in watched.items()}
+        wall, cpu = workload(processes)
+        time.sleep(0.3)  # what auditd and its plugin still had to take in
+        result = {name: sum(map(cpu_seconds, pids)) - before[name]
+                  for name, pids in watched.items()}
+        run("auditctl", "-D")
+        result.update(wall=wall, workload=cpu, log=daemon.log_bytes())
+        return result
+    finally:
+        daemon.stop()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also the variants that take the cost apart")
     args = parser.parse_args()
     if os.geteuid() != 0 or not shutil.which("auditctl") or not shutil.which("auditd"):
         print("needs root and the audit userspace (auditctl, auditd)", file=sys.stderr)
@@ -96,47 +210,77 @@ def main() -> int:
     if enabled_before == "2":
         print("the kernel's audit rules are immutable (-e 2): reboot first", file=sys.stderr)
         return 2
+    if int(status.split("pid ")[1].split()[0]) != 0:
+        print("an auditd is running: this benchmark runs its own (stop it, take the kernel "
+              "lock)", file=sys.stderr)
+        return 2
     rules_before = run("auditctl", "-l").stdout
-    rule_sets = {"none": [], "seed": SEED_RULES, "role": role_default_rules()}
-    timings: dict[str, list[float]] = {name: [] for name in rule_sets}
-    started_daemon = None
+    role = role_default_rules()
+    variants = {
+        "none": {"rules": []},
+        "seed": {"rules": SEED_RULES},
+        "role": {"rules": role},
+        "role+syslog": {"rules": role, "syslog": True},
+    }
+    if args.breakdown:
+        variants.update({
+            "role RAW": {"rules": role, "auditd": {"log_format": "RAW"}},
+            "role nowrite": {"rules": role, "auditd": {"write_logs": "no"}},
+            "role -fcaps": {"rules": EXCLUDE_FCAPS + role},
+            "role prio0": {"rules": role, "auditd": {"priority_boost": "0"}},
+            "exec nomatch": {"rules": EXEC_NOMATCH},
+            "watches only": {"rules": [rule for rule in role if rule.startswith("-w ")]},
+        })
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    kauditd = pids_named("kauditd")
+    work = Path(tempfile.mkdtemp(prefix="exec-cost-"))
     try:
-        if int(status.split("pid ")[1].split()[0]) == 0:
-            started_daemon = subprocess.Popen(["auditd", "-n"], stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL)
-            time.sleep(1.5)
         run("auditctl", "-e", "1")
         workload(min(2000, args.processes))  # warm the page cache
         for round_number in range(args.rounds):
-            names = list(rule_sets)
+            names = list(variants)
             if round_number % 2:
                 names.reverse()
             for name in names:
-                load(rule_sets[name])
-                timings[name].append(workload(args.processes))
+                results[name].append(measure(variants[name], args.processes, work, kauditd))
     finally:
         run("auditctl", "-D", check=False)
         for line in rules_before.splitlines():
             if line.strip() and line.strip() != "No rules":
                 run("auditctl", *line.split(), check=False)
         run("auditctl", "-e", enabled_before, check=False)
-        if started_daemon is not None:
-            started_daemon.send_signal(signal.SIGTERM)
-            started_daemon.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    print(f"machine: {os.cpu_count()} cores, {cpu}, kernel {platform.release()}")
+    print(f"machine: {os.cpu_count()} cores, {cpu}, kernel {platform.release()}, "
+          f"load average {os.getloadavg()[0]:.2f} at the end")
     print(f"workload: {args.processes} processes (/bin/true from a shell loop), "
           f"{args.rounds} interleaved rounds, auditd writing the events")
-    median = {name: statistics.median(values) for name, values in timings.items()}
-    for name in rule_sets:
-        rate = args.processes / median[name]
-        print(f"  {name:5s} {len(rule_sets[name]):3d} rules  median {median[name]:7.3f} s  "
-              f"{rate:8.0f} processes/s  rounds {', '.join(f'{v:.3f}' for v in timings[name])}")
-    print(f"ratio role/seed  {median['role'] / median['seed']:.3f}  (goal <= 1.0 within noise)")
-    print(f"ratio role/none  {median['role'] / median['none']:.3f}  (goal < 1.10)")
-    print(f"ratio seed/none  {median['seed'] / median['none']:.3f}")
+    median = {name: {key: statistics.median(run_[key] for run_ in runs) for key in runs[0]}
+              for name, runs in results.items()}
+    none = median["none"]
+    print("CPU seconds are medians too; 'extra' is the workload's own CPU over none's: the")
+    print("kernel's audit work in the exec'ing tasks.  auditd, kauditd and the plugin compete")
+    print("for the same cores.")
+    print(f"  {'variant':13s} {'rules':>5s} {'wall s':>7s} {'x none':>7s} {'workload':>8s} "
+          f"{'extra':>6s} {'auditd':>6s} {'kauditd':>7s} {'plugin':>6s} {'log MB':>6s}  rounds")
+    for name, variant in variants.items():
+        m = median[name]
+        print(f"  {name:13s} {len(variant['rules']):5d} {m['wall']:7.2f} {m['wall'] / none['wall']:7.3f} "
+              f"{m['workload']:8.2f} {m['workload'] - none['workload']:6.2f} {m['auditd']:6.2f} "
+              f"{m['kauditd']:7.2f} {m['plugin']:6.2f} {m['log'] / 1e6:6.1f}  "
+              + ", ".join(f"{r['wall']:.2f}" for r in results[name]))
+    role_cost = median["role"]["wall"] - none["wall"]
+    print(f"per process: role adds {role_cost / args.processes * 1e6:.0f} us of wall time, "
+          f"{(median['role']['workload'] - none['workload']) / args.processes * 1e6:.0f} us in the "
+          f"exec'ing tasks, {median['role']['auditd'] / args.processes * 1e6:.0f} us of auditd, "
+          f"{median['role']['kauditd'] / args.processes * 1e6:.0f} us of kauditd")
+    print(f"ratio role/seed  {median['role']['wall'] / median['seed']['wall']:.3f}  "
+          f"(goal <= 1.0 within noise)")
+    print(f"ratio role/none  {median['role']['wall'] / none['wall']:.3f}  (goal < 1.10)")
+    print(f"ratio role+syslog/none  {median['role+syslog']['wall'] / none['wall']:.3f}")
+    print(f"ratio seed/none  {median['seed']['wall'] / none['wall']:.3f}")
     return 0
 
 
