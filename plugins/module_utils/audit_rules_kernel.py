@@ -31,7 +31,9 @@ RunCommand = Callable[[List[str]], Tuple[int, str, str]]
 # augenrules only ever reads this directory.
 AUGENRULES_SOURCE_DIR = "/etc/audit/rules.d"
 AUGENRULES_DESTINATION = "/etc/audit/audit.rules"
-_REFUSED_MARKERS = ("Operation not permitted", "Permission denied")
+# audit 4's auditctl says "You must be root" itself, before asking the kernel, when the
+# process lacks CAP_AUDIT_CONTROL.
+_REFUSED_MARKERS = ("Operation not permitted", "Permission denied", "You must be root")
 _ERROR_LINE_RE = re.compile(r"There was an error in line (\d+) of (.+)$")
 _AUGENRULES_CHATTER_RE = re.compile(r"^(/usr)?(/s?bin/)?augenrules:")
 _STATUS_LINE_RE = re.compile(r"^[a-z_]+ \S+$")
