@@ -63,6 +63,15 @@ def event_text(event: dict) -> str:
     return " ".join([event.get("exe") or "", " ".join(event.get("argv") or []), event.get("path") or ""])
 
 
+def summary(result: dict) -> str:
+    """The line under the table: what was shown, and what was left out and why."""
+    counts = result.get("counts", {})
+    return ("(%d events from %d files; %s lines skipped as not audit; %s fragments of "
+            "filtered commands left out)" % (
+                len(result["events"]), counts.get("files", 0), counts.get("other", 0),
+                counts.get("fragments", 0)))
+
+
 def wait_for_report(module_args: str, wait_for: str | None, timeout: float) -> dict:
     """The report, once an event holds ``wait_for`` (or after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
@@ -90,8 +99,7 @@ def main() -> int:
     for line in result["table"]:
         print(line)
     counts = result.get("counts", {})
-    print("(%d events from %d files; %s lines skipped as not audit)" % (
-        len(result["events"]), counts.get("files", 0), counts.get("other", 0)))
+    print(summary(result))
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from report import ROOT, SCENARIO, event_text, wait_for_report
+from report import ROOT, SCENARIO, event_text, summary, wait_for_report
 
 LEVELS = ["info", "low", "medium", "high", "critical"]
 # How long the last command of the sessions may take to reach the log server's file.
@@ -42,7 +42,9 @@ def session():
     # the kernel's clock and ours are the same machine's; a second of slack for rounding
     report = wait_for_report("since=%d" % (started - 1), "update.sh?" + tag, DELIVERY_BOUND)
     print("\n".join(report["table"]))
-    return {"tag": tag, "transcript": done.stdout, "events": report["events"]}
+    print(summary(report))
+    return {"tag": tag, "transcript": done.stdout, "events": report["events"],
+            "counts": report["counts"]}
 
 
 def events_of(session, login_user):
@@ -91,11 +93,26 @@ def test_the_suspicious_session_is_reported_at_high_and_critical(session):
     one(mallory, "the account created", lambda e: "account-changed" in e.get("rules", [])
         and program(e) == "useradd" and "support-" + tag in e["argv"])
     # The write into /etc/cron.d/ arrives by its watch's key: the client's default noise
-    # filters (the seed's list) drop every PATH record, so the log server knows no path
-    # and the path rules (cron-written) cannot fire there.
+    # filters (the seed's list) drop every PATH record, so the log server knows no path;
+    # cron-written matches the key where the path is missing.
     cron = one(mallory, "the cron entry written", lambda e: e.get("key") == "crontab"
                and e.get("argv") == ["tee", "/etc/cron.d/update-" + tag])
-    assert cron["user"] == "root"
+    assert cron["user"] == "root" and cron["path"] is None
+    assert (cron["level"], cron["rules"]) == ("high", ["cron-written"])
+    # useradd's writes of the account files arrive the same way, by their watches' keys
+    account_files = {e["key"] for e in mallory if "identity-files-written" in e.get("rules", [])
+                     and program(e) == "useradd"}
+    assert account_files == {"passwd", "shadow", "group", "gshadow"}
+
+
+def test_no_fragment_of_a_filtered_command_is_in_the_report(session):
+    # Each command of session.sh runs `hostname` for its prompt: the noise filters drop its
+    # SYSCALL, EXECVE and PROCTITLE records, and what is left (its CWD record) is counted
+    # apart, not shown as an event without a user.
+    assert session["counts"]["fragments"] > 0
+    nameless = [(event["kind"], event["record_types"]) for event in session["events"]
+                if not event.get("login_user")]
+    assert nameless == []
 
 
 def test_the_unaudited_host_is_configured_and_says_why_it_is_absent(session, db):
