@@ -815,7 +815,7 @@ class EventAssembler:
                 return ()
         space = record.find(" ", 5)
         close = record.find("):", space)
-        if space < 0 or close < 0 or record[space:space + 11] != " msg=audit(":
+        if space < 0 or close < 0 or not record.startswith(" msg=audit(", space):
             counts["malformed"] += 1
             return ()
         record_type = record[5:space]
@@ -839,7 +839,7 @@ class EventAssembler:
                 counts["records"] -= 1
                 counts["malformed"] += 1
                 return ()
-            done = self._expire(sender, waiting, seconds)
+            done = self._expire(sender, waiting, seconds) if waiting else ()
             if record_type in _STANDALONE_TYPES or record_type == "PROCTITLE":
                 # A PROCTITLE with nothing before it: its event began before this input did,
                 # or the filters dropped the rest of it.
