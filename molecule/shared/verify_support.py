@@ -99,3 +99,21 @@ def as_logged_in_user(command, uid=1001, run_as=None):
     run_as = uid if run_as is None else run_as
     return (f"sh -c 'echo $$ && echo {uid} > /proc/self/loginuid && "
             f"exec setpriv --reuid={run_as} --regid={run_as} --clear-groups {command}'")
+
+
+# What the test webhook receiver (tasks/webhook_receiver.yml) keeps: one JSON line per POST.
+WEBHOOK_RECEIVED = "/var/lib/whotouched-test-webhook.jsonl"
+
+
+def signed_alert(received_line, secret):
+    """The alert of one line the test webhook receiver kept, once its signature header is
+    checked against an HMAC-SHA256 of the body with ``secret`` (bytes), computed here."""
+    import hashlib
+    import hmac
+    import json
+
+    received = json.loads(received_line)
+    body = received["body"].encode("ascii")
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    assert received["signature"] == expected, "bad signature %r on %r" % (received["signature"], body)
+    return json.loads(body)

@@ -13,9 +13,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from verify_support import as_logged_in_user
 
 CLIENT = "pipeline-client"
 SERVER = "pipeline-server"
+# The client's ordinary login user (prepare.yml).
+ALICE = 1001
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 SERVER_LOG_DIR = "/var/log/remote"
 CLIENT_AUDIT_LOG = "/var/log/audit/audit.log"
@@ -54,6 +57,14 @@ def sender_directory(server):
 
 
 # --- the kernel's own records on the client ------------------------------------------------
+
+def run_on_client(client, command, **user):
+    """Run ``command`` on the client as the logged-in user alice (``run_as=0``: through
+    sudo, as in verify_support.as_logged_in_user); its process id."""
+    result = client.run(as_logged_in_user(command, uid=ALICE, **user))
+    assert result.rc == 0, result.stderr
+    return int(result.stdout.split()[0])
+
 
 def kernel_serial(client, pid, record_pattern, timeout=20):
     """The serial (``1700000000.123:42``) of the event whose SYSCALL record in the client's

@@ -4,23 +4,16 @@ seconds later, into the log server's file for that client, in the command templa
 import re
 import time
 
-from pipeline_support import CLIENT, client_rsyslog_pid, kernel_serial, poll, report, server_records, unique
-from verify_support import as_logged_in_user, rules_file_rules, rules_missing_from_kernel
+from pipeline_support import (ALICE, CLIENT, client_rsyslog_pid, kernel_serial, poll, report, run_on_client,
+                              server_records, unique)
+from verify_support import rules_file_rules, rules_missing_from_kernel
 
-ALICE = 1001
 RULES_FILE = "/etc/audit/rules.d/50-whotouched.rules"
 # How long an event may take from the kernel to the server's file.
 DELIVERY_BOUND = 30
 # runcmdformat: %TIMESTAMP% %HOSTNAME% %FROMHOST-IP%%msg% (the message starts with a space)
 RUNCMD_LINE = re.compile(r"^(?P<timestamp>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d) (?P<hostname>\S+) "
                          r"(?P<address>[0-9.]+) (?P<record>type=\w+ msg=audit\((?P<serial>[0-9.:]+)\):.*)$")
-
-
-def run_on_client(client, command, **user):
-    """Run ``command`` on the client as a logged-in user; its process id."""
-    result = client.run(as_logged_in_user(command, uid=ALICE, **user))
-    assert result.rc == 0, result.stderr
-    return int(result.stdout.split()[0])
 
 
 def arriving_records(server, audit_file, serial, types):

@@ -1,18 +1,15 @@
 """The alert processor as the rsyslog_server role deploys it, judged by what it does."""
 
-import hashlib
-import hmac
 import json
 import re
 import time
 import uuid
 
-from verify_support import wait_for_line
+from verify_support import WEBHOOK_RECEIVED, signed_alert, wait_for_line
 
 DROP_IN = "/etc/rsyslog.d/10-whotouched-server.conf"
 CONFIG = "/etc/whotouched/alert-processor.json"
 STORE = "/var/lib/whotouched/events.jsonl"
-WEBHOOK_LOG = "/var/lib/whotouched-test-webhook.jsonl"
 SECRET = b"molecule-webhook-secret"
 
 
@@ -85,10 +82,7 @@ def test_an_audit_line_sent_over_tcp_lands_in_the_store_and_alerts(host):
     assert event["argv"] == ["auditctl", "-D", marker]
     assert event["level"] == "critical" and event["address"] == "127.0.0.1"
     assert event["host"] == host.check_output("hostname")
-    received = json.loads(wait_for_line(host, WEBHOOK_LOG, marker, timeout=30))
-    body = received["body"].encode("ascii")
-    assert received["signature"] == "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-    alert = json.loads(body)
+    alert = signed_alert(wait_for_line(host, WEBHOOK_RECEIVED, marker, timeout=30), SECRET)
     assert alert["kind"] == "event" and alert["level"] == "critical"
     assert alert["event"]["argv"] == ["auditctl", "-D", marker]
     store = host.file(STORE)
