@@ -1,9 +1,11 @@
-"""Sink workers (bounded queues, retries, never blocking) and the SMS command's argv."""
+"""Sink workers (bounded queues, retries, never blocking), the SMS command's argv, the SMS gateway."""
 
 from __future__ import annotations
 
+import http.server
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -14,6 +16,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_sink
     DeliveryError,
     SinkWorker,
     SmsCommandSink,
+    SmsGatewaySink,
     _safe_url,
     backoff_delays,
 )
@@ -108,3 +111,42 @@ def test_sms_command_argv_is_filled_per_argument_without_a_shell():
 ])
 def test_urls_in_logs_carry_no_credentials(url, shown):
     assert _safe_url(url) == shown
+
+
+class _Gateway(http.server.BaseHTTPRequestHandler):
+    """A local SMS gateway: keeps each form it is posted."""
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.forms.append((self.headers["Content-Type"],
+                                  urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True)))
+        self.send_response(500 if self.path == "/down" else 200)
+        self.end_headers()
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture
+def gateway():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    server.forms = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_sms_gateway_posts_the_form_with_hostile_text_as_one_inert_value(gateway):
+    url = "http://127.0.0.1:%d/send" % gateway.server_port
+    sink = SmsGatewaySink(url, {"to": "+10000", "message": "{text}", "from": "{host}"},
+                          max_text=60)
+    hostile = alert(argv=("sh", "-c", "x=1&to=+666; $(id) \x1b[31m<b>"))
+    sink(hostile)
+    ((content_type, form),) = gateway.forms
+    assert content_type == "application/x-www-form-urlencoded"
+    assert form == {"to": ["+10000"], "message": [hostile["text"][:57] + "..."],
+                    "from": ["web01"]}
+    assert "\x1b" not in form["message"][0]
+    with pytest.raises(DeliveryError, match="answered HTTP 500"):
+        SmsGatewaySink(url.replace("/send", "/down"), {"m": "{text}"})(hostile)
