@@ -343,6 +343,22 @@ def _one_field(body, name):
     return value
 
 
+# A PATH record as the kernel writes it (audit_log_name): its name (quoted, hex, or "(null)")
+# and its nametype matched in one pass.  Matched, they are exactly what _one_field finds for
+# each; anything else goes through _one_field.
+_PATH_RECORD = re.compile(
+    r'item=\S* name=("[^"\s]*"|[^\s"#]*) (?:inode=\S* dev=\S* mode=\S* ouid=\S* ogid=\S*'
+    r' rdev=\S* )?(?:obj=\S* )?nametype=([A-Z]*)(?=[ \x1d]|#035|\Z)')
+
+
+def _path_fields(body):
+    """The name and nametype of a PATH record: ``_one_field`` of each, in one pass."""
+    match = _PATH_RECORD.match(body)
+    if match is not None:
+        return match.groups()
+    return _one_field(body, "name"), _one_field(body, "nametype")
+
+
 def _stamp_epoch(stamp):
     seconds, _dot, rest = stamp.partition(".")
     millis, _colon, _serial = rest.partition(":")
@@ -436,6 +452,21 @@ def _argv_from_execve(execve_fields):
     return argv, complete
 
 
+_EXECVE_NAMES = ("argc",) + tuple("a%d" % index for index in range(256))
+
+
+def _execve_argv(body):
+    """``_argv_from_execve([parse_fields(body)[0]])`` of one EXECVE record, read straight
+    from its text when it is the common ``argc=N a0=... a<N-1>=...`` with nothing else."""
+    if "'" not in body and "\x1d" not in body and "#035" not in body:
+        pairs = _KERNEL_FIELD.findall(body)  # what parse_fields makes its dict of
+        if pairs and pairs[0][0] == "argc":
+            names, values = zip(*pairs)
+            if names == _EXECVE_NAMES[:len(names)] and _number(values[0]) == len(names) - 1:
+                return [_argument(value) for value in values[1:]], True
+    return _argv_from_execve([parse_fields(body)[0]])
+
+
 def _syscall_name(fields, names):
     if "SYSCALL" in names:
         return names["SYSCALL"]
@@ -478,14 +509,19 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
                 main_names = names
                 main_type = record_type
         elif record_type == "EXECVE":
-            execve.append(parse_fields(body)[0])
+            execve.append(body)
         elif record_type == "CWD":
             cwd = decode_text(_one_field(body, "cwd"))
         elif record_type == "PATH":
-            paths.append((_one_field(body, "name"), _one_field(body, "nametype")))
+            paths.append(_path_fields(body))
         elif record_type == "PROCTITLE":
             proctitle = body  # looked into only when there is no EXECVE
-    argv, argv_complete = _argv_from_execve(execve) if execve else ([], True)
+    if not execve:
+        argv, argv_complete = [], True
+    elif len(execve) == 1:
+        argv, argv_complete = _execve_argv(execve[0])
+    else:
+        argv, argv_complete = _argv_from_execve([parse_fields(body)[0] for body in execve])
     if not argv and proctitle:
         proctitle = _one_field(proctitle, "proctitle")
     if not argv and proctitle:
@@ -773,6 +809,10 @@ class EventAssembler:
         # Events begun so far per sender: an event that wait_events newer events of the
         # same sender have passed is taken as complete (kernels before 3.17 write no PROCTITLE).
         self._begun = {}
+        # The event the last record went to, as (stamp, address, node, entry, the text
+        # " msg=audit(stamp):"): the next record usually belongs to it too, and then needs no
+        # look-up.  None once any waiting event is given out.
+        self._last = None
 
     def feed(self, line):
         """Take one stored or raw line; return the events it completed."""
@@ -822,6 +862,16 @@ class EventAssembler:
         stamp = record[space + 11:close]
         body = record[close + 2:].lstrip(" ")
         counts["records"] += 1
+        last = self._last
+        if last is not None and last[0] == stamp and last[1] == address and last[2] == node:
+            entry = last[3]
+            if record_type != "EOE" and record_type != "PROCTITLE":
+                if len(entry[0]) >= self.max_event_records or entry[5] > self.max_event_bytes:
+                    return self._drop(entry)
+                entry[0].append((record_type, body))
+                entry[5] += len(body)
+                return ()
+            return self._complete((address, node), stamp, record_type, body, entry)
         sender = (address, node)
         waiting = self._pending.get(sender)
         if waiting is None:
@@ -850,8 +900,9 @@ class EventAssembler:
                     return done
                 return (event,) if not done else done + [event]
             sequence = self._begun[sender] = self._begun.get(sender, 0) + 1
-            waiting[stamp] = [[(record_type, body)], host, address, node, seconds, len(body),
-                              sequence]
+            entry = waiting[stamp] = [[(record_type, body)], host, address, node, seconds,
+                                      len(body), sequence]
+            self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp)
             self._opened += 1
             self._order[(sender, stamp)] = self._opened
             if len(self._order) > self.max_pending:
@@ -860,23 +911,69 @@ class EventAssembler:
                     done = list(done)
                     done.append(evicted)
             return done
+        self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp)
         if record_type == "EOE" or record_type == "PROCTITLE":
-            # The kernel ends every syscall event with PROCTITLE (then EOE, which auditd
-            # does not write to its log), so either one completes it.
-            if record_type == "PROCTITLE":
-                entry[0].append((record_type, body))
-            del waiting[stamp]
-            del self._order[(sender, stamp)]
-            event = build_event(stamp, entry[0], entry[1], entry[2], entry[3],
-                                local_names=self.local_names)
-            return (event,) if self._given(event, "events") else ()
+            return self._complete(sender, stamp, record_type, body, entry)
         if len(entry[0]) >= self.max_event_records or entry[5] > self.max_event_bytes:
-            counts["dropped_records"] += 1
-            if entry[0][-1][0] != "DROPPED":
-                entry[0].append(("DROPPED", ""))  # one marker, the records are not kept
-            return ()
+            return self._drop(entry)
         entry[0].append((record_type, body))
         entry[5] += len(body)
+        return ()
+
+    def feed_lines(self, lines):
+        """The events that ``lines`` complete, as :meth:`feed` gives them line by line (empty
+        lines skipped, a line that makes feed fail counted as malformed); no flush."""
+        feed = self.feed
+        counts = self.counts
+        for line in lines:
+            if not line:
+                continue
+            last = self._last
+            if last is not None and last[1] is None and last[2] is None and line[:5] == "type=":
+                # A raw record of the event the last one went to, the usual case: what feed
+                # does with it, without the call and the look-ups.  The stamp holds no ")",
+                # so the first "):" after the type is the one that ends the marker.
+                space = line.find(" ", 5)
+                marker = last[4]
+                if space >= 0 and line.startswith(marker, space):
+                    record_type = line[5:space]
+                    entry = last[3]
+                    if record_type != "EOE" and record_type != "PROCTITLE" and \
+                            len(entry[0]) < self.max_event_records and \
+                            entry[5] <= self.max_event_bytes:
+                        body = line[space + len(marker):].lstrip(" ")
+                        counts["lines"] += 1
+                        counts["records"] += 1
+                        entry[0].append((record_type, body))
+                        entry[5] += len(body)
+                        continue
+            try:
+                done = feed(line)
+            except (ValueError, IndexError, KeyError, TypeError, OverflowError):
+                # A hostile line that got past the cheap checks: counted, never fatal.
+                counts["malformed"] += 1
+                continue
+            if done:
+                yield from done
+
+    def _complete(self, sender, stamp, record_type, body, entry):
+        """The event of a waiting entry that its PROCTITLE or EOE record ends."""
+        # The kernel ends every syscall event with PROCTITLE (then EOE, which auditd does
+        # not write to its log), so either one completes it.
+        if record_type == "PROCTITLE":
+            entry[0].append((record_type, body))
+        del self._pending[sender][stamp]
+        del self._order[(sender, stamp)]
+        self._last = None
+        event = build_event(stamp, entry[0], entry[1], entry[2], entry[3],
+                            local_names=self.local_names)
+        return (event,) if self._given(event, "events") else ()
+
+    def _drop(self, entry):
+        """Count a record that goes over an event's limits; mark the event once."""
+        self.counts["dropped_records"] += 1
+        if entry[0][-1][0] != "DROPPED":
+            entry[0].append(("DROPPED", ""))  # one marker, the records are not kept
         return ()
 
     def _expire(self, sender, waiting, seconds):
@@ -890,6 +987,7 @@ class EventAssembler:
             if entry[4] >= limit and entry[6] >= oldest_kept:
                 break
             del waiting[stamp]
+            self._last = None
             del self._order[(sender, stamp)]
             event = self._finish(stamp, entry, "incomplete")
             if event is not None:
@@ -901,6 +999,7 @@ class EventAssembler:
     def _evict_oldest(self):
         sender, stamp = next(iter(self._order))
         del self._order[(sender, stamp)]
+        self._last = None
         entry = self._pending[sender].pop(stamp)
         return self._finish(stamp, entry, "evicted")
 
@@ -943,6 +1042,7 @@ class EventAssembler:
             if order[key] > opened_before:
                 break
             del order[key]
+            self._last = None
             sender, stamp = key
             event = self._finish(stamp, self._pending[sender].pop(stamp), "incomplete")
             if event is not None:
@@ -958,6 +1058,7 @@ class EventAssembler:
                 done.append(event)
         self._order.clear()
         self._pending.clear()
+        self._last = None
         return done
 
     @property
@@ -973,15 +1074,5 @@ def iter_events(lines, assembler=None, **options):
     read its ``counts`` afterwards.
     """
     assembler = assembler or EventAssembler(**options)
-    feed = assembler.feed
-    for line in lines:
-        if line:
-            try:
-                done = feed(line)
-            except (ValueError, IndexError, KeyError, TypeError, OverflowError):
-                # A hostile line that got past the cheap checks: counted, never fatal.
-                assembler.counts["malformed"] += 1
-                continue
-            if done:
-                yield from done
+    yield from assembler.feed_lines(lines)
     yield from assembler.flush()

@@ -188,3 +188,99 @@ def test_a_stamp_with_bad_milliseconds_is_malformed_not_a_crash_at_the_end():
     found = list(iter_events(["type=SYSCALL msg=audit(1700000000.1x:5): arch=c000003e "
                               "syscall=59"], assembler))
     assert found == [] and assembler.counts["malformed"] == 1
+
+
+@st.composite
+def path_bodies(draw):
+    """PATH bodies in the kernel's layout (with or without inode fields, obj, names after the
+    separator), then perhaps damaged."""
+    name = draw(st.one_of(VALUE, st.sampled_from(['"/etc/passwd"', "(null)", "2F61206220",
+                                                  '"a"nametype=X', ""])))
+    body = "item=%s name=%s " % (draw(st.sampled_from(["0", "1", "x", "name=a"])), name)
+    if draw(st.booleans()):
+        body += "inode=%s dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 " % draw(
+            st.sampled_from(["1", "nametype=DELETE", "x"]))
+    if draw(st.booleans()):
+        body += "obj=system_u:object_r:etc_t:s0 "
+    body += "nametype=%s" % draw(st.one_of(
+        st.sampled_from(["NORMAL", "PARENT", "CREATE", "", "#035", "x"]), VALUE))
+    body += draw(st.sampled_from(["", " cap_fp=0 cap_fi=0", "\x1dOUID=\"root\"",
+                                  "#035OUID=\"root\"", " nametype=CREATE"]))
+    for _edit in range(draw(st.integers(0, 2))):
+        position = draw(st.integers(0, len(body)))
+        body = body[:position] + draw(TRICKY) + body[position + draw(st.integers(0, 3)):]
+    return body
+
+
+@given(path_bodies())
+@example('item=0 name="/etc/passwd" inode=1 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 '
+         'nametype=NORMAL cap_fp=0\x1dOUID="root"')
+@example("item=0 name=2F61#0352F62 nametype=NORMAL")  # an escaped separator in a bare name
+@example("item=0 name=x nametype=NORMAL#035x\x1dy")
+@settings(max_examples=1000, deadline=None)
+def test_path_fast_path_is_one_field_of_each(body):
+    expected = (audit_events._one_field(body, "name"), audit_events._one_field(body, "nametype"))
+    assert audit_events._path_fields(body) == expected
+
+
+def test_path_fast_path_reads_the_kernel_layout():
+    body = ('item=1 name="/etc/x" inode=3 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 '
+            'nametype=CREATE cap_fp=0 cap_fi=0\x1dOUID="root" OGID="root"')
+    assert audit_events._PATH_RECORD.match(body)
+    assert audit_events._path_fields(body) == ('"/etc/x"', "CREATE")
+
+
+@given(st.lists(VALUE, max_size=5), st.one_of(st.none(), st.integers(-1, 7), VALUE),
+       st.lists(st.sampled_from(["a1_len=3", "a0[0]=x", "a01=y", "x=1", "a0=z", "a9=1", "'",
+                                 "\x1d", "#035", "  ", "argc=1"]), max_size=2))
+@example(['"ls"', '"-l"'], 2, [])
+@settings(max_examples=1000, deadline=None)
+def test_one_execve_record_read_from_its_text_is_the_general_path(arguments, argc, extra):
+    fields = ["a%d=%s" % pair for pair in enumerate(arguments)]
+    if argc is not None:
+        fields.insert(0, "argc=%s" % argc)
+    body = " ".join(fields + extra)
+    assert _outcome(audit_events._execve_argv, body) == _outcome(
+        lambda text: audit_events._argv_from_execve([audit_events.parse_fields(text)[0]]), body)
+
+
+RAW_TYPES = st.sampled_from(["SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE", "EOE",
+                             "BPRM_FCAPS", "USER_CMD"])
+
+
+@st.composite
+def raw_streams(draw):
+    """Raw and stored lines of a few events, interleaved, some with odd stamps and prefixes."""
+    lines = []
+    for _line in range(draw(st.integers(0, 30))):
+        stamp = draw(st.sampled_from(["1700000000.100:1", "1700000000.100:2", "1700000009.1:3",
+                                      "1700000000.100:1)", "1700000000.100:", " 1700000000.1:1",
+                                      "1700000000.100:1):x"]))
+        prefix = draw(st.sampled_from(["", "", "", "node=a ", "Nov 14 22:13:20 h 10.0.0.1 "]))
+        spacing = draw(st.sampled_from([" ", " ", "  ", ""]))
+        body = draw(st.sampled_from([
+            "arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 "
+            "pid=2 auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 "
+            "ses=3 comm=\"id\" exe=\"/usr/bin/id\" key=\"exec\"",
+            'argc=2 a0="ls" a1="-l"', 'cwd="/tmp"', 'item=0 name="/etc/x" nametype=NORMAL',
+            "proctitle=6C73", "", "msg='cmd=6964 res=success'"]))
+        lines.append("%stype=%s%smsg=audit(%s):%s" % (prefix, draw(RAW_TYPES), spacing, stamp,
+                                                      " " + body if body else ""))
+    return lines
+
+
+@given(raw_streams(), st.sampled_from([1, 2, 1024]), st.sampled_from([8, 4 << 20]),
+       st.sampled_from([1, 4096]))
+@settings(max_examples=500, deadline=None)
+def test_lines_fed_in_a_stream_are_lines_fed_one_by_one(lines, max_records, max_bytes, pending):
+    options = {"max_event_records": max_records, "max_event_bytes": max_bytes,
+               "max_pending": pending, "now": 1700000000, "fragments": True}
+    streamed = EventAssembler(**options)
+    found = list(streamed.feed_lines(lines)) + streamed.flush()
+    one_by_one = EventAssembler(**options)
+    expected = []
+    for line in lines:
+        expected.extend(one_by_one.feed(line))
+    expected.extend(one_by_one.flush())
+    assert found == expected
+    assert streamed.counts == one_by_one.counts
