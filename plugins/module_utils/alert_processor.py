@@ -300,13 +300,9 @@ class Processor(object):
         self.counts["lines"] += 1
         if not line:
             return
-        try:
-            events = self.assembler.feed(line)
-        except (ValueError, IndexError, KeyError, TypeError, OverflowError):
-            # A hostile line past the assembler's cheap checks: counted there, never fatal.
-            self.assembler.counts["malformed"] += 1
-            events = ()
-        for event in events:
+        # feed_lines counts a hostile line that gets past the assembler's cheap checks as
+        # malformed, never fatal.
+        for event in self.assembler.feed_lines((line,)):
             self.handle_event(event)
 
     def handle_event(self, event):
