@@ -57,8 +57,22 @@ engine:
 images: engine
 	scripts/build-images.sh
 
+# The scenarios of the managed-host roles again on Ubuntu 20.04 (audit 2.8, rsyslog 8.2001,
+# Python 3.8) and 24.04 (audit 3.1, rsyslog 8.2312).
+UBUNTU_PLATFORMS := MOLECULE_IMAGE_1=whotouched/ubuntu-systemd:focal MOLECULE_PLATFORM_1=ubuntu2004 \
+	MOLECULE_IMAGE_2=whotouched/ubuntu-systemd:noble MOLECULE_PLATFORM_2=ubuntu2404
+UBUNTU_SCENARIOS := platform linux_audit linux_audit_kernel rsyslog_client rsyslog_server
+# linux_audit_kernel has one platform: the audit versions it has not met yet, in turn
+# (audit 3.0 on Debian 12 and 2.8 on Ubuntu 20.04 above; 4.0 on Debian 13, 3.1 on Ubuntu 24.04).
+KERNEL_PLATFORMS := debian13=whotouched/debian-systemd:trixie ubuntu2404=whotouched/ubuntu-systemd:noble
+
 molecule: venv images
 	$(KERNEL_LOCK) scripts/molecule.sh
+	$(UBUNTU_PLATFORMS) $(KERNEL_LOCK) scripts/molecule.sh $(UBUNTU_SCENARIOS)
+	for platform in $(KERNEL_PLATFORMS); do \
+	  MOLECULE_PLATFORM_1=$${platform%%=*} MOLECULE_IMAGE_1=$${platform#*=} \
+	    $(KERNEL_LOCK) scripts/molecule.sh linux_audit_kernel; \
+	done
 
 # The demo: three local containers, site.yml, two sessions, the who-did-what report
 # (the Molecule scenario molecule/demo).  It holds the kernel lock until demo-down.

@@ -1,7 +1,10 @@
-"""What auditing every command costs: an exec-heavy workload under several rule sets.
+"""What auditing every command costs: exec-heavy workloads under several rule sets.
 
-Runs N short processes (a shell loop of /bin/true) with an auditd of its own (the host's
-auditd.conf, but writing to a private directory and with its own plugins) writing the events,
+Runs N short processes with an auditd of its own (the host's auditd.conf, but writing to a
+private directory and with its own plugins) writing the events.  Two workloads:
+  true       - a shell loop of /bin/true: nothing but starting processes, the worst case
+  commands   - a shell loop of ordinary short commands that do a little work on real files
+               (grep, sort, sed, wc, md5sum, ls, date, id), as cron jobs and scripts run them
 under
   none         - auditing on, no rules
   seed         - the article's plain execve rules and file watches
@@ -12,6 +15,8 @@ and with --breakdown, variants that take the cost apart:
   role nowrite    - auditd write_logs=no: what writing the log costs
   role -fcaps     - BPRM_FCAPS records excluded (the event library does not read them)
   role prio0      - auditd priority_boost 0 instead of the host's
+  role floor      - every record the kernel can leave out excluded (PROCTITLE, PATH, CWD,
+                    BPRM_FCAPS) and write_logs=no: the least an execve rule that matches costs
   exec nomatch    - execve rules that match nothing: the kernel's per-syscall audit cost alone
   watches only    - the role's file watches without the execve rules
 in interleaved rounds.  It prints the median wall time of each, its ratio to none, and where
@@ -22,7 +27,7 @@ enabled flag afterwards and stops its auditd.  Goal: role <= seed, and role < 1.
 Run it under the kernel lock:
 
     flock /run/whotouched-kernel.lock python benchmarks/linux_audit_exec_cost.py \
-        [--processes 20000] [--rounds 3] [--breakdown]
+        [--processes 20000] [--rounds 3] [--workload true commands] [--breakdown]
 """
 
 from __future__ import annotations
@@ -91,6 +96,9 @@ def load(rules: list[str]) -> None:
 
 # Records the event library does not read: an exclusion that loses nothing the report needs.
 EXCLUDE_FCAPS = ["-a always,exclude -F msgtype=BPRM_FCAPS"]
+# Every record of an exec event but SYSCALL and EXECVE (and the end-of-event marker).
+EXCLUDE_OPTIONAL = [f"-a always,exclude -F msgtype={kind}"
+                    for kind in ("PROCTITLE", "PATH", "CWD", "BPRM_FCAPS")]
 # Execve rules that match nothing here: every syscall is audited, no record is written.
 EXEC_NOMATCH = [
     "-a always,exit -F arch=b64 -S execve,execveat -F auid=7777 -k exec",
@@ -165,9 +173,20 @@ class Auditd:
             self.process.wait(timeout=20)
 
 
-def workload(processes: int) -> tuple[float, float]:
+# One command per iteration, in turn; each reads a real file or asks the system something.
+COMMANDS = ["grep -c root /etc/passwd", "sort /etc/services", "sed -n 5p /etc/services",
+            "wc -l /etc/services", "md5sum /etc/services", "ls -l /etc", "date +%s", "id -un"]
+WORKLOADS = {
+    "true": "/bin/true",
+    "commands": 'case $((i % {n})) in {cases} esac >/dev/null'.format(
+        n=len(COMMANDS), cases=" ".join(f"{index}) {command};;"
+                                        for index, command in enumerate(COMMANDS))),
+}
+
+
+def workload(processes: int, kind: str = "true") -> tuple[float, float]:
     """Wall seconds and the CPU seconds of the shell loop and its processes."""
-    script = f"i=0; while [ $i -lt {processes} ]; do /bin/true; i=$((i+1)); done"
+    script = f"i=0; while [ $i -lt {processes} ]; do {WORKLOADS[kind]}; i=$((i+1)); done"
     start = time.perf_counter()
     process = subprocess.Popen(["sh", "-c", script])
     _pid, status, usage = os.wait4(process.pid, 0)
@@ -176,14 +195,15 @@ def workload(processes: int) -> tuple[float, float]:
     return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
-def measure(variant: dict, processes: int, work: Path, kauditd: list[int]) -> dict[str, float]:
+def measure(variant: dict, processes: int, kind: str, work: Path,
+            kauditd: list[int]) -> dict[str, float]:
     daemon = Auditd(work, variant.get("auditd", {}), variant.get("syslog", False))
     try:
         load(variant["rules"])
         plugin = pids_named("audisp-syslog", parent=daemon.process.pid)
         watched = {"auditd": [daemon.process.pid], "kauditd": kauditd, "plugin": plugin}
         before = {name: sum(map(cpu_seconds, pids)) for name, pids in watched.items()}
-        wall, cpu = workload(processes)
+        wall, cpu = workload(processes, kind)
         time.sleep(0.3)  # what auditd and its plugin still had to take in
         result = {name: sum(map(cpu_seconds, pids)) - before[name]
                   for name, pids in watched.items()}
@@ -198,6 +218,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workload", nargs="+", choices=list(WORKLOADS),
+                        default=list(WORKLOADS), help="which workloads (default: both)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also the variants that take the cost apart")
     args = parser.parse_args()
@@ -228,21 +250,22 @@ def main() -> int:
             "role nowrite": {"rules": role, "auditd": {"write_logs": "no"}},
             "role -fcaps": {"rules": EXCLUDE_FCAPS + role},
             "role prio0": {"rules": role, "auditd": {"priority_boost": "0"}},
+            "role floor": {"rules": EXCLUDE_OPTIONAL + role, "auditd": {"write_logs": "no"}},
             "exec nomatch": {"rules": EXEC_NOMATCH},
             "watches only": {"rules": [rule for rule in role if rule.startswith("-w ")]},
         })
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    runs = [(kind, name) for kind in args.workload for name in variants]
+    results: dict[tuple[str, str], list[dict[str, float]]] = {run_: [] for run_ in runs}
     kauditd = pids_named("kauditd")
     work = Path(tempfile.mkdtemp(prefix="exec-cost-"))
     try:
         run("auditctl", "-e", "1")
-        workload(min(2000, args.processes))  # warm the page cache
+        for kind in args.workload:
+            workload(min(2000, args.processes), kind)  # warm the page cache
         for round_number in range(args.rounds):
-            names = list(variants)
-            if round_number % 2:
-                names.reverse()
-            for name in names:
-                results[name].append(measure(variants[name], args.processes, work, kauditd))
+            for kind, name in (runs if round_number % 2 == 0 else runs[::-1]):
+                results[kind, name].append(
+                    measure(variants[name], args.processes, kind, work, kauditd))
     finally:
         run("auditctl", "-D", check=False)
         for line in rules_before.splitlines():
@@ -255,14 +278,23 @@ def main() -> int:
                 if line.startswith("model name")), platform.processor())
     print(f"machine: {os.cpu_count()} cores, {cpu}, kernel {platform.release()}, "
           f"load average {os.getloadavg()[0]:.2f} at the end")
-    print(f"workload: {args.processes} processes (/bin/true from a shell loop), "
-          f"{args.rounds} interleaved rounds, auditd writing the events")
-    median = {name: {key: statistics.median(run_[key] for run_ in runs) for key in runs[0]}
-              for name, runs in results.items()}
-    none = median["none"]
+    print(f"{args.processes} processes per run, {args.rounds} interleaved rounds, "
+          "auditd writing the events")
     print("CPU seconds are medians too; 'extra' is the workload's own CPU over none's: the")
     print("kernel's audit work in the exec'ing tasks.  auditd, kauditd and the plugin compete")
     print("for the same cores.")
+    for kind in args.workload:
+        report(kind, variants, {name: results[kind, name] for name in variants}, args.processes)
+    return 0
+
+
+def report(kind: str, variants: dict, results: dict[str, list[dict[str, float]]],
+           processes: int) -> None:
+    median = {name: {key: statistics.median(run_[key] for run_ in runs) for key in runs[0]}
+              for name, runs in results.items()}
+    none = median["none"]
+    print(f"\nworkload {kind}: {WORKLOADS[kind] if kind == 'true' else ', '.join(COMMANDS)}")
+    print(f"  no rules: {none['wall'] / processes * 1e6:.0f} us of wall time per process")
     print(f"  {'variant':13s} {'rules':>5s} {'wall s':>7s} {'x none':>7s} {'workload':>8s} "
           f"{'extra':>6s} {'auditd':>6s} {'kauditd':>7s} {'plugin':>6s} {'log MB':>6s}  rounds")
     for name, variant in variants.items():
@@ -272,15 +304,15 @@ def main() -> int:
               f"{m['kauditd']:7.2f} {m['plugin']:6.2f} {m['log'] / 1e6:6.1f}  "
               + ", ".join(f"{r['wall']:.2f}" for r in results[name]))
     role_cost = median["role"]["wall"] - none["wall"]
-    print(f"per process: role adds {role_cost / args.processes * 1e6:.0f} us of wall time, "
-          f"{(median['role']['workload'] - none['workload']) / args.processes * 1e6:.0f} us in the "
-          f"exec'ing tasks, {median['role']['auditd'] / args.processes * 1e6:.0f} us of auditd, "
-          f"{median['role']['kauditd'] / args.processes * 1e6:.0f} us of kauditd")
-    print(f"ratio role/seed  {median['role']['wall'] / median['seed']['wall']:.3f}  "
+    print(f"  per process: role adds {role_cost / processes * 1e6:.0f} us of wall time, "
+          f"{(median['role']['workload'] - none['workload']) / processes * 1e6:.0f} us in the "
+          f"exec'ing tasks, {median['role']['auditd'] / processes * 1e6:.0f} us of auditd, "
+          f"{median['role']['kauditd'] / processes * 1e6:.0f} us of kauditd")
+    print(f"  ratio role/seed  {median['role']['wall'] / median['seed']['wall']:.3f}  "
           f"(goal <= 1.0 within noise)")
-    print(f"ratio role/none  {median['role']['wall'] / none['wall']:.3f}  (goal < 1.10)")
-    print(f"ratio role+syslog/none  {median['role+syslog']['wall'] / none['wall']:.3f}")
-    print(f"ratio seed/none  {median['seed']['wall'] / none['wall']:.3f}")
+    print(f"  ratio role/none  {median['role']['wall'] / none['wall']:.3f}  (goal < 1.10)")
+    print(f"  ratio role+syslog/none  {median['role+syslog']['wall'] / none['wall']:.3f}")
+    print(f"  ratio seed/none  {median['seed']['wall'] / none['wall']:.3f}")
     return 0
 
 

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Build the local systemd base images the Molecule scenarios run on, from the host's own
-# Debian package sources (no registry needed).  An image whose recipe is unchanged is
-# not rebuilt: the recipe's hash is stored in the image's labels.
+# Build the local systemd base images the Molecule scenarios run on, from package
+# archives (no registry needed): Debian suites from the host's own package sources,
+# Ubuntu suites (focal, jammy, noble) from the Ubuntu archive.  An image whose recipe is
+# unchanged is not rebuilt: the recipe's hash is stored in the image's labels.
 #
-#   scripts/build-images.sh [SUITE ...]     default: bookworm trixie
+#   scripts/build-images.sh [SUITE ...]     default: bookworm trixie focal noble
+#
+# Images: whotouched/debian-systemd:SUITE and whotouched/ubuntu-systemd:SUITE.
 set -euo pipefail
 
-PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,sudo,procps,iproute2,ca-certificates"
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,sudo,procps,iproute2,ca-certificates,passwd"
 REPOSITORY="${WHOTOUCHED_IMAGE_REPOSITORY:-whotouched/debian-systemd}"
+UBUNTU_REPOSITORY="${WHOTOUCHED_UBUNTU_IMAGE_REPOSITORY:-whotouched/ubuntu-systemd}"
+UBUNTU_MIRROR="${WHOTOUCHED_UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}"
+# The Ubuntu archive keyring, pinned by the hash of the package that carries it: the
+# trust anchor for every Ubuntu package these images get.
+UBUNTU_KEYRING_DEB="pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb"
+UBUNTU_KEYRING_SHA256="36de43b15853ccae0028e9a767613770c704833f82586f28eb262f0311adb8a8"
 
 die() { echo "build-images: $*" >&2; exit 1; }
 
@@ -21,11 +30,36 @@ recipe_hash() {
 }
 
 work=$(mktemp -d)
+chmod 0755 "$work"  # apt's sandbox user reads the Ubuntu keyring from here
 trap 'rm -rf "$work"' EXIT
+
+UBUNTU_KEYRING=""
+fetch_ubuntu_keyring() {
+  UBUNTU_KEYRING="$work/ubuntu-archive-keyring.gpg"
+  if [ ! -s "$UBUNTU_KEYRING" ]; then
+    curl -fsS -o "$work/ubuntu-keyring.deb" "$UBUNTU_MIRROR/$UBUNTU_KEYRING_DEB" \
+      || die "cannot download the Ubuntu keyring from $UBUNTU_MIRROR."
+    echo "$UBUNTU_KEYRING_SHA256  $work/ubuntu-keyring.deb" | sha256sum --check --status \
+      || die "the Ubuntu keyring package from $UBUNTU_MIRROR does not have the pinned SHA-256."
+    dpkg-deb -x "$work/ubuntu-keyring.deb" "$work/ubuntu-keyring"
+    cp "$work/ubuntu-keyring/usr/share/keyrings/ubuntu-archive-keyring.gpg" "$UBUNTU_KEYRING"
+  fi
+}
 
 build() {
   local suite=$1 tag hash current
-  tag="$REPOSITORY:$suite"
+  local -a sources=() options=()
+  case "$suite" in
+    focal|jammy|noble)
+      tag="$UBUNTU_REPOSITORY:$suite"
+      fetch_ubuntu_keyring
+      options=("--components=main,universe" "--keyring=$UBUNTU_KEYRING")
+      sources=("deb $UBUNTU_MIRROR $suite main universe"
+               "deb $UBUNTU_MIRROR $suite-updates main universe"
+               "deb $UBUNTU_MIRROR $suite-security main universe")
+      ;;
+    *) tag="$REPOSITORY:$suite" ;;
+  esac
   hash=$(recipe_hash "$suite")
   current=$(docker image inspect -f '{{ index .Config.Labels "org.whotouched.recipe" }}' "$tag" 2>/dev/null || true)
   if [ "$current" = "$hash" ]; then
@@ -33,14 +67,14 @@ build() {
     return
   fi
   echo "build-images: building $tag"
-  # The container's own sources come from the host's, so the images reach the same mirror.
-  # Keep the package lists, as an installed system has them.  The hooks' "$1" is the
+  # A Debian container's own sources come from the host's, so it reaches the same mirror;
+  # an Ubuntu container's are the archive lines above.  Keep the package lists, as an installed system has them.  The hooks' "$1" is the
   # new root, expanded by mmdebstrap, not by this shell.
   # shellcheck disable=SC2016
-  mmdebstrap --quiet --variant=apt --include="$PACKAGES" --skip=cleanup/apt/lists \
+  mmdebstrap --quiet --variant=apt --include="$PACKAGES" --skip=cleanup/apt/lists "${options[@]}" \
     --customize-hook='chroot "$1" systemctl mask getty.target systemd-logind.service console-getty.service' \
     --customize-hook='rm -f "$1"/etc/machine-id; touch "$1"/etc/machine-id' \
-    "$suite" "$work/rootfs.tar" || die "mmdebstrap $suite failed: see the messages above."
+    "$suite" "$work/rootfs.tar" "${sources[@]}" || die "mmdebstrap $suite failed: see the messages above."
   docker import \
     --change 'CMD ["/lib/systemd/systemd"]' \
     --change "LABEL org.whotouched.recipe=$hash" \
@@ -48,7 +82,7 @@ build() {
   rm -f "$work/rootfs.tar"
 }
 
-[ $# -gt 0 ] || set -- bookworm trixie
+[ $# -gt 0 ] || set -- bookworm trixie focal noble
 for suite in "$@"; do
   build "$suite"
 done

@@ -3,6 +3,9 @@
 # parallel).  A verifier that finds no tests counts as a failure, not a pass.
 #
 #   scripts/molecule.sh [SCENARIO ...]     default: all scenarios under molecule/
+#
+# The platforms come from MOLECULE_IMAGE_1/2 (see .config/molecule/config.yml); a run on
+# other images than the default ones keeps its logs apart.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +22,8 @@ fi
 
 failed=()
 for scenario in "$@"; do
-  log="$logs/$scenario.log"
-  echo "molecule: scenario $scenario (log: $log)"
+  log="$logs/$scenario${MOLECULE_PLATFORM_1:+-$MOLECULE_PLATFORM_1}.log"
+  echo "molecule: scenario $scenario on ${MOLECULE_IMAGE_1:-the default images}${MOLECULE_IMAGE_2:+ and $MOLECULE_IMAGE_2} (log: $log)"
   start=$SECONDS
   if molecule test -s "$scenario" >"$log" 2>&1 && ! grep -q "Skipping, no tests found" "$log"; then
     echo "molecule: $scenario passed in $((SECONDS - start)) s"

@@ -44,6 +44,21 @@ def key_values(text):
     return values
 
 
+def audit_major_version(host):
+    """The installed audit userspace's major version, from the package database (auditctl
+    may refuse even ``-v`` in a container without audit capabilities)."""
+    result = host.run("dpkg-query -W -f '${Version}' auditd || rpm -q --qf '%{VERSION}' audit")
+    assert result.rc == 0, result.stderr
+    return int(result.stdout.split(":")[-1].split(".")[0])
+
+
+def syslog_plugin_path(host):
+    """Where the audit syslog plugin's file is: audispd's directory on audit 2.x."""
+    if audit_major_version(host) < 3:
+        return "/etc/audisp/plugins.d/syslog.conf"
+    return "/etc/audit/plugins.d/syslog.conf"
+
+
 def rules_file_rules(text):
     """The parsed rules of a rules file (a line that does not parse fails the verifier)."""
     lines = parse_rules_text(text)

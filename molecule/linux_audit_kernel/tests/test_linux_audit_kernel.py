@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from verify_support import as_logged_in_user, rules_missing_from_kernel
+from verify_support import as_logged_in_user, audit_major_version, rules_missing_from_kernel
 
 RULES_FILE = "/etc/audit/rules.d/50-whotouched.rules"
 AUDIT_LOG = "/var/log/audit/audit.log"
@@ -42,10 +42,11 @@ def test_kernel_holds_every_rule_of_the_file(host):
 
 def test_command_of_a_login_user_is_recorded_with_arguments_key_and_auid(host):
     marker = f"marker-{uuid.uuid4().hex}"
-    assert host.run(as_logged_in_user(f"/usr/bin/echo {marker}", uid=ALICE_UID)).rc == 0
+    # /bin/echo: a path on merged-/usr systems and on older ones alike.
+    assert host.run(as_logged_in_user(f"/bin/echo {marker}", uid=ALICE_UID)).rc == 0
     records = records_of_event(host, rf'type=EXECVE .*a1="{marker}"')
     execve = next(r for r in records if r.startswith("type=EXECVE"))
-    assert 'a0="/usr/bin/echo"' in execve
+    assert 'a0="/bin/echo"' in execve
     syscall = next(r for r in records if r.startswith("type=SYSCALL"))
     assert f" auid={ALICE_UID} " in syscall
     assert f" uid={ALICE_UID} " in syscall
@@ -59,5 +60,43 @@ def test_write_to_a_watched_file_is_recorded_with_its_key(host):
     assert any('name="/etc/passwd"' in r for r in records if r.startswith("type=PATH"))
 
 
-def test_syslog_plugin_runs(host):
-    assert host.run("pgrep -x audisp-syslog").rc == 0
+# Listens on /dev/log (the container has no syslog daemon), runs a command, and prints the
+# first syslog datagram that holds the command's marker.
+SYSLOG_LISTENER = """
+import socket, subprocess, sys, time
+marker, command = sys.argv[1], sys.argv[2]
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+listener.bind("/dev/log")
+try:
+    listener.settimeout(1)
+    subprocess.run(["sh", "-c", command], check=True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            datagram = listener.recv(65536).decode(errors="replace")
+        except socket.timeout:
+            continue
+        if marker in datagram and "type=EXECVE" in datagram:
+            print("datagram:", datagram.replace("\\n", " "))
+            sys.exit(0)
+    sys.exit("no syslog datagram with " + marker)
+finally:
+    listener.close()
+    import os
+    os.unlink("/dev/log")
+"""
+
+
+def test_syslog_plugin_hands_events_to_syslog_with_the_facility(host):
+    # audit 2.x: audispd's builtin syslog output; 3.x and later: the audisp-syslog plugin.
+    plugin_process = "audispd" if audit_major_version(host) < 3 else "audisp-syslog"
+    assert host.run(f"pgrep -x {plugin_process}").rc == 0
+    assert not host.file("/dev/log").exists, "a syslog socket is already there"
+    marker = f"marker-{uuid.uuid4().hex}"
+    command = as_logged_in_user(f"/bin/echo {marker}", uid=ALICE_UID)
+    result = host.run("python3 -c %s %s %s", SYSLOG_LISTENER, marker, command)
+    assert result.rc == 0, result.stderr
+    datagram = result.stdout.rsplit("datagram: ", 1)[1]
+    # LOG_LOCAL6 (22) * 8 + LOG_INFO (6): the facility the rsyslog_client role selects on.
+    assert datagram.startswith("<182>"), datagram
+    assert f'"{marker}"' in datagram

@@ -73,6 +73,13 @@ def test_forwarding_selects_audit_events_through_a_reliable_queue(host):
     assert params["queue.spooldirectory"] == SPOOL
 
 
+def test_the_running_rsyslogd_owns_the_spool_directory(host):
+    # Ubuntu's rsyslogd drops its privileges: the queue must be writable by that user.
+    users = set(host.run_expect([0], "ps -o user= -C rsyslogd").stdout.split())
+    assert len(users) == 1, users
+    assert host.file(SPOOL).user == users.pop()
+
+
 def test_transport_and_tls_settings(host):
     _rule, params = _forward(host)
     if params["type"] == "omfwd":
