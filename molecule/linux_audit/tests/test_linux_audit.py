@@ -25,6 +25,10 @@ EXPERT_RULES = [
     "-w /etc/sudoers.d/ -p wa -k sudoers",
     "-w /etc/ssh/sshd_config -p wa -k sshd-config",
     "-w /root/.ssh/ -p wa -k root-ssh",
+    "-w /var/spool/cron/ -p wa -k crontab",
+    "-w /etc/systemd/system/ -p wa -k systemd-unit",
+    "-w /etc/ld.so.preload -p wa -k ld-preload",
+    "-w /etc/pam.d/ -p wa -k pam",
     "-w /etc/audit/ -p wa -k audit-config",
     "-w /etc/libaudit.conf -p wa -k audit-config",
 ]

@@ -100,3 +100,27 @@ def test_syslog_plugin_hands_events_to_syslog_with_the_facility(host):
     # LOG_LOCAL6 (22) * 8 + LOG_INFO (6): the facility the rsyslog_client role selects on.
     assert datagram.startswith("<182>"), datagram
     assert f'"{marker}"' in datagram
+
+
+def test_a_changed_daemon_setting_reaches_the_running_auditd(host):
+    # side_effect.yml switched log_format (RAW <-> ENRICHED) after noting the log's size.
+    before = int(host.file("/run/audit-log-before-reload").content_string)
+    log_format = host.file("/run/audit-log-format-after").content_string.strip()
+    if audit_major_version(host) < 3:
+        # audit 2.x restarts: the new daemon's start record names the format it read.
+        reloaded = re.compile(rb"type=DAEMON_START .* format=%s " % log_format.lower().encode())
+    else:
+        # audit 3.x and later reconfigure on SIGHUP.
+        reloaded = re.compile(rb"op=reconfigure state=changed")
+    deadline = time.monotonic() + 15
+    while not reloaded.search(host.file(AUDIT_LOG).content[before:]):
+        assert time.monotonic() < deadline, f"auditd did not log {reloaded.pattern!r} after the change"
+        time.sleep(0.5)
+    if audit_major_version(host) < 3:
+        return  # audit 2.x writes its enriched names without a separator of their own
+    marker = f"marker-{uuid.uuid4().hex}"
+    assert host.run(as_logged_in_user(f"/bin/echo {marker}", uid=ALICE_UID)).rc == 0
+    records = records_of_event(host, rf'type=EXECVE .*a1="{marker}"')
+    syscall = next(r for r in records if r.startswith("type=SYSCALL"))
+    # ENRICHED appends the names (AUID="alice") after a 0x1d separator; RAW does not.
+    assert ("\x1d" in syscall) == (log_format == "ENRICHED"), syscall

