@@ -138,7 +138,7 @@ def role_processor_section(**values):
         value = values[variable.group(1)]
         return json.dumps(str(value)) if variable.group(2) else str(value)
 
-    section = re.sub(r"\{\{ (rsyslog_server_processor_\w+)( \| to_json)? \}\}", fill,
+    section = re.sub(r"\{\{ (rsyslog_server_(?:processor_\w+|rsyslog_user))( \| to_json)? \}\}", fill,
                      match.group(0))
     assert "{{" not in section and "{%" not in section, section
     return section
@@ -241,7 +241,7 @@ def pipeline(tmp_path_factory):
             rsyslog_server_processor_python=PYTHON, rsyslog_server_processor_entry=entry,
             rsyslog_server_processor_config=config_path,
             rsyslog_server_processor_log=str(work / "processor.err"),
-            rsyslog_server_processor_queue_size=20000),
+            rsyslog_server_processor_queue_size=20000, rsyslog_server_rsyslog_user="root"),
            stored, role_processor_call("runcmdformat"), port, role_template("evtsysformat"),
            work / "windows.log", role_processor_call("evtsysformat"), windows_port))
     checked = subprocess.run([RSYSLOGD, "-N1", "-f", str(work / "rsyslog.conf")],

@@ -13,25 +13,30 @@ STORE = "/var/lib/whotouched/events.jsonl"
 SECRET = b"molecule-webhook-secret"
 
 
-def test_the_processor_runs_under_rsyslogd(host):
+def test_the_processor_runs_under_rsyslogd_as_its_user(host, rsyslogd_identity):
     # omprog starts its program with the first message it has to hand over
     _send(host, _records(int(uuid.uuid4().int % 1000000), ["ls", "-l"]))
     rsyslogd = host.check_output("systemctl show --property=MainPID --value rsyslog").strip()
-    expected = re.compile(r"^/usr/bin/python3 -s /usr/local/lib/whotouched-server-audit/"
-                          r"whotouched-alert-processor\.py /etc/whotouched/alert-processor\.json$",
-                          re.M)
+    user, group = rsyslogd_identity
+    # user, group, arguments; rsyslog 8.2001 starts it as root, it then becomes rsyslogd's user
+    expected = re.compile(r"^%s +%s +/usr/bin/python3 -s /usr/local/lib/whotouched-server-audit/"
+                          r"whotouched-alert-processor\.py --user %s /etc/whotouched/alert-processor\.json$"
+                          % (user, group, user), re.M)
     deadline = time.monotonic() + 30
     while True:
-        children = host.run("ps -o args= --ppid %s", rsyslogd).stdout
+        children = host.run("ps -o user=,group=,args= --ppid %s", rsyslogd).stdout
         if expected.search(children):
             break
         assert time.monotonic() < deadline, "rsyslogd's children: %r" % children
         time.sleep(0.5)
 
 
-def test_its_configuration_is_private_and_holds_the_settings(host):
+def test_its_configuration_is_private_and_holds_the_settings(host, rsyslogd_identity):
+    # readable by root and, through its group, by the processor (run as rsyslogd's user)
+    _user, group = rsyslogd_identity
     config = host.file(CONFIG)
-    assert config.mode == 0o600 and config.user == "root" and config.group == "root"
+    assert (config.mode, config.user, config.group) == (0o640, "root", group)
+    assert host.file("/etc/whotouched").mode == 0o750
     settings = json.loads(config.content_string)
     assert settings["webhooks"][0]["url"] == "http://127.0.0.1:9099/alert"
     assert settings["rules"][0]["id"] == "molecule-marker"
@@ -73,7 +78,7 @@ def _send(host, records):
                         record)
 
 
-def test_an_audit_line_sent_over_tcp_lands_in_the_store_and_alerts(host):
+def test_an_audit_line_sent_over_tcp_lands_in_the_store_and_alerts(host, rsyslogd_identity):
     marker = "whotouched-" + uuid.uuid4().hex[:12]
     serial = int(uuid.uuid4().int % 1000000)
     _send(host, _records(serial, ["auditctl", "-D", marker]))
@@ -85,5 +90,7 @@ def test_an_audit_line_sent_over_tcp_lands_in_the_store_and_alerts(host):
     alert = signed_alert(wait_for_line(host, WEBHOOK_RECEIVED, marker, timeout=30), SECRET)
     assert alert["kind"] == "event" and alert["level"] == "critical"
     assert alert["event"]["argv"] == ["auditctl", "-D", marker]
+    # written by the processor, so by the user rsyslogd runs as
+    user, _group = rsyslogd_identity
     store = host.file(STORE)
-    assert store.mode == 0o640 and store.user == "root"
+    assert store.mode == 0o640 and store.user == user

@@ -1,6 +1,7 @@
 """The rsyslog_server role's end state, judged by what rsyslogd really does."""
 
 import re
+import time
 import uuid
 
 import pytest
@@ -26,6 +27,13 @@ def _send_udp(host, source, message):
     host.run_expect([0], "python3 -c %s %s %s", script, source, message)
 
 
+def _send_tcp(host, source, message):
+    """A syslog message over plain tcp from ``source`` (an address of the container's loopback)."""
+    script = ("import socket,sys; s = socket.socket(); s.bind((sys.argv[1], 0)); "
+              "s.connect(('127.0.0.1', 514)); s.sendall(sys.argv[2].encode() + b'\\n'); s.close()")
+    host.run_expect([0], "python3 -c %s %s %s", script, source, message)
+
+
 def test_complete_configuration_validates(host):
     result = host.run("rsyslogd -N1")
     assert result.rc == 0, result.stderr
@@ -37,9 +45,41 @@ def test_service_runs_and_starts_at_boot(host):
     assert service.is_enabled
 
 
-def test_listens_on_exactly_the_configured_ports(host):
-    ss = host.run_expect([0], "ss -tulnpH")
-    assert listening_ports(ss.stdout, "rsyslogd") == EXPECTED_PORTS
+def _listening(host):
+    """Every (protocol, port) something listens on in the container."""
+    ports = set()
+    for line in host.check_output("ss -tulnH").splitlines():
+        fields = line.split()
+        ports.add((fields[0], int(fields[4].rsplit(":", 1)[1])))
+    return ports
+
+
+def rsyslogd_listening(host, rsyslogd_identity):
+    """The (protocol, port) pairs rsyslogd listens on.
+
+    ``ss -p`` names the process of a socket by reading its /proc/PID/fd, which for a process
+    of another user needs CAP_SYS_PTRACE, which the container lacks: when rsyslogd has
+    dropped its privileges, its ports are those that close when it stops.
+    """
+    if rsyslogd_identity[0] == "root":
+        return listening_ports(host.check_output("ss -tulnpH"), "rsyslogd")
+    before = _listening(host)
+    # syslog.socket would start rsyslog again at the first local message
+    host.run_expect([0], "systemctl stop syslog.socket rsyslog.service")
+    try:
+        after = _listening(host)
+    finally:
+        host.run_expect([0], "systemctl start rsyslog.service")
+    for _attempt in range(40):
+        if _listening(host) >= before:
+            break
+        time.sleep(0.5)
+    assert _listening(host) >= before
+    return before - after
+
+
+def test_listens_on_exactly_the_configured_ports(host, rsyslogd_identity):
+    assert rsyslogd_listening(host, rsyslogd_identity) == EXPECTED_PORTS
 
 
 def test_every_input_is_bound_to_a_ruleset_of_its_own(host):
@@ -71,14 +111,22 @@ def test_audit_event_lands_in_the_senders_directory_in_runcmdformat(host, transp
     assert host.run("grep -rF -- %s /var/log/syslog /var/log/messages", marker).rc != 0
 
 
-def test_per_sender_files_are_private(host):
+def test_rsyslogd_keeps_the_distributions_privilege_drop(host, rsyslogd_identity):
+    # Ubuntu's rsyslog.conf drops rsyslogd's privileges to syslog; Debian's keeps root
+    expected = "syslog" if host.system_info.distribution == "ubuntu" else "root"
+    assert rsyslogd_identity == (expected, expected)
+
+
+def test_per_sender_files_are_private_and_belong_to_rsyslogds_user(host, rsyslogd_identity):
     marker = _marker()
     host.run_expect([0], "logger -n 127.0.0.1 -P 514 -d -t audisp-syslog -p local6.info %s", marker)
     wait_for_line(host, LOG_DIR + "/127.0.0.1/audit.log", marker)
-    directory = host.file(LOG_DIR + "/127.0.0.1")
-    assert directory.mode == 0o750 and directory.user == "root" and directory.group == "adm"
+    user, _group = rsyslogd_identity
+    for path in (LOG_DIR, LOG_DIR + "/127.0.0.1"):
+        directory = host.file(path)
+        assert (directory.mode, directory.user, directory.group) == (0o750, user, "adm"), path
     log = host.file(LOG_DIR + "/127.0.0.1/audit.log")
-    assert log.mode == 0o640 and log.user == "root" and log.group == "adm"
+    assert (log.mode, log.user, log.group) == (0o640, user, "adm")
 
 
 def test_other_messages_are_kept_in_pipeformat(host):
@@ -99,20 +147,26 @@ def test_windows_senders_are_kept_in_evtsysformat(host):
                     % (TIMESTAMP, marker), line), line
 
 
-def test_senders_outside_the_allowed_list_are_refused(host):
+# udp: imudp's $AllowedSender; plain tcp: imptcp knows none, the role's check in its ruleset.
+# (Docker gives the container no IPv6 loopback to send from: test_sender_check.py runs the
+# IPv6 entries.)
+@pytest.mark.parametrize("send", [_send_udp, _send_tcp], ids=["udp", "tcp"])
+def test_senders_outside_the_allowed_list_are_refused(host, send):
     marker = _marker()
-    _send_udp(host, "127.0.0.9", "<30>Nov 27 10:00:00 intruder evil: %s" % marker)
-    # a message from an allowed sender sent after it is stored; the refused one never is
+    send(host, "127.0.0.9", "<30>Nov 27 10:00:00 intruder evil: %s" % marker)
+    # a message from an allowed sender (127.0.0.0/29) sent after it is stored; the refused one never is
     allowed = _marker()
-    _send_udp(host, "127.0.0.4", "<30>Nov 27 10:00:00 friend good: %s" % allowed)
+    send(host, "127.0.0.4", "<30>Nov 27 10:00:00 friend good: %s" % allowed)
     wait_for_line(host, LOG_DIR + "/127.0.0.4/messages.log", allowed)
     assert not host.file(LOG_DIR + "/127.0.0.9").exists
     assert host.run("grep -rF -- %s %s", marker, LOG_DIR).rc != 0
 
 
-def test_the_seed_pipe_gets_its_senders_events(host):
+def test_the_seed_pipe_gets_its_senders_events(host, rsyslogd_identity):
     marker = _marker()
-    assert host.file(PIPE).is_pipe and host.file(PIPE).mode == 0o600
+    user, group = rsyslogd_identity
+    pipe = host.file(PIPE)
+    assert pipe.is_pipe and (pipe.mode, pipe.user, pipe.group) == (0o600, user, group)
     host.run_expect([0], "rm -f /tmp/pipe.out; (timeout 45 head -n1 %s > /tmp/pipe.out &) ; sleep 1", PIPE)
     _send_udp(host, "127.0.0.3", "<30>Nov 27 10:00:00 piped tool: %s" % marker)
     # the pipe action retries every 5 s until a reader is there
@@ -131,6 +185,25 @@ def test_tls_input_presents_the_server_certificate_and_takes_events(host):
         message)
     line = wait_for_line(host, LOG_DIR + "/127.0.0.1/audit.log", marker)
     assert line.endswith('type=EXECVE argc=1 a0="%s"' % marker)
+
+
+def test_tls_input_refuses_senders_outside_the_allowed_list(host):
+    # the TLS input is imtcp's: $AllowedSender TCP closes the connection
+    marker = _marker()
+    script = ("import socket,ssl,sys; c = ssl.create_default_context(cafile='/etc/rsyslog-tls/ca.pem'); "
+              "c.load_cert_chain('/etc/rsyslog-tls/client.pem', '/etc/rsyslog-tls/client-key.pem'); "
+              "s = socket.socket(); s.bind(('127.0.0.9', 0)); s.connect(('127.0.0.1', 6514))\n"
+              "try:\n"
+              "    t = c.wrap_socket(s, server_hostname='server.example.test'); "
+              "t.sendall(sys.argv[1].encode() + b'\\n'); t.close()\n"
+              "except (OSError, ssl.SSLError) as error:\n"
+              "    print('refused:', error)")
+    host.run_expect([0], "python3 -c %s %s", script,
+                    "<182>Nov 27 10:00:00 tlsclient audisp-syslog: type=EXECVE a0=\"%s\"" % marker)
+    # an allowed TLS sender's event after it is stored; the refused one never is
+    test_tls_input_presents_the_server_certificate_and_takes_events(host)
+    assert not host.file(LOG_DIR + "/127.0.0.9").exists
+    assert host.run("grep -rF -- %s %s", marker, LOG_DIR).rc != 0
 
 
 def test_logrotate_accepts_the_rotation(host):
