@@ -106,7 +106,8 @@ def test_a_changed_daemon_setting_reaches_the_running_auditd(host):
     # side_effect.yml switched log_format (RAW <-> ENRICHED) after noting the log's size.
     before = int(host.file("/run/audit-log-before-reload").content_string)
     log_format = host.file("/run/audit-log-format-after").content_string.strip()
-    if audit_major_version(host) < 3:
+    audit_2 = audit_major_version(host) < 3
+    if audit_2:
         # audit 2.x restarts: the new daemon's start record names the format it read.
         reloaded = re.compile(rb"type=DAEMON_START .* format=%s " % log_format.lower().encode())
     else:
@@ -116,7 +117,7 @@ def test_a_changed_daemon_setting_reaches_the_running_auditd(host):
     while not reloaded.search(host.file(AUDIT_LOG).content[before:]):
         assert time.monotonic() < deadline, f"auditd did not log {reloaded.pattern!r} after the change"
         time.sleep(0.5)
-    if audit_major_version(host) < 3:
+    if audit_2:
         return  # audit 2.x writes its enriched names without a separator of their own
     marker = f"marker-{uuid.uuid4().hex}"
     assert host.run(as_logged_in_user(f"/bin/echo {marker}", uid=ALICE_UID)).rc == 0
