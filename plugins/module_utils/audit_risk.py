@@ -46,6 +46,34 @@ its audit key where the client's noise filters drop them (the default)::
         - path: '^/etc/cron\\.d/'
         - key: [crontab]
 
+Which events a rule judges.  Every event of a Linux process carries its program and its
+command line, the latter rebuilt from the PROCTITLE record: ``usermod -aG sudo bob`` is one
+execution and then a write of ``/etc/passwd``, ``/etc/shadow``, ``/etc/group`` and
+``/etc/gshadow``, each an event naming ``usermod -aG sudo bob``.  So that a command is
+reported once, at its execution:
+
+* a rule that judges a command, by ``program``, ``exe``, ``args`` or ``command``, and says
+  nothing of the files or events (no ``key``, ``path``, ``operation`` or ``kind``), fires only
+  on the command's execution: kind ``exec``, the event with the EXECVE record.  It stays quiet
+  on the process's writes of watched files, on its other system calls, and on the records
+  programs write of themselves (kind ``user``: sudo's USER_CMD naming the command it runs,
+  useradd's ADD_USER);
+* a rule that names a watched file (``key``, ``path`` or ``operation``) fires on the events
+  of that file; next to it, ``program``, ``args`` or ``command`` say which command wrote the
+  file (the shipped ``authorized-keys-written``: root's ``.ssh`` watch, written by a command
+  line that names ``authorized_keys``);
+* a rule that names ``kind`` fires on the kinds it names, judging the command there too
+  (``kind: [exec, user]`` with ``program: [usermod]`` adds sudo's USER_CMD of usermod);
+* within ``any``, each way the rule can hold is judged so: one block of the list together
+  with the conditions around it (``program: [vi]`` with ``any: [{key: [passwd]}, {args: x}]``
+  fires on vi's writes of the passwd watch, and on ``vi x`` only at its execution);
+* ``unless`` is judged on every event, as written: ``key: [passwd]`` unless
+  ``program: [usermod]`` is quiet on usermod's writes;
+* Windows events are judged as they are (a command line comes only with a process creation).
+
+Conditions on who acted (``user``, ``login_user``) and on ``success``, ``field`` or
+``event_id`` neither restrict a rule to the execution nor widen it.
+
 An event gets the highest level of the rules that fire (``info`` when none does) and the
 reasons of all of them, highest first.
 """
@@ -62,6 +90,12 @@ LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
 _LIST_CONDITIONS = ("key", "program", "user", "login_user", "operation", "event_id", "kind")
 _REGEX_CONDITIONS = ("exe", "args", "command", "path")
 _CONDITIONS = frozenset(_LIST_CONDITIONS + _REGEX_CONDITIONS + ("success", "field", "any"))
+# Conditions that judge a command, and those that say which files or events a rule is about.
+_COMMAND_CONDITIONS = frozenset(("program", "exe", "args", "command"))
+_EVENT_CONDITIONS = frozenset(("key", "path", "operation", "kind"))
+# Where a command is judged: its execution (the event with the EXECVE record); and Windows
+# events, whose only command line is that of a process creation.
+_COMMAND_KINDS = frozenset(("exec", "windows"))
 
 
 class RiskRuleError(ValueError):
@@ -69,11 +103,18 @@ class RiskRuleError(ValueError):
 
 
 class _Condition(object):
-    """The compiled conditions of one ``match`` or ``unless`` mapping."""
+    """The compiled conditions of one ``match`` or ``unless`` mapping.
 
-    __slots__ = ("checks",)
+    ``around`` is ``(judges_command, names_events)`` of the blocks around this one in a
+    ``match`` (``(False, False)`` at its top), None in an ``unless``, which is judged on
+    every event.  A block that ends a way through the rule (no ``any`` of its own) and that,
+    with the blocks around it, judges a command without naming files or events holds only
+    on a command's execution.
+    """
 
-    def __init__(self, rule_id, spec):
+    __slots__ = ("checks", "exec_only")
+
+    def __init__(self, rule_id, spec, around=None):
         if not isinstance(spec, dict) or not spec:
             raise RiskRuleError("rule %s: a condition block must be a non-empty mapping"
                                 % rule_id)
@@ -81,6 +122,11 @@ class _Condition(object):
         if unknown:
             raise RiskRuleError("rule %s: unknown condition %s (known: %s)"
                                 % (rule_id, ", ".join(unknown), ", ".join(sorted(_CONDITIONS))))
+        if around is not None:
+            around = (around[0] or not _COMMAND_CONDITIONS.isdisjoint(spec),
+                      around[1] or not _EVENT_CONDITIONS.isdisjoint(spec))
+        self.exec_only = around is not None and "any" not in spec and around[0] and \
+            not around[1]
         self.checks = []
         for name in _LIST_CONDITIONS:
             if name in spec:
@@ -114,9 +160,12 @@ class _Condition(object):
             if not isinstance(blocks, list) or not blocks:
                 raise RiskRuleError("rule %s: any must be a non-empty list of condition blocks"
                                     % rule_id)
-            self.checks.append(("any", tuple(_Condition(rule_id, block) for block in blocks)))
+            self.checks.append(("any", tuple(_Condition(rule_id, block, around)
+                                             for block in blocks)))
 
     def holds(self, event, facts):
+        if self.exec_only and not facts["command_event"]:
+            return False
         for name, expected in self.checks:
             if not _check(name, expected, event, facts):
                 return False
@@ -203,7 +252,7 @@ class RiskRule(object):
         self.level = level
         self.rank = LEVEL_RANK[level]
         self.reason = reason.strip()
-        self.match = _Condition(rule_id, spec.get("match"))
+        self.match = _Condition(rule_id, spec.get("match"), (False, False))
         self.unless = _Condition(rule_id, spec["unless"]) if "unless" in spec else None
         # Only Windows events have an event ID: such a rule is skipped for the others.
         self.windows_only = "event_id" in spec["match"]
@@ -243,6 +292,7 @@ def event_facts(event):
         "args": " ".join(argv[1:]),
         "command": " ".join(argv),
         "paths": [path for path in paths if path],
+        "command_event": event.get("kind") in _COMMAND_KINDS,
     }
 
 

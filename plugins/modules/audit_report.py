@@ -76,6 +76,10 @@ options:
         blocks, holds when at least one of them does (for example a path OR a watch's key,
         as the shipped rules on watched files do, because the client's default noise
         filters drop the C(PATH) records).
+      - A rule on the program, its arguments or its command line alone (C(program), C(exe),
+        C(args), C(command)) fires on the command's execution only, not again on each file the
+        process writes; with C(key), C(path), C(operation) or C(kind) beside them, it fires
+        on the events those name.
     type: list
     elements: dict
     default: []

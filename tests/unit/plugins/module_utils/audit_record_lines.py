@@ -64,17 +64,22 @@ def exec_records(argv, serial=42, epoch="1700000000.123", exe=None, cwd="/root",
 
 def file_records(path, syscall=257, nametype="NORMAL", serial=43, epoch="1700000001.000",
                  exe="/usr/bin/vim.basic", key="watch", auid=1000, login_name="alice",
-                 cwd="/root", node=None):
+                 cwd="/root", node=None, argv=None, pid=77, ppid=1):
+    """The records of one write to ``path``; ``argv`` is the writer's command line (its
+    PROCTITLE and comm), ``vim PATH`` unless given."""
+    argv = argv or ["vim", path]
     stamp = "msg=audit(%s:%d):" % (epoch, serial)
     prefix = ("node=%s " % node) if node else ""
     directory = path.rsplit("/", 1)[0] or "/"
     lines = [
         "type=SYSCALL %s arch=%s syscall=%d success=yes exit=3 a0=ffffff9c a1=55 a2=241 a3=1b6 "
-        "items=2 ppid=1 pid=77 auid=%d uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 "
-        "tty=pts0 ses=3 comm=\"vim\" exe=%s subj=unconfined key=%s\x1dARCH=x86_64 "
+        "items=2 ppid=%d pid=%d auid=%d uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 "
+        "fsgid=0 tty=pts0 ses=3 comm=%s exe=%s subj=unconfined key=%s\x1dARCH=x86_64 "
         "SYSCALL=%s AUID=\"%s\" UID=\"root\" GID=\"root\" EUID=\"root\" SUID=\"root\" "
         "FSUID=\"root\" EGID=\"root\" SGID=\"root\" FSGID=\"root\""
-        % (stamp, ARCH_X86_64, syscall, auid, encode(exe), encode(key) if key else "(null)",
+        % (stamp, ARCH_X86_64, syscall, ppid, pid, auid,
+           encode(argv[0].rsplit("/", 1)[-1][:15]), encode(exe),
+           encode(key) if key else "(null)",
            {257: "openat", 82: "rename", 87: "unlink", 90: "chmod"}.get(syscall, "openat"),
            login_name),
         "type=CWD %s cwd=%s" % (stamp, encode(cwd)),
@@ -84,7 +89,8 @@ def file_records(path, syscall=257, nametype="NORMAL", serial=43, epoch="1700000
         "type=PATH %s item=1 name=%s inode=3 dev=08:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 "
         "nametype=%s cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID=\"root\" "
         "OGID=\"root\"" % (stamp, encode(path), nametype),
-        "type=PROCTITLE %s proctitle=%s" % (stamp, encode("vim\x00" + path)),
+        "type=PROCTITLE %s proctitle=%s" % (
+            stamp, encode("\x00".join(argv).encode("utf-8")[:128])),
     ]
     return [prefix + line for line in lines]
 

@@ -348,6 +348,145 @@ def test_an_account_change_without_a_privileged_group_stays_medium(argv):
     assert event["rules"] == ["account-changed"] and event["level"] == "medium"
 
 
+# --- A command is judged on its execution, not again on each file it writes
+
+FIXTURES = Path(__file__).parent / "fixtures" / "audit"
+
+# The demo's `sudo usermod -aG sudo support-1f2e` by mallory: usermod's execution, then its
+# writes of the account files, each an event of the same process whose command line is
+# rebuilt from the same PROCTITLE.
+USERMOD = ["usermod", "-aG", "sudo", "support-1f2e"]
+AS_USERMOD = dict(argv=USERMOD, exe="/usr/sbin/usermod", pid=5150, ppid=5149,
+                  login_name="mallory")
+
+
+def usermod_exec():
+    return exec_records(USERMOD, exe="/usr/sbin/usermod", serial=50, pid=5150, ppid=5149,
+                        login_name="mallory")
+
+
+def usermod_opens_passwd():
+    return file_records("/etc/passwd", key="passwd", serial=51, **AS_USERMOD)
+
+
+def usermod_renames_group():
+    return file_records("/etc/group", syscall=82, nametype="CREATE", key="group", serial=52,
+                        **AS_USERMOD)
+
+
+def sudo_user_cmd():
+    """sudo's own record of the command it runs (kind user): the command as its argv."""
+    return ["type=USER_CMD msg=audit(1700000000.100:49): pid=5148 uid=1001 auid=1001 ses=3 "
+            "subj=unconfined msg='cwd=\"/home/mallory\" cmd=%s exe=\"/usr/bin/sudo\" "
+            "terminal=pts/0 res=success'\x1dUID=\"mallory\" AUID=\"mallory\""
+            % " ".join(USERMOD).encode("ascii").hex().upper()]
+
+
+def windows_process_created():
+    return win(4688, "A new process has been created. " + SUBJECT + "Process Information: "
+               "New Process Name: C:\\Windows\\System32\\cmd.exe Process Command Line: "
+               "cmd.exe /c whoami")
+
+
+def classified(lines, rules=None):
+    return [classify(event, RULES if rules is None else rules) for event in iter_events(lines)]
+
+
+@pytest.mark.parametrize("arrives", [list, through_default_filters],
+                         ids=["with its PATH records", "through the default noise filters"])
+def test_a_command_is_judged_on_its_execution_not_on_each_file_it_writes(arrives):
+    events = classified(arrives(usermod_exec() + usermod_opens_passwd()
+                                + usermod_renames_group()))
+    assert all(event["argv"] == USERMOD for event in events)
+    written = "file" if arrives is list else "syscall"
+    assert [(event["kind"], event["key"], event["level"], event["rules"]) for event in events] == [
+        ("exec", "exec", "high", ["privileged-group-granted", "account-changed"]),
+        (written, "passwd", "medium", ["identity-files-written"]),
+        (written, "group", "medium", ["identity-files-written"]),
+    ]
+
+
+@pytest.mark.parametrize("arrives", [list, through_default_filters],
+                         ids=["raw", "through the default noise filters"])
+def test_the_kernels_records_of_usermod_give_one_high_event(arrives):
+    """`usermod -aG sudo wtdup` as a real kernel recorded it (Linux 6.18, auditd 3.0.9,
+    ENRICHED; execve audited with key exec, the four account files watched with the
+    linux_audit role's keys): the execution, usermod's opening of each account file, its own
+    USER_CHAUTHTOK records, and its renames of the new group files into place."""
+    lines = (FIXTURES / "usermod_sudo.log").read_text(encoding="utf-8").splitlines()
+    events = classified(arrives(lines))
+    written = "file" if arrives is list else "syscall"
+    assert [(event["kind"], event["syscall"] or event["record_types"][0], event["key"],
+             event["rules"]) for event in events] == [
+        ("exec", "execve", "exec", ["privileged-group-granted", "account-changed"]),
+    ] + [(written, "openat", key, ["identity-files-written"])
+         for key in ("passwd", "shadow", "group", "gshadow")] + [
+        ("user", "USER_CHAUTHTOK", None, []),
+        ("user", "USER_CHAUTHTOK", None, []),
+    ] + [(written, "rename", key, ["identity-files-written"]) for key in ("group", "gshadow")]
+    assert {tuple(event["argv"]) for event in events if event["kind"] != "user"} == {
+        ("usermod", "-aG", "sudo", "wtdup")}
+    assert [event["level"] for event in events].count("high") == 1
+
+
+EVENTS = {
+    "usermod's execution": usermod_exec,
+    "usermod's write of /etc/passwd, arrived without its path": lambda: through_default_filters(
+        usermod_opens_passwd()),
+    "usermod's rename of /etc/group, with its path": usermod_renames_group,
+    "sudo's USER_CMD record of usermod": sudo_user_cmd,
+    "a Windows process creation": windows_process_created,
+}
+EXEC, WRITE, RENAME, SUDO_CMD, WINDOWS = EVENTS
+
+# (match, unless, the events it fires on): which events a rule judges
+JUDGED = [
+    ({"program": ["usermod"]}, None, {EXEC}),
+    ({"args": "-aG sudo"}, None, {EXEC}),
+    ({"command": "^usermod "}, None, {EXEC}),
+    ({"exe": "^/usr/sbin/usermod$"}, None, {EXEC}),
+    # what a watched file is known by: the writes of the file, never the execution
+    ({"key": ["passwd", "group"]}, None, {WRITE, RENAME}),
+    ({"path": "^/etc/group$"}, None, {RENAME}),
+    # the file and its writer: the command line says who wrote it
+    ({"key": ["passwd"], "program": ["usermod"]}, None, {WRITE}),
+    ({"operation": ["rename"], "args": "-aG"}, None, {RENAME}),
+    # kind chooses the events itself, sudo's records included
+    ({"kind": ["syscall"], "program": ["usermod"]}, None, {WRITE}),
+    ({"kind": ["exec", "user"], "program": ["usermod"]}, None, {EXEC, SUDO_CMD}),
+    # each way through any is judged on its own, with the conditions around it
+    ({"any": [{"key": ["passwd"]}, {"program": ["usermod"]}]}, None, {EXEC, WRITE}),
+    ({"program": ["usermod"], "any": [{"key": ["passwd"]}, {"args": "sudo"}]}, None,
+     {EXEC, WRITE}),
+    ({"kind": ["file", "syscall"], "any": [{"path": "^/etc/shadow$"}, {"command": "usermod"}]},
+     None, {WRITE, RENAME}),
+    # who acted says nothing of a command: every event of the person
+    ({"login_user": ["mallory"]}, None, {EXEC, WRITE, RENAME, SUDO_CMD}),
+    # unless keeps a rule quiet on any event it holds for
+    ({"key": ["passwd", "group"]}, {"program": ["usermod"]}, set()),
+    ({"key": ["passwd", "group"]}, {"program": ["vipw"]}, {WRITE, RENAME}),
+    # Windows events are judged as they are
+    ({"program": ["cmd.exe"], "args": "whoami"}, None, {WINDOWS}),
+]
+
+
+@pytest.mark.parametrize("match, unless, fires_on", JUDGED,
+                         ids=[repr(match) + (" unless %r" % unless if unless else "")
+                              for match, unless, _fires in JUDGED])
+def test_which_events_a_rule_judges(match, unless, fires_on):
+    spec = {"id": "r", "level": "high", "reason": "r", "match": match}
+    if unless:
+        spec["unless"] = unless
+    rules = compile_rules([spec])
+    fired = set()
+    for name, records in EVENTS.items():
+        events = classified(records(), rules)
+        assert len(events) == 1, (name, events)
+        if events[0]["rules"] == ["r"]:
+            fired.add(name)
+    assert fired == fires_on
+
+
 def test_every_shipped_rule_has_a_case():
     shipped = {rule["id"] for rule in SHIPPED_RULES}
     assert shipped == set(SHIPPED_RULE_CASES)
