@@ -31,6 +31,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_even
     iter_lines,
 )
 from tests.support.playbook import run_module
+from tests.support.process import run
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDITCTL = shutil.which("auditctl") or "/sbin/auditctl"
@@ -47,10 +48,6 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(AUDITCTL) or not os.path.exists(AUDITD),
                        reason="auditctl/auditd are not installed (apt-get install auditd)"),
 ]
-
-
-def run(*args, **options):
-    return subprocess.run(list(args), capture_output=True, text=True, check=False, **options)
 
 
 def wait_for(condition, seconds, what):

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.collection_path import collections_base
+from tests.support.process import run
 
 UML_KERNEL = shutil.which("linux.uml") or "/usr/bin/linux.uml"
 MMDEBSTRAP = shutil.which("mmdebstrap") or "/usr/bin/mmdebstrap"
@@ -88,10 +89,6 @@ PLAY = """\
 """
 
 
-def run(*args, **options):
-    return subprocess.run(list(args), capture_output=True, text=True, check=False, **options)
-
-
 def build_root(work: Path) -> Path:
     """A Debian root file system for the guest, with the test's SSH key and a locking baseline."""
     tar = work / "root.tar"
@@ -115,6 +112,7 @@ def build_root(work: Path) -> Path:
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     shutil.copy(str(key) + ".pub", ssh_dir / "authorized_keys")
+    (work / "play.yml").write_text(PLAY, encoding="utf-8")
     rules_d = root / "etc/audit/rules.d"
     (rules_d / "10-baseline.rules").write_text(BASELINE_RULE + "\n", encoding="utf-8")
     (rules_d / "99-finalize.rules").write_text("-e 2\n", encoding="utf-8")
@@ -175,13 +173,11 @@ class Guest:
             "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
         })
         ansible_playbook = Path(sys.executable).with_name("ansible-playbook")
-        play = self.work / "play.yml"
-        play.write_text(PLAY, encoding="utf-8")
         proc = run(str(ansible_playbook), "-i", GUEST_ADDRESS + ",", "-u", "root",
                    "--private-key", str(self.key),
                    "--ssh-common-args", "-o UserKnownHostsFile=/dev/null",
                    "-e", "linux_audit_immutable_action=" + action,
-                   "-e", "result_file=" + str(result_file), str(play), env=env)
+                   "-e", "result_file=" + str(result_file), str(self.work / "play.yml"), env=env)
         result = json.loads(result_file.read_text(encoding="utf-8")) if result_file.exists() else {}
         return {"rc": proc.returncode, "log": proc.stdout + proc.stderr, **result,
                 "kernel": self.snapshot()}
