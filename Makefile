@@ -57,11 +57,16 @@ engine:
 images: engine
 	scripts/build-images.sh
 
-# The scenarios of the managed-host roles again on Ubuntu 20.04 (audit 2.8, rsyslog 8.2001,
-# Python 3.8) and 24.04 (audit 3.1, rsyslog 8.2312).
+# The scenarios of the managed-host roles again on other releases, two at a time: Ubuntu 20.04
+# (audit 2.8, rsyslog 8.2001, Python 3.8) and 24.04 (audit 3.1, rsyslog 8.2312); Debian 11
+# (rsyslog 8.2102, the version of RHEL 8, Python 3.9) and Ubuntu 22.04 (rsyslog 8.2112, Python
+# 3.10), whose audit 3.0 the kernel has already met on Debian 12, so without linux_audit_kernel.
 UBUNTU_PLATFORMS := MOLECULE_IMAGE_1=whotouched/ubuntu-systemd:focal MOLECULE_PLATFORM_1=ubuntu2004 \
 	MOLECULE_IMAGE_2=whotouched/ubuntu-systemd:noble MOLECULE_PLATFORM_2=ubuntu2404
 UBUNTU_SCENARIOS := platform linux_audit linux_audit_kernel rsyslog_client rsyslog_server
+OLDER_PLATFORMS := MOLECULE_IMAGE_1=whotouched/debian-systemd:bullseye MOLECULE_PLATFORM_1=debian11 \
+	MOLECULE_IMAGE_2=whotouched/ubuntu-systemd:jammy MOLECULE_PLATFORM_2=ubuntu2204
+OLDER_SCENARIOS := platform linux_audit rsyslog_client rsyslog_server
 # linux_audit_kernel has one platform: the audit versions it has not met yet, in turn
 # (audit 3.0 on Debian 12 and 2.8 on Ubuntu 20.04 above; 4.0 on Debian 13, 3.1 on Ubuntu 24.04).
 KERNEL_PLATFORMS := debian13=whotouched/debian-systemd:trixie ubuntu2404=whotouched/ubuntu-systemd:noble
@@ -69,6 +74,7 @@ KERNEL_PLATFORMS := debian13=whotouched/debian-systemd:trixie ubuntu2404=whotouc
 molecule: venv images
 	$(KERNEL_LOCK) scripts/molecule.sh
 	$(UBUNTU_PLATFORMS) $(KERNEL_LOCK) scripts/molecule.sh $(UBUNTU_SCENARIOS)
+	$(OLDER_PLATFORMS) $(KERNEL_LOCK) scripts/molecule.sh $(OLDER_SCENARIOS)
 	for platform in $(KERNEL_PLATFORMS); do \
 	  MOLECULE_PLATFORM_1=$${platform%%=*} MOLECULE_IMAGE_1=$${platform#*=} \
 	    $(KERNEL_LOCK) scripts/molecule.sh linux_audit_kernel; \

@@ -4,7 +4,7 @@
 # Ubuntu suites (focal, jammy, noble) from the Ubuntu archive.  An image whose recipe is
 # unchanged is not rebuilt: the recipe's hash is stored in the image's labels.
 #
-#   scripts/build-images.sh [SUITE ...]     default: bookworm trixie focal noble
+#   scripts/build-images.sh [SUITE ...]     default: bookworm trixie bullseye focal jammy noble
 #
 # Images: whotouched/debian-systemd:SUITE and whotouched/ubuntu-systemd:SUITE.
 set -euo pipefail
@@ -82,7 +82,7 @@ build() {
   rm -f "$work/rootfs.tar"
 }
 
-[ $# -gt 0 ] || set -- bookworm trixie focal noble
+[ $# -gt 0 ] || set -- bookworm trixie bullseye focal jammy noble
 for suite in "$@"; do
   build "$suite"
 done
