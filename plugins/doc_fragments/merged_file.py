@@ -18,6 +18,11 @@ options:
         file back if you somehow clobbered it incorrectly.
     type: bool
     default: false
+notes:
+  - A symbolic link at O(path) is followed - the file it points to is changed, the link stays.
+  - The directory and the O(mode), O(owner) and O(group) options are checked before anything is
+    written, in check mode too; a bad value fails the task with the file as it was.
+  - A O(path) that is a directory, not a regular file, or not UTF-8 text fails the task, naming it.
 attributes:
   check_mode:
     support: full

@@ -703,6 +703,33 @@ def as_listed_watch(rule: AuditRule) -> AuditRule:
                      permissions=values["perm"], keys=rule.keys, prepend=rule.prepend)
 
 
+def required_directory(text: str, context: RuleContext = DEFAULT_CONTEXT) -> Optional[str]:
+    """The directory that must exist for the kernel to take the rule, or None if it names no path.
+
+    ``-w PATH`` and ``-F path=PATH`` need the directory PATH is in (the kernel refuses a watch
+    whose parent is missing, and accepts one on a missing file); written with a trailing
+    ``/``, PATH is meant as a directory and must exist itself, or the watch would wait for
+    its creation instead of seeing what is written in it.  ``-F dir=DIR`` needs DIR.  Raises
+    :class:`RuleSyntaxError` for a rule ``auditctl`` would refuse.
+    """
+    rule = parse_rule(text, context)
+    if rule.kind not in ("watch", "syscall"):
+        return None
+    rule_text = " ".join(_split_words(text))
+    for option, argument, _token in _options(rule_text, _split_words(text)):
+        if option in ("-w", "-W"):
+            written, tree = argument, False
+        elif option == "-F" and argument.startswith(("path=", "dir=")):
+            name, _equals, written = argument.partition("=")
+            tree = name == "dir"
+        else:
+            continue
+        if tree or written.endswith("/"):
+            return _canonical_path(written)
+        return _canonical_path(written).rsplit("/", 1)[0] or "/"
+    return None
+
+
 # ----------------------------------------------------------------------- formatting
 
 def format_rule(rule: AuditRule) -> str:
@@ -978,6 +1005,11 @@ def _insert_position(lines: Sequence[RuleLine], anchors: _Anchors, rule: AuditRu
     return anchors.after_last_rule
 
 
+def _new_line_rank(line: RuleLine) -> Tuple[int, int]:
+    rule = line.rule
+    return _control_rank(rule), 0 if rule.kind == "syscall" and rule.action == "never" else 1
+
+
 def _merge_present(lines: List[RuleLine], wanted: Sequence[AuditRule], added: List[AuditRule],
                    removed: List[AuditRule]) -> List[RuleLine]:
     held = set(line.rule for line in lines if line.is_rule)
@@ -1004,8 +1036,9 @@ def _merge_present(lines: List[RuleLine], wanted: Sequence[AuditRule], added: Li
         inserted.setdefault(_insert_position(lines, anchors, rule), []).append(new_line)
     result: List[RuleLine] = []
     for index in range(len(lines) + 1):
-        # Several new lines at one place: -D, other control options, rules, -e.
-        result.extend(sorted(inserted.get(index, ()), key=lambda line: _control_rank(line.rule)))
+        # Several new lines at one place: -D, other control options, never rules (first
+        # match wins, so before the new always rules they may overlap), other rules, -e.
+        result.extend(sorted(inserted.get(index, ()), key=_new_line_rank))
         if index < len(lines):
             line = replaced.get(index, lines[index])
             if line is not None:
@@ -1094,6 +1127,19 @@ def replace_field_values(rule: AuditRule, lookup) -> AuditRule:
     return replace(rule, fields=tuple(sorted(fields, key=_field_sort_key)))
 
 
+def unresolved_names(rule: AuditRule, resolve) -> List[str]:
+    """Warnings for the user and group names of ``rule`` that ``resolve(field, name)``
+    finds no number for (None): auditctl refuses such a rule on this host."""
+    if rule.kind != "syscall":
+        return []
+    return ['"%s": no %s named %s on this host (at "%s%s%s"), so auditctl refuses this rule '
+            "here" % (format_rule(rule), "group" if name in GID_FIELDS else "user", value,
+                      name, operator, value)
+            for name, operator, value in rule.fields
+            if (name in UID_FIELDS or name in GID_FIELDS) and not _NUMBER_RE.match(value)
+            and resolve(name, value) is None]
+
+
 def parse_syscall_table(dump: str) -> Dict[str, int]:
     """``{name: number}`` from ``ausyscall <arch> --dump`` output."""
     table = {}
@@ -1113,5 +1159,5 @@ __all__ = [
     "AuditRule", "RuleContext", "RuleLine", "RuleSyntaxError", "MergeResult", "DEFAULT_CONTEXT",
     "parse_rule", "format_rule", "normalize_rule", "rules_equal", "check_rule", "rule_warnings",
     "unknown_syscalls", "parse_rules_text", "render_lines", "merge_rules", "duplicate_rules",
-    "shadowed_never_rules", "conflicting_settings", "as_listed_watch", "parse_syscall_table", "replace_field_values", "with_syscall_tables",
+    "shadowed_never_rules", "conflicting_settings", "as_listed_watch", "parse_syscall_table", "replace_field_values", "unresolved_names", "with_syscall_tables",
 ]

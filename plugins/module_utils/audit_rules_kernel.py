@@ -166,7 +166,9 @@ def list_kernel_rules(run: RunCommand, context: RuleContext) -> List[AuditRule]:
     return rules
 
 
-def _lookup_id(name: str, value: str) -> str:
+def resolve_id(name: str, value: str) -> Optional[str]:
+    """The number auditctl puts in field ``name`` for the user or group name ``value``;
+    None when this host has no such user or group (auditctl refuses the rule)."""
     import grp
     import pwd
     try:
@@ -174,7 +176,12 @@ def _lookup_id(name: str, value: str) -> str:
             return str(grp.getgrnam(value).gr_gid)
         return str(pwd.getpwnam(value).pw_uid)
     except KeyError:
-        return value
+        return None
+
+
+def _lookup_id(name: str, value: str) -> str:
+    number = resolve_id(name, value)
+    return value if number is None else number
 
 
 def as_kernel_sees_it(rule: AuditRule) -> AuditRule:

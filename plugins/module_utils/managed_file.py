@@ -6,30 +6,117 @@
 Read the file, let the caller compute the new text in memory, build a diff, validate the
 candidate, and only then replace the target: temp file in the target's own directory,
 ``atomic_move``, then file attributes.  Any failure before the move leaves the target
-byte-for-byte as it was.
+byte-for-byte as it was, so everything that can be checked beforehand (the directory, the
+file attributes asked for) is checked before the move, in check mode too.
+
+A symbolic link is followed: the file it points to is changed and the link stays.
 """
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
+import re
+import stat
 import tempfile
 
+# One clause of a symbolic mode, as Ansible's file attributes accept it (u+rw,g=r,o-rwx).
+_SYMBOLIC_MODE_CLAUSE = re.compile(r"^[ugoa]*[-+=](?:[rwxXst]*|[ugo])$")
 
-class FileValidationError(Exception):
-    """The candidate file was refused by its validator; ``output`` holds what it said."""
+
+class FileValidationError(ValueError):
+    """The file or the candidate cannot be used; ``output`` holds what a validator said."""
 
     def __init__(self, message, output=""):
         super().__init__(message)
         self.output = output
 
 
+def resolved_path(path):
+    """The file ``path`` names: the target of a symbolic link, else ``path`` itself."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
 def read_text(path):
-    """Return the file's text, or None when it does not exist.  Line endings are kept."""
+    """Return the file's text, or None when it does not exist.  Line endings are kept.
+
+    Raises :class:`FileValidationError` naming the file when it is a directory, not a
+    regular file (a FIFO would block the read), unreadable, or not UTF-8 text.
+    """
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
+        status = os.stat(path)
     except FileNotFoundError:
         return None
+    except OSError as error:
+        raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
+    if stat.S_ISDIR(status.st_mode):
+        raise FileValidationError("%s is a directory, not a file" % path)
+    if not stat.S_ISREG(status.st_mode):
+        raise FileValidationError("%s is not a regular file" % path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FileValidationError("%s is not UTF-8 text (byte 0x%02x at offset %d)"
+                                  % (path, data[error.start], error.start))
+
+
+def _user_exists(name):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _group_exists(name):
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def file_attribute_problems(mode, owner, group, user_exists=_user_exists,
+                            group_exists=_group_exists):
+    """What is wrong with the ``mode``, ``owner`` and ``group`` options, as messages.
+
+    Ansible applies them after the file is replaced; checking first keeps a bad value
+    from leaving a changed file behind a failed task.
+    """
+    problems = []
+    if mode is not None and not isinstance(mode, int):
+        text = str(mode)
+        if re.match(r"^[0-7]+$", text):
+            if int(text, 8) > 0o7777:
+                problems.append("mode %s is more than permission bits (at most 07777)" % text)
+        elif not all(_SYMBOLIC_MODE_CLAUSE.match(clause) for clause in text.split(",")):
+            problems.append("mode %s is neither octal (0640) nor symbolic (u=rw,g=r,o=)" % text)
+    if owner is not None and not str(owner).isdigit() and not user_exists(owner):
+        problems.append("owner %s is not a user of this host" % owner)
+    if group is not None and not str(group).isdigit() and not group_exists(group):
+        problems.append("group %s is not a group of this host" % group)
+    return problems
+
+
+def check_target(module, path):
+    """Fail with what :func:`write_atomically` and the file attributes would fail on.
+
+    Called before anything is written, and in check mode, so that check mode predicts the
+    failure and a real run fails with the target untouched.
+    """
+    directory = os.path.dirname(os.path.abspath(resolved_path(path)))
+    problems = [] if os.path.isdir(directory) else ["directory %s does not exist" % directory]
+    params = module.params
+    problems += file_attribute_problems(params.get("mode"), params.get("owner"),
+                                        params.get("group"))
+    if problems:
+        raise FileValidationError("; ".join(problems))
 
 
 def text_diff(path, before, after):
@@ -49,9 +136,9 @@ def write_atomically(module, path, text, validate=None, backup=False):
     and raises :class:`FileValidationError` to refuse it.  Returns the backup file name
     (or None).
     """
+    check_target(module, path)
+    path = resolved_path(path)
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileValidationError("directory %s does not exist" % directory)
     handle, temp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as temp_file:
@@ -72,6 +159,7 @@ def write_atomically(module, path, text, validate=None, backup=False):
 
 def apply_file_attributes(module, path, changed, diff=None):
     """Apply mode/owner/group/SELinux options to ``path``; return the updated ``changed``."""
+    path = resolved_path(path)
     if not os.path.exists(path):
         return changed
     file_args = module.load_file_common_arguments(module.params, path=path)

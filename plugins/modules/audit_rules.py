@@ -87,7 +87,10 @@ options:
     default: false
 notes:
   - Check mode predicts the file change and the diff; it reads the kernel's state but never
-    loads.
+    loads, and reports a change when a real run would load.
+  - A user or group name (C(-F uid=ntp), C(-F gid=adm) and the like) the target does not know
+    is written with a warning, so that one rule set serves a whole fleet; C(auditctl) refuses
+    that rule on this host, and with O(load=true) it is returned in RV(rejected).
   - A C(-A) rule is the same rule as its C(-a) spelling; only its place in the kernel list differs.
   - Field order does not change a rule's meaning (the kernel requires all fields to match);
     key order does (the kernel logs the keys joined in their order).
@@ -223,6 +226,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rule
     conflicting_settings,
     merge_rules,
     parse_rules_text,
+    unresolved_names,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules_kernel import (
     KernelAuditUnavailable,
@@ -234,10 +238,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rule
     read_syscall_tables,
     reasons_by_rule,
     rejected_rules,
+    resolve_id,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,
     apply_file_attributes,
+    check_target,
     read_text,
     text_diff,
     write_atomically,
@@ -298,7 +304,8 @@ def _load(module, run, path, text, changed, context, result):
             module.warn(message)
         return False
     if not needs_load or module.check_mode:
-        return False
+        # Check mode predicts the load a real run would do.
+        return needs_load
 
     outcome = load_rules(run, path)
     result["load_command"] = outcome.command
@@ -357,13 +364,16 @@ def main():
             continue
         wanted.append(rule)
         if params["state"] == "present":
-            for warning in warnings:
+            for warning in warnings + unresolved_names(rule, resolve_id):
                 module.warn(warning)
     errors += conflicting_settings(wanted)
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors, changed=False)
 
-    existing = read_text(path)
+    try:
+        existing = read_text(path)
+    except FileValidationError as error:
+        module.fail_json(msg=str(error), changed=False)
     merged = merge_rules(existing, wanted, params["state"], params["exclusive"], context)
     for warning in merged.warnings:
         module.warn(warning)
@@ -373,6 +383,11 @@ def main():
                   duplicates=merged.duplicates, diff=diff, loaded=False, reboot_required=False,
                   rejected=[])
 
+    if changed:
+        try:
+            check_target(module, path)
+        except FileValidationError as error:
+            module.fail_json(msg="%s was not changed: %s" % (path, error), **result)
     if changed and not module.check_mode:
         try:
             backup_file = write_atomically(

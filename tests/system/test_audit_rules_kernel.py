@@ -196,6 +196,18 @@ def test_check_mode_reads_the_kernel_but_loads_nothing(kernel, tmp_path):
     assert kernel_rules() == []
 
 
+def test_check_mode_reports_the_load_a_real_run_would_do(kernel, tmp_path):
+    path = tmp_path / "written.rules"
+    path.write_text("-w /etc/passwd -p wa\n")
+    args = {"path": str(path), "rules": ["-w /etc/passwd -p wa"], "load": True}
+    predicted = run_module("audit_rules", args, check=True)
+    assert predicted["changed"] is True and predicted["loaded"] is False
+    assert kernel_rules() == []
+    done = run_module("audit_rules", args)
+    assert done["changed"] is True and done["loaded"] is True
+    assert run_module("audit_rules", args, check=True)["changed"] is False
+
+
 def test_rules_d_files_are_loaded_through_augenrules(kernel, etc_audit):
     path = Path("/etc/audit/rules.d/99-whotouched-test-%s.rules" % uuid.uuid4().hex[:8])
     try:

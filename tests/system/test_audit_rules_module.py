@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.support.playbook import run_module
 
 EXISTING = ("# owned by the compliance role\n"
@@ -88,3 +90,86 @@ def test_conflicting_values_for_one_setting_fail(tmp_path):
     result = run_module("audit_rules", {"path": str(path), "rules": ["-b 8192", "-b 320"]})
     assert result["failed"] is True and "-b is given twice" in result["msg"]
     assert not path.exists()
+
+
+def _state(path):
+    status = path.stat()
+    return path.read_bytes(), status.st_mtime_ns, status.st_mode, status.st_uid
+
+
+@pytest.mark.parametrize("attributes, message", [
+    ({"mode": "banana"}, "mode banana is neither octal"),
+    ({"mode": "0640", "owner": "no-such-user-here"}, "owner no-such-user-here is not a user"),
+    ({"group": "no-such-group-here"}, "group no-such-group-here is not a group"),
+])
+def test_bad_file_attributes_fail_before_anything_is_written(tmp_path, attributes, message):
+    path = tmp_path / "50-site.rules"
+    path.write_text(EXISTING)
+    before = _state(path)
+    args = dict(attributes, path=str(path), rules=["-w /etc/group -p wa"])
+    for check in (True, False):
+        result = run_module("audit_rules", args, check=check)
+        assert result["failed"] is True and message in result["msg"], result
+        assert _state(path) == before
+    assert os.listdir(tmp_path) == ["50-site.rules"]
+
+
+def test_check_mode_fails_like_the_real_run_when_the_directory_is_missing(tmp_path):
+    path = tmp_path / "missing" / "50-site.rules"
+    args = {"path": str(path), "rules": ["-w /etc/group -p wa"]}
+    for check in (True, False):
+        result = run_module("audit_rules", args, check=check)
+        assert result["failed"] is True
+        assert "directory %s does not exist" % path.parent in result["msg"]
+    assert not path.parent.exists()
+
+
+def test_a_symbolic_link_is_followed_and_stays_a_link(tmp_path):
+    target = tmp_path / "shared.rules"
+    target.write_text(EXISTING)
+    os.chmod(target, 0o600)
+    link = tmp_path / "50-site.rules"
+    link.symlink_to(target.name)
+    result = run_module("audit_rules", {"path": str(link), "mode": "0640",
+                                        "rules": ["-w /etc/group -p wa"]})
+    assert result["changed"] is True
+    assert link.is_symlink() and os.readlink(link) == target.name
+    assert "-w /etc/group -p wa\n" in target.read_text()
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.mkdir(), "is a directory"),
+    (lambda path: os.mkfifo(path), "is not a regular file"),
+    (lambda path: path.write_bytes(b"-w /etc/passwd -p wa\n\xff\xfe\n"),
+     "is not UTF-8 text (byte 0xff at offset 21)"),
+])
+def test_a_path_that_is_not_a_rules_file_is_refused_naming_it(tmp_path, make, message):
+    path = tmp_path / "50-site.rules"
+    make(path)
+    result = run_module("audit_rules", {"path": str(path), "rules": ["-w /etc/group -p wa"]})
+    assert result["failed"] is True and str(path) in result["msg"] and message in result["msg"]
+
+
+def test_new_never_rules_go_before_the_new_always_rules_they_overlap(tmp_path):
+    path = tmp_path / "50-site.rules"
+    result = run_module("audit_rules", {"path": str(path), "rules": [
+        "-a always,exit -F arch=b64 -S execve -k exec",
+        "-a never,exit -F arch=b64 -S execve -F uid=33"]})
+    assert path.read_text() == ("-a never,exit -F arch=b64 -S execve -F uid=33\n"
+                                "-a always,exit -F arch=b64 -S execve -F key=exec\n")
+    assert not any("comes after always rule" in warning
+                   for warning in result.get("warnings", []))
+
+
+def test_user_names_auditctl_cannot_resolve_are_written_with_a_warning(tmp_path):
+    path = tmp_path / "50-site.rules"
+    result = run_module("audit_rules", {"path": str(path), "rules": [
+        "-a always,exit -F arch=b64 -S openat -F uid=no-such-user-here",
+        "-a always,exit -F arch=b64 -S openat -F auid>=abc -F gid=root"]})
+    assert result["changed"] is True and len(result["rules"]) == 2
+    warnings = "\n".join(result["warnings"])
+    assert 'no user named no-such-user-here on this host (at "uid=no-such-user-here"), so ' \
+           "auditctl refuses this rule here" in warnings
+    assert 'no user named abc on this host (at "auid>=abc")' in warnings
+    assert "no group" not in warnings

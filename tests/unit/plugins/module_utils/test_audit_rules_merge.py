@@ -72,6 +72,18 @@ def test_a_new_never_rule_goes_before_the_always_rule_it_overlaps():
     assert result.warnings == []
 
 
+def test_new_never_rules_go_before_the_new_always_rules_of_the_same_run():
+    result = merge_rules("-b 8192\n-e 1\n", rules(
+        "-a always,exit -F arch=b64 -S execve -k exec",
+        "-a never,exit -F arch=b64 -S execve -F uid=33",
+        "-a never,exit -F arch=b64 -S openat -F uid=34"))
+    assert result.text == ("-b 8192\n"
+                           "-a never,exit -F arch=b64 -S execve -F uid=33\n"
+                           "-a never,exit -F arch=b64 -S openat -F uid=34\n"
+                           "-a always,exit -F arch=b64 -S execve -F key=exec\n-e 1\n")
+    assert result.warnings == []
+
+
 def test_a_never_rule_that_cannot_overlap_is_appended():
     existing = "-a always,exit -F arch=b64 -S execve -k exec\n"
     result = merge_rules(existing, rules("-a never,exit -F arch=b32 -S execve"))

@@ -1,0 +1,84 @@
+"""The checks the merge modules make before they write a file."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+    format_rule,
+    parse_rule,
+    unresolved_names,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    FileValidationError,
+    file_attribute_problems,
+    read_text,
+    resolved_path,
+)
+
+
+def known(name, *_):
+    return name in ("root", "syslog", "adm")
+
+
+@pytest.mark.parametrize("mode", [None, 0o640, "0640", "640", "u=rw,g=r,o=", "a+rX", "u+x,go-w",
+                                  "g=u"])
+def test_modes_ansible_accepts_pass(mode):
+    assert file_attribute_problems(mode, None, None, known, known) == []
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("banana", "mode banana is neither octal"),
+    ("0849", "mode 0849 is neither octal"),
+    ("u=rw,,", "mode u=rw,, is neither octal"),
+    ("17777", "mode 17777 is more than permission bits"),
+])
+def test_modes_ansible_refuses_are_named(mode, message):
+    assert [problem for problem in file_attribute_problems(mode, None, None, known, known)
+            if message in problem]
+
+
+def test_unknown_owner_and_group_are_named_and_numbers_pass():
+    assert file_attribute_problems(None, "nobody-here", "staff-here", known, known) == [
+        "owner nobody-here is not a user of this host",
+        "group staff-here is not a group of this host"]
+    assert file_attribute_problems(None, "0", "4", known, known) == []
+    assert file_attribute_problems(None, "root", "adm", known, known) == []
+
+
+def test_read_text_keeps_line_endings_and_names_what_it_cannot_read(tmp_path):
+    path = tmp_path / "a.rules"
+    assert read_text(str(path)) is None
+    path.write_bytes(b"-D\r\n-b 8192\n")
+    assert read_text(str(path)) == "-D\r\n-b 8192\n"
+    path.write_bytes(b"-D\n\xc3(\n")
+    with pytest.raises(FileValidationError, match=r"a.rules is not UTF-8 text \(byte 0xc3 at offset 3\)"):
+        read_text(str(path))
+    with pytest.raises(FileValidationError, match="is a directory"):
+        read_text(str(tmp_path))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(FileValidationError, match="fifo is not a regular file"):
+        read_text(str(fifo))
+
+
+def test_a_link_resolves_to_its_target_and_a_file_to_itself(tmp_path):
+    target = tmp_path / "target.rules"
+    link = tmp_path / "link.rules"
+    link.symlink_to(target.name)
+    assert resolved_path(str(link)) == str(target)
+    assert resolved_path(str(target)) == str(target)
+
+
+def test_names_auditctl_cannot_resolve_are_reported_numbers_and_known_names_are_not():
+    rule = parse_rule("-a always,exit -F arch=b64 -S openat -F auid>=1000 -F uid=ghost "
+                      "-F gid=adm -F egid=nogroup-here")
+    resolve = {("uid", "ghost"): None, ("gid", "adm"): "4"}.get
+    assert unresolved_names(rule, lambda field, name: resolve((field, name))) == [
+        '"%s": no user named ghost on this host (at "uid=ghost"), so auditctl refuses this '
+        'rule here' % format_rule(rule),
+        '"%s": no group named nogroup-here on this host (at "egid=nogroup-here"), so auditctl '
+        'refuses this rule here' % format_rule(rule)]
+    assert unresolved_names(parse_rule("-w /etc/passwd -p wa"), resolve) == []
