@@ -364,8 +364,10 @@ def _action_from_object(body: str, raw: str) -> Action:
     return _make_action("other", display, raw=raw)
 
 
+# The port is read as whatever follows the colon, so that a bad one is reported (by
+# forward_port) rather than the whole forward being kept as an unread action.
 _LEGACY_FORWARD = re.compile(
-    r"^(@@?)(\([^)]*\))?(\[[^\]]+\]|[^:;\s\[]+)(?::(\d+))?(?:;(\S+))?$")
+    r"^(@@?)(\([^)]*\))?(\[[^\]]+\]|[^:;\s\[@]+)(?::([^;\s]*))?(?:;(\S+))?$")
 _LEGACY_FILE = re.compile(r"^-?(/[^;\s]+)(?:;(\S+))?$")
 
 
@@ -748,6 +750,18 @@ def reliable_forward(rule_filter: Filter, target: str, port: int = DEFAULT_FORWA
     return _make_action("forward", display)
 
 
+def forward_port(value: object) -> int:
+    """A forwarding port given as a number or its digits; raises :class:`FilterSyntaxError`
+    naming the port when it is not a whole number from 1 to 65535."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.match(r"^[0-9]+$", text):
+        raise FilterSyntaxError("port %r is not a number" % (value,))
+    port = int(text)
+    if not 0 < port < 65536:
+        raise FilterSyntaxError("port %d is out of range (1-65535)" % port)
+    return port
+
+
 def make_reliable(rule: Rule) -> Rule:
     """Rewrite legacy ``@``/``@@`` forwards of a desired rule as reliable omfwd actions."""
     actions = []
@@ -758,11 +772,111 @@ def make_reliable(rule: Rule) -> Rule:
                 raise FilterSyntaxError(
                     "legacy forwarding options %s have no omfwd equivalent here; write an "
                     "action(type=\"omfwd\" ...) instead" % values["legacy.options"])
-            action = reliable_forward(rule.filter, values["target"],
-                                      int(values.get("port", DEFAULT_FORWARD_PORT)),
+            try:
+                port = forward_port(values.get("port", DEFAULT_FORWARD_PORT))
+            except FilterSyntaxError as err:
+                raise FilterSyntaxError("forward to %s: %s" % (values["target"], err))
+            action = reliable_forward(rule.filter, values["target"], port,
                                       values.get("protocol", "udp"), values.get("template"))
         actions.append(action)
     return Rule(rule.filter, tuple(actions))
+
+
+def _as_written(rule: Rule) -> Rule:
+    """The reliable form of a rule when it has one, else the rule as given (state=absent
+    must still find a rule that could never be written, to remove it)."""
+    try:
+        return make_reliable(rule)
+    except FilterSyntaxError:
+        return rule
+
+
+def _bracket_end(pattern: str, pos: int) -> Optional[int]:
+    """Index just after the POSIX bracket expression opening at ``pos``; None if unclosed.
+
+    A ``]`` right after ``[`` or ``[^`` is a member, a backslash is an ordinary member, and
+    ``[:class:]``, ``[.coll.]`` and ``[=equiv=]`` run to their own closing ``:]``, ``.]``
+    or ``=]``.
+    """
+    pos += 1
+    if pattern.startswith("^", pos):
+        pos += 1
+    if pattern.startswith("]", pos):
+        pos += 1
+    while pos < len(pattern):
+        if pattern[pos] == "[" and pattern[pos + 1:pos + 2] in (":", ".", "="):
+            close = pattern.find(pattern[pos + 1] + "]", pos + 2)
+            if close < 0:
+                return None
+            pos = close + 2
+            continue
+        if pattern[pos] == "]":
+            return pos + 1
+        pos += 1
+    return None
+
+
+def regex_problem(pattern: str, extended: bool) -> Optional[str]:
+    """Why rsyslog cannot compile the POSIX regex ``pattern``, or None.
+
+    ``extended`` selects ERE (``ereregex``) over BRE (``regex``).  Only what every POSIX
+    ``regcomp`` refuses is reported: an unclosed bracket expression, an unclosed group
+    (``(`` in ERE, ``\\(`` in BRE), a BRE ``\\)`` closing no group, a final lone
+    backslash.  Python's ``re`` is not used: it reads bracket expressions, ``\\(`` and
+    escapes inside brackets differently.  An ERE ``)`` closing no group is left alone
+    (glibc reads it as an ordinary character).
+    """
+    opened: List[int] = []
+    pos = 0
+    while pos < len(pattern):
+        char = pattern[pos]
+        if char == "\\":
+            if pos + 1 >= len(pattern):
+                return "it ends with a lone backslash"
+            if not extended and pattern[pos + 1] == "(":
+                opened.append(pos)
+            elif not extended and pattern[pos + 1] == ")":
+                if not opened:
+                    return "'\\)' at offset %d closes no group" % pos
+                opened.pop()
+            pos += 2
+            continue
+        if char == "[":
+            end = _bracket_end(pattern, pos)
+            if end is None:
+                return "the bracket expression '[' at offset %d is not closed" % pos
+            pos = end
+            continue
+        if extended and char == "(":
+            opened.append(pos)
+        elif extended and char == ")" and opened:
+            opened.pop()
+        pos += 1
+    if opened:
+        return "the group '%s' at offset %d is not closed" % (
+            "(" if extended else "\\(", opened[-1])
+    return None
+
+
+def writable_rule(rule: Rule) -> Rule:
+    """The rule as state=present writes it: legacy forwards made reliable.
+
+    Raises :class:`FilterSyntaxError` for what rsyslog would not honour although
+    ``rsyslogd -N1`` accepts it: a forward port that is not 1-65535, a legacy ``@``
+    forward this module cannot read, a ``regex``/``ereregex`` that cannot compile.
+    """
+    flt = rule.filter
+    if isinstance(flt, PropertyFilter) and flt.operator in ("regex", "ereregex"):
+        problem = regex_problem(flt.value, flt.operator == "ereregex")
+        if problem:
+            raise FilterSyntaxError("filter %s: the %s cannot be compiled: %s"
+                                    % (_serialize_filter(flt)[0], flt.operator, problem))
+    for action in rule.actions:
+        if action.kind == "other" and action.raw.startswith("@"):
+            raise FilterSyntaxError(
+                "cannot read the legacy forward %r (expected @host, @@host:port or "
+                "@@[address]:port, optionally followed by ;template)" % action.raw)
+    return make_reliable(rule)
 
 
 def _rule_from_mapping(spec: Dict) -> Rule:
@@ -800,12 +914,7 @@ def _rule_from_mapping(spec: Dict) -> Rule:
         protocol = str(spec.get("protocol") or "tcp").lower()
         if protocol not in FORWARD_PROTOCOLS:
             raise FilterSyntaxError("protocol %r is not udp or tcp" % spec.get("protocol"))
-        try:
-            port = int(spec.get("port") or DEFAULT_FORWARD_PORT)
-        except (TypeError, ValueError):
-            raise FilterSyntaxError("port %r is not a number" % spec.get("port"))
-        if not 0 < port < 65536:
-            raise FilterSyntaxError("port %d is out of range" % port)
+        port = forward_port(spec.get("port") or DEFAULT_FORWARD_PORT)
         action = reliable_forward(flt, str(spec["target"]), port, protocol,
                                   spec.get("template"), spec.get("queue_file_name"),
                                   spec.get("queue_max_disk_space") or DEFAULT_MAX_DISK_SPACE,
@@ -918,8 +1027,10 @@ def merge_rules(text: Optional[str], desired: Sequence[Rule], state: str = "pres
     present: a rule equal in meaning is left alone; a rule with the same filter and
     destinations but other tuning is replaced in place; a missing rule is inserted before
     the next desired rule already in the file (so list order is kept), else appended.
-    ``exclusive`` also removes every other rule.  absent: rules equal in meaning to a
-    desired rule (as given or in its reliable form) are removed.  Chunks that hold no
+    ``exclusive`` also removes every other rule.  Raises :class:`FilterSyntaxError` for a
+    desired rule :func:`writable_rule` refuses.  absent: rules equal in meaning to a
+    desired rule (as given or in its reliable form) are removed; they are not checked, so
+    that a rule rsyslog cannot honour can still be taken out.  Chunks that hold no
     modeled rule are never touched.
     """
     chunks = parse_config(text or "")
@@ -930,13 +1041,13 @@ def merge_rules(text: Optional[str], desired: Sequence[Rule], state: str = "pres
         kept = []
         for chunk in chunks:
             if chunk.rule is not None and any(chunk.rule == rule or chunk.rule ==
-                                              make_reliable(rule) for rule in desired):
+                                              _as_written(rule) for rule in desired):
                 removed.append(chunk.text.strip())
             else:
                 kept.append(chunk)
         return MergeResult("".join(c.text for c in kept), added, removed)
 
-    wanted = [make_reliable(rule) for rule in desired]
+    wanted = [writable_rule(rule) for rule in desired]
     placed: List[Optional[int]] = [None] * len(wanted)  # chunk index holding each rule
     claimed = set()
     for position, rule in enumerate(wanted):
@@ -985,7 +1096,7 @@ def merge_rules(text: Optional[str], desired: Sequence[Rule], state: str = "pres
 
 def normalized_filters(desired: Sequence[Rule]) -> List[str]:
     """The desired rules as this module writes them (one string each, no final newline)."""
-    return [serialize_rule(make_reliable(rule)).rstrip("\n") for rule in desired]
+    return [serialize_rule(_as_written(rule)).rstrip("\n") for rule in desired]
 
 
 # ------------------------------------------------------------------------ scoping

@@ -22,8 +22,13 @@ description:
   - Forwarding is always written as a RainerScript C(omfwd) action that does not lose logs
     while the server is away - a disk-assisted queue with its own file name, C(saveOnShutdown),
     unlimited retries and a disk cap. Legacy C(@host) / C(@@host:port) forms are accepted as
-    input and written that way; an existing legacy forward with the same filter and
-    destination is replaced in place.
+    input and written as such an action; an existing legacy forward with the same filter and
+    destination is replaced in place. A legacy forward that cannot be written that way (a port
+    that is not a number from 1 to 65535, compression or framing options such as
+    C(@(z9)host), text after the address) is refused.
+  - A C(regex) or C(ereregex) property filter whose expression cannot be compiled (an
+    unclosed C([) bracket expression or C(\() group) is refused, naming the filter;
+    C(rsyslogd -N1) does not compile regular expressions, so it would accept it.
   - Before the file is replaced, the candidate is checked by the real C(rsyslogd -N1) inside a
     copy of the full configuration (O(main_config)) in which the candidate takes the target's
     place. A drop-in that only discards is therefore accepted (C(rsyslogd -N1 -f fragment)
@@ -73,6 +78,8 @@ options:
     description:
       - V(present) adds the rules that are missing (and replaces a rule with the same filter
         and destinations but other settings); V(absent) removes the rules equal in meaning.
+      - With V(absent) the rules are not checked for what rsyslog would refuse (a bad port or
+        regular expression), so that such a rule written earlier can be removed.
     type: str
     choices: [present, absent]
     default: present
@@ -80,6 +87,7 @@ options:
     description:
       - With O(state=present), also remove every other filter rule from O(path). Comments,
         directives and statements that are not filter rules are kept.
+      - Refused with O(state=absent).
     type: bool
     default: false
   validate:
@@ -196,6 +204,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_fi
     merge_rules,
     normalized_filters,
     rule_from_spec,
+    writable_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_validate import (
     DEFAULT_MAIN_CONFIG,
@@ -225,19 +234,44 @@ def _check_candidate(validator, text, path):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _not_a_file(path):
+    """Why ``path`` cannot be an rsyslog configuration file, or None."""
+    if os.path.isdir(path):
+        return "%s is a directory, not an rsyslog configuration file" % path
+    return None
+
+
+def _read_drop_in(module, path):
+    """The drop-in's text (None when missing); a clear failure naming it otherwise."""
+    problem = _not_a_file(path)
+    if problem is None:
+        try:
+            return read_text(path)
+        except UnicodeDecodeError as err:
+            problem = "%s is not UTF-8 text (byte 0x%02x at offset %d)" % (
+                path, err.object[err.start], err.start)
+        except (OSError, ValueError) as err:
+            problem = str(err) if path in str(err) else "cannot read %s: %s" % (path, err)
+    module.fail_json(msg=problem)
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            add_file_common_args=True)
     params = module.params
     path = params["path"]
+    if params["exclusive"] and params["state"] == "absent":
+        module.fail_json(msg="exclusive=true only makes sense with state=present")
     rules = []
     for number, spec in enumerate(params["filters"], start=1):
         try:
             rules.append(rule_from_spec(spec))
+            if params["state"] == "present":
+                writable_rule(rules[-1])
         except FilterSyntaxError as err:
             module.fail_json(msg="filters[%d]: %s" % (number, err))
+    before = _read_drop_in(module, path)
     try:
-        before = read_text(path)
         merged = merge_rules(before, rules, params["state"], params["exclusive"])
         filters = normalized_filters(rules)
     except FilterSyntaxError as err:
@@ -249,15 +283,24 @@ def main():
     if changed:
         validator = None
         if params["validate"]:
+            problem = _not_a_file(params["main_config"])
+            if problem:
+                result["changed"] = False
+                module.fail_json(msg="main_config: " + problem, **result)
             rsyslogd = module.get_bin_path("rsyslogd", opt_dirs=["/usr/sbin", "/sbin"])
             if rsyslogd is None:
+                result["changed"] = False
                 module.fail_json(msg="rsyslogd is not installed; it is needed to validate "
                                      "%s (install rsyslog or set validate: false)" % path,
                                  **result)
 
             def validator(candidate):
-                validate_drop_in(module.run_command, rsyslogd, params["main_config"],
-                                 path, candidate)
+                try:
+                    validate_drop_in(module.run_command, rsyslogd, params["main_config"],
+                                     path, candidate)
+                except OSError as err:
+                    raise FileValidationError("cannot validate %s with main_config %s: %s"
+                                              % (path, params["main_config"], err))
         try:
             if module.check_mode:
                 if validator is not None:

@@ -92,6 +92,72 @@ def test_validation_refuses_a_broken_rule_and_leaves_the_file_as_it_was(tmp_path
     assert sorted(p.name for p in drop_in.parent.iterdir()) == ["10-audit-filter.conf"]
 
 
+UNHONOURED = ["*.* @@127.0.0.1:notaport", ':msg, regex, "[unclosed" stop',
+              ':msg, ereregex, "(unclosed" stop']
+
+
+def test_rsyslogd_accepts_what_it_cannot_honour(tmp_path):
+    """Why the module checks ports and regexes itself: rsyslogd -N1 lets these through."""
+    main = _main_config(tmp_path)
+    (tmp_path / "rsyslog.d" / "10-audit-filter.conf").write_text("\n".join(UNHONOURED) + "\n")
+    checked = subprocess.run([RSYSLOGD, "-N1", "-f", str(main)], capture_output=True,
+                             text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    ({"filters": [UNHONOURED[0]]}, "filters[1]: forward to 127.0.0.1: port 'notaport' is not a "
+                                   "number"),
+    ({"filters": ["*.* @@127.0.0.1:70000"]}, "port 70000 is out of range (1-65535)"),
+    ({"filters": [':msg, contains, "ok" stop', UNHONOURED[1]]},
+     "filters[2]: filter :msg, regex, \"[unclosed\": the regex cannot be compiled"),
+    ({"filters": [UNHONOURED[2]], "check_mode": True}, "the group '(' at offset 0 is not closed"),
+    ({"filters": [':msg, contains, "keep" stop'], "state": "absent", "exclusive": True},
+     "exclusive=true only makes sense with state=present"),
+    ({"filters": [':msg, contains, "x" stop'], "main_config": "{work}/rsyslog.d"},
+     "main_config: {work}/rsyslog.d is a directory, not an rsyslog configuration file"),
+])
+def test_input_rsyslog_cannot_use_fails_and_leaves_the_file_alone(tmp_path, args, says):
+    _main_config(tmp_path)
+    drop_in = tmp_path / "rsyslog.d" / "10-audit-filter.conf"
+    original = b"# owned by someone else\r\n:msg, contains, \"keep\" stop\n"
+    drop_in.write_bytes(original)
+    args = {key: value.format(work=tmp_path) if isinstance(value, str) else value
+            for key, value in args.items()}
+    check = args.pop("check_mode", False)
+    result = run_module("rsyslog_filter", dict({
+        "path": str(drop_in), "main_config": str(tmp_path / "rsyslog.conf")}, **args),
+        check=check)
+    assert result.get("failed") is True and result.get("changed") is False, result
+    assert says.format(work=tmp_path) in result["msg"]
+    assert drop_in.read_bytes() == original
+    assert sorted(p.name for p in drop_in.parent.iterdir()) == ["10-audit-filter.conf"]
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda path: path.mkdir(), "{path} is a directory, not an rsyslog configuration file"),
+    (lambda path: path.write_bytes(b"# caf\xe9\n"), "{path} is not UTF-8 text"),
+])
+def test_a_target_that_is_no_text_file_is_named(tmp_path, make, says):
+    _main_config(tmp_path)
+    drop_in = tmp_path / "rsyslog.d" / "10-audit-filter.conf"
+    make(drop_in)
+    before = drop_in.read_bytes() if drop_in.is_file() else None
+    result = _run(tmp_path, [':msg, contains, "x" stop'])
+    assert result.get("failed") is True and says.format(path=drop_in) in result["msg"], result
+    assert "Errno" not in result["msg"] and "codec" not in result["msg"]
+    assert (drop_in.read_bytes() if drop_in.is_file() else None) == before
+
+
+def test_a_rule_written_before_these_checks_can_still_be_removed(tmp_path):
+    _main_config(tmp_path)
+    drop_in = tmp_path / "rsyslog.d" / "10-audit-filter.conf"
+    drop_in.write_text("# keep\n" + "\n".join(UNHONOURED) + "\n")
+    result = _run(tmp_path, UNHONOURED, state="absent")
+    assert result["changed"] is True and not result.get("failed"), result
+    assert drop_in.read_text() == "# keep\n"
+
+
 def test_check_mode_validates_and_writes_nothing(tmp_path):
     _main_config(tmp_path)
     drop_in = tmp_path / "rsyslog.d" / "10-audit-filter.conf"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,11 +13,14 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_fi
     FilterSyntaxError,
     PropertyFilter,
     SelectorFilter,
+    forward_port,
     make_reliable,
     merge_rules,
     parse_config,
+    regex_problem,
     rule_from_spec,
     serialize_rule,
+    writable_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
     seed_filters,
@@ -220,6 +226,145 @@ def test_legacy_forward_options_cannot_be_made_reliable():
         make_reliable(rule_from_spec("*.* @(z9)h"))
 
 
+# ------------------------------------------------- rules rsyslogd -N1 accepts but cannot honour
+
+UNWRITABLE = [
+    ("*.* @@h:notaport", "forward to h: port 'notaport' is not a number"),
+    ("*.* @h:0", "forward to h: port 0 is out of range (1-65535)"),
+    ("*.* @@h:65536", "port 65536 is out of range"),
+    ("*.* @@[::1]:x1", "forward to ::1: port 'x1' is not a number"),
+    ('if $msg contains "x" then @@h:51a4', "port '51a4' is not a number"),
+    ("*.* @@h:514 # trailing", "cannot read the legacy forward '@@h:514 # trailing'"),
+    ("*.* @@::1", "cannot read the legacy forward '@@::1'"),
+    (':msg, regex, "[unclosed" stop',
+     "filter :msg, regex, \"[unclosed\": the regex cannot be compiled: the bracket "
+     "expression '[' at offset 0 is not closed"),
+    (':msg, ereregex, "(unclosed" stop',
+     "filter :msg, ereregex, \"(unclosed\": the ereregex cannot be compiled: the group '(' "
+     "at offset 0 is not closed"),
+    (':msg, !ereregex, "a[[:alpha:]" stop', "bracket expression '[' at offset 1 is not closed"),
+    ({"operator": "regex", "value": "a\\)", "action": "stop"}, "'\\)' at offset 1 closes no group"),
+    ({"operator": "ereregex", "value": "(a|b", "action": "forward", "target": "h"},
+     "the group '(' at offset 0 is not closed"),
+]
+
+
+@pytest.mark.parametrize("spec, message", UNWRITABLE)
+def test_rules_rsyslog_cannot_honour_are_refused_and_leave_the_text_alone(spec, message):
+    existing = "# keep\n*.* /var/log/a\n"
+    rule = rule_from_spec(spec)
+    with pytest.raises(FilterSyntaxError) as caught:
+        writable_rule(rule)
+    assert message in str(caught.value)
+    # merge_rules raises before producing any text, for exclusive too: nothing to write
+    for exclusive in (False, True):
+        with pytest.raises(FilterSyntaxError):
+            merge_rules(existing, [rule_from_spec(':msg, contains, "ok" stop'), rule],
+                        exclusive=exclusive)
+
+
+@pytest.mark.parametrize("spec", [spec for spec, _message in UNWRITABLE])
+def test_a_rule_rsyslog_cannot_honour_can_still_be_removed(spec):
+    rule = rule_from_spec(spec)
+    line = serialize_rule(rule)
+    merged = merge_rules("# keep\n" + line + "*.* /var/log/a\n", [rule], "absent")
+    assert merged.text == "# keep\n*.* /var/log/a\n"
+    assert merged.removed == [line.strip()]
+
+
+@pytest.mark.parametrize("value, port", [(514, 514), ("514", 514), (" 10514 ", 10514),
+                                         (1, 1), (65535, 65535)])
+def test_forward_ports_are_whole_numbers_from_1_to_65535(value, port):
+    assert forward_port(value) == port
+
+
+@pytest.mark.parametrize("value, message", [
+    ("abc", "port 'abc' is not a number"), ("", "port '' is not a number"),
+    ("-1", "port '-1' is not a number"), ("5.14", "port '5.14' is not a number"),
+    (True, "port True is not a number"), (0, "port 0 is out of range (1-65535)"),
+    (65536, "port 65536 is out of range (1-65535)"),
+])
+def test_bad_forward_ports_are_named(value, message):
+    with pytest.raises(FilterSyntaxError) as caught:
+        forward_port(value)
+    assert str(caught.value) == message
+
+
+def test_mapping_and_legacy_forwards_refuse_ports_alike():
+    mapping = {"operator": "contains", "value": "x", "action": "forward", "target": "h",
+               "port": "abc"}
+    with pytest.raises(FilterSyntaxError, match="port 'abc' is not a number"):
+        rule_from_spec(mapping)
+    with pytest.raises(FilterSyntaxError, match="port 'abc' is not a number"):
+        writable_rule(rule_from_spec('*.* @@h:abc'))
+
+
+def test_good_legacy_forwards_are_written_as_reliable_omfwd_actions():
+    for spec, target, port, protocol in [("*.* @h", "h", "514", "udp"),
+                                         ("*.* @@h:10514", "h", "10514", "tcp"),
+                                         ("*.* @@[::1]:6514;RSYSLOG_ForwardFormat", "::1",
+                                          "6514", "tcp")]:
+        (action,) = writable_rule(rule_from_spec(spec)).actions
+        params = dict(action.display)
+        assert (action.legacy, params["target"], params["port"], params["protocol"]) == (
+            False, target, port, protocol)
+        assert params["queue.saveOnShutdown"] == "on" and params["action.resumeRetryCount"] == "-1"
+
+
+# What POSIX regcomp refuses for certain (None: nothing certain to report).
+REGEX_VERDICTS = [
+    ("[unclosed", True, "bracket expression '[' at offset 0 is not closed"),
+    ("[unclosed", False, "bracket expression '[' at offset 0 is not closed"),
+    ("(unclosed", True, "the group '(' at offset 0 is not closed"),
+    ("(unclosed", False, None),                  # BRE: '(' is an ordinary character
+    ("\\(unclosed", False, "the group '\\(' at offset 0 is not closed"),
+    ("\\(unclosed", True, None),                # ERE: '\(' is a literal parenthesis
+    ("a\\)", False, "'\\)' at offset 1 closes no group"),
+    ("a)b", True, None),                         # glibc reads a lone ERE ')' as literal
+    ("((a)|b", True, "the group '(' at offset 0 is not closed"),
+    ("[]a]", True, None), ("[^]a]", True, None), ("[]", True, "offset 0 is not closed"),
+    ("[a\\]b", True, None),                     # the backslash is a member, ']' closes
+    ("(a[)]b)", True, None), ("[[:alpha:]]+", True, None), ("[[.a.][=e=]]", False, None),
+    ("[[:alpha:]", True, "bracket expression '[' at offset 0 is not closed"),
+    ("x[[:", True, "offset 1 is not closed"), ("a\\", True, "lone backslash"),
+    ('(bin|sbin)\\/(sleep|ls)\\"', True, None),
+]
+
+
+@pytest.mark.parametrize("pattern, extended, verdict", REGEX_VERDICTS)
+def test_regex_problems(pattern, extended, verdict):
+    problem = regex_problem(pattern, extended)
+    assert problem is None if verdict is None else verdict in problem
+
+
+def _glibc_regcomp():
+    libc_name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(libc_name) if libc_name else None
+    if libc is None or not hasattr(libc, "gnu_get_libc_version"):
+        pytest.skip("glibc's regcomp (the one rsyslog uses on Linux) is not available")
+
+    def compiles(pattern, extended):
+        regex_t = ctypes.create_string_buffer(1024)  # larger than any libc's regex_t
+        if libc.regcomp(regex_t, pattern.encode("utf-8"), 1 if extended else 0) != 0:
+            return False
+        libc.regfree(regex_t)
+        return True
+    return compiles
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(st.sampled_from("[]()^\\:.=|*a-"), max_size=9), st.booleans())
+def test_a_regex_refused_here_is_refused_by_regcomp(pattern, extended):
+    """The checker only reports what the real regcomp (as rsyslog calls it) refuses."""
+    if regex_problem(pattern, extended) is not None:
+        assert not _glibc_regcomp()(pattern, extended)
+
+
+@pytest.mark.parametrize("pattern, extended, verdict", REGEX_VERDICTS)
+def test_the_regex_table_agrees_with_regcomp(pattern, extended, verdict):
+    assert _glibc_regcomp()(pattern, extended) is (verdict is None)
+
+
 # --------------------------------------------------------------------------- merging
 
 def test_unmodeled_constructs_survive_byte_for_byte():
@@ -299,7 +444,9 @@ _rule_spec = st.one_of(
               st.sampled_from(["msg", "programname", "hostname", "syslogtag"]),
               st.sampled_from(["contains", "isequal", "startswith", "regex", "ereregex",
                                "contains_i", "startswith_i"]),
-              st.booleans(), _safe_value),
+              st.booleans(), _safe_value).filter(
+        lambda spec: "regex" not in spec["operator"]
+        or regex_problem(spec["value"], spec["operator"] == "ereregex") is None),
     st.builds(lambda v, host, port, proto: {"operator": "contains", "value": v,
                                             "action": "forward", "target": host, "port": port,
                                             "protocol": proto},
