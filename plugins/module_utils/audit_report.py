@@ -11,8 +11,11 @@ and the table shown to people (control characters escaped).
 from __future__ import annotations
 
 import collections
+import errno
 import fnmatch
 import gzip
+import json
+import math
 import os
 import re
 import time
@@ -69,6 +72,89 @@ def parse_time_bound(text, now=None):
                       "YYYY-MM-DD[ HH:MM[:SS]]" % text)
 
 
+def _utc(epoch):
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def time_window(since, until, now=None):
+    """The ``(since, until)`` epoch seconds of the report's options (None when not given).
+
+    Both are resolved against the same ``now``; a window whose start is after its end, which
+    no event could match, is refused with both values as resolved.
+    """
+    now = time.time() if now is None else now
+    bounds = []
+    for name, text in (("since", since), ("until", until)):
+        try:
+            bounds.append(parse_time_bound(text, now))
+        except ReportError as exc:
+            raise ReportError("%s: %s" % (name, exc))
+    start, end = bounds
+    if start is not None and end is not None and start > end:
+        raise ReportError(
+            "since %s (%s) is after until %s (%s): no event can match; since is the start "
+            "of the window and until its end" % (since, _utc(start), until, _utc(end)))
+    return start, end
+
+
+def check_limits(limit, wait_seconds):
+    """Refuse a negative ``limit`` (0 means all events) or a negative or endless
+    ``wait_seconds``."""
+    if limit is not None and limit < 0:
+        raise ReportError("limit must be 0 (all events) or a positive number of events, "
+                          "got %s" % limit)
+    if wait_seconds is not None and not (math.isfinite(wait_seconds) and wait_seconds >= 0):
+        raise ReportError("wait_seconds must be a number of seconds of 0 or more, got %s"
+                          % wait_seconds)
+
+
+def read_rules_file(path):
+    """The list of risk rules in the file at ``path``: JSON, or YAML when PyYAML is there.
+
+    An empty file holds no rules.  A file that is missing, a directory, unreadable, not
+    UTF-8, not JSON or YAML, or not a list is refused with a message naming it.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.EISDIR:
+            raise ReportError("rules_file %s is a directory, not a risk rules file" % path)
+        if exc.errno == errno.ENOENT:
+            raise ReportError("rules_file %s does not exist" % path)
+        raise ReportError("rules_file %s cannot be read: %s" % (path, exc.strerror or exc))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportError("rules_file %s is not UTF-8 text (byte %d), not a risk rules file"
+                          % (path, exc.start))
+    if not text.strip():
+        return []
+    try:
+        rules = json.loads(text)
+    except ValueError:
+        rules = _yaml_rules(path, text)
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        raise ReportError("rules_file %s must hold a list of rules, it holds a %s"
+                          % (path, type(rules).__name__))
+    return rules
+
+
+def _yaml_rules(path, text):
+    try:
+        import yaml  # only on hosts that have it: the module itself needs the stdlib alone
+    except ImportError:
+        raise ReportError("rules_file %s is not JSON, and PyYAML is not installed to read "
+                          "YAML" % path)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ReportError("rules_file %s is neither JSON nor YAML: %s"
+                          % (path, " ".join(str(exc).split())))
+
+
 def log_files(path):
     """The files to read under ``path`` (a file or a directory), each rotation oldest first.
 
@@ -77,8 +163,10 @@ def log_files(path):
     """
     if os.path.isfile(path):
         return [path]
+    if not os.path.exists(path):
+        raise ReportError("path %s does not exist" % path)
     if not os.path.isdir(path):
-        raise ReportError("%s is neither a file nor a directory" % path)
+        raise ReportError("path %s is neither a file nor a directory" % path)
     found = []
     for directory, subdirectories, names in os.walk(path):
         subdirectories.sort()

@@ -41,6 +41,7 @@ options:
   until:
     description:
       - Only events at or before this time, written as for O(since).
+      - O(since) after O(until) is refused, since no event could match.
     type: str
   host:
     description:
@@ -99,12 +100,14 @@ options:
   limit:
     description:
       - Return at most this many events, the newest that match; C(0) returns all.
+        A negative number is refused.
       - Memory stays bounded by it however large the logs are.
     type: int
     default: 1000
   wait_seconds:
     description:
       - How long, by the sender's own clock, records of an unfinished event are waited for.
+      - C(0) or more; a negative number is refused.
     type: float
     default: 5.0
 notes:
@@ -168,16 +171,24 @@ events:
     - One event per action, oldest first (at most O(limit), the newest matching).
     - Linux events also carry C(auid), C(uid), C(euid), C(comm), C(keys), C(syscall), C(exit),
       C(paths) (name, absolute path and name type of each file touched), C(path) and
-      C(operation) for file watches, C(record_types), C(serial) and C(complete) (false when
-      records were missing). Windows events carry C(event_id), C(account), C(target_account),
-      C(group), C(source_address), C(workstation) and C(message).
+      C(operation) for file watches, C(account) (the C(acct=) of login and account records),
+      C(record_types), C(serial) and C(complete) (false when records were missing). Windows
+      events carry C(event_id), C(source), C(priority), C(account), C(target_account), C(group),
+      C(source_address), C(workstation), C(ticket_encryption) and C(message).
   returned: always
   type: list
   elements: dict
   contains:
     time: {description: UTC time of the event (ISO 8601)., type: str}
+    epoch: {description: "The same time in epoch seconds (none for a Windows event whose time cannot be read).", type: float}
     host: {description: "Host name the sender gave (or the C(node=) name, or the Windows computer).", type: str}
     address: {description: Address the event really came from (none for a local audit.log)., type: str}
+    node: {description: "The C(node=) name the sender's auditd wrote (its C(name_format)); none when it writes none, and for Windows events.", type: str}
+    remote_address:
+      description:
+        - The remote end of a login or authentication (the record's C(addr=)), or a Windows
+          event's source network address; none when there is none.
+      type: str
     login_user: {description: "The login (audit) user behind the action, even after sudo or su.", type: str}
     user: {description: The effective user that acted., type: str}
     tty: {description: Terminal., type: str}
@@ -195,8 +206,11 @@ events:
     rules: {description: Ids of the rules that fired., type: list, elements: str}
   sample:
     - time: "2024-05-01T09:11:23.123Z"
+      epoch: 1714554683.123
       host: web01
       address: 192.0.2.10
+      node: web01
+      remote_address: null
       login_user: alice
       user: root
       tty: pts0
@@ -226,7 +240,6 @@ counts:
   type: dict
 """
 
-import json
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
@@ -234,9 +247,11 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_repo
     EventFilter,
     ReportError,
     build_report,
+    check_limits,
     format_table,
     log_files,
-    parse_time_bound,
+    read_rules_file,
+    time_window,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
     RiskRuleError,
@@ -264,20 +279,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _read_rules_file(path):
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        import yaml  # only on hosts that have it: the module itself needs the stdlib alone
-    except ImportError:
-        raise RiskRuleError("%s is not JSON, and PyYAML is not installed to read YAML" % path)
-    return yaml.safe_load(text)
-
-
 def _local_names():
     try:
         return {entry.pw_uid: entry.pw_name for entry in pwd.getpwall()}
@@ -289,18 +290,16 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
+        check_limits(params["limit"], params["wait_seconds"])
+        since, until = time_window(params["since"], params["until"])
         specs = list(SHIPPED_RULES) if params["shipped_rules"] else []
         if params["rules_file"]:
-            from_file = _read_rules_file(params["rules_file"]) or []
-            if not isinstance(from_file, list):
-                raise RiskRuleError("%s must hold a list of rules" % params["rules_file"])
-            specs.extend(from_file)
+            specs.extend(read_rules_file(params["rules_file"]))
         specs.extend(params["rules"])
         rules = compile_rules(specs)
         event_filter = EventFilter(
-            since=parse_time_bound(params["since"]), until=parse_time_bound(params["until"]),
-            host=params["host"], user=params["user"], min_level=params["min_level"],
-            key=params["key"], search=params["search"])
+            since=since, until=until, host=params["host"], user=params["user"],
+            min_level=params["min_level"], key=params["key"], search=params["search"])
         paths = log_files(params["path"])
     except (RiskRuleError, ReportError, IOError, OSError) as exc:
         module.fail_json(msg=str(exc))

@@ -110,3 +110,20 @@ def test_a_bad_rule_fails_with_its_name(storage):
     result = run_module("audit_report", {"path": str(storage), "rules": [
         {"id": "broken", "level": "high", "reason": "r", "match": {"args": "("}}]})
     assert result.get("failed") and "broken" in result["msg"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"rules_file": "{tmp}"}, "rules_file {tmp} is a directory, not a risk rules file"),
+    ({"rules_file": "{tmp}/missing.json"}, "rules_file {tmp}/missing.json does not exist"),
+    ({"path": "{tmp}/missing.log"}, "path {tmp}/missing.log does not exist"),
+    ({"since": "1h", "until": "2d"}, "since 1h (20"),
+    ({"since": "1h", "until": "2d"}, ") is after until 2d (20"),
+    ({"limit": -1}, "limit must be 0 (all events) or a positive number of events, got -1"),
+    ({"wait_seconds": -3}, "wait_seconds must be a number of seconds of 0 or more, got -3.0"),
+])
+def test_options_that_cannot_work_are_refused(storage, tmp_path, args, message):
+    args = {name: value.format(tmp=tmp_path) if isinstance(value, str) else value
+            for name, value in args.items()}
+    result = run_module("audit_report", dict({"path": str(storage)}, **args))
+    assert result.get("failed") and message.format(tmp=tmp_path) in result["msg"]
+    assert "events" not in result
