@@ -46,22 +46,53 @@ def selected_event_ids(line):
     return ids
 
 
-def test_defaults_forward_exactly_the_seed_subcategories_events():
+def default_cfg(defaults):
+    """evtsys.cfg as the role renders it from its defaults (tasks/present.yml)."""
+    return ec.render_evtsys_cfg(defaults["windows_evtsys_policy_subcategories"],
+                                defaults["windows_evtsys_policy_alert_event_ids"]
+                                + defaults["windows_evtsys_policy_extra_event_ids"],
+                                defaults["windows_evtsys_policy_extra_queries"])
+
+
+def test_defaults_forward_the_default_subcategories_events_and_the_alert_events():
     defaults = role_defaults()
-    cfg = ec.render_evtsys_cfg(defaults["windows_evtsys_policy_subcategories"])
+    cfg = default_cfg(defaults)
     assert cfg.endswith("\r\n") and "\n" not in cfg.replace("\r\n", "")
     assert all(line.startswith("'") or line.startswith("XPath:") for line in cfg.split("\r\n")[:-1])
     lines = xpath_lines(cfg)
     assert len(lines) == 1 and lines[0].startswith("XPath:Security:")
-    expected = set()
+    expected = set(defaults["windows_evtsys_policy_alert_event_ids"])
     for entry in defaults["windows_evtsys_policy_subcategories"]:
         expected.update(ec.SECURITY_EVENT_IDS[wap.resolve_subcategory(entry["name"]).guid])
     assert selected_event_ids(lines[0]) == expected
-    # the account events the seed is about, and nothing of logons or processes
+    # the account events the seed is about, the audit policy changes, a cleared log, failed logons
     assert {4720, 4726, 4728, 4732, 4740, 4768, 4769, 4776, 4781, 4799, 5376} <= expected
+    assert {4719, 4907, 1102, 4625} <= expected
+    # nothing of successful logons (one per logon: they would drown the rest), logoffs or processes
     assert not {4624, 4634, 4688} & expected
-    # ranges keep the query short: the 10 subcategories' ~80 IDs fit in a handful of clauses
-    assert lines[0].count("EventID") <= 16
+    # ranges keep the query short: a <Select> holds at most 32 expressions (Microsoft's
+    # QueryType schema), and each EventID comparison is one
+    assert lines[0].count("EventID") <= 32
+
+
+def shipped_windows_rule_event_ids():
+    """(rule id, its event IDs) of every shipped risk rule that matches Windows events."""
+    from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+        SHIPPED_RULES,
+    )
+    return [(rule["id"], set(rule["match"]["event_id"]))
+            for rule in SHIPPED_RULES if "event_id" in rule["match"]]
+
+
+@pytest.mark.parametrize("rule_id, event_ids", shipped_windows_rule_event_ids())
+def test_defaults_forward_every_event_a_shipped_risk_rule_rates(rule_id, event_ids):
+    forwarded = selected_event_ids(xpath_lines(default_cfg(role_defaults()))[0])
+    assert event_ids <= forwarded, (rule_id, sorted(event_ids - forwarded))
+
+
+def test_the_shipped_rules_on_windows_events_are_all_checked():
+    assert {rule_id for rule_id, _ids in shipped_windows_rule_event_ids()} >= {
+        "windows-audit-log-cleared", "windows-audit-policy-changed", "windows-logon-failed"}
 
 
 def test_custom_list_with_extras_and_other_logs():
