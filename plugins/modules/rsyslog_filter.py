@@ -195,6 +195,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,
     apply_file_attributes,
+    check_target,
     read_text,
     text_diff,
     write_atomically,
@@ -247,9 +248,6 @@ def _read_drop_in(module, path):
     if problem is None:
         try:
             return read_text(path)
-        except UnicodeDecodeError as err:
-            problem = "%s is not UTF-8 text (byte 0x%02x at offset %d)" % (
-                path, err.object[err.start], err.start)
         except (OSError, ValueError) as err:
             problem = str(err) if path in str(err) else "cannot read %s: %s" % (path, err)
     module.fail_json(msg=problem)
@@ -302,6 +300,7 @@ def main():
                     raise FileValidationError("cannot validate %s with main_config %s: %s"
                                               % (path, params["main_config"], err))
         try:
+            check_target(module, path)
             if module.check_mode:
                 if validator is not None:
                     _check_candidate(validator, merged.text, path)

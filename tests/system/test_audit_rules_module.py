@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 
 import pytest
 
@@ -139,8 +140,8 @@ def test_a_symbolic_link_is_followed_and_stays_a_link(tmp_path):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda path: path.mkdir(), "is a directory"),
-    (lambda path: os.mkfifo(path), "is not a regular file"),
+    (pathlib.Path.mkdir, "is a directory"),
+    (os.mkfifo, "is not a regular file"),
     (lambda path: path.write_bytes(b"-w /etc/passwd -p wa\n\xff\xfe\n"),
      "is not UTF-8 text (byte 0xff at offset 21)"),
 ])

@@ -324,3 +324,27 @@ def test_backup_and_file_attributes(tmp_path):
         "path": str(drop_in), "main_config": str(tmp_path / "rsyslog.conf"),
         "filters": [':msg, contains, "x" stop'], "mode": "0640"}, check=True)
     assert predicted["changed"] is True and drop_in.stat().st_mode & 0o777 == 0o600
+
+
+def test_check_mode_fails_like_the_real_run_when_the_directory_is_missing(tmp_path):
+    path = tmp_path / "missing" / "50-filter.conf"
+    args = {"path": str(path), "validate": False, "filters": [":programname, isequal, \"x\" stop"]}
+    for check in (True, False):
+        result = run_module("rsyslog_filter", args, check=check)
+        assert result["failed"] is True
+        assert "directory %s does not exist" % path.parent in result["msg"]
+    assert not path.parent.exists()
+
+
+def test_a_symbolic_link_is_followed_and_a_bad_mode_changes_nothing(tmp_path):
+    target = tmp_path / "shared.conf"
+    target.write_text("# shared\n")
+    link = tmp_path / "50-filter.conf"
+    link.symlink_to(target.name)
+    args = {"path": str(link), "validate": False, "filters": [":programname, isequal, \"x\" stop"]}
+    refused = run_module("rsyslog_filter", dict(args, mode="banana"))
+    assert refused["failed"] is True and "mode banana is neither octal" in refused["msg"]
+    assert target.read_text() == "# shared\n"
+    done = run_module("rsyslog_filter", args)
+    assert done["changed"] is True and link.is_symlink()
+    assert ':programname, isequal, "x" stop' in target.read_text()
