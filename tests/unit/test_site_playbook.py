@@ -53,6 +53,60 @@ def test_example_inventory_has_the_groups_site_uses():
         assert group in result.stdout
 
 
+def _client_targets(tmp_path: Path, inventory: dict) -> dict:
+    """rsyslog_client_target per Linux host as site.yml's play sets it for ``inventory``.
+
+    The Linux play is site.yml's own (its vars, pre_tasks and roles, whose defaults apply);
+    only its roles are skipped and a task that prints the target is added after them.
+    """
+    play = next(play for play in yaml.safe_load(SITE.read_text()) if play["hosts"] == "linux")
+    play = dict(play, gather_facts=False, become=False,
+                roles=[dict(role, when=False) for role in play["roles"]],
+                post_tasks=[{"name": "Print the target", "ansible.builtin.debug": {
+                    "msg": "TARGET {{ inventory_hostname }}={{ rsyslog_client_target }}="}}])
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False))
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()))
+    result = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "inventory.yml",
+                             "-c", "local", "play.yml"],
+                            capture_output=True, text=True, check=False, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return dict(line.split("TARGET ", 1)[1].split("=")[:2]
+                for line in result.stdout.splitlines() if "TARGET " in line)
+
+
+def _inventory(log_servers: dict, linux: dict, linux_vars: dict | None = None) -> dict:
+    local = {"ansible_python_interpreter": sys.executable}
+    return {"all": {"vars": local, "children": {
+        "log_servers": {"hosts": log_servers},
+        "linux": {"hosts": linux, "vars": linux_vars or {}}}}}
+
+
+def test_clients_send_to_the_first_log_servers_address_when_the_inventory_names_none(tmp_path):
+    inventory = _inventory({"logs01.example.com": {"ansible_host": "192.0.2.5"}, "logs02.example.com": {}},
+                           {"web01.example.com": {}})
+    assert _client_targets(tmp_path, inventory) == {"web01.example.com": "192.0.2.5"}
+
+
+def test_clients_send_to_the_first_log_servers_name_when_it_has_no_address(tmp_path):
+    inventory = _inventory({"logs01.example.com": {}}, {"web01.example.com": {}})
+    assert _client_targets(tmp_path, inventory) == {"web01.example.com": "logs01.example.com"}
+
+
+def test_the_inventorys_target_wins_over_the_first_log_server(tmp_path):
+    inventory = _inventory({"logs01.example.com": {"ansible_host": "192.0.2.5"}},
+                           {"web01.example.com": {},
+                            "db01.example.com": {"rsyslog_client_target": "relay.example.com"}},
+                           {"rsyslog_client_target": "logs.example.net"})
+    assert _client_targets(tmp_path, inventory) == {"web01.example.com": "logs.example.net",
+                                                    "db01.example.com": "relay.example.com"}
+
+
+def test_without_log_servers_the_target_stays_empty_for_the_role_to_refuse(tmp_path):
+    inventory = _inventory({}, {"web01.example.com": {}})
+    assert _client_targets(tmp_path, inventory) == {"web01.example.com": ""}
+
+
 def test_linux_clients_send_to_the_first_log_server():
     result = ansible("ansible", "-i", str(INVENTORY), "web01.example.com", "-m", "ansible.builtin.debug",
                      "-a", "msg={{ groups['log_servers'] | first }}", "-c", "local")
