@@ -32,6 +32,33 @@ EXPERT_RULES = [
     "-w /etc/audit/ -p wa -k audit-config",
     "-w /etc/libaudit.conf -p wa -k audit-config",
 ]
+# What a security admin expects beyond that: the places persistence hides, and the
+# loading of kernel modules.
+PERSISTENCE_RULES = [
+    "-w /etc/cron.hourly/ -p wa -k crontab",
+    "-w /etc/cron.daily/ -p wa -k crontab",
+    "-w /etc/cron.weekly/ -p wa -k crontab",
+    "-w /etc/cron.monthly/ -p wa -k crontab",
+    "-w /etc/cron.allow -p wa -k crontab",
+    "-w /etc/cron.deny -p wa -k crontab",
+    "-w /etc/ssh/sshd_config.d/ -p wa -k sshd-config",
+    "-w /usr/lib/systemd/system/ -p wa -k systemd-unit",
+    "-w /lib/systemd/system/ -p wa -k systemd-unit",
+    "-w /etc/init.d/ -p wa -k init-script",
+    "-w /etc/ld.so.conf -p wa -k ld-conf",
+    "-w /etc/ld.so.conf.d/ -p wa -k ld-conf",
+    "-w /etc/profile -p wa -k shell-profile",
+    "-w /etc/profile.d/ -p wa -k shell-profile",
+    "-w /etc/bash.bashrc -p wa -k shell-profile",
+    "-w /etc/bashrc -p wa -k shell-profile",
+]
+MODULE_RULES = [
+    "-a always,exit -F arch=b64 -S finit_module -S init_module -S delete_module -k modules",
+    "-a always,exit -F arch=b32 -S delete_module,init_module,finit_module -k modules",
+]
+# converge.yml adds two watches in the syscall form: one in /etc, one in a missing directory.
+SYSCALL_FORM_KEPT = "-a always,exit -F arch=b64 -F path=/etc/motd -F perm=wa -k motd"
+SYSCALL_FORM_MISSING = "-a always,exit -F dir=/opt/no-such-app -F perm=wa -k no-such-app"
 EXCLUSIONS = ["-a exclude,never -F msgtype=CRYPTO_KEY_USER"]
 
 
@@ -45,9 +72,26 @@ def test_rules_file_holds_exactly_the_default_set(host):
     assert rules_file.user == "root" and rules_file.mode == 0o640
     rules = normalized_rules(rules_file.content_string)
     # A watch whose directory is missing would stop auditctl -R at that line: left out.
-    expected = [rule for rule in EXCLUSIONS + SEED_RULES + EXPERT_RULES
+    expected = [rule for rule in EXCLUSIONS + SEED_RULES + EXPERT_RULES + PERSISTENCE_RULES + MODULE_RULES
                 if not rule.startswith("-w") or watch_directory_exists(host, rule)]
-    assert sorted(rules) == sorted(normalized(expected))
+    assert sorted(rules) == sorted(normalized(expected + [SYSCALL_FORM_KEPT]))
+
+
+def test_syscall_form_watch_is_kept_or_left_out_by_its_path_field(host):
+    assert host.file("/etc").is_directory and not host.file("/opt/no-such-app").exists
+    rules = normalized_rules(host.file(RULES_FILE).content_string)
+    assert normalized([SYSCALL_FORM_KEPT])[0] in rules
+    assert normalized([SYSCALL_FORM_MISSING])[0] not in rules
+
+
+def test_new_persistence_watches_on_directories_these_hosts_have(host):
+    # The Debian images have these: the watches must be in, not skipped as missing.
+    rules = normalized_rules(host.file(RULES_FILE).content_string)
+    for rule in ["-w /etc/cron.daily/ -p wa -k crontab", "-w /etc/profile.d/ -p wa -k shell-profile",
+                 "-w /etc/ld.so.conf.d/ -p wa -k ld-conf", "-w /usr/lib/systemd/system/ -p wa -k systemd-unit",
+                 "-w /etc/profile -p wa -k shell-profile"]:
+        assert normalized([rule])[0] in rules, rule
+    assert normalized(["-w /etc/ssh/sshd_config.d/ -p wa -k sshd-config"])[0] not in rules
 
 
 def test_watch_on_a_missing_directory_is_left_out(host):

