@@ -21,7 +21,9 @@ options:
 notes:
   - A symbolic link at O(path) is followed - the file it points to is changed, the link stays.
   - The directory and the O(mode), O(owner) and O(group) options are checked before anything is
-    written, in check mode too; a bad value fails the task with the file as it was.
+    written; a bad value fails the task with the file as it was. In check mode a bad O(mode)
+    fails too, while a missing directory, user or group is only warned about (an earlier task
+    that check mode skipped, such as a package's installation, may create it).
   - A O(path) that is a directory, not a regular file, or not UTF-8 text fails the task, naming it.
 attributes:
   check_mode:

@@ -82,6 +82,19 @@ def _group_exists(name):
     return True
 
 
+def _mode_problem(mode):
+    if mode is None or isinstance(mode, int):
+        return None
+    text = str(mode)
+    if re.match(r"^[0-7]+$", text):
+        if int(text, 8) > 0o7777:
+            return "mode %s is more than permission bits (at most 07777)" % text
+        return None
+    if not all(_SYMBOLIC_MODE_CLAUSE.match(clause) for clause in text.split(",")):
+        return "mode %s is neither octal (0640) nor symbolic (u=rw,g=r,o=)" % text
+    return None
+
+
 def file_attribute_problems(mode, owner, group, user_exists=_user_exists,
                             group_exists=_group_exists):
     """What is wrong with the ``mode``, ``owner`` and ``group`` options, as messages.
@@ -89,33 +102,32 @@ def file_attribute_problems(mode, owner, group, user_exists=_user_exists,
     Ansible applies them after the file is replaced; checking first keeps a bad value
     from leaving a changed file behind a failed task.
     """
-    problems = []
-    if mode is not None and not isinstance(mode, int):
-        text = str(mode)
-        if re.match(r"^[0-7]+$", text):
-            if int(text, 8) > 0o7777:
-                problems.append("mode %s is more than permission bits (at most 07777)" % text)
-        elif not all(_SYMBOLIC_MODE_CLAUSE.match(clause) for clause in text.split(",")):
-            problems.append("mode %s is neither octal (0640) nor symbolic (u=rw,g=r,o=)" % text)
+    problems = [_mode_problem(mode)]
     if owner is not None and not str(owner).isdigit() and not user_exists(owner):
         problems.append("owner %s is not a user of this host" % owner)
     if group is not None and not str(group).isdigit() and not group_exists(group):
         problems.append("group %s is not a group of this host" % group)
-    return problems
+    return [problem for problem in problems if problem]
 
 
 def check_target(module, path):
     """Fail with what :func:`write_atomically` and the file attributes would fail on.
 
-    Called before anything is written, and in check mode, so that check mode predicts the
-    failure and a real run fails with the target untouched.
+    Called before anything is written, so that a real run fails with the target untouched.
+    In check mode a missing directory, user or group is only warned about: an earlier task
+    that check mode skipped (a package's installation) may create it.
     """
+    params = module.params
+    mode_problem = _mode_problem(params.get("mode"))
+    if mode_problem:
+        raise FileValidationError(mode_problem)
     directory = os.path.dirname(os.path.abspath(resolved_path(path)))
     problems = [] if os.path.isdir(directory) else ["directory %s does not exist" % directory]
-    params = module.params
-    problems += file_attribute_problems(params.get("mode"), params.get("owner"),
-                                        params.get("group"))
-    if problems:
+    problems += file_attribute_problems(None, params.get("owner"), params.get("group"))
+    if problems and module.check_mode:
+        module.warn("%s: a real run fails unless an earlier task creates it"
+                    % "; ".join(problems))
+    elif problems:
         raise FileValidationError("; ".join(problems))
 
 
@@ -162,5 +174,9 @@ def apply_file_attributes(module, path, changed, diff=None):
     path = resolved_path(path)
     if not os.path.exists(path):
         return changed
+    params = module.params
+    if module.check_mode and file_attribute_problems(None, params.get("owner"), params.get("group")):
+        # Warned about by check_target: the user or group is yet to be created.
+        return True
     file_args = module.load_file_common_arguments(module.params, path=path)
     return module.set_fs_attributes_if_different(file_args, changed, diff)

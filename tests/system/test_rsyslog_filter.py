@@ -326,13 +326,16 @@ def test_backup_and_file_attributes(tmp_path):
     assert predicted["changed"] is True and drop_in.stat().st_mode & 0o777 == 0o600
 
 
-def test_check_mode_fails_like_the_real_run_when_the_directory_is_missing(tmp_path):
+def test_a_missing_directory_fails_the_real_run_and_is_warned_about_in_check_mode(tmp_path):
     path = tmp_path / "missing" / "50-filter.conf"
     args = {"path": str(path), "validate": False, "filters": [":programname, isequal, \"x\" stop"]}
-    for check in (True, False):
-        result = run_module("rsyslog_filter", args, check=check)
-        assert result["failed"] is True
-        assert "directory %s does not exist" % path.parent in result["msg"]
+    result = run_module("rsyslog_filter", args)
+    assert result["failed"] is True
+    assert "directory %s does not exist" % path.parent in result["msg"]
+    predicted = run_module("rsyslog_filter", args, check=True)
+    assert not predicted.get("failed") and predicted["changed"] is True
+    assert any("directory %s does not exist" % path.parent in warning
+               for warning in predicted["warnings"])
     assert not path.parent.exists()
 
 
