@@ -76,3 +76,15 @@ def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
             raise AssertionError(
                 f"ansible-playbook did not run the module:\n{proc.stdout}\n{proc.stderr}")
         return json.loads(out.read_text(encoding="utf-8"))
+
+
+def assert_missing_directory_handled(module: str, args: dict, directory: Path) -> None:
+    """A missing directory fails the real run and is only warned about in check mode
+    (an earlier task that check mode skipped may create it); nothing is created."""
+    message = "directory %s does not exist" % directory
+    result = run_module(module, args)
+    assert result["failed"] is True and message in result["msg"], result
+    predicted = run_module(module, args, check=True)
+    assert not predicted.get("failed") and predicted["changed"] is True, predicted
+    assert any(message in warning for warning in predicted["warnings"])
+    assert not directory.exists()

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from tests.support.playbook import run_module
+from tests.support.playbook import assert_missing_directory_handled, run_module
 
 EXISTING = ("# owned by the compliance role\n"
             "-D\n-b 320\n"
@@ -126,14 +126,7 @@ def test_bad_file_attributes_fail_before_anything_is_written(tmp_path, attribute
 def test_a_missing_directory_fails_the_real_run_and_is_warned_about_in_check_mode(tmp_path):
     path = tmp_path / "missing" / "50-site.rules"
     args = {"path": str(path), "rules": ["-w /etc/group -p wa"]}
-    result = run_module("audit_rules", args)
-    assert result["failed"] is True
-    assert "directory %s does not exist" % path.parent in result["msg"]
-    predicted = run_module("audit_rules", args, check=True)
-    assert not predicted.get("failed") and predicted["changed"] is True
-    assert any("directory %s does not exist" % path.parent in warning
-               for warning in predicted["warnings"])
-    assert not path.parent.exists()
+    assert_missing_directory_handled("audit_rules", args, path.parent)
 
 
 def test_a_symbolic_link_is_followed_and_stays_a_link(tmp_path):

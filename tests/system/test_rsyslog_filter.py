@@ -21,7 +21,7 @@ import pytest
 from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
     seed_filters,
 )
-from tests.support.playbook import run_module
+from tests.support.playbook import assert_missing_directory_handled, run_module
 
 RSYSLOGD = shutil.which("rsyslogd") or ("/usr/sbin/rsyslogd"
                                         if os.path.exists("/usr/sbin/rsyslogd") else None)
@@ -329,14 +329,7 @@ def test_backup_and_file_attributes(tmp_path):
 def test_a_missing_directory_fails_the_real_run_and_is_warned_about_in_check_mode(tmp_path):
     path = tmp_path / "missing" / "50-filter.conf"
     args = {"path": str(path), "validate": False, "filters": [":programname, isequal, \"x\" stop"]}
-    result = run_module("rsyslog_filter", args)
-    assert result["failed"] is True
-    assert "directory %s does not exist" % path.parent in result["msg"]
-    predicted = run_module("rsyslog_filter", args, check=True)
-    assert not predicted.get("failed") and predicted["changed"] is True
-    assert any("directory %s does not exist" % path.parent in warning
-               for warning in predicted["warnings"])
-    assert not path.parent.exists()
+    assert_missing_directory_handled("rsyslog_filter", args, path.parent)
 
 
 def test_a_symbolic_link_is_followed_and_a_bad_mode_changes_nothing(tmp_path):
