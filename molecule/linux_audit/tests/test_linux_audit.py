@@ -85,12 +85,19 @@ def test_syscall_form_watch_is_kept_or_left_out_by_its_path_field(host):
 
 
 def test_new_persistence_watches_on_directories_these_hosts_have(host):
-    # The Debian images have these: the watches must be in, not skipped as missing.
+    # A watch is in exactly when the host has the directory it needs (every image has the
+    # first three; unit files live under /usr/lib, /lib, or both, depending on merged /usr).
     rules = normalized_rules(host.file(RULES_FILE).content_string)
-    for rule in ["-w /etc/cron.daily/ -p wa -k crontab", "-w /etc/profile.d/ -p wa -k shell-profile",
-                 "-w /etc/ld.so.conf.d/ -p wa -k ld-conf", "-w /usr/lib/systemd/system/ -p wa -k systemd-unit",
-                 "-w /etc/profile -p wa -k shell-profile"]:
-        assert normalized([rule])[0] in rules, rule
+    for rule, needed in [("-w /etc/cron.daily/ -p wa -k crontab", "/etc/cron.daily"),
+                         ("-w /etc/profile.d/ -p wa -k shell-profile", "/etc/profile.d"),
+                         ("-w /etc/ld.so.conf.d/ -p wa -k ld-conf", "/etc/ld.so.conf.d"),
+                         ("-w /etc/profile -p wa -k shell-profile", "/etc"),
+                         ("-w /usr/lib/systemd/system/ -p wa -k systemd-unit", "/usr/lib/systemd/system"),
+                         ("-w /lib/systemd/system/ -p wa -k systemd-unit", "/lib/systemd/system")]:
+        assert (normalized([rule])[0] in rules) == host.file(needed).is_directory, rule
+    assert host.file("/etc/cron.daily").is_directory and host.file("/etc/profile.d").is_directory
+    assert any(host.file(unit_dir).is_directory
+               for unit_dir in ("/usr/lib/systemd/system", "/lib/systemd/system"))
     assert normalized(["-w /etc/ssh/sshd_config.d/ -p wa -k sshd-config"])[0] not in rules
 
 

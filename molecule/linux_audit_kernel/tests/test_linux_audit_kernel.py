@@ -151,9 +151,12 @@ def test_a_module_unload_attempt_is_recorded_with_the_modules_key(host):
     ("/etc/profile.d", "shell-profile"),
     ("/etc/ld.so.conf.d", "ld-conf"),
     ("/etc/cron.daily", "crontab"),
-    ("/usr/lib/systemd/system", "systemd-unit"),
+    # Units live under /usr/lib (merged /usr) or /lib (Ubuntu 20.04): the role watches both.
+    (("/usr/lib/systemd/system", "/lib/systemd/system"), "systemd-unit"),
 ])
 def test_a_file_created_in_a_persistence_directory_is_recorded_with_its_key(host, directory, key):
+    if isinstance(directory, tuple):
+        directory = next(path for path in directory if host.file(path).is_directory)
     assert host.file(directory).is_directory
     probe = f"{directory}/whotouched-probe-{uuid.uuid4().hex[:8]}"
     assert host.run(f"touch {probe} && rm -f {probe}").rc == 0
