@@ -4,7 +4,7 @@ A real recorded audit log (default: the newest /var/log/audit/audit.log*, or --s
 replicated with fresh serials and times until it holds --records records (at least one
 million by default), written once, then read by
 
-  ours      - records to events (plugins/module_utils/audit_events.py)
+  ours      - records to events (plugins/module_utils/_events/records.py)
   ours+risk - the same, each event classified by the shipped risk rules
   ausearch  - ausearch -i (interpreted) over the same file
   aureport  - aureport -x (executables report) over the same file
@@ -76,11 +76,11 @@ def replicate(source, target, records):
 WORKER = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     EventAssembler, iter_events, iter_lines)
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify, compile_rules)
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES)
 rules = compile_rules(SHIPPED_RULES) if sys.argv[3] == "risk" else None
 start = time.perf_counter()

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 # The checkout's conftest makes ansible_collections.whotouched.server_audit importable.
 __import__("conftest")
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (  # noqa: E402
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (  # noqa: E402
     RuleSyntaxError,
     merge_rules,
     parse_rule,

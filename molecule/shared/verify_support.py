@@ -10,7 +10,7 @@ from tests.support.collection_path import make_collection_importable  # noqa: E4
 
 make_collection_importable()
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (  # noqa: E402
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (  # noqa: E402
     format_rule,
     normalize_rule,
     parse_rules_text,
@@ -69,8 +69,8 @@ def rules_file_rules(text):
 
 def rules_missing_from_kernel(file_text, auditctl_listing):
     """The file's rules that ``auditctl -l`` does not list, compared by meaning."""
-    from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import parse_rule
-    from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules_kernel import (
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import parse_rule
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.kernel import (
         as_kernel_sees_it,
         kernel_relevant,
     )

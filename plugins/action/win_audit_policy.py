@@ -17,7 +17,7 @@ import subprocess
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.windows_audit_policy import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._windows.audit_policy import (
     AuditPolicyError,
     auditpol_set_commands,
     decode_auditpol_output,

@@ -3,14 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Jinja filters through which the linux_audit role reads its audit rules.
 
-Thin wrappers: the rule grammar and its tests live in ``module_utils/audit_rules.py``.
+Thin wrappers: the rule grammar and its tests live in ``module_utils/_audit_rules/parser.py``.
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     RuleSyntaxError,
     required_directory,
 )

@@ -3,14 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Jinja filters through which the windows_evtsys_policy role renders evtsys settings.
 
-Thin wrappers: the logic and its tests live in ``module_utils/evtsys_config.py``.
+Thin wrappers: the logic and its tests live in ``module_utils/_windows/evtsys_config.py``.
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.evtsys_config import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._windows.evtsys_config import (
     EvtsysConfigError,
     evtsys_registry_values,
     render_evtsys_cfg,

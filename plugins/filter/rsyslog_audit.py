@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Jinja filters through which the rsyslog roles select audit events and scope filters.
 
-Thin wrappers: the rule grammar and its tests live in ``module_utils/rsyslog_filter.py``.
+Thin wrappers: the rule grammar and its tests live in ``module_utils/_rsyslog/parser.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import List, Sequence, Union
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     FilterSyntaxError,
     rule_from_spec,
     scoped_rule,

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Jinja filters writing the log server's allowed senders for rsyslog.
 
-Thin wrappers: the reading of the entries and its tests live in ``module_utils/rsyslog_senders.py``.
+Thin wrappers: the reading of the entries and its tests live in ``module_utils/_rsyslog/senders.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Sequence
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_senders import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.senders import (
     SenderSyntaxError,
     allowed_sender_value,
     sender_check,

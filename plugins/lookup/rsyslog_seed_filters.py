@@ -54,7 +54,7 @@ _raw:
 
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     compact_noise_filters,
     seed_noise_filters,
 )

@@ -71,7 +71,7 @@ options:
   rules:
     description:
       - More risk rules, as a list of mappings (see the collection's
-        C(plugins/module_utils/audit_risk.py) for the rule language). A rule with the id of a
+        C(plugins/module_utils/_events/risk.py) for the rule language). A rule with the id of a
         shipped rule replaces it.
       - The conditions of a rule's C(match) must all hold; its C(any), a list of condition
         blocks, holds when at least one of them does (for example a path OR a watch's key,
@@ -243,7 +243,7 @@ counts:
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_report import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     EventFilter,
     ReportError,
     build_report,
@@ -253,11 +253,11 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_repo
     read_rules_file,
     time_window,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     RiskRuleError,
     compile_rules,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES,
 )
 

@@ -219,7 +219,7 @@ import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     RuleContext,
     RuleSyntaxError,
     check_rule,
@@ -228,7 +228,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rule
     parse_rules_text,
     unresolved_names,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules_kernel import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.kernel import (
     KernelAuditUnavailable,
     is_refusal,
     kernel_misses,

@@ -200,14 +200,14 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_fi
     text_diff,
     write_atomically,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     FilterSyntaxError,
     merge_rules,
     normalized_filters,
     rule_from_spec,
     writable_rule,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_validate import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.validate import (
     DEFAULT_MAIN_CONFIG,
     validate_drop_in,
 )

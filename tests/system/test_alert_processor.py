@@ -30,11 +30,11 @@ from email import message_from_bytes, policy
 import pytest
 import yaml
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     SIGNATURE_HEADER,
     signature_valid,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.event_store import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     read_store,
 )
 from tests.support.collection_path import ROOT
@@ -163,6 +163,7 @@ def _processor_tree(work):
     target.mkdir(parents=True)
     for name in role_vars["rsyslog_server_processor_modules"]:
         source = ROOT / "plugins" / "module_utils" / name
+        (target / name).parent.mkdir(exist_ok=True)
         shutil.copy(source, target / name)
     entry = root / "whotouched-alert-processor.py"
     shutil.copy(ROOT / "roles" / "rsyslog_server" / "files" / "whotouched-alert-processor.py",

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     RuleContext,
     parse_rule,
     parse_syscall_table,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules_kernel import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.kernel import (
     as_kernel_sees_it,
     parse_load_errors,
     parse_status,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     seed_filters,
 )
 from tests.support.playbook import assert_missing_directory_handled, run_module

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     iter_events,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify,
     compile_rules,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.wall_screen import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
     WallState,
     serve_wall,
 )

@@ -9,12 +9,12 @@ from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_audit im
     rsyslog_audit_selector,
     rsyslog_scoped_filters,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     ExpressionFilter,
     parse_config,
     rule_from_spec,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     compact_noise_filters,
 )
 

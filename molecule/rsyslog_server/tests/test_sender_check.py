@@ -1,7 +1,7 @@
 """The plain tcp input's allowed-sender check, run by this platform's own rsyslogd.
 
 imptcp knows no $AllowedSender, so the role writes the allowed senders as RainerScript
-(module_utils/rsyslog_senders.py).  Loopback gives only 127.0.0.0/8 and ::1 as real
+(module_utils/_rsyslog/senders.py).  Loopback gives only 127.0.0.0/8 and ::1 as real
 sender addresses; here a private rsyslogd (its own configuration, port and pid file) runs
 the same check on addresses carried in the messages, and what it lets through must be
 what Python's ipaddress says is in the list.
@@ -11,7 +11,7 @@ import ipaddress
 
 from verify_support import wait_for_line
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_senders import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.senders import (
     sender_check,
 )
 

@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 # pylint: disable=wrong-import-position
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_processor import (  # noqa: E402
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (  # noqa: E402
     main,
 )
 

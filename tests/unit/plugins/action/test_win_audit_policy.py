@@ -18,7 +18,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.whotouched.server_audit.plugins.action.win_audit_policy import ActionModule
-from ansible_collections.whotouched.server_audit.plugins.module_utils import windows_audit_policy as wap
+from ansible_collections.whotouched.server_audit.plugins.module_utils._windows import audit_policy as wap
 
 CV = "{0CCE923F-69AE-11D9-BED3-505054503030}"
 UAM = "{0CCE9235-69AE-11D9-BED3-505054503030}"

@@ -9,7 +9,7 @@ from ansible_collections.whotouched.server_audit.plugins.filter.audit_rules impo
     FilterModule,
     audit_rule_directory,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     RuleSyntaxError,
     required_directory,
 )

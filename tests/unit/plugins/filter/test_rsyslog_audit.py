@@ -13,7 +13,7 @@ from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_audit im
     rsyslog_audit_selector,
     rsyslog_scoped_filters,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     ExpressionFilter,
     FilterSyntaxError,
     PropertyFilter,
@@ -23,7 +23,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_fi
     script_condition,
     script_string,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     seed_noise_filters,
 )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import rule_from_spec
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import rule_from_spec
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     compact_noise_filters,
     seed_noise_filters,
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     compact_noise_filters,
 )
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     AlertConfigError,
     AlertPolicy,
     alert_text,
@@ -20,14 +20,14 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_poli
     webhook_body,
     wants,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     iter_events,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify,
     compile_rules,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES,
 )
 from tests.unit.plugins.module_utils.audit_record_lines import exec_records, stored

@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_processor import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     LineReader,
     Processor,
     ProcessorConfigError,
     lowest_level,
     read_config,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.event_store import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     read_store,
 )
 from tests.support.collection_path import ROOT, collections_base

@@ -9,10 +9,10 @@ import urllib.parse
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     make_alert,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_sinks import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_sinks import (
     DeliveryError,
     SinkWorker,
     SmsCommandSink,

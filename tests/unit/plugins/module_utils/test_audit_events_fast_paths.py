@@ -14,8 +14,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils import audit_events
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events import records as audit_events
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     EventAssembler,
     build_event,
     decode_text,

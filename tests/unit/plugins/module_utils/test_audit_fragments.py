@@ -8,29 +8,29 @@ role's default filters, as on the way to the log server.
 
 from __future__ import annotations
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_processor import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     Processor,
     read_config,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     EventAssembler,
     iter_events,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_report import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     EventFilter,
     build_report,
     format_table,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     compile_rules,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.event_store import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     read_store,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.wall_screen import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
     WallState,
 )
 from tests.unit.plugins.module_utils.audit_record_lines import (

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_report import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     ReportError,
     check_limits,
     log_files,

@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[4]
-YAML_FILE = ROOT / "plugins" / "module_utils" / "audit_risk_rules.yml"
-PYTHON_FILE = ROOT / "plugins" / "module_utils" / "audit_risk_rules.py"
+YAML_FILE = ROOT / "plugins" / "module_utils" / "_events" / "risk_rules.yml"
+PYTHON_FILE = ROOT / "plugins" / "module_utils" / "_events" / "risk_rules.py"
 
 HEADER = '''# -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
@@ -45,7 +45,7 @@ def shipped_yaml():
 
 
 def test_python_copy_equals_the_yaml_file():
-    from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
         SHIPPED_RULES,
     )
     assert SHIPPED_RULES == shipped_yaml(), (

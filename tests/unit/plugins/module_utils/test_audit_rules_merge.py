@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     EXCLUSIVE_HEADER,
     conflicting_settings,
     merge_rules,

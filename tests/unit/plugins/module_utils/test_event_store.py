@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.event_store import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     EventStore,
     EventStoreError,
     read_store,

@@ -11,8 +11,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils import evtsys_config as ec
-from ansible_collections.whotouched.server_audit.plugins.module_utils import windows_audit_policy as wap
+from ansible_collections.whotouched.server_audit.plugins.module_utils._windows import evtsys_config as ec
+from ansible_collections.whotouched.server_audit.plugins.module_utils._windows import audit_policy as wap
 
 ROLE_DEFAULTS = Path(__file__).resolve().parents[4] / "roles" / "windows_evtsys_policy" / "defaults" / "main.yml"
 
@@ -77,7 +77,7 @@ def test_defaults_forward_the_default_subcategories_events_and_the_alert_events(
 
 def shipped_windows_rule_event_ids():
     """(rule id, its event IDs) of every shipped risk rule that matches Windows events."""
-    from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
         SHIPPED_RULES,
     )
     return [(rule["id"], set(rule["match"]["event_id"]))

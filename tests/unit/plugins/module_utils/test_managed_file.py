@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     format_rule,
     parse_rule,
     unresolved_names,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_filter import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     FilterSyntaxError,
     PropertyFilter,
     SelectorFilter,
@@ -22,7 +22,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_fi
     serialize_rule,
     writable_rule,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     seed_filters,
     seed_noise_filters,
 )

@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_validate import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.validate import (
     include_covers,
     validate_drop_in,
     validation_config,

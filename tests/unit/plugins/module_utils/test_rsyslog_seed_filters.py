@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_seed_filters import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     SEED_NOISE_GROUPS,
     compact_noise_filters,
     seed_noise_filters,

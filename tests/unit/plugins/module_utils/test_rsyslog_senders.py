@@ -19,7 +19,7 @@ from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_senders 
     rsyslog_allowed_senders,
     rsyslog_sender_check,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.rsyslog_senders import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.senders import (
     SenderSyntaxError,
     _ipv6_pattern,
     allowed_sender_value,

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils import windows_audit_policy as wap
+from ansible_collections.whotouched.server_audit.plugins.module_utils._windows import audit_policy as wap
 
 FIXTURES = Path(__file__).parent / "fixtures" / "auditpol"
 

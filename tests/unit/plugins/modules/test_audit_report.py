@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_report import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     ReportError,
     log_files,
     parse_time_bound,

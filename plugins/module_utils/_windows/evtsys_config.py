@@ -15,7 +15,7 @@ filters, which call these.
 
 from __future__ import annotations
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.windows_audit_policy import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._windows.audit_policy import (
     AuditPolicyError,
     resolve_subcategory,
 )

@@ -30,13 +30,13 @@ import signal
 import sys
 import time
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     AlertConfigError,
     AlertPolicy,
     check_level,
     check_placeholders,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_sinks import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_sinks import (
     SinkWorker,
     SmsCommandSink,
     SmsGatewaySink,
@@ -44,19 +44,19 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_sink
     WebhookSink,
     log_to_stderr,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     EventAssembler,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     LEVELS,
     classify,
     compile_rules,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.event_store import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     EventStore,
 )
 
@@ -219,7 +219,7 @@ def read_config(mapping):
     _number(wall["port"], "wall.port", 1, whole=True)
     _number(wall["max_events"], "wall.max_events", 1, whole=True)
     if wall["token"]:
-        from ansible_collections.whotouched.server_audit.plugins.module_utils.wall_screen import (
+        from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
             valid_token,
         )
         if not valid_token(wall["token"]):
@@ -394,7 +394,7 @@ def _write_all(fd, data):
 
 def _start_wall(config, state_class=None):
     wall = config["wall"]
-    from ansible_collections.whotouched.server_audit.plugins.module_utils.wall_screen import (
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
         WallState,
         serve_wall,
     )

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     AuditRule,
     RuleContext,
     RuleSyntaxError,

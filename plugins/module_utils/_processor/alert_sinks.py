@@ -28,7 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_policy import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     SIGNATURE_HEADER,
     fill_placeholders,
     mail_message,
@@ -37,7 +37,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_poli
     webhook_body,
     wants,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     sanitize,
 )
 

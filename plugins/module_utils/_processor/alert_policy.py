@@ -29,10 +29,10 @@ import json
 import re
 from email.message import EmailMessage
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     sanitize,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     LEVELS,
 )

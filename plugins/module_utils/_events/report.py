@@ -20,13 +20,13 @@ import os
 import re
 import time
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_events import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     EventAssembler,
     iter_events,
     iter_lines,
     sanitize,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_risk import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     classify,
 )
