@@ -14,6 +14,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Lines of the corpus that auditctl itself refuses (checked against the real auditctl in
+# tests/system/test_audit_rules_kernel.py), with the reason this parser gives.
+CORPUS_LINES_AUDITCTL_REFUSES = {
+    "-a always,exit -F path=/usr/bin/setfiles -F perm=x -F auid>=500 -F auid!=4294967295 "
+    "-k -F T1078_Valid_Accounts": "parameter passed without an option given",
+    "-a always,exit -F path=/usr/sbin/setfiles -F perm=x -F auid>=500 -F auid!=4294967295 "
+    "-k -F T1078_Valid_Accounts": "parameter passed without an option given",
+    "-a always,exit -F arch=b32 -S connect -F dir=+ -F obj=/opt/CrowdStrike/falcon-sensor "
+    "-F key=crowdstrike_network": "dir must be an absolute path",
+    "-a always,exit -F arch=b64 -S connect -F dir=+ -F obj=/opt/CrowdStrike/falcon-sensor "
+    "-F key=crowdstrike_network": "dir must be an absolute path",
+}
+
 
 def corpus_dir() -> Path:
     return Path(os.environ.get("WHOTOUCHED_CORPUS", ROOT.parent / "shared" / "corpus"))

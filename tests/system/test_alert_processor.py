@@ -39,7 +39,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jso
 )
 from tests.support.collection_path import ROOT
 from tests.system.test_audit_events_kernel import free_port, role_template, wait_for
-from tests.unit.plugins.module_utils.audit_record_lines import exec_records
+from tests.support.audit_records import exec_records
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 PYTHON = "/usr/bin/python3"

@@ -25,9 +25,8 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
     parse_load_errors,
     parse_status,
 )
-from tests.support.corpus import corpus_file
+from tests.support.corpus import CORPUS_LINES_AUDITCTL_REFUSES, corpus_file
 from tests.support.playbook import run_module
-from tests.unit.plugins.module_utils.test_audit_rules import CORPUS_LINES_AUDITCTL_REFUSES
 
 AUDITCTL = shutil.which("auditctl") or ("/usr/sbin/auditctl"
                                         if os.path.exists("/usr/sbin/auditctl") else None)

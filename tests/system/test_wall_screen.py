@@ -34,7 +34,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     WallState,
     serve_wall,
 )
-from tests.unit.plugins.module_utils.audit_record_lines import (
+from tests.support.audit_records import (
     evtsys,
     exec_records,
     file_records,

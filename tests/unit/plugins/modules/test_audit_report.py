@@ -13,7 +13,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     parse_time_bound,
 )
 from tests.support.playbook import run_module
-from tests.unit.plugins.module_utils.audit_record_lines import evtsys, exec_records, stored
+from tests.support.audit_records import evtsys, exec_records, stored
 
 NOW = 1700000000.0
 

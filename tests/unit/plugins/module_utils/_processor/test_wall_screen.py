@@ -31,7 +31,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     render_page,
     serve_wall,
 )
-from tests.unit.plugins.module_utils.audit_record_lines import (
+from tests.support.audit_records import (
     evtsys,
     exec_records,
     file_records,

@@ -22,7 +22,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jso
     read_store,
 )
 from tests.support.collection_path import ROOT, collections_base
-from tests.unit.plugins.module_utils.audit_record_lines import exec_records, stored
+from tests.support.audit_records import exec_records, stored
 
 ENTRY = ROOT / "roles" / "rsyslog_server" / "files" / "whotouched-alert-processor.py"
 

@@ -17,22 +17,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
     rule_warnings,
     rules_equal,
 )
-from tests.support.corpus import corpus_file
+from tests.support.corpus import CORPUS_LINES_AUDITCTL_REFUSES, corpus_file
 
 CORPUS = ["neo23x0-audit.rules", "bfuzzy-auditd-attack.rules"]
-
-# Lines of the corpus that auditctl itself refuses (checked against the real auditctl in
-# tests/system/test_audit_rules_kernel.py), with the reason this parser gives.
-CORPUS_LINES_AUDITCTL_REFUSES = {
-    "-a always,exit -F path=/usr/bin/setfiles -F perm=x -F auid>=500 -F auid!=4294967295 "
-    "-k -F T1078_Valid_Accounts": "parameter passed without an option given",
-    "-a always,exit -F path=/usr/sbin/setfiles -F perm=x -F auid>=500 -F auid!=4294967295 "
-    "-k -F T1078_Valid_Accounts": "parameter passed without an option given",
-    "-a always,exit -F arch=b32 -S connect -F dir=+ -F obj=/opt/CrowdStrike/falcon-sensor "
-    "-F key=crowdstrike_network": "dir must be an absolute path",
-    "-a always,exit -F arch=b64 -S connect -F dir=+ -F obj=/opt/CrowdStrike/falcon-sensor "
-    "-F key=crowdstrike_network": "dir must be an absolute path",
-}
 
 # A slice of the x86_64 tables (numbers from ausyscall) so that unit tests can check
 # syscall validation without the target's ausyscall.

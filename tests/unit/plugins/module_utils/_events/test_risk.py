@@ -24,7 +24,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES,
 )
-from tests.unit.plugins.module_utils.audit_record_lines import (
+from tests.support.audit_records import (
     evtsys,
     exec_records,
     file_records,
@@ -300,7 +300,7 @@ def test_file_watch_rule_fires_on_the_key_when_no_path_arrives(rule_id):
     assert rule_id not in quiet["rules"], (quiet["keys"], quiet["argv"], quiet["rules"])
 
 
-LINUX_AUDIT_DEFAULTS = Path(__file__).resolve().parents[4] / "roles" / "linux_audit" / \
+LINUX_AUDIT_DEFAULTS = Path(__file__).resolve().parents[5] / "roles" / "linux_audit" / \
     "defaults" / "main.yml"
 
 

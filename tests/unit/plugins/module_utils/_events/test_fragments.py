@@ -33,7 +33,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jso
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
     WallState,
 )
-from tests.unit.plugins.module_utils.audit_record_lines import (
+from tests.support.audit_records import (
     exec_records,
     stored,
     through_default_filters,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ansible_collections.whotouched.server_audit.plugins.module_utils._windows import evtsys_config as ec
 from ansible_collections.whotouched.server_audit.plugins.module_utils._windows import audit_policy as wap
 
-ROLE_DEFAULTS = Path(__file__).resolve().parents[4] / "roles" / "windows_evtsys_policy" / "defaults" / "main.yml"
+ROLE_DEFAULTS = Path(__file__).resolve().parents[5] / "roles" / "windows_evtsys_policy" / "defaults" / "main.yml"
 
 
 def role_defaults():

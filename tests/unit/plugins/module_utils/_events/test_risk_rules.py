@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[4]
+ROOT = Path(__file__).resolve().parents[5]
 YAML_FILE = ROOT / "plugins" / "module_utils" / "_events" / "risk_rules.yml"
 PYTHON_FILE = ROOT / "plugins" / "module_utils" / "_events" / "risk_rules.py"
 

@@ -30,7 +30,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RULES,
 )
-from tests.unit.plugins.module_utils.audit_record_lines import exec_records, stored
+from tests.support.audit_records import exec_records, stored
 
 RULES = compile_rules(SHIPPED_RULES)
 # A command that fires a critical rule (logs wiped) and carries every kind of hostile text.

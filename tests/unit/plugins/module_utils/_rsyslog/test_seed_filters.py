@@ -15,7 +15,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.s
     compact_noise_filters,
     seed_noise_filters,
 )
-from tests.unit.plugins.module_utils.audit_record_lines import dropped
+from tests.support.audit_records import dropped
 
 PROGRAMS = sorted({name for _dirs, programs in SEED_NOISE_GROUPS for name in programs.split("|")})
 DIRECTORIES = sorted({name for dirs, _programs in SEED_NOISE_GROUPS for name in dirs.split("|")})

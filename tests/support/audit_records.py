@@ -123,7 +123,7 @@ def dropped(filters, message):
 
 # The rsyslog_client role's default rsyslog_client_noise_filters: the compact seed list,
 # less the programs of its rsyslog_client_noise_keep_programs.
-_CLIENT_DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles" / "rsyslog_client"
+_CLIENT_DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles" / "rsyslog_client"
                                    / "defaults" / "main.yml").read_text(encoding="utf-8"))
 assert "compact=true" in _CLIENT_DEFAULTS["rsyslog_client_noise_filters"]
 DEFAULT_CLIENT_FILTERS = compact_noise_filters(
