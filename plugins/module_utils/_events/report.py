@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
 """Who did what on the log server: stored logs read, classified, filtered and tabulated.
 
 The pieces of the ``audit_report`` module that know nothing of Ansible: which files to read

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
 """The alert processor rsyslog runs through ``omprog`` on the log server.
 
 ``main([config_path])`` reads a JSON configuration (see :func:`read_config`), loads the risk

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
 """The wall screen: who is touching which server, live, on a page readable from across a room.
 
 The alert processor on the log server adds each classified event (``audit_events`` then

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
 """Who may send to the log server: one list of addresses and networks, written for rsyslog.
 
 rsyslog's ``$AllowedSender`` restricts imudp and imtcp, but not imptcp, which takes the plain

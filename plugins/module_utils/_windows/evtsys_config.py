@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
 """What Eventlog to Syslog (evtsys.exe 4.5) is told: its ``evtsys.cfg`` and registry values.
 
 evtsys reads its settings from ``HKLM\\SOFTWARE\\ECN\\EvtSys\\3.0`` and, on Windows Vista

@@ -20,6 +20,8 @@ PYTHON_FILE = ROOT / "plugins" / "module_utils" / "_events" / "risk_rules.py"
 HEADER = '''# -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
 """The shipped risk rules as Python data, so that they travel to the log server with the module.
 
 Generated from ``audit_risk_rules.yml`` (the file to read and edit); a unit test keeps the two
