@@ -5,8 +5,8 @@
 # other collections or from code outside this collection.
 """The shipped risk rules as Python data, so that they travel to the log server with the module.
 
-Generated from ``audit_risk_rules.yml`` (the file to read and edit); a unit test keeps the two
-equal.  Do not edit by hand.
+Generated from ``risk_rules.yml`` (the file to read and edit) by
+``scripts/generate-risk-rules.py``; a unit test keeps the two equal.  Do not edit by hand.
 """
 
 from __future__ import annotations
