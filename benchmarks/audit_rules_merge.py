@@ -31,9 +31,13 @@ sys.path.insert(0, str(ROOT))
 # The checkout's conftest makes ansible_collections.whotouched.server_audit importable.
 __import__("conftest")
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (  # noqa: E402
-    RuleSyntaxError,
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
     merge_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
+    RuleSyntaxError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     parse_rule,
 )
 

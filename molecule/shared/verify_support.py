@@ -10,9 +10,11 @@ from tests.support.collection_path import make_collection_importable  # noqa: E4
 
 make_collection_importable()
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (  # noqa: E402
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.formatting import (
     format_rule,
     normalize_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
     parse_rules_text,
 )
 
@@ -69,7 +71,9 @@ def rules_file_rules(text):
 
 def rules_missing_from_kernel(file_text, auditctl_listing):
     """The file's rules that ``auditctl -l`` does not list, compared by meaning."""
-    from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import parse_rule
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+        parse_rule,
+    )
     from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.kernel import (
         as_kernel_sees_it,
         kernel_relevant,

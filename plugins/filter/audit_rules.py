@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleSyntaxError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     required_directory,
 )
 

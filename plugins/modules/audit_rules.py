@@ -219,21 +219,25 @@ import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
-    RuleContext,
-    RuleSyntaxError,
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
     check_rule,
     conflicting_settings,
+    unresolved_names,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
     merge_rules,
     parse_rules_text,
-    unresolved_names,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
+    RuleContext,
+    RuleSyntaxError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.kernel import (
     KernelAuditUnavailable,
     is_refusal,
     kernel_misses,
     list_kernel_rules,
-    load_rules,
+    load_rules_file,
     read_status,
     read_syscall_tables,
     reasons_by_rule,
@@ -307,7 +311,7 @@ def _load(module, run, path, text, changed, context, result):
         # Check mode predicts the load a real run would do.
         return needs_load
 
-    outcome = load_rules(run, path)
+    outcome = load_rules_file(run, path)
     result["load_command"] = outcome.command
     result["load_output"] = outcome.output
     if is_refusal(outcome.output) or "immutable" in outcome.output:

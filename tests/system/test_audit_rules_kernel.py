@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleContext,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     parse_rule,
     parse_syscall_table,
 )

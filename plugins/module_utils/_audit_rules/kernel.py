@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.formatting import (
+    format_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     AuditRule,
     RuleContext,
     RuleSyntaxError,
+    field_sort_key,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     as_listed_watch,
-    format_rule,
+    names_an_id,
     parse_rule,
     parse_syscall_table,
-    replace_field_values,
 )
 
 RunCommand = Callable[[List[str]], Tuple[int, str, str]]
@@ -136,7 +141,7 @@ def parse_load_errors(output: str) -> Dict[int, str]:
     return errors
 
 
-def load_rules(run: RunCommand, path: str) -> LoadOutcome:
+def load_rules_file(run: RunCommand, path: str) -> LoadOutcome:
     """Load ``path`` into the kernel: augenrules --load for rules.d files, else auditctl -R."""
     if uses_augenrules(path):
         command = ["augenrules", "--load"]
@@ -184,6 +189,21 @@ def resolve_id(name: str, value: str) -> Optional[str]:
 def _lookup_id(name: str, value: str) -> str:
     number = resolve_id(name, value)
     return value if number is None else number
+
+
+def replace_field_values(rule: AuditRule, lookup) -> AuditRule:
+    """A copy of ``rule`` whose user and group names are replaced by ``lookup(field, name)``.
+
+    auditctl resolves names on the target before loading; the kernel lists numbers.
+    """
+    if rule.kind != "syscall":
+        return rule
+    fields = []
+    for name, operator, value in rule.fields:
+        if names_an_id(name, value):
+            value = lookup(name, value)
+        fields.append((name, operator, value))
+    return replace(rule, fields=tuple(sorted(fields, key=field_sort_key)))
 
 
 def as_kernel_sees_it(rule: AuditRule) -> AuditRule:

@@ -9,8 +9,10 @@ from ansible_collections.whotouched.server_audit.plugins.filter.audit_rules impo
     FilterModule,
     audit_rule_directory,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleSyntaxError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     required_directory,
 )
 

@@ -6,10 +6,14 @@ import os
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
-    format_rule,
-    parse_rule,
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
     unresolved_names,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.formatting import (
+    format_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+    parse_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,

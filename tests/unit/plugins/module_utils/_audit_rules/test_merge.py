@@ -5,12 +5,16 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
-    EXCLUSIVE_HEADER,
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
     conflicting_settings,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
+    EXCLUSIVE_HEADER,
     merge_rules,
-    parse_rule,
     parse_rules_text,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+    parse_rule,
 )
 
 

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
-    RuleContext,
-    RuleSyntaxError,
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
     check_rule,
+    rule_warnings,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.formatting import (
     format_rule,
     normalize_rule,
-    parse_rule,
-    parse_rules_text,
-    parse_syscall_table,
-    as_listed_watch,
-    rule_warnings,
     rules_equal,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
+    parse_rules_text,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
+    RuleContext,
+    RuleSyntaxError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+    as_listed_watch,
+    parse_rule,
+    parse_syscall_table,
 )
 from tests.support.corpus import CORPUS_LINES_AUDITCTL_REFUSES, corpus_file
 

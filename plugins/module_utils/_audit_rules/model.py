@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
+"""An audit rule by meaning (:class:`AuditRule`), what the target machine tells about it
+(:class:`RuleContext`), and the error a rule ``auditctl`` would refuse raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Optional, Tuple
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.grammar import (
+    CONTROL_OPTIONS,
+    FIELD_ORDER,
+    FIELD_RANK,
+    MACHINE_FAMILIES,
+)
+
+Field = Tuple[str, str, str]
+"""``(name, operator, canonical value)`` of a ``-F`` field or a ``-C`` comparison."""
+
+
+class RuleSyntaxError(ValueError):
+    """A rule ``auditctl`` would refuse; names the rule and the offending word."""
+
+    def __init__(self, rule, token, reason):
+        self.rule = rule
+        self.token = token
+        self.reason = reason
+        super().__init__('invalid audit rule "%s": %s (at "%s")' % (rule, reason, token))
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What the target machine knows and a rule's meaning depends on.
+
+    ``machine`` is the kernel's machine name (``uname -m``): it says what ``b64`` means
+    and which table names syscalls of rules without ``-F arch=``.  ``syscall_tables``
+    maps ``"b32"``/``"b64"`` to ``{name: number}`` (from ``ausyscall --dump``); without
+    them syscall names are checked for shape only and numbers stay numbers.
+    """
+
+    machine: str = "x86_64"
+    syscall_tables: Optional[Dict[str, Dict[str, int]]] = None
+
+    @property
+    def native_arch(self) -> str:
+        family = MACHINE_FAMILIES.get(self.machine)
+        return "b%d" % family[1] if family else "b64"
+
+
+DEFAULT_CONTEXT = RuleContext()
+
+
+@dataclass(frozen=True)
+class AuditRule:
+    """One line of a rules file, by meaning.
+
+    ``kind`` is ``control`` (``-b 8192``), ``syscall`` (``-a``/``-A``/``-d``) or
+    ``watch`` (``-w``/``-W``).  ``delete`` is true for ``-d`` and ``-W``.  Fields are
+    ``(name, operator, canonical value)`` tuples kept in a fixed order, so equal rules
+    compare equal.  ``prepend`` (``-A``) only decides where the kernel puts the rule
+    and is not part of its meaning.
+    """
+
+    kind: str
+    option: str = ""
+    value: Optional[str] = None
+    delete: bool = False
+    action: str = ""
+    filter_list: str = ""
+    syscalls: Tuple[str, ...] = ()
+    fields: Tuple[Field, ...] = ()
+    comparisons: Tuple[Field, ...] = ()
+    path: str = ""
+    permissions: str = ""
+    keys: Tuple[str, ...] = ()
+    prepend: bool = field(default=False, compare=False)
+
+    @property
+    def arch(self) -> Optional[str]:
+        """The ``-F arch=`` value the rule's syscalls are named in, if any."""
+        return arch_of(self.fields)
+
+    @property
+    def setting(self) -> Optional[str]:
+        """For control options that hold a value, the option name; else None."""
+        if self.kind == "control" and CONTROL_OPTIONS.get(self.option):
+            return self.option
+        return None
+
+
+def arch_of(fields: Iterable[Field]) -> Optional[str]:
+    """The ``-F arch=`` value among ``fields``, if any: it names the table of the syscalls."""
+    for name, operator, value in fields:
+        if name == "arch" and operator == "=":
+            return value
+    return None
+
+
+def field_sort_key(item: Field) -> Tuple[int, str, str, str]:
+    """Fields in a normalized rule: in :data:`FIELD_ORDER`, unknown ones last."""
+    name, operator, value = item
+    return (FIELD_RANK.get(name, len(FIELD_ORDER)), name, operator, value)
