@@ -13,12 +13,18 @@ from typing import List, Sequence, Union
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
     FilterSyntaxError,
-    rule_from_spec,
-    scoped_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.rainerscript import (
+    scoped_filter_rule,
     script_string,
-    serialize_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
+    filter_rule_from_spec,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.serializer import (
+    serialize_filter_rule,
 )
 
 AUDIT_MATCHES = ("program", "facility", "both", "either")
@@ -70,7 +76,8 @@ def rsyslog_scoped_filters(filters: Sequence[Union[str, dict]], scope: str) -> L
             scoped.append(spec)
             continue
         try:
-            scoped.append(serialize_rule(scoped_rule(rule_from_spec(dict(spec)), scope)).rstrip("\n"))
+            rule = scoped_filter_rule(filter_rule_from_spec(dict(spec)), scope)
+            scoped.append(serialize_filter_rule(rule).rstrip("\n"))
         except FilterSyntaxError as exc:
             raise AnsibleFilterError("rsyslog_scoped_filters: filter %d: %s" % (number, exc))
     return scoped

@@ -200,12 +200,16 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_fi
     text_diff,
     write_atomically,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
-    FilterSyntaxError,
-    merge_rules,
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.merge import (
+    merge_filter_rules,
     normalized_filters,
-    rule_from_spec,
-    writable_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
+    FilterSyntaxError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
+    filter_rule_from_spec,
+    writable_filter_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.validate import (
     DEFAULT_MAIN_CONFIG,
@@ -263,14 +267,14 @@ def main():
     rules = []
     for number, spec in enumerate(params["filters"], start=1):
         try:
-            rules.append(rule_from_spec(spec))
+            rules.append(filter_rule_from_spec(spec))
             if params["state"] == "present":
-                writable_rule(rules[-1])
+                writable_filter_rule(rules[-1])
         except FilterSyntaxError as err:
             module.fail_json(msg="filters[%d]: %s" % (number, err))
     before = _read_drop_in(module, path)
     try:
-        merged = merge_rules(before, rules, params["state"], params["exclusive"])
+        merged = merge_filter_rules(before, rules, params["state"], params["exclusive"])
         filters = normalized_filters(rules)
     except FilterSyntaxError as err:
         module.fail_json(msg=str(err))

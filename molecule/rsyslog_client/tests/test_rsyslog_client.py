@@ -9,10 +9,14 @@ from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_audit im
     rsyslog_audit_selector,
     rsyslog_scoped_filters,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
     ExpressionFilter,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     parse_config,
-    rule_from_spec,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
+    filter_rule_from_spec,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     compact_noise_filters,
@@ -56,14 +60,14 @@ def _audit(host, message):
 
 
 def test_noise_filters_are_the_compact_seed_list_scoped_to_audit_events(host):
-    expected = [rule_from_spec(spec) for spec in
+    expected = [filter_rule_from_spec(spec) for spec in
                 rsyslog_scoped_filters(compact_noise_filters(keep=("cat",)), AUDIT_SELECTOR)]
     assert _rules(host.file(FILTER_FILE).content_string) == expected
 
 
 def test_forwarding_selects_audit_events_through_a_reliable_queue(host):
     rule, params = _forward(host)
-    assert rule.filter == rule_from_spec("if %s then stop" % AUDIT_SELECTOR).filter
+    assert rule.filter == filter_rule_from_spec("if %s then stop" % AUDIT_SELECTOR).filter
     assert isinstance(rule.filter, ExpressionFilter)
     assert params["queue.type"].lower() == "linkedlist"
     assert params["queue.saveonshutdown"] == "on"

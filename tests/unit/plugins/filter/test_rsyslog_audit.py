@@ -13,15 +13,23 @@ from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_audit im
     rsyslog_audit_selector,
     rsyslog_scoped_filters,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.merge import (
+    merge_filter_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
     ExpressionFilter,
     FilterSyntaxError,
     PropertyFilter,
-    merge_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     parse_config,
-    rule_from_spec,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.rainerscript import (
     script_condition,
     script_string,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
+    filter_rule_from_spec,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     seed_noise_filters,
@@ -78,12 +86,12 @@ def test_program_names_are_quoted_as_rsyslog_strings():
     ({"operator": "!contains", "value": "x"}, 'not ($msg contains "x")'),
 ])
 def test_property_filters_as_rainerscript_conditions(spec, condition):
-    assert script_condition(rule_from_spec(dict(spec, action="stop")).filter) == condition
+    assert script_condition(filter_rule_from_spec(dict(spec, action="stop")).filter) == condition
 
 
 def test_selector_and_expression_filters_as_conditions():
-    assert script_condition(rule_from_spec("mail.* stop").filter) == 'prifilt("mail.*")'
-    expression = rule_from_spec('if $msg contains "a" or $msg contains "b" then stop').filter
+    assert script_condition(filter_rule_from_spec("mail.* stop").filter) == 'prifilt("mail.*")'
+    expression = filter_rule_from_spec('if $msg contains "a" or $msg contains "b" then stop').filter
     assert script_condition(expression) == '($msg contains "a" or $msg contains "b")'
 
 
@@ -99,19 +107,19 @@ def test_scoped_seed_filters_keep_order_and_meaning():
     scoped = rsyslog_scoped_filters(seed, BY_PROGRAM)
     assert len(scoped) == len(seed)
     for spec, text in zip(seed, scoped):
-        rule = rule_from_spec(text)
+        rule = filter_rule_from_spec(text)
         assert isinstance(rule.filter, ExpressionFilter)
         assert [action.kind for action in rule.actions] == ["stop"]
         assert rule.filter.raw.startswith("(%s) and " % BY_PROGRAM)
-        assert script_condition(rule_from_spec(spec).filter) in text
+        assert script_condition(filter_rule_from_spec(spec).filter) in text
 
 
 def test_scoped_filters_round_trip_through_a_file_and_merge_idempotently():
-    scoped = [rule_from_spec(text) for text in
+    scoped = [filter_rule_from_spec(text) for text in
               rsyslog_scoped_filters(seed_noise_filters(), BY_PROGRAM)]
-    first = merge_rules("", scoped, exclusive=True)
+    first = merge_filter_rules("", scoped, exclusive=True)
     assert [chunk.rule for chunk in parse_config(first.text) if chunk.rule] == scoped
-    again = merge_rules(first.text, scoped, exclusive=True)
+    again = merge_filter_rules(first.text, scoped, exclusive=True)
     assert again.text == first.text and not again.changed
 
 
@@ -125,7 +133,7 @@ def test_strings_pass_unchanged_and_no_scope_changes_nothing():
 def test_scoped_forward_keeps_its_reliable_queue():
     (text,) = rsyslog_scoped_filters([{"operator": "contains", "value": "key=\"exec\"", "action": "forward",
                                        "target": "logs.example.com"}], BY_PROGRAM)
-    (action,) = rule_from_spec(text).actions
+    (action,) = filter_rule_from_spec(text).actions
     params = dict(action.params)
     assert action.kind == "forward"
     assert params["queue.saveonshutdown"] == "on" and params["action.resumeretrycount"] == "-1"
@@ -136,9 +144,9 @@ def test_any_value_survives_quoting_into_a_scoped_rule(value):
     assume(not value.endswith("\\"))  # refused by rsyslog_filter for property filters
     (text,) = rsyslog_scoped_filters([{"operator": "contains", "value": value, "action": "stop"}],
                                      BY_PROGRAM)
-    rule = rule_from_spec(text)
+    rule = filter_rule_from_spec(text)
     assert rule.filter.raw == '(%s) and $msg contains %s' % (BY_PROGRAM, script_string(value))
-    assert rule_from_spec(text) == rule_from_spec(text + "\n")
+    assert filter_rule_from_spec(text) == filter_rule_from_spec(text + "\n")
 
 
 def test_plugin_exports_both_filters():

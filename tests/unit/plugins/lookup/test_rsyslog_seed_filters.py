@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import rule_from_spec
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
+    filter_rule_from_spec,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     compact_noise_filters,
     seed_noise_filters,
@@ -15,7 +17,7 @@ def test_lookup_through_ansible_gives_rules_the_module_accepts():
                         {"msg": "{{ query('whotouched.server_audit.rsyslog_seed_filters') }}"})
     assert not result.get("failed"), result
     assert result["msg"] == seed_noise_filters()
-    assert all(rule_from_spec(spec).actions[0].kind == "stop" for spec in result["msg"])
+    assert all(filter_rule_from_spec(spec).actions[0].kind == "stop" for spec in result["msg"])
 
 
 def test_lookup_gives_the_compact_list_when_asked():

@@ -9,18 +9,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.actions import (
+    forward_port,
+    make_reliable,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.merge import (
+    merge_filter_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
     FilterSyntaxError,
     PropertyFilter,
     SelectorFilter,
-    forward_port,
-    make_reliable,
-    merge_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     parse_config,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
     regex_problem,
-    rule_from_spec,
-    serialize_rule,
-    writable_rule,
+    filter_rule_from_spec,
+    writable_filter_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.serializer import (
+    serialize_filter_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     seed_filters,
@@ -55,17 +65,17 @@ def test_default_configs_parse_into_their_rules_and_round_trip(name, selectors):
 def test_debian_default_rules_compare_with_their_modern_spelling():
     text = corpus_file("debian12-rsyslog.conf").read_text(encoding="utf-8")
     rules = _rules(text)
-    assert rule_from_spec('*.*;auth,authpriv.none action(type="omfile" file="/var/log/syslog")'
-                          ) in rules
-    assert rule_from_spec("*.emerg :omusrmsg:*") in rules
+    assert filter_rule_from_spec(
+        '*.*;auth,authpriv.none action(type="omfile" file="/var/log/syslog")') in rules
+    assert filter_rule_from_spec("*.emerg :omusrmsg:*") in rules
 
 
 def test_adding_to_a_default_config_keeps_every_byte_of_it():
     text = corpus_file("rhel-rsyslog.conf").read_text(encoding="utf-8")
-    merged = merge_rules(text, [rule_from_spec(':msg, contains, "type=PATH" stop')])
+    merged = merge_filter_rules(text, [filter_rule_from_spec(':msg, contains, "type=PATH" stop')])
     assert merged.text.startswith(text)
     assert merged.text[len(text):] == ':msg, contains, "type=PATH" stop\n'
-    assert merge_rules(text, _rules(text)).changed is False
+    assert merge_filter_rules(text, _rules(text)).changed is False
 
 
 # ------------------------------------------------------------------- the seed filters
@@ -93,13 +103,13 @@ REPAIRED_SEED_LINES = [
 
 
 def test_repaired_seed_lines_mean_the_seed_mappings():
-    from_lines = [make_reliable(rule_from_spec(line)) for line in REPAIRED_SEED_LINES]
-    from_data = [make_reliable(rule_from_spec(spec)) for spec in seed_filters("192.0.2.10")]
+    from_lines = [make_reliable(filter_rule_from_spec(line)) for line in REPAIRED_SEED_LINES]
+    from_data = [make_reliable(filter_rule_from_spec(spec)) for spec in seed_filters("192.0.2.10")]
     assert from_lines == from_data
 
 
 def test_seed_filters_serialize_with_stop_and_a_reliable_forward():
-    text = merge_rules("", [rule_from_spec(spec) for spec in seed_filters("192.0.2.10")]).text
+    text = merge_filter_rules("", [filter_rule_from_spec(spec) for spec in seed_filters("192.0.2.10")]).text
     assert "~" not in text
     assert text.count(" stop\n") == len(seed_noise_filters())
     assert 'module(load="omfwd")' not in text
@@ -109,11 +119,11 @@ def test_seed_filters_serialize_with_stop_and_a_reliable_forward():
                     'queue.saveOnShutdown="on"', 'queue.maxDiskSpace="1g"',
                     'action.resumeRetryCount="-1"'):
         assert setting in forward
-    assert _rules(text) == [make_reliable(rule_from_spec(s)) for s in seed_filters("192.0.2.10")]
+    assert _rules(text) == [make_reliable(filter_rule_from_spec(s)) for s in seed_filters("192.0.2.10")]
 
 
 def test_seed_values_are_what_rsyslog_compares():
-    first = rule_from_spec(REPAIRED_SEED_LINES[0]).filter
+    first = filter_rule_from_spec(REPAIRED_SEED_LINES[0]).filter
     assert first == PropertyFilter(
         "msg", "ereregex", '(bin|sbin|sa)/(ping|top|mpstat|iostat|iotop|vmstat|sar|sadc|sh)"')
 
@@ -174,12 +184,12 @@ UNEQUAL = [
 
 @pytest.mark.parametrize("left, right", EQUAL)
 def test_equal_in_meaning(left, right):
-    assert rule_from_spec(left) == rule_from_spec(right)
+    assert filter_rule_from_spec(left) == filter_rule_from_spec(right)
 
 
 @pytest.mark.parametrize("left, right", UNEQUAL)
 def test_not_equal_in_meaning(left, right):
-    assert rule_from_spec(left) != rule_from_spec(right)
+    assert filter_rule_from_spec(left) != filter_rule_from_spec(right)
 
 
 # ------------------------------------------------------------------------ bad input
@@ -217,13 +227,13 @@ BAD = [
 @pytest.mark.parametrize("spec, message", BAD)
 def test_bad_input_is_refused_with_a_clear_message(spec, message):
     with pytest.raises(FilterSyntaxError) as caught:
-        rule_from_spec(spec)
+        filter_rule_from_spec(spec)
     assert message in str(caught.value)
 
 
 def test_legacy_forward_options_cannot_be_made_reliable():
     with pytest.raises(FilterSyntaxError, match="no omfwd equivalent"):
-        make_reliable(rule_from_spec("*.* @(z9)h"))
+        make_reliable(filter_rule_from_spec("*.* @(z9)h"))
 
 
 # ------------------------------------------------- rules rsyslogd -N1 accepts but cannot honour
@@ -252,22 +262,22 @@ UNWRITABLE = [
 @pytest.mark.parametrize("spec, message", UNWRITABLE)
 def test_rules_rsyslog_cannot_honour_are_refused_and_leave_the_text_alone(spec, message):
     existing = "# keep\n*.* /var/log/a\n"
-    rule = rule_from_spec(spec)
+    rule = filter_rule_from_spec(spec)
     with pytest.raises(FilterSyntaxError) as caught:
-        writable_rule(rule)
+        writable_filter_rule(rule)
     assert message in str(caught.value)
-    # merge_rules raises before producing any text, for exclusive too: nothing to write
+    # merge_filter_rules raises before producing any text, for exclusive too: nothing to write
     for exclusive in (False, True):
         with pytest.raises(FilterSyntaxError):
-            merge_rules(existing, [rule_from_spec(':msg, contains, "ok" stop'), rule],
-                        exclusive=exclusive)
+            merge_filter_rules(existing, [filter_rule_from_spec(':msg, contains, "ok" stop'), rule],
+                               exclusive=exclusive)
 
 
 @pytest.mark.parametrize("spec", [spec for spec, _message in UNWRITABLE])
 def test_a_rule_rsyslog_cannot_honour_can_still_be_removed(spec):
-    rule = rule_from_spec(spec)
-    line = serialize_rule(rule)
-    merged = merge_rules("# keep\n" + line + "*.* /var/log/a\n", [rule], "absent")
+    rule = filter_rule_from_spec(spec)
+    line = serialize_filter_rule(rule)
+    merged = merge_filter_rules("# keep\n" + line + "*.* /var/log/a\n", [rule], "absent")
     assert merged.text == "# keep\n*.* /var/log/a\n"
     assert merged.removed == [line.strip()]
 
@@ -294,9 +304,9 @@ def test_mapping_and_legacy_forwards_refuse_ports_alike():
     mapping = {"operator": "contains", "value": "x", "action": "forward", "target": "h",
                "port": "abc"}
     with pytest.raises(FilterSyntaxError, match="port 'abc' is not a number"):
-        rule_from_spec(mapping)
+        filter_rule_from_spec(mapping)
     with pytest.raises(FilterSyntaxError, match="port 'abc' is not a number"):
-        writable_rule(rule_from_spec('*.* @@h:abc'))
+        writable_filter_rule(filter_rule_from_spec('*.* @@h:abc'))
 
 
 def test_good_legacy_forwards_are_written_as_reliable_omfwd_actions():
@@ -304,7 +314,7 @@ def test_good_legacy_forwards_are_written_as_reliable_omfwd_actions():
                                          ("*.* @@h:10514", "h", "10514", "tcp"),
                                          ("*.* @@[::1]:6514;RSYSLOG_ForwardFormat", "::1",
                                           "6514", "tcp")]:
-        (action,) = writable_rule(rule_from_spec(spec)).actions
+        (action,) = writable_filter_rule(filter_rule_from_spec(spec)).actions
         params = dict(action.display)
         assert (action.legacy, params["target"], params["port"], params["protocol"]) == (
             False, target, port, protocol)
@@ -378,28 +388,28 @@ def test_unmodeled_constructs_survive_byte_for_byte():
             ':msg, contains, "old" stop # trailing comment\n')
     chunks = parse_config(text)
     assert "".join(chunk.text for chunk in chunks) == text
-    merged = merge_rules(text, [rule_from_spec(':msg, contains, "new" stop')])
+    merged = merge_filter_rules(text, [filter_rule_from_spec(':msg, contains, "new" stop')])
     assert merged.text == text + ':msg, contains, "new" stop\n'
-    removed = merge_rules(text, [rule_from_spec('if $msg contains "old" then stop')], "absent")
+    removed = merge_filter_rules(text, [filter_rule_from_spec('if $msg contains "old" then stop')], "absent")
     assert removed.text == text.replace(':msg, contains, "old" stop # trailing comment\n', "")
     assert removed.removed == [':msg, contains, "old" stop # trailing comment']
 
 
 def test_legacy_discard_is_left_alone_when_equal_and_removed_when_absent():
     text = ':msg, contains, "x" ~\n'
-    assert merge_rules(text, [rule_from_spec(':msg, contains, "x" stop')]).changed is False
-    assert merge_rules(text, [rule_from_spec(':msg, contains, "x" stop')], "absent").text == ""
+    assert merge_filter_rules(text, [filter_rule_from_spec(':msg, contains, "x" stop')]).changed is False
+    assert merge_filter_rules(text, [filter_rule_from_spec(':msg, contains, "x" stop')], "absent").text == ""
 
 
 def test_legacy_forward_is_replaced_in_place_by_the_reliable_form():
     text = "# forward\n*.* @@h:514\n# end\n"
-    merged = merge_rules(text, [rule_from_spec("*.* @@h:514")])
+    merged = merge_filter_rules(text, [filter_rule_from_spec("*.* @@h:514")])
     assert merged.removed == ["*.* @@h:514"]
     assert merged.text.startswith("# forward\n*.* action(type=\"omfwd\" target=\"h\"")
     assert merged.text.endswith("\n# end\n")
-    assert merge_rules(merged.text, [rule_from_spec("*.* @@h:514")]).changed is False
+    assert merge_filter_rules(merged.text, [filter_rule_from_spec("*.* @@h:514")]).changed is False
     # absent takes away both the legacy and the reliable spelling
-    assert merge_rules(merged.text, [rule_from_spec("*.* @@h:514")], "absent").text == \
+    assert merge_filter_rules(merged.text, [filter_rule_from_spec("*.* @@h:514")], "absent").text == \
         "# forward\n# end\n"
 
 
@@ -409,28 +419,28 @@ def test_legacy_action_directives_belong_to_their_rule():
     rules = _rules(text)
     assert dict(rules[0].actions[0].params)["queue.filename"] == "q"
     assert rules[1].actions[0].params == (("file", "/var/log/all"),)
-    removed = merge_rules(text, [], "present", exclusive=True)
+    removed = merge_filter_rules(text, [], "present", exclusive=True)
     assert removed.text == ""
 
 
 def test_new_rules_are_inserted_in_list_order():
     text = "# head\n:msg, contains, \"fwd\" @@h\n"
-    stop = rule_from_spec(':msg, contains, "noise" stop')
-    forward = rule_from_spec(':msg, contains, "fwd" @@h')
-    merged = merge_rules(text, [stop, forward])
+    stop = filter_rule_from_spec(':msg, contains, "noise" stop')
+    forward = filter_rule_from_spec(':msg, contains, "fwd" @@h')
+    merged = merge_filter_rules(text, [stop, forward])
     assert merged.text.index('"noise" stop') < merged.text.index('"fwd"')
     assert merged.text.startswith("# head\n")
 
 
 def test_exclusive_keeps_what_is_not_a_rule():
     text = "# keep\nmodule(load=\"imudp\")\n*.* /var/log/a\n:msg, contains, \"b\" stop\n"
-    merged = merge_rules(text, [rule_from_spec(':msg, contains, "b" stop')], exclusive=True)
+    merged = merge_filter_rules(text, [filter_rule_from_spec(':msg, contains, "b" stop')], exclusive=True)
     assert merged.text == "# keep\nmodule(load=\"imudp\")\n:msg, contains, \"b\" stop\n"
     assert merged.removed == ["*.* /var/log/a"]
 
 
 def test_missing_final_newline_is_added_before_appending():
-    merged = merge_rules("*.* /var/log/a", [rule_from_spec(':msg, contains, "b" stop')])
+    merged = merge_filter_rules("*.* /var/log/a", [filter_rule_from_spec(':msg, contains, "b" stop')])
     assert merged.text == '*.* /var/log/a\n:msg, contains, "b" stop\n'
 
 
@@ -472,16 +482,16 @@ _file_text = st.lists(st.one_of(_unmanaged_line, _existing_rule_line), max_size=
 @settings(max_examples=150, deadline=None)
 @given(_rule_spec)
 def test_serialized_rules_parse_back_to_the_same_meaning(spec):
-    rule = make_reliable(rule_from_spec(spec))
-    assert rule_from_spec(serialize_rule(rule)) == rule
+    rule = make_reliable(filter_rule_from_spec(spec))
+    assert filter_rule_from_spec(serialize_filter_rule(rule)) == rule
 
 
 @settings(max_examples=150, deadline=None)
 @given(_file_text, st.lists(_rule_spec, min_size=1, max_size=5), st.booleans())
 def test_merge_is_idempotent(text, specs, exclusive):
-    rules = [rule_from_spec(spec) for spec in specs]
-    once = merge_rules(text, rules, "present", exclusive)
-    twice = merge_rules(once.text, rules, "present", exclusive)
+    rules = [filter_rule_from_spec(spec) for spec in specs]
+    once = merge_filter_rules(text, rules, "present", exclusive)
+    twice = merge_filter_rules(once.text, rules, "present", exclusive)
     assert twice.text == once.text and not twice.changed
 
 
@@ -489,24 +499,24 @@ def test_merge_is_idempotent(text, specs, exclusive):
 @given(_file_text, st.lists(_rule_spec, min_size=1, max_size=5))
 def test_absent_after_present_restores_the_file(text, specs):
     existing = _rules(text)
-    rules = [rule_from_spec(spec) for spec in specs]
+    rules = [filter_rule_from_spec(spec) for spec in specs]
     rules = [rule for rule in rules if make_reliable(rule) not in existing]
-    present = merge_rules(text, rules)
-    assert merge_rules(present.text, rules, "absent").text == text
+    present = merge_filter_rules(text, rules)
+    assert merge_filter_rules(present.text, rules, "absent").text == text
 
 
 @settings(max_examples=150, deadline=None)
 @given(_file_text, st.lists(_rule_spec, max_size=5), st.sampled_from(["present", "absent"]),
        st.booleans())
 def test_unmanaged_lines_survive_in_order(text, specs, state, exclusive):
-    rules = [rule_from_spec(spec) for spec in specs]
-    merged = merge_rules(text, rules, state, exclusive)
+    rules = [filter_rule_from_spec(spec) for spec in specs]
+    merged = merge_filter_rules(text, rules, state, exclusive)
     unmanaged = [chunk.text for chunk in parse_config(text) if chunk.rule is None]
     survivors = [chunk.text for chunk in parse_config(merged.text) if chunk.rule is None]
     assert survivors == unmanaged
 
 
 def test_selector_filters_keep_their_written_form():
-    rule = rule_from_spec("AUTH,authpriv.*  /var/log/auth.log")
+    rule = filter_rule_from_spec("AUTH,authpriv.*  /var/log/auth.log")
     assert rule.filter == SelectorFilter("auth,authpriv.*")
-    assert serialize_rule(rule).startswith("AUTH,authpriv.* action(type=\"omfile\"")
+    assert serialize_filter_rule(rule).startswith("AUTH,authpriv.* action(type=\"omfile\"")
