@@ -3,7 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every module that merges into a file the honest way has in common.
 
-Use it beside ansible.builtin.files and ansible.builtin.action_common_attributes.
+Use it beside ansible.builtin.files and ansible.builtin.action_common_attributes.  Its options
+are those of ``MERGED_FILE_OPTIONS`` in ``module_utils/managed_file.py`` (a unit test keeps the
+two equal); a module says in its own words what O(path), O(state) and O(exclusive) mean for
+its entries.
 """
 
 from __future__ import annotations
@@ -12,6 +15,22 @@ from __future__ import annotations
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
+  path:
+    description:
+      - The file to merge into; it is created when entries are to be added and it does not exist.
+    type: path
+    required: true
+  state:
+    description:
+      - V(present) adds the entries that are missing, V(absent) removes those that mean the same.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With O(state=present), make the file hold only the given entries. Refused with O(state=absent).
+    type: bool
+    default: false
   backup:
     description:
       - Create a backup file including the timestamp information so you can get the original

@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: whotouched.server_audit contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The honest file edit shared by the merge modules.
+"""The honest file edit shared by the merge modules (``audit_rules``, ``rsyslog_filter``).
 
-Read the file, let the caller compute the new text in memory, build a diff, validate the
-candidate, and only then replace the target: temp file in the target's own directory,
-``atomic_move``, then file attributes.  Any failure before the move leaves the target
-byte-for-byte as it was, so everything that can be checked beforehand (the directory, the
-file attributes asked for) is checked before the move, in check mode too.
+Read the file, let the caller compute the new text in memory (a :class:`MergeResult`),
+build a diff, validate the candidate, and only then replace the target: temp file in the
+target's own directory, ``atomic_move``, then file attributes.  Any failure before the move
+leaves the target byte-for-byte as it was, so everything that can be checked beforehand (the
+directory, the file attributes asked for) is checked before the move, in check mode too.
+:func:`edit_merged_file` does all of it for a module whose options come from
+:func:`merged_file_argument_spec` (documented by the ``merged_file`` doc fragment).
 
 A symbolic link is followed: the file it points to is changed and the link stays.
 """
@@ -18,8 +20,19 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import stat
 import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+# The options every merge module has; the merged_file doc fragment documents them.
+MERGED_FILE_OPTIONS = dict(
+    path=dict(type="path", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    exclusive=dict(type="bool", default=False),
+    backup=dict(type="bool", default=False),
+)
 
 # One clause of a symbolic mode, as Ansible's file attributes accept it (u+rw,g=r,o-rwx).
 _SYMBOLIC_MODE_CLAUSE = re.compile(r"^[ugoa]*[-+=](?:[rwxXst]*|[ugo])$")
@@ -38,25 +51,36 @@ def resolved_path(path):
     return os.path.realpath(path) if os.path.islink(path) else path
 
 
-def read_text(path):
-    """Return the file's text, or None when it does not exist.  Line endings are kept.
-
-    Raises :class:`FileValidationError` naming the file when it is a directory, not a
-    regular file (a FIFO would block the read), unreadable, or not UTF-8 text.
-    """
+def regular_file_problem(path, what="a file"):
+    """Why ``path`` cannot be read as ``what`` (say ``"a rules file"``), or None for a regular
+    file or a missing one.  A directory, a FIFO (whose read would block) or a device is named."""
     try:
         status = os.stat(path)
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
+        return "cannot read %s: %s" % (path, error.strerror)
     if stat.S_ISDIR(status.st_mode):
-        raise FileValidationError("%s is a directory, not a file" % path)
+        return "%s is a directory, not %s" % (path, what)
     if not stat.S_ISREG(status.st_mode):
-        raise FileValidationError("%s is not a regular file" % path)
+        return "%s is not a regular file" % path
+    return None
+
+
+def read_text(path, what="a file"):
+    """Return the file's text, or None when it does not exist.  Line endings are kept.
+
+    Raises :class:`FileValidationError` naming the file when it is a directory, not a
+    regular file (a FIFO would block the read), unreadable, or not UTF-8 text.
+    """
+    problem = regular_file_problem(path, what)
+    if problem:
+        raise FileValidationError(problem)
     try:
         with open(path, "rb") as handle:
             data = handle.read()
+    except FileNotFoundError:
+        return None
     except OSError as error:
         raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
     try:
@@ -180,3 +204,92 @@ def apply_file_attributes(module, path, changed, diff=None):
         return True
     file_args = module.load_file_common_arguments(module.params, path=path)
     return module.set_fs_attributes_if_different(file_args, changed, diff)
+
+
+@dataclass
+class MergeResult:
+    """What a merge into a file's text decided.
+
+    ``before`` is the file's text (None: no file), ``text`` the new text; ``added`` and
+    ``removed`` name the entries (rules, filters) as the module returns them; ``warnings`` are
+    for the user; ``returns`` holds the module's other return values (``rules``, ...).
+    """
+
+    before: Optional[str]
+    text: str
+    added: List[str]
+    removed: List[str]
+    warnings: List[str] = field(default_factory=list)
+    returns: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the file's text changes (a missing file that stays empty does not)."""
+        return self.text != (self.before or "")
+
+
+def merged_file_argument_spec(**options):
+    """A merge module's argument spec: :data:`MERGED_FILE_OPTIONS` and its own ``options``."""
+    spec = dict(MERGED_FILE_OPTIONS)
+    spec.update(options)
+    return spec
+
+
+def _validate_private_copy(validate, path, text):
+    """Check mode: ``validate`` a copy of the candidate in a private directory, touch nothing."""
+    work = tempfile.mkdtemp(prefix="merged-file-")
+    try:
+        candidate = os.path.join(work, os.path.basename(path))
+        with open(candidate, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        validate(candidate)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def edit_merged_file(module, merge: Callable[[Optional[str]], MergeResult], what: str,
+                     validate: Optional[Callable[[str], None]] = None
+                     ) -> Tuple[MergeResult, Dict[str, Any]]:
+    """The honest edit of ``module.params["path"]`` for a merge module.
+
+    Refuses ``exclusive`` with ``state=absent``; reads the file (``what`` names what it must
+    be, for the message when it is a directory); ``merge(text)`` computes the
+    :class:`MergeResult`, whose warnings are given to the user.  When the text changes, the
+    target is checked, the candidate validated (``validate(candidate_path)`` raises
+    :class:`FileValidationError`; in check mode on a private copy) and, unless in check mode,
+    written atomically, with a backup when asked.  File attributes follow.  Any refusal fails
+    the module with the file as it was.  Returns the merge and the module's result so far.
+    """
+    params = module.params
+    path = params["path"]
+    if params["exclusive"] and params["state"] == "absent":
+        module.fail_json(msg="exclusive=true only makes sense with state=present")
+    try:
+        before = read_text(path, what)
+    except FileValidationError as error:
+        module.fail_json(msg=str(error), changed=False)
+    merged = merge(before)
+    for warning in merged.warnings:
+        module.warn(warning)
+    result = dict(merged.returns, changed=merged.changed, added=merged.added,
+                  removed=merged.removed, diff=text_diff(path, before, merged.text))
+    if merged.changed:
+        try:
+            if module.check_mode:
+                check_target(module, path)
+                if validate is not None:
+                    _validate_private_copy(validate, path, merged.text)
+            else:
+                backup_file = write_atomically(module, path, merged.text, validate,
+                                               params["backup"])
+                if backup_file:
+                    result["backup_file"] = backup_file
+        except FileValidationError as error:
+            result["changed"] = False
+            if error.output:
+                result["validator_output"] = error.output
+            module.fail_json(msg="%s was not changed: %s" % (path, error), **result)
+    # The text diff is no file-attribute diff: attributes report through "changed" (in
+    # check mode Ansible only reports what it would change).
+    result["changed"] = apply_file_attributes(module, path, result["changed"])
+    return merged, result

@@ -40,8 +40,6 @@ options:
     description:
       - The rules file, normally C(/etc/audit/rules.d/NN-name.rules).
       - It is created when rules are to be added and it does not exist; its directory must exist.
-    type: path
-    required: true
   rules:
     description:
       - Rules in C(auditctl) syntax, exactly what would follow C(auditctl) on a command line,
@@ -56,16 +54,11 @@ options:
     description:
       - V(present) ensures each rule is in the file, V(absent) that none of them is (every line
         that means the same is removed).
-    type: str
-    choices: [present, absent]
-    default: present
   exclusive:
     description:
       - Make the file hold exactly O(rules), in their order (control options first, C(-e) last),
         under one comment line the module writes. Other lines and comments are removed.
       - Only with O(state=present).
-    type: bool
-    default: false
   load:
     description:
       - Afterwards, load the rules into the running kernel and compare the kernel's rule list
@@ -214,7 +207,6 @@ load_output:
   type: str
 """
 
-import os
 import platform
 
 from ansible.module_utils.basic import AnsibleModule
@@ -246,11 +238,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,
-    apply_file_attributes,
-    check_target,
+    edit_merged_file,
+    merged_file_argument_spec,
     read_text,
-    text_diff,
-    write_atomically,
 )
 
 _STATUS_SETTINGS = ("enabled", "failure", "rate_limit", "backlog_limit", "backlog_wait_time")
@@ -281,8 +271,8 @@ def _validate_candidate(wanted, state, context):
 def _load(module, run, path, text, changed, context, result):
     """Load the file into the kernel when it changed or the kernel lacks some of its rules.
 
-    Fills ``result``; returns whether the kernel's rules or settings changed.  ``changed``
-    says whether the file's content changed.
+    Fills ``result`` (whose ``changed`` says what the file edit changed); returns whether the
+    kernel's rules or settings changed.  ``changed`` says whether the file's content changed.
     """
     require = module.params["require_load"]
     try:
@@ -292,7 +282,7 @@ def _load(module, run, path, text, changed, context, result):
         message = "the rules were not loaded: the kernel refuses audit requests here (%s)" % error \
             if is_refusal(str(error)) else "the rules were not loaded: %s" % error
         if require:
-            module.fail_json(msg=message, changed=changed, **result)
+            module.fail_json(msg=message, **result)
         module.warn(message)
         return False
     file_rules = [line.rule for line in parse_rules_text(text, context) if line.is_rule]
@@ -304,7 +294,7 @@ def _load(module, run, path, text, changed, context, result):
             message = ("the kernel's audit rules are locked until reboot (enabled 2, set by -e 2): "
                        "the rules of %s were not loaded and take effect after a reboot" % path)
             if require:
-                module.fail_json(msg=message, changed=changed, **result)
+                module.fail_json(msg=message, **result)
             module.warn(message)
         return False
     if not needs_load or module.check_mode:
@@ -319,7 +309,7 @@ def _load(module, run, path, text, changed, context, result):
         if "immutable" in outcome.output:
             result["reboot_required"] = True
         if require:
-            module.fail_json(msg=message, changed=changed, **result)
+            module.fail_json(msg=message, **result)
         module.warn(message)
         return False
     result["loaded"] = True
@@ -337,25 +327,15 @@ def _load(module, run, path, text, changed, context, result):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
+        argument_spec=merged_file_argument_spec(
             rules=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            exclusive=dict(type="bool", default=False),
             load=dict(type="bool", default=False),
             require_load=dict(type="bool", default=False),
-            backup=dict(type="bool", default=False),
         ),
         add_file_common_args=True,
         supports_check_mode=True,
     )
     params = module.params
-    path = params["path"]
-    if params["exclusive"] and params["state"] == "absent":
-        module.fail_json(msg="exclusive=true only makes sense with state=present")
-    if os.path.isdir(path):
-        module.fail_json(msg="%s is a directory, not a rules file" % path)
-
     run = _runner(module)
     context = RuleContext(machine=platform.machine() or "x86_64",
                           syscall_tables=read_syscall_tables(run) or None)
@@ -374,41 +354,17 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors, changed=False)
 
-    try:
-        existing = read_text(path)
-    except FileValidationError as error:
-        module.fail_json(msg=str(error), changed=False)
-    merged = merge_rules(existing, wanted, params["state"], params["exclusive"], context)
-    for warning in merged.warnings:
-        module.warn(warning)
-    changed = merged.text != (existing or "") and not (existing is None and not merged.text)
-    diff = text_diff(path, existing, merged.text if changed else (existing or ""))
-    result = dict(path=path, rules=merged.rules, added=merged.added, removed=merged.removed,
-                  duplicates=merged.duplicates, diff=diff, loaded=False, reboot_required=False,
-                  rejected=[])
-
-    if changed:
-        try:
-            check_target(module, path)
-        except FileValidationError as error:
-            module.fail_json(msg="%s was not changed: %s" % (path, error), **result)
-    if changed and not module.check_mode:
-        try:
-            backup_file = write_atomically(
-                module, path, merged.text,
-                validate=_validate_candidate(wanted, params["state"], context),
-                backup=params["backup"])
-        except FileValidationError as error:
-            module.fail_json(msg="%s was not changed: %s" % (path, error), **result)
-        if backup_file:
-            result["backup_file"] = backup_file
-    file_changed = changed
-    changed = apply_file_attributes(module, path, changed)
-
+    merged, result = edit_merged_file(
+        module,
+        lambda existing: merge_rules(existing, wanted, params["state"], params["exclusive"],
+                                     context),
+        "a rules file", validate=_validate_candidate(wanted, params["state"], context))
+    result.update(path=params["path"], loaded=False, reboot_required=False, rejected=[])
     if params["load"]:
-        text = merged.text if file_changed else (existing or "")
-        changed = _load(module, run, path, text, file_changed, context, result) or changed
-    module.exit_json(changed=changed, **result)
+        kernel_changed = _load(module, run, params["path"], merged.text, merged.changed,
+                               context, result)
+        result["changed"] = kernel_changed or result["changed"]
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

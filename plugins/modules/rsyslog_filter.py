@@ -49,8 +49,6 @@ options:
     description:
       - The drop-in file to manage, normally C(/etc/rsyslog.d/NN-name.conf).
       - Its directory must exist. The file is created when rules are added to a missing file.
-    type: path
-    required: true
   filters:
     description:
       - The rules, each either a string in rsyslog syntax or a mapping.
@@ -80,16 +78,11 @@ options:
         and destinations but other settings); V(absent) removes the rules equal in meaning.
       - With V(absent) the rules are not checked for what rsyslog would refuse (a bad port or
         regular expression), so that such a rule written earlier can be removed.
-    type: str
-    choices: [present, absent]
-    default: present
   exclusive:
     description:
       - With O(state=present), also remove every other filter rule from O(path). Comments,
         directives and statements that are not filter rules are kept.
       - Refused with O(state=absent).
-    type: bool
-    default: false
   validate:
     description:
       - Check the candidate with C(rsyslogd -N1) inside a copy of O(main_config) before the
@@ -186,23 +179,16 @@ validator_output:
   type: str
 """
 
-import os
-import shutil
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,
-    apply_file_attributes,
-    check_target,
-    read_text,
-    text_diff,
-    write_atomically,
+    edit_merged_file,
+    merged_file_argument_spec,
+    regular_file_problem,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.merge import (
     merge_filter_rules,
-    normalized_filters,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
     FilterSyntaxError,
@@ -216,54 +202,41 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.v
     validate_drop_in,
 )
 
-ARGUMENT_SPEC = dict(
-    path=dict(type="path", required=True),
+ARGUMENT_SPEC = merged_file_argument_spec(
     filters=dict(type="list", elements="raw", default=[]),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    exclusive=dict(type="bool", default=False),
     validate=dict(type="bool", default=True),
     main_config=dict(type="path", default=DEFAULT_MAIN_CONFIG),
-    backup=dict(type="bool", default=False),
 )
 
 
-def _check_candidate(validator, text, path):
-    """Check mode: validate the candidate from a private temp file, touch nothing."""
-    work = tempfile.mkdtemp(prefix="rsyslog-filter-")
-    try:
-        candidate = os.path.join(work, os.path.basename(path))
-        with open(candidate, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        validator(candidate)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def _validator(module):
+    """``validate(candidate)`` by the real rsyslogd inside a copy of ``main_config``, or None
+    with ``validate=false``.  rsyslogd is looked for only when there is a candidate."""
+    params = module.params
+    if not params["validate"]:
+        return None
 
-
-def _not_a_file(path):
-    """Why ``path`` cannot be an rsyslog configuration file, or None."""
-    if os.path.isdir(path):
-        return "%s is a directory, not an rsyslog configuration file" % path
-    return None
-
-
-def _read_drop_in(module, path):
-    """The drop-in's text (None when missing); a clear failure naming it otherwise."""
-    problem = _not_a_file(path)
-    if problem is None:
+    def validate(candidate):
+        problem = regular_file_problem(params["main_config"], "an rsyslog configuration file")
+        if problem:
+            raise FileValidationError("main_config: " + problem)
+        rsyslogd = module.get_bin_path("rsyslogd", opt_dirs=["/usr/sbin", "/sbin"])
+        if rsyslogd is None:
+            raise FileValidationError("rsyslogd is not installed; it is needed to validate %s "
+                                      "(install rsyslog or set validate: false)" % params["path"])
         try:
-            return read_text(path)
-        except (OSError, ValueError) as err:
-            problem = str(err) if path in str(err) else "cannot read %s: %s" % (path, err)
-    module.fail_json(msg=problem)
+            validate_drop_in(module.run_command, rsyslogd, params["main_config"],
+                             params["path"], candidate)
+        except OSError as err:
+            raise FileValidationError("cannot validate %s with main_config %s: %s"
+                                      % (params["path"], params["main_config"], err))
+    return validate
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            add_file_common_args=True)
     params = module.params
-    path = params["path"]
-    if params["exclusive"] and params["state"] == "absent":
-        module.fail_json(msg="exclusive=true only makes sense with state=present")
     rules = []
     for number, spec in enumerate(params["filters"], start=1):
         try:
@@ -272,53 +245,15 @@ def main():
                 writable_filter_rule(rules[-1])
         except FilterSyntaxError as err:
             module.fail_json(msg="filters[%d]: %s" % (number, err))
-    before = _read_drop_in(module, path)
-    try:
-        merged = merge_filter_rules(before, rules, params["state"], params["exclusive"])
-        filters = normalized_filters(rules)
-    except FilterSyntaxError as err:
-        module.fail_json(msg=str(err))
-    changed = merged.text != (before or "") or (before is None and merged.text != "")
-    result = dict(changed=changed, filters=filters, added=merged.added,
-                  removed=merged.removed, diff=text_diff(path, before, merged.text))
 
-    if changed:
-        validator = None
-        if params["validate"]:
-            problem = _not_a_file(params["main_config"])
-            if problem:
-                result["changed"] = False
-                module.fail_json(msg="main_config: " + problem, **result)
-            rsyslogd = module.get_bin_path("rsyslogd", opt_dirs=["/usr/sbin", "/sbin"])
-            if rsyslogd is None:
-                result["changed"] = False
-                module.fail_json(msg="rsyslogd is not installed; it is needed to validate "
-                                     "%s (install rsyslog or set validate: false)" % path,
-                                 **result)
-
-            def validator(candidate):
-                try:
-                    validate_drop_in(module.run_command, rsyslogd, params["main_config"],
-                                     path, candidate)
-                except OSError as err:
-                    raise FileValidationError("cannot validate %s with main_config %s: %s"
-                                              % (path, params["main_config"], err))
+    def merge(before):
         try:
-            check_target(module, path)
-            if module.check_mode:
-                if validator is not None:
-                    _check_candidate(validator, merged.text, path)
-            else:
-                result["backup_file"] = write_atomically(
-                    module, path, merged.text, validate=validator, backup=params["backup"])
-                if result["backup_file"] is None:
-                    del result["backup_file"]
-        except FileValidationError as err:
-            result["changed"] = False
-            module.fail_json(msg=str(err), validator_output=err.output, **result)
-    # the text diff is not a file-attribute diff: attributes report through 'changed'
-    # (in check mode Ansible only reports what it would change)
-    result["changed"] = apply_file_attributes(module, path, result["changed"])
+            return merge_filter_rules(before, rules, params["state"], params["exclusive"])
+        except FilterSyntaxError as err:
+            module.fail_json(msg=str(err))
+
+    _merged, result = edit_merged_file(module, merge, "an rsyslog configuration file",
+                                       validate=_validator(module))
     module.exit_json(**result)
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_TYPES = {"modules": "module", "filter": "filter", "lookup": "lookup"}
@@ -24,8 +25,37 @@ def documented_plugins():
             yield plugin_type, path.stem
 
 
-def test_the_collection_has_plugins_to_document():
-    assert len(list(documented_plugins())) >= 3
+def test_the_plugins_documented_here_are_those_ansible_lists():
+    ansible_doc = Path(sys.executable).with_name("ansible-doc")
+    listed = set()
+    for plugin_type in PLUGIN_TYPES.values():
+        result = subprocess.run([str(ansible_doc), "-t", plugin_type, "-l", "--json",
+                                 "whotouched.server_audit"], capture_output=True, text=True,
+                                check=False)
+        assert result.returncode == 0, result.stderr
+        listed |= {(plugin_type, name.rsplit(".", 1)[1]) for name in json.loads(result.stdout)}
+    assert set(documented_plugins()) == listed
+    assert {name for plugin_type, name in listed if plugin_type == "module"} == {
+        "audit_report", "audit_rules", "rsyslog_filter", "win_audit_policy"}
+
+
+def test_the_merged_file_fragment_documents_the_options_of_the_scaffold():
+    """The merge modules take these options from managed_file and their docs from the
+    fragment: type, default, choices and required must say the same in both."""
+    from ansible_collections.whotouched.server_audit.plugins.doc_fragments.merged_file import (
+        ModuleDocFragment,
+    )
+    from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+        MERGED_FILE_OPTIONS,
+    )
+
+    def contract(option):
+        return {key: option.get(key) for key in ("type", "default", "choices", "required")
+                if option.get(key) not in (None, False) or key == "default"}
+
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    assert {name: contract(option) for name, option in documented.items()} == {
+        name: contract(option) for name, option in MERGED_FILE_OPTIONS.items()}
 
 
 @pytest.mark.parametrize("plugin_type,name", list(documented_plugins()))

@@ -32,6 +32,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     parse_rule,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    MergeResult,
+)
 
 
 @dataclass
@@ -67,18 +70,6 @@ def render_lines(lines: Sequence[RuleLine]) -> str:
     if not lines:
         return ""
     return "\n".join(line.text for line in lines) + "\n"
-
-
-@dataclass
-class MergeResult:
-    """What a merge decided: the new text and the rules it added, removed or saw twice."""
-
-    text: str
-    rules: List[str]
-    added: List[str]
-    removed: List[str]
-    duplicates: List[str]
-    warnings: List[str]
 
 
 EXCLUSIVE_HEADER = ("## Managed by whotouched.server_audit.audit_rules (exclusive): "
@@ -199,7 +190,8 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
     last, a new ``never`` rule goes just before the first ``always`` rule of its list it
     may overlap (first match wins), any other new rule after the last rule.
     ``absent`` removes every line that means one of the wanted rules.  ``exclusive``
-    makes the file exactly the wanted rules under one header comment.
+    makes the file exactly the wanted rules under one header comment.  The result's
+    ``returns`` hold the file's ``rules`` after the merge and its ``duplicates``.
     """
     lines = parse_rules_text(existing_text, context)
     before = [line.rule for line in lines if line.is_rule]
@@ -246,10 +238,11 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
         # Nothing to add or remove: the file stays byte for byte as it is.
         text = existing_text
     return MergeResult(
+        before=existing_text,
         text=text,
-        rules=[format_rule(rule) for rule in after],
         added=[format_rule(rule) for rule in added],
         removed=[format_rule(rule) for rule in removed],
-        duplicates=[format_rule(rule) for rule in duplicate_rules(after)],
         warnings=warnings,
+        returns={"rules": [format_rule(rule) for rule in after],
+                 "duplicates": [format_rule(rule) for rule in duplicate_rules(after)]},
     )

@@ -8,7 +8,6 @@ are never touched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.actions import (
@@ -27,19 +26,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.r
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.serializer import (
     serialize_filter_rule,
 )
-
-
-@dataclass
-class MergeResult:
-    """The merged text and what changed (rules as written)."""
-
-    text: str
-    added: List[str]
-    removed: List[str]
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.removed)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    MergeResult,
+)
 
 
 def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state: str = "present",
@@ -53,7 +42,8 @@ def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state
     desired rule :func:`writable_filter_rule` refuses.  absent: rules equal in meaning to a
     desired rule (as given or in its reliable form) are removed; they are not checked, so
     that a rule rsyslog cannot honour can still be taken out.  Chunks that hold no
-    modeled rule are never touched.
+    modeled rule are never touched.  The result's ``returns`` hold the desired rules as
+    written (``filters``).
     """
     chunks = parse_config(text or "")
     removed: List[str] = []
@@ -67,7 +57,8 @@ def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state
                 removed.append(chunk.text.strip())
             else:
                 kept.append(chunk)
-        return MergeResult("".join(c.text for c in kept), added, removed)
+        return MergeResult(text, "".join(c.text for c in kept), added, removed,
+                           returns={"filters": normalized_filters(desired)})
 
     wanted = [writable_filter_rule(rule) for rule in desired]
     placed: List[Optional[int]] = [None] * len(wanted)  # chunk index holding each rule
@@ -113,7 +104,8 @@ def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state
         merged.extend(inserts.get(index, []))
         if index < len(chunks):
             merged.append(chunks[index])
-    return MergeResult("".join(c.text for c in merged), added, removed)
+    return MergeResult(text, "".join(c.text for c in merged), added, removed,
+                       returns={"filters": normalized_filters(desired)})
 
 
 def normalized_filters(desired: Sequence[FilterRule]) -> List[str]:

@@ -1,4 +1,5 @@
-"""audit_report through ansible-playbook, over a log server's storage built in a temp dir."""
+"""audit_report over a log server's storage built in a temp dir: once through ansible-playbook,
+the options and filters through its main() in this process."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     log_files,
     parse_time_bound,
 )
-from tests.support.playbook import run_module
+from ansible_collections.whotouched.server_audit.plugins.modules import audit_report
 from tests.support.audit_records import evtsys, exec_records, stored
+from tests.support.module_main import run_main
+from tests.support.playbook import run_module
 
 NOW = 1700000000.0
 
@@ -60,6 +63,13 @@ def test_rotations_are_read_oldest_first(storage):
                      ["192.0.2.10", "audit.log"], ["192.0.2.20", "windows.log"]]
 
 
+def _report(args):
+    """audit_report's result for ``args``, from its main() (``failed`` set when it failed)."""
+    status, result = run_main(audit_report, args)
+    assert (status != 0) == bool(result.get("failed")), result
+    return result
+
+
 def test_report_over_the_storage(storage):
     result = run_module("audit_report", {"path": str(storage)})
     assert not result.get("failed"), result.get("msg")
@@ -86,7 +96,7 @@ def test_report_over_the_storage(storage):
     ({"since": "1700000050", "until": "1700000150"}, {"sudo"}),
 ])
 def test_filters(storage, args, expected):
-    result = run_module("audit_report", dict(args, path=str(storage)))
+    result = _report(dict(args, path=str(storage)))
     assert not result.get("failed"), result.get("msg")
     assert {event["argv"][0] if event["argv"] else event["event_id"]
             for event in result["events"]} == expected
@@ -96,7 +106,7 @@ def test_user_rules_from_a_file_and_inline(storage, tmp_path):
     rules_file = tmp_path / "rules.json"
     rules_file.write_text(json.dumps([{"id": "listing", "level": "high", "reason": "ls seen",
                                        "match": {"program": ["ls"]}}]))
-    result = run_module("audit_report", {
+    result = _report({
         "path": str(storage), "rules_file": str(rules_file), "min_level": "high",
         "shipped_rules": False,
         "rules": [{"id": "su", "level": "critical", "reason": "sudo", "match": {
@@ -107,7 +117,7 @@ def test_user_rules_from_a_file_and_inline(storage, tmp_path):
 
 
 def test_a_bad_rule_fails_with_its_name(storage):
-    result = run_module("audit_report", {"path": str(storage), "rules": [
+    result = _report({"path": str(storage), "rules": [
         {"id": "broken", "level": "high", "reason": "r", "match": {"args": "("}}]})
     assert result.get("failed") and "broken" in result["msg"]
 
@@ -124,6 +134,16 @@ def test_a_bad_rule_fails_with_its_name(storage):
 def test_options_that_cannot_work_are_refused(storage, tmp_path, args, message):
     args = {name: value.format(tmp=tmp_path) if isinstance(value, str) else value
             for name, value in args.items()}
-    result = run_module("audit_report", dict({"path": str(storage)}, **args))
+    result = _report(dict({"path": str(storage)}, **args))
     assert result.get("failed") and message.format(tmp=tmp_path) in result["msg"]
     assert "events" not in result
+
+
+def test_main_returns_the_events_counts_and_table(storage):
+    result = _report({"path": str(storage), "min_level": "medium"})
+    assert result["changed"] is False
+    assert [(event["argv"][:1], event["level"]) for event in result["events"]] == [
+        (["/bin/sh"], "critical"), (["sudo"], "medium"), ([], "critical")]
+    assert result["events"][2]["event_id"] == 1102
+    assert result["counts"]["files"] == 4 and result["counts"]["matched"] == 3
+    assert len(result["table"]) == 4 and result["table"][0].split()[:3] == ["TIME", "HOST", "LOGIN"]

@@ -70,9 +70,9 @@ def test_a_new_never_rule_goes_before_the_always_rule_it_overlaps():
     existing = ("-a always,exit -F arch=b64 -S connect -k net\n"
                 "-a always,exit -F arch=b64 -S execve -k exec\n")
     result = merge_rules(existing, rules("-a never,exit -F arch=b64 -S execve -F uid=33"))
-    assert result.rules == ["-a always,exit -F arch=b64 -S connect -F key=net",
-                            "-a never,exit -F arch=b64 -S execve -F uid=33",
-                            "-a always,exit -F arch=b64 -S execve -F key=exec"]
+    assert result.returns["rules"] == ["-a always,exit -F arch=b64 -S connect -F key=net",
+                                       "-a never,exit -F arch=b64 -S execve -F uid=33",
+                                       "-a always,exit -F arch=b64 -S execve -F key=exec"]
     assert result.warnings == []
 
 
@@ -91,7 +91,7 @@ def test_new_never_rules_go_before_the_new_always_rules_of_the_same_run():
 def test_a_never_rule_that_cannot_overlap_is_appended():
     existing = "-a always,exit -F arch=b64 -S execve -k exec\n"
     result = merge_rules(existing, rules("-a never,exit -F arch=b32 -S execve"))
-    assert result.rules[-1] == "-a never,exit -F arch=b32 -S execve"
+    assert result.returns["rules"][-1] == "-a never,exit -F arch=b32 -S execve"
 
 
 def test_an_existing_never_rule_after_an_overlapping_always_rule_is_warned_about():
@@ -106,7 +106,7 @@ def test_an_existing_never_rule_after_an_overlapping_always_rule_is_warned_about
 def test_duplicates_are_reported():
     existing = "-w /etc/passwd -p wa -k id\n-w /etc/passwd/ -p aw -k id\n"
     result = merge_rules(existing, [])
-    assert result.duplicates == ["-w /etc/passwd -p wa -k id"]
+    assert result.returns["duplicates"] == ["-w /etc/passwd -p wa -k id"]
     assert any("Rule exists" in warning for warning in result.warnings)
 
 
