@@ -76,13 +76,13 @@ def replicate(source, target, records):
 WORKER = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler, iter_events, iter_lines)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
-    classify, compile_rules)
+    classify, compile_risk_rules)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES)
-rules = compile_rules(SHIPPED_RULES) if sys.argv[3] == "risk" else None
+    SHIPPED_RISK_RULES)
+rules = compile_risk_rules(SHIPPED_RISK_RULES) if sys.argv[3] == "risk" else None
 start = time.perf_counter()
 assembler = EventAssembler()
 events = 0

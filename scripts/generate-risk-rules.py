@@ -35,7 +35,7 @@ Generated from ``risk_rules.yml`` (the file to read and edit) by
 
 from __future__ import annotations
 
-SHIPPED_RULES = '''
+SHIPPED_RISK_RULES = '''
 
 
 def shipped_rules():

@@ -255,10 +255,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     RiskRuleError,
-    compile_rules,
-)
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES,
+    load_risk_rules,
 )
 
 ARGUMENT_SPEC = dict(
@@ -292,11 +289,8 @@ def main():
     try:
         check_limits(params["limit"], params["wait_seconds"])
         since, until = time_window(params["since"], params["until"])
-        specs = list(SHIPPED_RULES) if params["shipped_rules"] else []
-        if params["rules_file"]:
-            specs.extend(read_rules_file(params["rules_file"]))
-        specs.extend(params["rules"])
-        rules = compile_rules(specs)
+        specs = read_rules_file(params["rules_file"]) if params["rules_file"] else []
+        rules = load_risk_rules(specs + params["rules"], params["shipped_rules"])
         event_filter = EventFilter(
             since=since, until=until, host=params["host"], user=params["user"],
             min_level=params["min_level"], key=params["key"], search=params["search"])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
     iter_lines,
 )

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify,
-    compile_rules,
+    compile_risk_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES,
+    SHIPPED_RISK_RULES,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
     WallState,
@@ -125,7 +125,7 @@ def late_event(rules):
 
 
 def build_state():
-    rules = compile_rules(SHIPPED_RULES)
+    rules = compile_risk_rules(SHIPPED_RISK_RULES)
     state = LateState(late_event(rules), max_events=200, window_seconds=3600)
     events = []
     for event in iter_events(recorded_lines()):

@@ -3,47 +3,40 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Private to whotouched.server_audit: it may change in any release. Do not import it from
 # other collections or from code outside this collection.
-"""Linux audit records and Windows evtsys messages, turned into one event per action.
+"""Linux audit records turned into one event per action.
 
 One command run on a Linux host is four to eight audit records (SYSCALL, EXECVE with
 hex-encoded arguments, CWD, PATH, PROCTITLE, EOE) that share one ``msg=audit(time:serial)``
-stamp, interleaved with other events and, on the log server, with other hosts.  This module
-reads lines as a stream and yields one event (a dict) per action:
-
-* raw ``audit.log`` lines (audit 2.x, 3.x, 4.x; ``log_format=RAW`` or ``ENRICHED``, whose
-  names follow a 0x1d separator; an optional ``node=`` prefix);
-* the log server's stored forms (``roles/rsyslog_server``): ``runcmdformat``
-  (``TIMESTAMP HOSTNAME FROMHOST-IP record``), ``pipeformat`` (``TIMESTAMP FROMHOST-IP tag:
-  record``), where rsyslog has written the 0x1d separator as ``#035``;
-* ``evtsysformat`` lines of Windows Security events forwarded by evtsys.
-
-Records are grouped by sender and stamp.  An event is complete at its EOE record, at once for
-the record types that always stand alone (user-space messages such as USER_CMD), or when the
-same sender's clock has moved ``wait_seconds`` past it.  Memory stays bounded on endless
-input: lines, records per event and pending events are all capped, and what goes over a cap
-is counted, never kept.  Malformed, truncated or hostile lines are counted and skipped.
+stamp.  :func:`build_event` makes the event (see ``schema``) of the records of one stamp,
+read as the kernel and auditd write them: audit 2.x, 3.x, 4.x; ``log_format=RAW`` or
+``ENRICHED``, whose names follow a 0x1d separator (``#035`` once rsyslog has escaped it).
+Grouping records by sender and stamp is the ``assembler``'s work.
 
 A *fragment* is what is left of an action whose records that say who acted (SYSCALL and the
 like) never arrived: the client's noise filters drop a routine command's SYSCALL and EXECVE
 records (``ls``), and its CWD, PATH, PROCTITLE or BPRM_FCAPS records come alone.  Such an
-event has kind ``fragment`` and no user; the assembler counts it as ``fragments`` and does not
-give it out unless asked (``EventAssembler(fragments=True)``), so that no reader of the stream
-shows a nameless half of a command that was meant to be filtered out.
+event has kind ``fragment`` and no user.
 
-Standard library only: this runs on the log server inside the ``audit_report`` module.
+Standard library only: this runs on the log server inside the ``audit_report`` module and
+the alert processor.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-import time
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    Event,
+    format_time,
+)
 
 UNSET_ID = 4294967295
 """The kernel's "not set" value of auid, ses and other ids."""
 
 # Record types the kernel or user space emits as a one-record event, with no EOE after it.
-_STANDALONE_TYPES = frozenset((
+
+STANDALONE_TYPES = frozenset((
     "USER_AUTH", "USER_ACCT", "USER_MGMT", "CRED_ACQ", "CRED_DISP", "USER_START", "USER_END",
     "USER_AVC", "USER_CHAUTHTOK", "USER_ERR", "CRED_REFR", "USER_LOGIN", "USER_LOGOUT",
     "USER_CMD", "USER_TTY", "USER_ROLE_CHANGE", "USER_LABELED_EXPORT", "USER_UNLABELED_EXPORT",
@@ -64,11 +57,7 @@ _STANDALONE_TYPES = frozenset((
 
 # Fields whose value is text: quoted when plain, hex-encoded when it holds a blank, a quote,
 # a control or a non-ASCII byte (the kernel's audit_string_contains_control, libaudit's
-# audit_encode_value).
-_TEXT_FIELDS = frozenset(("comm", "exe", "cwd", "name", "cmd", "acct", "proctitle", "key",
-                          "grp", "new_group", "old-auid", "id", "data"))
 
-# Syscall numbers for the architectures seen in practice, for logs without ENRICHED names.
 _SYSCALLS = {
     "c000003e": {  # x86_64
         59: "execve", 322: "execveat", 2: "open", 257: "openat", 437: "openat2", 85: "creat",
@@ -111,82 +100,8 @@ _OPERATION_BY_SYSCALL = {
     "utimes": "attribute", "utimensat": "attribute",
 }
 
-_MONTHS = {name: number for number, name in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-
 # Nested fields of a user-space record: msg='op=... acct="alice" res=success'.
 _FIELD = re.compile(r"""([^\s=]+)=('[^']*'?|"[^"]*"?|[^\s\x1d]*)""")
-# rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
-_PRI_TEXT = re.compile(r"[a-z0-9]+\.[a-z]+(?:<[0-9]{1,3}>)?\Z")
-# Control characters (C0, DEL, C1) and the bidirectional overrides that make text lie.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def sanitize(text):
-    """``text`` safe to show a person: control characters written as ``\\xNN`` escapes."""
-    if text is None:
-        return ""
-    text = str(text)
-    if _UNPRINTABLE.search(text) is None:
-        return text
-    return _UNPRINTABLE.sub(lambda match: "\\x%02x" % ord(match.group())
-                            if ord(match.group()) < 0x100 else "\\u%04x" % ord(match.group()),
-                            text)
-
-
-# ---------------------------------------------------------------- reading lines, bounded
-
-def iter_lines(stream, counts=None, max_line=65536, chunk_size=1 << 20):
-    """Text lines of a binary ``stream``, without their line ends, in bounded memory.
-
-    A line longer than ``max_line`` bytes is skipped whole (counted as ``oversized`` in
-    ``counts``), however long it goes on, so one endless line cannot exhaust memory.
-    Bytes that are not UTF-8 become U+FFFD.
-    """
-    tail = b""
-    skipping = False
-    while True:
-        chunk = stream.read(chunk_size)
-        if not chunk:
-            break
-        data = tail + chunk
-        cut = data.rfind(b"\n")
-        tail = data[cut + 1:]
-        start = 0
-        if cut >= 0 and skipping:  # the end of an overlong line
-            start = data.find(b"\n") + 1
-            skipping = False
-        if start <= cut:
-            yield from _block_lines(data[start:cut], counts, max_line)
-        if len(tail) > max_line:
-            if not skipping:
-                _count(counts, "oversized")
-            skipping = True
-            tail = b""
-    if tail and not skipping:
-        yield tail.decode("utf-8", "replace").rstrip("\r")
-
-
-def _block_lines(block, counts, max_line):
-    """The lines of ``block`` (whole lines, no line end after the last), decoded at once."""
-    # A newline is never part of a UTF-8 sequence: decoding the block at once decodes each
-    # line as on its own, in one call instead of one per line.
-    lines = block.decode("utf-8", "replace").split("\n")
-    if max(map(len, lines)) * 4 > max_line:  # a line may be over max_line bytes: measure
-        lines = []
-        for piece in block.split(b"\n"):
-            if len(piece) > max_line:
-                _count(counts, "oversized")
-            else:
-                lines.append(piece.decode("utf-8", "replace"))
-    if b"\r" in block:
-        lines = [line.rstrip("\r") for line in lines]
-    return lines
-
-
-def _count(counts, name, amount=1):
-    if counts is not None:
-        counts[name] = counts.get(name, 0) + amount
 
 
 # ---------------------------------------------------------------- field values
@@ -217,7 +132,7 @@ def decode_text(value):
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _number(value, default=None):
+def _whole_number(value, default=None):
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -367,22 +282,7 @@ def _stamp_epoch(stamp):
     return int(seconds) + int(millis or 0) / 1000.0
 
 
-# The last whole second formatted: events come in bursts within one second.
-_LAST_SECOND = (None, "")
-
-
-def format_time(epoch):
-    """ISO 8601 UTC with milliseconds: ``2023-11-14T22:13:20.123Z``."""
-    global _LAST_SECOND  # pylint: disable=global-statement
-    seconds = int(epoch)
-    last, text = _LAST_SECOND
-    if seconds != last:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        _LAST_SECOND = (seconds, text)
-    return "%s.%03dZ" % (text, int(round((epoch - seconds) * 1000)) % 1000)
-
-
-def _person(number, name, local_names):
+def _user_name(number, name, local_names):
     """A user id as a person reads it: the ENRICHED name, a local name, ``unset``, or the id."""
     if name:
         return name
@@ -407,7 +307,7 @@ def _argv_from_execve(execve_fields):
     if len(execve_fields) == 1:
         # The common case: one record holding argc and a0 ... a<argc-1>, nothing else.
         fields = execve_fields[0]
-        count = _number(fields.get("argc"))
+        count = _whole_number(fields.get("argc"))
         if count is not None and count == len(fields) - 1:
             try:
                 values = [fields["a%d" % index] for index in range(count)]
@@ -421,16 +321,16 @@ def _argv_from_execve(execve_fields):
     for fields in execve_fields:
         for name, value in fields.items():
             if name == "argc":
-                argc = _number(value, argc)
+                argc = _whole_number(value, argc)
             elif name[:1] == "a" and not name.endswith("_len"):
                 bracket = name.find("[")
                 if bracket < 0:
-                    index = _number(name[1:])
+                    index = _whole_number(name[1:])
                     if index is not None:
                         whole[index] = value
                 else:
-                    index = _number(name[1:bracket])
-                    part = _number(name[bracket + 1:-1])
+                    index = _whole_number(name[1:bracket])
+                    part = _whole_number(name[bracket + 1:-1])
                     if index is not None and part is not None:
                         chunks.setdefault(index, {})[part] = value
     count = argc if argc is not None else (
@@ -464,7 +364,7 @@ def _execve_argv(body):
         pairs = _KERNEL_FIELD.findall(body)  # what parse_fields makes its dict of
         if pairs and pairs[0][0] == "argc":
             names, values = zip(*pairs)
-            if names == _EXECVE_NAMES[:len(names)] and _number(values[0]) == len(names) - 1:
+            if names == _EXECVE_NAMES[:len(names)] and _whole_number(values[0]) == len(names) - 1:
                 return [_argument(value) for value in values[1:]], True
     return _argv_from_execve([parse_fields(body)[0]])
 
@@ -472,23 +372,16 @@ def _execve_argv(body):
 def _syscall_name(fields, names):
     if "SYSCALL" in names:
         return names["SYSCALL"]
-    number = _number(fields.get("syscall"))
+    number = _whole_number(fields.get("syscall"))
     if number is None:
         return None
     return _SYSCALLS.get(fields.get("arch", ""), {}).get(number, str(number))
 
 
-def build_event(stamp, records, host=None, address=None, node=None, complete=True,
-                local_names=None):
-    """One event from the records ``[(type, body), ...]`` that share ``stamp``.
-
-    ``host`` is the name the sender claims, ``address`` the address it really came from (the
-    stored form's FROMHOST-IP), ``node`` the ``node=`` name in the records.  ``local_names``
-    maps uids to names for logs without ENRICHED names written on this very machine.
-    """
-    epoch = _stamp_epoch(stamp)
-    serial = stamp.rpartition(":")[2]
-    serial = int(serial) if serial.isdecimal() else _number(serial)
+def _read_records(records):
+    """One pass over the records of an event: their types; the fields, names and type of the
+    record that says who acted; the EXECVE bodies; the working directory; the PATH records'
+    names and nametypes; the PROCTITLE record."""
     types = []
     main = {}
     main_names = {}
@@ -518,12 +411,18 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
             paths.append(_path_fields(body))
         elif record_type == "PROCTITLE":
             proctitle = body  # looked into only when there is no EXECVE
+    return types, main, main_names, main_type, execve, cwd, paths, proctitle
+
+
+def _command_line(execve, proctitle, main):
+    """``(argv, whole)``: from the EXECVE records, else the PROCTITLE record, else the
+    command a user-space record names (sudo's USER_CMD)."""
     if not execve:
-        argv, argv_complete = [], True
+        argv, whole = [], True
     elif len(execve) == 1:
-        argv, argv_complete = _execve_argv(execve[0])
+        argv, whole = _execve_argv(execve[0])
     else:
-        argv, argv_complete = _argv_from_execve([parse_fields(body)[0] for body in execve])
+        argv, whole = _argv_from_execve([parse_fields(body)[0] for body in execve])
     if not argv and proctitle:
         proctitle = _one_field(proctitle, "proctitle")
     if not argv and proctitle:
@@ -533,31 +432,33 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     if not argv and main.get("cmd"):
         # sudo's USER_CMD: the command as one line.
         argv = (decode_text(main["cmd"]) or "").split(" ")
-    syscall = _syscall_name(main, main_names)
+    return argv, whole
+
+
+def _ids(main):
+    """``(auid, uid, euid, session, exit, pid, ppid)`` as numbers (None where missing)."""
     get = main.get
     try:  # all at once in the common case, one by one when any is missing or not a number
         auid, uid, euid, session, exit_code, pid, ppid = (
             int(get("auid")), int(get("uid")), int(get("euid")), int(get("ses")),
             int(get("exit")), int(get("pid")), int(get("ppid")))
     except (TypeError, ValueError):
-        auid = _number(get("auid"))
-        uid = _number(get("uid"))
-        euid = _number(get("euid"), uid)
-        session = _number(get("ses"))
-        exit_code = _number(get("exit"))
-        pid = _number(get("pid"))
-        ppid = _number(get("ppid"))
+        auid = _whole_number(get("auid"))
+        uid = _whole_number(get("uid"))
+        euid = _whole_number(get("euid"), uid)
+        session = _whole_number(get("ses"))
+        exit_code = _whole_number(get("exit"))
+        pid = _whole_number(get("pid"))
+        ppid = _whole_number(get("ppid"))
     if session == UNSET_ID:
         session = None
-    tty = main.get("tty") or main.get("terminal")
-    if tty in ("(none)", "?", "", None):
-        tty = None
-    cwd = cwd if cwd is not None else decode_text(main.get("cwd")) if "cwd" in main else None
-    key_text = decode_text(main.get("key")) if "key" in main else None
-    keys = [key for key in key_text.split("\x01") if key] if key_text else []
-    success = main.get("success") or main.get("res")
-    success = None if success is None else success in ("yes", "success", "1")
-    path_entries = []
+    return auid, uid, euid, session, exit_code, pid, ppid
+
+
+def _touched_paths(paths, cwd, syscall):
+    """``(entries, interesting, operation)``: each PATH as a :class:`PathEntry`, those that
+    are no parent directory (else all), and what the syscall did to them."""
+    entries = []
     interesting = []
     for raw_name, nametype in paths:
         name = decode_text(raw_name)
@@ -566,25 +467,52 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         absolute = name if name.startswith("/") or cwd is None else posixpath.normpath(
             posixpath.join(cwd, name))
         entry = {"name": name, "path": absolute, "nametype": nametype}
-        path_entries.append(entry)
+        entries.append(entry)
         if nametype != "PARENT":
             interesting.append(entry)
-    interesting = interesting or path_entries
+    interesting = interesting or entries
     operation = None
     if interesting:
         operation = _OPERATION_BY_SYSCALL.get(syscall)
         if operation not in ("rename", "execute"):
-            nametypes = {entry["nametype"] for entry in path_entries}
+            nametypes = {entry["nametype"] for entry in entries}
             if "CREATE" in nametypes:
                 operation = "create"
             elif "DELETE" in nametypes:
                 operation = "delete"
+    return entries, interesting, operation
+
+
+def _event_kind(types, main, main_type, interesting):
+    """``fragment``, ``exec``, ``file``, ``user`` or ``syscall`` (see :class:`Event`)."""
     if not main and _NOT_WHO.issuperset(types):
-        record_kind = "fragment"
-    else:
-        record_kind = "EXECVE" in types and "exec" or interesting and "file" or \
-            (main and main_type != "SYSCALL" and "user") or "syscall"
-    exe = decode_text(main.get("exe")) if "exe" in main else None
+        return "fragment"
+    return "EXECVE" in types and "exec" or interesting and "file" or \
+        (main and main_type != "SYSCALL" and "user") or "syscall"
+
+
+def build_event(stamp, records, host=None, address=None, node=None, complete=True,
+                local_names=None) -> Event:
+    """One event from the records ``[(type, body), ...]`` that share ``stamp``.
+
+    ``host`` is the name the sender claims, ``address`` the address it really came from (the
+    stored form's FROMHOST-IP), ``node`` the ``node=`` name in the records.  ``local_names``
+    maps uids to names for logs without ENRICHED names written on this very machine.
+    """
+    epoch = _stamp_epoch(stamp)
+    serial = stamp.rpartition(":")[2]
+    serial = int(serial) if serial.isdecimal() else _whole_number(serial)
+    types, main, main_names, main_type, execve, cwd, paths, proctitle = _read_records(records)
+    argv, argv_complete = _command_line(execve, proctitle, main)
+    syscall = _syscall_name(main, main_names)
+    auid, uid, euid, session, exit_code, pid, ppid = _ids(main)
+    if cwd is None and "cwd" in main:
+        cwd = decode_text(main["cwd"])
+    path_entries, interesting, operation = _touched_paths(paths, cwd, syscall)
+    tty = main.get("tty") or main.get("terminal")
+    key_text = decode_text(main.get("key")) if "key" in main else None
+    keys = [key for key in key_text.split("\x01") if key] if key_text else []
+    success = main.get("success") or main.get("res")
     return {
         "time": format_time(epoch),
         "epoch": epoch,
@@ -592,23 +520,23 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "host": host or node,
         "address": address,
         "node": node,
-        "kind": record_kind,
+        "kind": _event_kind(types, main, main_type, interesting),
         "record_types": types,
-        "login_user": _person(auid, main_names.get("AUID"), local_names),
+        "login_user": _user_name(auid, main_names.get("AUID"), local_names),
         "auid": None if auid == UNSET_ID else auid,
-        "user": _person(euid, main_names.get("EUID") or main_names.get("UID"), local_names),
+        "user": _user_name(euid, main_names.get("EUID") or main_names.get("UID"), local_names),
         "uid": uid,
         "euid": euid,
         "session": session,
-        "tty": tty,
+        "tty": None if tty in ("(none)", "?", "", None) else tty,
         "cwd": cwd,
-        "exe": exe,
+        "exe": decode_text(main.get("exe")) if "exe" in main else None,
         "comm": decode_text(main.get("comm")) if "comm" in main else None,
         "argv": argv,
         "key": keys[0] if keys else None,
         "keys": keys,
         "syscall": syscall,
-        "success": success,
+        "success": None if success is None else success in ("yes", "success", "1"),
         "exit": exit_code,
         "pid": pid,
         "ppid": ppid,
@@ -619,462 +547,3 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "remote_address": main.get("addr") if main.get("addr") not in (None, "?") else None,
         "complete": complete and argv_complete,
     }
-
-
-# ---------------------------------------------------------------- Windows (evtsys)
-
-_EVTSYS_BODY = re.compile(
-    r"(?P<computer>\S+) (?:(?P<tag>\S+): )??(?P<source>[^\s:]+): (?P<id>\d{1,5}): ?(?P<text>.*)$")
-_WINDOWS_SECTIONS = (
-    "Subject", "New Logon", "Account For Which Logon Failed", "New Account", "Target Account",
-    "Member", "Account Information", "Group", "Network Information", "Service Information",
-    "Logon Information", "Additional Information", "Process Information",
-    "Detailed Authentication Information", "Attributes", "Account Whose Credentials Were Used",
-    "Target Server", "Failure Information", "Creator Subject", "Target Subject",
-    "Changed Attributes", "Target Account Information",
-)
-_WINDOWS_LABELS = (
-    "Security ID", "Account Name", "Account Domain", "Logon ID", "Logon Type",
-    "Source Network Address", "Source Port", "Client Address", "Client Port",
-    "Workstation Name", "Source Workstation", "Logon Account", "Service Name", "Service ID",
-    "Group Name", "Group Domain", "Ticket Encryption Type", "Ticket Options", "Failure Code",
-    "Result Code", "Status", "Sub Status", "Failure Reason", "Process Name",
-    "New Process Name", "Process Command Line", "Authentication Package", "Error Code",
-    "Supplied Realm Name", "User ID", "Pre-Authentication Type", "Old Account Name",
-    "New Account Name", "Caller Computer Name", "Domain Name",
-)
-_WINDOWS_TOKEN = re.compile(r"(?:^|(?<= ))(%s):(?: |$)" % "|".join(
-    re.escape(name) for name in sorted(_WINDOWS_SECTIONS + _WINDOWS_LABELS, key=len,
-                                       reverse=True)))
-_WINDOWS_SECTION_SET = frozenset(_WINDOWS_SECTIONS)
-_TARGET_SECTIONS = ("New Logon", "Account For Which Logon Failed", "New Account",
-                    "Target Account", "Member", "Account Whose Credentials Were Used",
-                    "Target Subject", "Target Account Information")
-
-
-def _windows_fields(text):
-    """``(section, label, value)`` triples of an evtsys message (whitespace already collapsed)."""
-    triples = []
-    section = None
-    matches = list(_WINDOWS_TOKEN.finditer(text))
-    for index, match in enumerate(matches):
-        name = match.group(1)
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        value = text[match.end():end].strip()
-        if name in _WINDOWS_SECTION_SET and not value:
-            section = name
-        elif name in _WINDOWS_SECTION_SET and name == "Group" and value:
-            section = name
-        else:
-            triples.append((section, name, value))
-    return triples
-
-
-def _meaningful(value):
-    return value if value and value not in ("-", "NULL SID", "N/A") else None
-
-
-def parse_evtsys(stored_time, address, pri, rest, now=None):
-    """An event from an ``evtsysformat`` line's parts, or None when it is not evtsys' shape."""
-    match = _EVTSYS_BODY.match(rest)
-    if match is None:
-        return None
-    text = match.group("text")
-    success = None
-    if text.startswith("AUDIT_SUCCESS "):
-        success, text = True, text[14:]
-    elif text.startswith("AUDIT_FAILURE "):
-        success, text = False, text[14:]
-    fields = _windows_fields(text)
-
-    def first(labels, sections=None):
-        for section, label, value in fields:
-            if label in labels and (sections is None or section in sections):
-                found = _meaningful(value)
-                if found:
-                    return found
-        return None
-
-    account = first(("Account Name",), ("Subject", "Creator Subject", None)) or first(
-        ("Logon Account",)) or first(("Account Name",), ("Account Information",))
-    target = first(("Account Name", "New Account Name"), _TARGET_SECTIONS)
-    if target is None and first(("Account Name",), ("Subject",)):
-        target = first(("Account Name",), ("Account Information",))
-    group = first(("Group Name",))
-    source = first(("Source Network Address", "Client Address"))
-    if source and source.startswith("::ffff:"):
-        source = source[7:]
-    command = first(("Process Command Line",))
-    exe = first(("New Process Name", "Process Name"))
-    epoch = syslog_epoch(stored_time, now)
-    return {
-        "time": format_time(epoch) if epoch is not None else None,
-        "epoch": epoch,
-        "serial": None,
-        "host": match.group("computer"),
-        "address": address,
-        "node": None,
-        "kind": "windows",
-        "record_types": ["WINDOWS"],
-        "event_id": int(match.group("id")),
-        "source": match.group("source"),
-        "priority": pri,
-        "account": account,
-        "target_account": target,
-        "group": group,
-        "source_address": _meaningful(source),
-        "workstation": first(("Workstation Name", "Source Workstation")),
-        "login_user": account or target,
-        "auid": None,
-        "user": target or account,
-        "uid": None,
-        "euid": None,
-        "session": None,
-        "tty": None,
-        "cwd": None,
-        "exe": exe,
-        "comm": None,
-        "argv": command.split(" ") if command else [],
-        "key": None,
-        "keys": [],
-        "syscall": None,
-        "success": success,
-        "exit": None,
-        "pid": None,
-        "ppid": None,
-        "paths": [],
-        "path": None,
-        "operation": None,
-        "remote_address": _meaningful(source),
-        "ticket_encryption": first(("Ticket Encryption Type",)),
-        "message": text,
-        "complete": True,
-    }
-
-
-def syslog_epoch(stamp, now=None):
-    """Epoch seconds of an RFC 3164 ``Mmm dd hh:mm:ss`` (local time) in the most recent year.
-
-    The stored form has no year: the year is the one that puts the time no more than a day
-    after ``now``.
-    """
-    try:
-        month = _MONTHS[stamp[:3]]
-        day = int(stamp[4:6])
-        hours, minutes, seconds = (int(part) for part in stamp[7:15].split(":"))
-    except (KeyError, ValueError):
-        return None
-    now = time.time() if now is None else now
-    year = time.localtime(now).tm_year
-    for candidate in (year, year - 1):
-        try:
-            epoch = time.mktime((candidate, month, day, hours, minutes, seconds, 0, 0, -1))
-        except (OverflowError, ValueError):
-            return None
-        if epoch <= now + 86400:
-            return float(epoch)
-    return float(epoch)
-
-
-# ---------------------------------------------------------------- the stream
-
-class EventAssembler:
-    """Groups records into events, by sender and stamp, in bounded memory.
-
-    ``feed(line)`` returns the events that line completed (usually none); ``flush()`` returns
-    the rest at the end of input.  ``counts`` holds how many lines, records and events were
-    seen, and how many lines were malformed or went over a limit.  Fragments (see the module's
-    description) are counted as ``fragments``, not as ``events``, and given out only with
-    ``fragments=True``.
-    """
-
-    def __init__(self, wait_seconds=5.0, wait_events=256, max_pending=4096,
-                 max_event_records=1024, max_event_bytes=4 << 20, local_names=None, now=None,
-                 fragments=False):
-        self.wait_seconds = wait_seconds
-        self.wait_records = wait_events
-        self.max_pending = max_pending
-        self.max_event_records = max_event_records
-        self.max_event_bytes = max_event_bytes
-        self.local_names = local_names
-        self.now = now
-        self.fragments = fragments
-        self.counts = {"lines": 0, "records": 0, "events": 0, "malformed": 0, "other": 0,
-                       "incomplete": 0, "evicted": 0, "dropped_records": 0, "windows": 0,
-                       "fragments": 0}
-        # sender -> {stamp: [records, host, address, node, seconds, bytes]}, oldest first
-        self._pending = {}
-        # (sender, stamp) -> its number among the events opened, oldest first over all
-        # senders: what to evict at the cap, what release() gives out
-        self._order = {}
-        self._opened = 0
-        # Events begun so far per sender: an event that wait_events newer events of the
-        # same sender have passed is taken as complete (kernels before 3.17 write no PROCTITLE).
-        self._begun = {}
-        # The event the last record went to, as (stamp, address, node, entry, the text
-        # " msg=audit(stamp):"): the next record usually belongs to it too, and then needs no
-        # look-up.  None once any waiting event is given out.
-        self._last = None
-
-    def feed(self, line):
-        """Take one stored or raw line; return the events it completed."""
-        counts = self.counts
-        counts["lines"] += 1
-        prefix = line[:5]
-        if prefix == "type=" or prefix == "node=":
-            host = address = None
-            record = line
-        else:
-            # Stored form: "Mmm dd hh:mm:ss" then two words, then the message.
-            if len(line) < 20 or line[3] != " " or line[15] != " ":
-                counts["malformed"] += 1
-                return ()
-            first, _space, rest = line[16:].partition(" ")
-            second, _space, record = rest.partition(" ")
-            if record[:5] == "type=" or record[:5] == "node=":
-                if second[-1:] == ":" and ":" not in second[:-1]:  # pipeformat: address, tag
-                    host, address = None, first
-                else:  # runcmdformat: claimed name, then the real address
-                    host, address = first, second
-            elif _PRI_TEXT.match(second):  # evtsysformat: address, priority, then the sender
-                event = parse_evtsys(line[:15], first, second, record, self.now)
-                if event is None:
-                    counts["malformed"] += 1
-                    return ()
-                counts["windows"] += 1
-                counts["events"] += 1
-                return (event,)
-            else:
-                # A well-formed stored line that is not an audit record (the plugin's own
-                # start message, say): skipped, counted apart from malformed ones.
-                counts["other"] += 1
-                return ()
-        node = None
-        if record[:5] == "node=":
-            node, _space, record = record[5:].partition(" ")
-            if record[:5] != "type=":
-                counts["malformed"] += 1
-                return ()
-        space = record.find(" ", 5)
-        close = record.find("):", space)
-        if space < 0 or close < 0 or not record.startswith(" msg=audit(", space):
-            counts["malformed"] += 1
-            return ()
-        record_type = record[5:space]
-        stamp = record[space + 11:close]
-        body = record[close + 2:].lstrip(" ")
-        counts["records"] += 1
-        last = self._last
-        if last is not None and last[0] == stamp and last[1] == address and last[2] == node:
-            entry = last[3]
-            if record_type != "EOE" and record_type != "PROCTITLE":
-                if len(entry[0]) >= self.max_event_records or entry[5] > self.max_event_bytes:
-                    return self._drop(entry)
-                entry[0].append((record_type, body))
-                entry[5] += len(body)
-                return ()
-            return self._complete((address, node), stamp, record_type, body, entry)
-        sender = (address, node)
-        waiting = self._pending.get(sender)
-        if waiting is None:
-            waiting = self._pending[sender] = {}
-        entry = waiting.get(stamp)
-        if entry is None:
-            if record_type == "EOE":
-                return ()  # the end of an event already completed by its PROCTITLE
-            try:
-                dot = stamp.index(".")
-                seconds = int(stamp[:dot])
-                int(stamp[dot + 1:stamp.index(":")] or 0)  # the milliseconds build_event reads
-                int(stamp[stamp.index(":") + 1:])
-            except ValueError:
-                counts["records"] -= 1
-                counts["malformed"] += 1
-                return ()
-            done = self._expire(sender, waiting, seconds) if waiting else ()
-            if record_type in _STANDALONE_TYPES or record_type == "PROCTITLE":
-                # A PROCTITLE with nothing before it: its event began before this input did,
-                # or the filters dropped the rest of it.
-                complete = record_type != "PROCTITLE"
-                event = build_event(stamp, [(record_type, body)], host, address, node,
-                                    complete=complete, local_names=self.local_names)
-                if not self._given(event, "events" if complete else "incomplete"):
-                    return done
-                return (event,) if not done else done + [event]
-            sequence = self._begun[sender] = self._begun.get(sender, 0) + 1
-            entry = waiting[stamp] = [[(record_type, body)], host, address, node, seconds,
-                                      len(body), sequence]
-            self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp)
-            self._opened += 1
-            self._order[(sender, stamp)] = self._opened
-            if len(self._order) > self.max_pending:
-                evicted = self._evict_oldest()
-                if evicted is not None:
-                    done = list(done)
-                    done.append(evicted)
-            return done
-        self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp)
-        if record_type == "EOE" or record_type == "PROCTITLE":
-            return self._complete(sender, stamp, record_type, body, entry)
-        if len(entry[0]) >= self.max_event_records or entry[5] > self.max_event_bytes:
-            return self._drop(entry)
-        entry[0].append((record_type, body))
-        entry[5] += len(body)
-        return ()
-
-    def feed_lines(self, lines):
-        """The events that ``lines`` complete, as :meth:`feed` gives them line by line (empty
-        lines skipped, a line that makes feed fail counted as malformed); no flush."""
-        feed = self.feed
-        counts = self.counts
-        for line in lines:
-            if not line:
-                continue
-            last = self._last
-            if last is not None and last[1] is None and last[2] is None and line[:5] == "type=":
-                # A raw record of the event the last one went to, the usual case: what feed
-                # does with it, without the call and the look-ups.  The stamp holds no ")",
-                # so the first "):" after the type is the one that ends the marker.
-                space = line.find(" ", 5)
-                marker = last[4]
-                if space >= 0 and line.startswith(marker, space):
-                    record_type = line[5:space]
-                    entry = last[3]
-                    if record_type != "EOE" and record_type != "PROCTITLE" and \
-                            len(entry[0]) < self.max_event_records and \
-                            entry[5] <= self.max_event_bytes:
-                        body = line[space + len(marker):].lstrip(" ")
-                        counts["lines"] += 1
-                        counts["records"] += 1
-                        entry[0].append((record_type, body))
-                        entry[5] += len(body)
-                        continue
-            try:
-                done = feed(line)
-            except (ValueError, IndexError, KeyError, TypeError, OverflowError):
-                # A hostile line that got past the cheap checks: counted, never fatal.
-                counts["malformed"] += 1
-                continue
-            if done:
-                yield from done
-
-    def _complete(self, sender, stamp, record_type, body, entry):
-        """The event of a waiting entry that its PROCTITLE or EOE record ends."""
-        # The kernel ends every syscall event with PROCTITLE (then EOE, which auditd does
-        # not write to its log), so either one completes it.
-        if record_type == "PROCTITLE":
-            entry[0].append((record_type, body))
-        del self._pending[sender][stamp]
-        del self._order[(sender, stamp)]
-        self._last = None
-        event = build_event(stamp, entry[0], entry[1], entry[2], entry[3],
-                            local_names=self.local_names)
-        return (event,) if self._given(event, "events") else ()
-
-    def _drop(self, entry):
-        """Count a record that goes over an event's limits; mark the event once."""
-        self.counts["dropped_records"] += 1
-        if entry[0][-1][0] != "DROPPED":
-            entry[0].append(("DROPPED", ""))  # one marker, the records are not kept
-        return ()
-
-    def _expire(self, sender, waiting, seconds):
-        """Events of ``sender`` that its clock has left ``wait_seconds`` behind."""
-        done = ()
-        limit = seconds - self.wait_seconds
-        oldest_kept = self._begun.get(sender, 0) - self.wait_records
-        while waiting:
-            stamp = next(iter(waiting))
-            entry = waiting[stamp]
-            if entry[4] >= limit and entry[6] >= oldest_kept:
-                break
-            del waiting[stamp]
-            self._last = None
-            del self._order[(sender, stamp)]
-            event = self._finish(stamp, entry, "incomplete")
-            if event is not None:
-                if not done:
-                    done = []
-                done.append(event)
-        return done
-
-    def _evict_oldest(self):
-        sender, stamp = next(iter(self._order))
-        del self._order[(sender, stamp)]
-        self._last = None
-        entry = self._pending[sender].pop(stamp)
-        return self._finish(stamp, entry, "evicted")
-
-    def _finish(self, stamp, entry, reason):
-        """The event of a waiting entry given out incomplete, or None for a fragment kept in."""
-        records = [record for record in entry[0] if record[0] != "DROPPED"]
-        event = build_event(stamp, records, entry[1], entry[2], entry[3],
-                            complete=False, local_names=self.local_names)
-        return event if self._given(event, reason) else None
-
-    def _given(self, event, reason):
-        """Count ``event`` under ``reason`` (and as an event, when given out); whether it is
-        given out: not when it is a fragment and fragments were not asked for."""
-        counts = self.counts
-        if event["kind"] == "fragment":
-            counts["fragments"] += 1
-            if not self.fragments:
-                return False
-        if reason != "events":
-            counts[reason] += 1
-        counts["events"] += 1
-        return True
-
-    @property
-    def opened(self):
-        """How many multi-record events have been opened so far: a mark for :meth:`release`."""
-        return self._opened
-
-    def release(self, opened_before):
-        """The events still waiting that were opened before the mark ``opened_before`` (a
-        value of :attr:`opened` read earlier), oldest first, as incomplete.
-
-        For a reader that waits on a live stream: an event whose last record has not come
-        within a while (its sender went quiet, so its clock cannot expire it) is given out.
-        """
-        done = []
-        order = self._order
-        while order:
-            key = next(iter(order))
-            if order[key] > opened_before:
-                break
-            del order[key]
-            self._last = None
-            sender, stamp = key
-            event = self._finish(stamp, self._pending[sender].pop(stamp), "incomplete")
-            if event is not None:
-                done.append(event)
-        return done
-
-    def flush(self):
-        """Every event still waiting (the input ended before its EOE), oldest first."""
-        done = []
-        for sender, stamp in list(self._order):
-            event = self._finish(stamp, self._pending[sender].pop(stamp), "incomplete")
-            if event is not None:
-                done.append(event)
-        self._order.clear()
-        self._pending.clear()
-        self._last = None
-        return done
-
-    @property
-    def pending(self):
-        """How many events are waiting for more records."""
-        return len(self._order)
-
-
-def iter_events(lines, assembler=None, **options):
-    """Events from an iterable of lines (stored, raw or evtsys), as a stream.
-
-    ``options`` go to :class:`EventAssembler` when no ``assembler`` is given; pass one to
-    read its ``counts`` afterwards.
-    """
-    assembler = assembler or EventAssembler(**options)
-    yield from assembler.feed_lines(lines)
-    yield from assembler.flush()

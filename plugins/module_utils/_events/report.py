@@ -22,18 +22,34 @@ import os
 import re
 import time
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
     iter_events,
     iter_lines,
-    sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     classify,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    Event,
+)
 
-DEFAULT_PATH = "/var/log/remote"
+# Control characters (C0, DEL, C1) and the bidirectional overrides that make text lie.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def sanitize(text):
+    """``text`` safe to show a person: control characters written as ``\\xNN`` escapes."""
+    if text is None:
+        return ""
+    text = str(text)
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(lambda match: "\\x%02x" % ord(match.group())
+                            if ord(match.group()) < 0x100 else "\\u%04x" % ord(match.group()),
+                            text)
+
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400,
@@ -207,7 +223,7 @@ class EventFilter(object):
         self.key = key
         self.search = search.lower() if search else None
 
-    def keeps(self, event):
+    def keeps(self, event: Event):
         epoch = event.get("epoch")
         if self.since is not None and (epoch is None or epoch < self.since):
             return False
@@ -229,7 +245,7 @@ class EventFilter(object):
         return True
 
 
-def searchable_text(event):
+def searchable_text(event: Event):
     """What a free-text search looks through: command line, program, paths, message."""
     parts = [" ".join(event.get("argv") or ()), event.get("exe") or "",
              event.get("message") or ""]
@@ -276,7 +292,7 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
     return events, counts
 
 
-def describe(event):
+def describe(event: Event):
     """What the event did, in one line: the command, the file operation, or the Windows event."""
     if event.get("kind") == "windows":
         what = "event %s" % event.get("event_id")

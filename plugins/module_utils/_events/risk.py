@@ -86,6 +86,13 @@ import fnmatch
 import posixpath
 import re
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
+    SHIPPED_RISK_RULES,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    Event,
+)
+
 LEVELS = ("info", "low", "medium", "high", "critical")
 LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
 
@@ -266,7 +273,7 @@ class RiskRule(object):
         return self.unless is None or not self.unless.holds(event, facts)
 
 
-def compile_rules(specs):
+def compile_risk_rules(specs):
     """Compiled rules from their mappings; later rules with an earlier rule's id replace it.
 
     Raises :class:`RiskRuleError` naming the first bad rule.
@@ -280,7 +287,16 @@ def compile_rules(specs):
     return list(by_id.values())
 
 
-def event_facts(event):
+def load_risk_rules(specs=(), shipped=True):
+    """The compiled rules to classify with: the shipped ones (unless ``shipped`` is false),
+    then ``specs``, whose rules replace shipped ones of the same id.
+
+    Raises :class:`RiskRuleError` naming the first bad rule.
+    """
+    return compile_risk_rules((list(SHIPPED_RISK_RULES) if shipped else []) + list(specs))
+
+
+def event_facts(event: Event):
     """What rules look at, computed once per event."""
     argv = event.get("argv") or []
     programs = set()
@@ -298,7 +314,7 @@ def event_facts(event):
     }
 
 
-def classify(event, rules):
+def classify(event: Event, rules):
     """Set ``level``, ``reasons`` and ``rules`` on ``event`` (and return it)."""
     facts = event_facts(event)
     windows = event.get("kind") == "windows"

@@ -11,7 +11,7 @@ Generated from ``risk_rules.yml`` (the file to read and edit) by
 
 from __future__ import annotations
 
-SHIPPED_RULES = [
+SHIPPED_RISK_RULES = [
     {'id': 'audit-rules-deleted',
      'level': 'critical',
      'reason': 'audit rules deleted or auditing switched off',

@@ -6,7 +6,7 @@
 """Which classified events become alerts, and what an alert says.
 
 Pure: no network, no clock of its own (callers pass ``now``).  The alert processor
-(``alert_processor``) feeds every classified event to :class:`AlertPolicy`, which
+(``processor``) feeds every classified event to :class:`AlertPolicy`, which
 
 * keeps the events at or above the lowest ``min_level`` of the sinks;
 * deduplicates: the first event of a rule set on a host opens a window of ``window`` seconds;
@@ -17,7 +17,7 @@ Pure: no network, no clock of its own (callers pass ``now``).  The alert process
 
 An alert is a dict; :func:`alert_text`, :func:`webhook_body`, :func:`mail_message` and
 :func:`fill_placeholders` render it for people, webhooks, mail and SMS.  Log content in
-text for people goes through :func:`audit_events.sanitize` (no control characters); in JSON
+text for people goes through :func:`report.sanitize` (no control characters); in JSON
 it is data, escaped by the encoder.
 
 Standard library only: this runs on the log server under rsyslog's ``omprog``.
@@ -31,12 +31,15 @@ import json
 import re
 from email.message import EmailMessage
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     LEVELS,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    Event,
 )
 
 SIGNATURE_HEADER = "X-Whotouched-Signature"
@@ -110,7 +113,7 @@ class AlertPolicy(object):
         self._rate_dropped = 0
         self._rate_dropped_level = "info"
 
-    def decide(self, event, now):
+    def decide(self, event: Event, now):
         """The alerts ``event`` (classified) causes now: ``[]`` or ``[alert]``."""
         level = event.get("level") or "info"
         if LEVEL_RANK.get(level, 0) < LEVEL_RANK[self.min_level]:
@@ -187,7 +190,7 @@ class AlertPolicy(object):
         return alerts
 
 
-def make_alert(kind, event, level, count, since=None, seconds=None):
+def make_alert(kind, event: Event, level, count, since=None, seconds=None):
     """An alert about ``event``: ``kind`` is ``event`` (the first), or ``repeat`` (``count``
     more of the same rules on the same host within ``seconds``)."""
     alert = {

@@ -46,17 +46,14 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     WebhookSink,
     log_to_stderr,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     LEVELS,
     classify,
-    compile_rules,
-)
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES,
+    load_risk_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     EventStore,
@@ -237,13 +234,6 @@ def _placeholders(template, where):
         raise ProcessorConfigError(str(exc))
 
 
-def load_rules(config):
-    """Compiled rules: the shipped ones (unless switched off), then the user's."""
-    specs = list(SHIPPED_RULES) if config["shipped_rules"] else []
-    specs.extend(config["rules"])
-    return compile_rules(specs)
-
-
 def build_sinks(config, log=log_to_stderr):
     """A started :class:`SinkWorker` per configured sink."""
     common = {"queue_size": config["queue_size"], "retries": config["retries"],
@@ -281,7 +271,7 @@ class Processor(object):
     def __init__(self, config, workers=None, wall_state=None, log=log_to_stderr,
                  clock=time.monotonic):
         self.config = config
-        self.rules = load_rules(config)
+        self.rules = load_risk_rules(config["rules"], config["shipped_rules"])
         self.assembler = EventAssembler(wait_seconds=config["wait_seconds"])
         store = config["store"]
         self.store = EventStore(store["path"], store["max_bytes"], store["keep"],
@@ -475,7 +465,7 @@ def main(argv=None):
     try:
         with open(argv[0], "r", encoding="utf-8") as handle:
             config = read_config(json.load(handle))
-        load_rules(config)
+        load_risk_rules(config["rules"], config["shipped_rules"])
     except (OSError, ValueError) as exc:
         # ValueError covers bad JSON, ProcessorConfigError and RiskRuleError.
         log_to_stderr("cannot start with %s: %s" % (argv[0], exc))

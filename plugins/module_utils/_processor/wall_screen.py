@@ -5,13 +5,13 @@
 # other collections or from code outside this collection.
 """The wall screen: who is touching which server, live, on a page readable from across a room.
 
-The alert processor on the log server adds each classified event (``audit_events`` then
-``audit_risk.classify``) to a :class:`WallState`; :func:`serve_wall` serves a self-contained
+The alert processor on the log server adds each classified event (``_events`` then
+``risk.classify``) to a :class:`WallState`; :func:`serve_wall` serves a self-contained
 page (HTML, CSS and JavaScript from this module, nothing from elsewhere) that polls the state
 as JSON every few seconds.
 
 Log content is hostile until shown otherwise: every text the state hands out has its control
-characters and bidirectional overrides written as visible escapes (``audit_events.sanitize``)
+characters and bidirectional overrides written as visible escapes (``report.sanitize``)
 and is cut to a bounded length; the page puts it in the DOM as text only (``textContent``),
 and the headers forbid inline scripts and every origin but the server's own.
 
@@ -37,16 +37,17 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
-    format_time,
-    sanitize,
-)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     describe,
+    sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     LEVELS,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    Event,
+    format_time,
 )
 
 OPEN_LEVELS = ("high", "critical")
@@ -96,7 +97,7 @@ def _text(value, limit):
     return text
 
 
-def _person(event, first, second):
+def _shown_user(event, first, second):
     """A user name worth showing: ``unset`` (no login uid) counts as none."""
     for name in (first, second):
         value = event.get(name)
@@ -105,7 +106,7 @@ def _person(event, first, second):
     return None
 
 
-def event_row(event):
+def event_row(event: Event):
     """The parts of a classified ``event`` that the page shows, as safe, bounded text."""
     host = event.get("host") or event.get("address")
     address = event.get("address")
@@ -116,8 +117,8 @@ def event_row(event):
         "time": _text(event.get("time"), _LIMITS["time"]),
         "host": _text(host, _LIMITS["host"]) if host else "?",
         "address": _text(address, _LIMITS["host"]) if address and address != host else None,
-        "login_user": _text(_person(event, "login_user", "account"), _LIMITS["user"]),
-        "user": _text(_person(event, "user", "target_account"), _LIMITS["user"]),
+        "login_user": _text(_shown_user(event, "login_user", "account"), _LIMITS["user"]),
+        "user": _text(_shown_user(event, "user", "target_account"), _LIMITS["user"]),
         "what": _text(describe(event), _LIMITS["what"]),
         "level": level,
         "reason": _text(reasons[0], _LIMITS["reason"]) if reasons else None,
@@ -173,8 +174,8 @@ class WallState(object):
         self._open = collections.OrderedDict()
         self._seen = 0
 
-    def add(self, event):
-        """Take one classified event (a dict as ``audit_events`` builds it)."""
+    def add(self, event: Event):
+        """Take one classified event (see ``_events.schema``)."""
         if not isinstance(event, dict):
             raise WallError("an event must be a dict, got %s" % type(event).__name__)
         level = event.get("level") or "info"

@@ -22,10 +22,8 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._windows.a
     resolve_subcategory,
 )
 
-REGISTRY_KEY = "HKLM:\\SOFTWARE\\ECN\\EvtSys\\3.0"
-
 # Security event IDs per subcategory, from Microsoft's "Audit <subcategory>" pages, by
-# English name (the GUIDs live in windows_audit_policy alone).
+# English name (the GUIDs live in audit_policy alone).
 # "Other Account Logon Events" is documented as writing no events.
 _SECURITY_EVENT_IDS_BY_NAME = {
     "Credential Validation": (4774, 4775, 4776, 4777),

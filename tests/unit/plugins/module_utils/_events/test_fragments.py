@@ -12,7 +12,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     Processor,
     read_config,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
     iter_events,
 )
@@ -22,10 +22,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     format_table,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
-    compile_rules,
+    compile_risk_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES,
+    SHIPPED_RISK_RULES,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     read_store,
@@ -39,7 +39,7 @@ from tests.support.audit_records import (
     through_default_filters,
 )
 
-RULES = compile_rules(SHIPPED_RULES)
+RULES = compile_risk_rules(SHIPPED_RISK_RULES)
 
 
 def ls_leftovers(serial=1):

@@ -8,11 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
-    decode_text,
     iter_events,
     iter_lines,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+    decode_text,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     sanitize,
 )
 from tests.support.audit_records import (

@@ -15,13 +15,17 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events import records as audit_events
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
-    build_event,
-    decode_text,
-    format_time,
     iter_events,
     iter_lines,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+    build_event,
+    decode_text,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    format_time,
 )
 
 STAMP = "1700000000.123:42"

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     RiskRuleError,
     at_least,
     classify,
-    compile_rules,
+    compile_risk_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES,
+    SHIPPED_RISK_RULES,
 )
 from tests.support.audit_records import (
     evtsys,
@@ -31,7 +31,7 @@ from tests.support.audit_records import (
     through_default_filters,
 )
 
-RULES = compile_rules(SHIPPED_RULES)
+RULES = compile_risk_rules(SHIPPED_RISK_RULES)
 
 
 def event_of(lines):
@@ -294,7 +294,7 @@ def test_file_watch_rule_fires_on_the_key_when_no_path_arrives(rule_id):
     fired = event_of(firing)
     assert (fired["kind"], fired["path"], fired["paths"]) == ("syscall", None, [])
     assert rule_id in fired["rules"], (fired["keys"], fired["argv"], fired["rules"])
-    level = next(rule["level"] for rule in SHIPPED_RULES if rule["id"] == rule_id)
+    level = next(rule["level"] for rule in SHIPPED_RISK_RULES if rule["id"] == rule_id)
     assert fired["level"] == level
     quiet = event_of(benign)
     assert rule_id not in quiet["rules"], (quiet["keys"], quiet["argv"], quiet["rules"])
@@ -504,7 +504,7 @@ def test_which_events_a_rule_judges(match, unless, fires_on):
     spec = {"id": "r", "level": "high", "reason": "r", "match": match}
     if unless:
         spec["unless"] = unless
-    rules = compile_rules([spec])
+    rules = compile_risk_rules([spec])
     fired = set()
     for name, records in EVENTS.items():
         events = classified(records(), rules)
@@ -515,7 +515,7 @@ def test_which_events_a_rule_judges(match, unless, fires_on):
 
 
 def test_every_shipped_rule_has_a_case():
-    shipped = {rule["id"] for rule in SHIPPED_RULES}
+    shipped = {rule["id"] for rule in SHIPPED_RISK_RULES}
     assert shipped == set(SHIPPED_RULE_CASES)
 
 
@@ -524,7 +524,7 @@ def test_shipped_rule_fires_on_the_real_thing_and_not_on_its_look_alike(rule_id)
     firing, benign = SHIPPED_RULE_CASES[rule_id]
     fired = event_of(firing)
     assert rule_id in fired["rules"], (fired["argv"], fired.get("path"), fired["rules"])
-    level = next(rule["level"] for rule in SHIPPED_RULES if rule["id"] == rule_id)
+    level = next(rule["level"] for rule in SHIPPED_RISK_RULES if rule["id"] == rule_id)
     assert at_least(fired["level"], level)
     quiet = event_of(benign)
     assert rule_id not in quiet["rules"], (quiet["argv"], quiet.get("path"), quiet["rules"])
@@ -544,7 +544,7 @@ def test_highest_level_wins_and_every_reason_is_kept():
 
 
 def test_any_needs_one_of_its_blocks_and_each_block_whole():
-    rules = compile_rules([{"id": "r", "level": "high", "reason": "r", "match": {
+    rules = compile_risk_rules([{"id": "r", "level": "high", "reason": "r", "match": {
         "login_user": ["alice"],
         "any": [{"program": ["rm"], "args": "/etc/"}, {"program": ["shred"]}]}}])
     assert classify(next(iter_events(run("rm", "/etc/x"))), rules)["rules"] == ["r"]
@@ -559,7 +559,7 @@ def test_an_event_no_rule_matches_is_info():
 
 
 def test_a_user_rule_replaces_the_shipped_rule_with_its_id():
-    rules = compile_rules(SHIPPED_RULES + [{
+    rules = compile_risk_rules(SHIPPED_RISK_RULES + [{
         "id": "sudo-used", "level": "info", "reason": "sudo is how we work here",
         "match": {"program": ["sudo"]}}])
     event = classify(next(iter_events(run("sudo", "apt-get", "update"))), rules)
@@ -567,9 +567,9 @@ def test_a_user_rule_replaces_the_shipped_rule_with_its_id():
 
 
 def test_unless_keeps_a_rule_quiet():
-    rules = compile_rules([{"id": "deploy", "level": "high", "reason": "r",
-                            "match": {"login_user": ["alice"]},
-                            "unless": {"program": ["git"]}}])
+    rules = compile_risk_rules([{"id": "deploy", "level": "high", "reason": "r",
+                                 "match": {"login_user": ["alice"]},
+                                 "unless": {"program": ["git"]}}])
     assert classify(next(iter_events(run("git", "pull"))), rules)["rules"] == []
     assert classify(next(iter_events(run("rm", "x"))), rules)["rules"] == ["deploy"]
 
@@ -598,4 +598,4 @@ def test_unless_keeps_a_rule_quiet():
 ])
 def test_bad_rules_are_refused_with_the_rule_named(spec, message):
     with pytest.raises(RiskRuleError, match=message):
-        compile_rules([spec])
+        compile_risk_rules([spec])

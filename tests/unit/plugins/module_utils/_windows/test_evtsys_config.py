@@ -78,10 +78,10 @@ def test_defaults_forward_the_default_subcategories_events_and_the_alert_events(
 def shipped_windows_rule_event_ids():
     """(rule id, its event IDs) of every shipped risk rule that matches Windows events."""
     from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
-        SHIPPED_RULES,
+        SHIPPED_RISK_RULES,
     )
     return [(rule["id"], set(rule["match"]["event_id"]))
-            for rule in SHIPPED_RULES if "event_id" in rule["match"]]
+            for rule in SHIPPED_RISK_RULES if "event_id" in rule["match"]]
 
 
 @pytest.mark.parametrize("rule_id, event_ids", shipped_windows_rule_event_ids())

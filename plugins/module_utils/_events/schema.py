@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
+"""The event: one per action (a command, a file written, a logon), whatever wrote its records.
+
+``records`` builds events from Linux audit records, ``evtsys`` from Windows Security events;
+``risk.classify`` adds a :class:`Classification`; the ``audit_report`` module, the report's
+table, the alert processor, its alerts, its store and its wall screen read them.  Every event
+has every key of :class:`Event` (None where the records do not say); a Windows event also has
+those of :class:`WindowsEvent`.  An event is plain data (a dict of JSON types): it goes to the
+store and to webhooks as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import List, Optional, TypedDict
+
+
+class PathEntry(TypedDict):
+    """A file the action named (a PATH record)."""
+
+    # As the process wrote it (relative when it was).
+    name: str
+    # Absolute: ``name`` joined to the working directory.
+    path: str
+    # The kernel's ``NORMAL``, ``CREATE``, ``DELETE``, ``PARENT``...
+    nametype: Optional[str]
+
+
+class Event(TypedDict):
+    """An action on a Linux or Windows host."""
+
+    # When it happened, by the sender's clock: ISO 8601 UTC with milliseconds (format_time).
+    time: Optional[str]
+    epoch: Optional[float]
+    # The audit record serial (Linux); None for Windows.
+    serial: Optional[int]
+    # The name the sender claims (may be forged).
+    host: Optional[str]
+    # The address it really sent from (the log server's FROMHOST-IP).
+    address: Optional[str]
+    node: Optional[str]
+    # ``exec``, ``file``, ``user``, ``syscall``, ``fragment`` or ``windows``.
+    kind: str
+    record_types: List[str]
+    # Who logged in (the audit user, kept through sudo and su); ``unset`` for none.
+    login_user: Optional[str]
+    auid: Optional[int]
+    # Whose rights the action used (the effective user).
+    user: Optional[str]
+    uid: Optional[int]
+    euid: Optional[int]
+    session: Optional[int]
+    tty: Optional[str]
+    cwd: Optional[str]
+    exe: Optional[str]
+    comm: Optional[str]
+    # The command line, decoded; empty when none was recorded.
+    argv: List[str]
+    # The first audit key; ``keys`` holds them all.
+    key: Optional[str]
+    keys: List[str]
+    syscall: Optional[str]
+    success: Optional[bool]
+    exit: Optional[int]
+    pid: Optional[int]
+    ppid: Optional[int]
+    paths: List[PathEntry]
+    # The first path that is not a parent directory.
+    path: Optional[str]
+    # ``execute``, ``write``, ``create``, ``delete``, ``rename``, ``chmod``, ``chown``...
+    operation: Optional[str]
+    # The account a user-space record names (``acct=``, a Windows subject).
+    account: Optional[str]
+    remote_address: Optional[str]
+    # False when records are missing (the sender went quiet, a limit was reached).
+    complete: bool
+
+
+class WindowsEvent(Event):
+    """A Windows Security event forwarded by evtsys: an :class:`Event` and what Windows says."""
+
+    event_id: int
+    source: str
+    priority: str
+    target_account: Optional[str]
+    group: Optional[str]
+    source_address: Optional[str]
+    workstation: Optional[str]
+    ticket_encryption: Optional[str]
+    message: str
+
+
+class Classification(TypedDict):
+    """What ``risk.classify`` adds to an event."""
+
+    # ``info``, ``low``, ``medium``, ``high`` or ``critical``.
+    level: str
+    reasons: List[str]
+    # The ids of the risk rules that fired, highest level first.
+    rules: List[str]
+
+
+EVENT_KEYS = frozenset(Event.__annotations__)
+WINDOWS_EVENT_KEYS = frozenset(WindowsEvent.__annotations__)
+CLASSIFICATION_KEYS = frozenset(Classification.__annotations__)
+
+# The last whole second formatted: events come in bursts within one second.
+_LAST_SECOND = (None, "")
+
+
+def format_time(epoch):
+    """An event's ``time``: ISO 8601 UTC with milliseconds, ``2023-11-14T22:13:20.123Z``."""
+    global _LAST_SECOND  # pylint: disable=global-statement
+    seconds = int(epoch)
+    last, text = _LAST_SECOND
+    if seconds != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _LAST_SECOND = (seconds, text)
+    return "%s.%03dZ" % (text, int(round((epoch - seconds) * 1000)) % 1000)
