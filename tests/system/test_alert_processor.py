@@ -28,7 +28,6 @@ import urllib.request
 from email import message_from_bytes, policy
 
 import pytest
-import yaml
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     SIGNATURE_HEADER,
@@ -40,6 +39,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jso
 from tests.support.collection_path import ROOT
 from tests.system.test_audit_events_kernel import free_port, role_template, wait_for
 from tests.support.audit_records import exec_records
+from tests.support.role_vars import install_processor
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 PYTHON = "/usr/bin/python3"
@@ -152,25 +152,6 @@ def role_processor_call(template):
     return match.group(1).replace("{{ template }}", template)
 
 
-def _processor_tree(work):
-    """The processor as the role installs it: the entry script beside a copy of the files
-    the role lists, in the collection's layout (no __init__ files)."""
-    role_vars = yaml.safe_load((ROOT / "roles" / "rsyslog_server" / "vars" / "main.yml")
-                               .read_text())
-    root = work / "lib"
-    target = root / "ansible_collections" / "whotouched" / "server_audit" / "plugins" / \
-        "module_utils"
-    target.mkdir(parents=True)
-    for name in role_vars["rsyslog_server_processor_modules"]:
-        source = ROOT / "plugins" / "module_utils" / name
-        (target / name).parent.mkdir(exist_ok=True)
-        shutil.copy(source, target / name)
-    entry = root / "whotouched-alert-processor.py"
-    shutil.copy(ROOT / "roles" / "rsyslog_server" / "files" / "whotouched-alert-processor.py",
-                entry)
-    return entry
-
-
 SMS_SCRIPT = """import json, os, sys, time
 path = os.path.join(%r, "%%d-%%d.json" %% (time.time_ns(), os.getpid()))
 with open(path + ".tmp", "w") as handle:
@@ -222,7 +203,7 @@ def pipeline(tmp_path_factory):
     config_path = work / "processor.json"
     config_path.write_text(json.dumps(config))
     config_path.chmod(0o600)
-    entry = _processor_tree(work)
+    entry = install_processor(work / "lib")
     port, windows_port = free_port(), free_port()
     stored = work / "stored.log"
     # The role's own processor section and hand-over (its j2 text, variables filled in).

@@ -7,8 +7,8 @@
 
 The alert processor on the log server adds each classified event (``_events`` then
 ``risk.classify``) to a :class:`WallState`; :func:`serve_wall` serves a self-contained
-page (HTML, CSS and JavaScript from this module, nothing from elsewhere) that polls the state
-as JSON every few seconds.
+page (its HTML, CSS and JavaScript are the files in ``wall/``; nothing from elsewhere) that
+polls the state as JSON every few seconds.
 
 Log content is hostile until shown otherwise: every text the state hands out has its control
 characters and bidirectional overrides written as visible escapes (``report.sanitize``)
@@ -29,7 +29,7 @@ import collections
 import hmac
 import ipaddress
 import json
-import re
+import os
 import socket
 import threading
 import time
@@ -49,6 +49,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sc
     Event,
     format_time,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
+    valid_token,
+)
 
 OPEN_LEVELS = ("high", "critical")
 """The levels an event must reach to be an open high-risk item."""
@@ -62,7 +65,6 @@ TOKEN_HEADER = "X-Wall-Token"
 REFRESH_SECONDS = 3
 
 _LOOPBACK_NAMES = frozenset(("localhost", "localhost.localdomain", "ip6-localhost", "::1"))
-_TOKEN = re.compile(r"[\x21-\x7e]+\Z")
 
 _BUCKETS_PER_WINDOW = 60
 _TOP_ROWS = 30
@@ -268,276 +270,35 @@ def _top(counter):
 
 # ---------------------------------------------------------------- the page
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Wall screen</title>
-<link rel="stylesheet" href="wall.css%(query)s">
-<script src="wall.js%(query)s" defer></script>
-</head>
-<body data-state="loading">
-<header>
-<h1>Who is touching which server</h1>
-<div id="levels" class="levels"></div>
-<div class="meta"><span id="status" class="status">connecting</span><span id="clock" class="clock"></span></div>
-</header>
-<main>
-<section class="main">
-<h2>Open high-risk <span id="open-count" class="count"></span></h2>
-<div id="open" class="open"><p class="empty">nothing open</p></div>
-<h2>Recent events <span id="window" class="window"></span></h2>
-<table class="events">
-<colgroup><col class="c-time"><col class="c-host"><col class="c-who"><col class="c-what"><col class="c-level"><col class="c-why"></colgroup>
-<thead><tr><th>Time</th><th>Host</th><th>Who</th><th>What</th><th>Level</th><th>Why</th></tr></thead>
-<tbody id="events"></tbody>
-</table>
-</section>
-<aside>
-<h2>Hosts</h2>
-<ol id="hosts" class="bars"></ol>
-<h2>Users</h2>
-<ol id="users" class="bars"></ol>
-</aside>
-</main>
-</body>
-</html>
-"""
-
-_CSS = """
-:root {
-  --bg: #0b0f14; --panel: #131a22; --line: #243040; --text: #e8eef5; --dim: #8b9bb0;
-  --info: #6b7c93; --low: #3fb68b; --medium: #f2c744; --high: #ff8a3d; --critical: #ff3b4e;
-}
-* { box-sizing: border-box; }
-html, body { margin: 0; height: 100%; background: var(--bg); color: var(--text);
-  font: 22px/1.3 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; overflow: hidden; }
-header { display: flex; align-items: center; gap: 32px; padding: 14px 28px;
-  background: var(--panel); border-bottom: 2px solid var(--line); }
-h1 { font-size: 34px; margin: 0; white-space: nowrap; }
-h2 { font-size: 22px; margin: 18px 0 8px; color: var(--dim); text-transform: uppercase;
-  letter-spacing: 0.08em; }
-h2 .count, h2 .window { color: var(--text); text-transform: none; letter-spacing: 0; }
-.levels { display: flex; gap: 12px; flex: 1; }
-.pill { display: flex; align-items: baseline; gap: 10px; padding: 6px 16px; border-radius: 10px;
-  background: #1b2430; border-left: 8px solid var(--info); }
-.pill strong { font-size: 34px; }
-.pill span { color: var(--dim); font-size: 18px; text-transform: uppercase; }
-.meta { display: flex; flex-direction: column; align-items: flex-end; font-size: 18px; }
-.clock { font-size: 30px; font-variant-numeric: tabular-nums; }
-.status { color: var(--low); }
-body[data-state="stale"] .status, body[data-state="refused"] .status { color: var(--critical);
-  font-weight: bold; }
-main { display: flex; gap: 28px; padding: 0 28px; height: calc(100% - 84px); }
-.main { flex: 1; min-width: 0; }
-aside { width: 460px; flex: none; }
-.open { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
-.empty { color: var(--dim); margin: 4px 0; }
-.item { background: var(--panel); border-left: 10px solid var(--high); border-radius: 8px;
-  padding: 8px 14px; min-width: 0; }
-.item.critical { border-left-color: var(--critical); background: #2a1217; }
-.item .top { display: flex; gap: 12px; align-items: baseline; font-size: 24px; }
-.item .host { font-weight: bold; }
-.item .times { margin-left: auto; color: var(--dim); font-size: 18px; white-space: nowrap; }
-.item .what, .item .why { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.item .what { font-family: "DejaVu Sans Mono", monospace; font-size: 20px; }
-.item .why { color: var(--dim); font-size: 18px; }
-.events { width: 100%; border-collapse: collapse; table-layout: fixed; }
-.events th { text-align: left; color: var(--dim); font-size: 16px; font-weight: normal;
-  text-transform: uppercase; padding: 2px 10px; border-bottom: 2px solid var(--line); }
-.events td { padding: 5px 10px; border-bottom: 1px solid var(--line); white-space: nowrap;
-  overflow: hidden; text-overflow: ellipsis; }
-.events tr { border-left: 8px solid var(--info); }
-.events td.what { font-family: "DejaVu Sans Mono", monospace; font-size: 20px; }
-.events td.time { font-variant-numeric: tabular-nums; color: var(--dim); }
-.events td.why { color: var(--dim); font-size: 18px; }
-col.c-time { width: 165px; } col.c-host { width: 200px; } col.c-who { width: 200px; }
-col.c-level { width: 130px; } col.c-why { width: 270px; }
-.badge { display: inline-block; min-width: 100px; text-align: center; padding: 1px 10px;
-  border-radius: 6px; font-size: 17px; font-weight: bold; text-transform: uppercase;
-  color: #0b0f14; background: var(--info); }
-.failed { color: var(--critical); font-size: 16px; margin-left: 8px; }
-.addr { color: var(--dim); font-size: 16px; margin-left: 6px; }
-.bars { list-style: none; margin: 0; padding: 0; }
-.bars li { position: relative; display: flex; justify-content: space-between; gap: 12px;
-  padding: 5px 12px; margin-bottom: 6px; background: var(--panel); border-radius: 6px;
-  overflow: hidden; }
-.bars .bar { position: absolute; left: 0; top: 0; bottom: 0; background: #1f4a6e; z-index: 0; }
-.bars .name, .bars .n { position: relative; z-index: 1; }
-.bars .name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.bars .n { font-weight: bold; font-variant-numeric: tabular-nums; }
-.info { --level: var(--info); } .low { --level: var(--low); } .medium { --level: var(--medium); }
-.high { --level: var(--high); } .critical { --level: var(--critical); }
-.pill.info, .pill.low, .pill.medium, .pill.high, .pill.critical,
-.events tr.info, .events tr.low, .events tr.medium, .events tr.high, .events tr.critical {
-  border-left-color: var(--level); }
-.badge.info, .badge.low, .badge.medium, .badge.high, .badge.critical { background: var(--level); }
-.events tr.critical td { background: #2a1217; }
-.events tr.high td { background: #24180f; }
-.pill.critical.on { background: #5a111c; animation: pulse 1.2s ease-in-out infinite alternate; }
-@keyframes pulse { from { background: #5a111c; } to { background: #8f1526; } }
-"""
-
-# Every value from the log goes into the page through textContent: never as markup.
-_JS = r"""
-'use strict';
-(function () {
-  var LEVELS = ['critical', 'high', 'medium', 'low', 'info'];
-  var token = new URLSearchParams(window.location.search).get('token');
-  var refresh = 3000;
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) { node.className = className; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-  function level(name) { return LEVELS.indexOf(name) >= 0 ? name : 'info'; }
-  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
-  function pad(n) { return (n < 10 ? '0' : '') + n; }
-  function when(iso) {
-    if (!iso) { return '\u2014'; }
-    var date = new Date(iso);
-    if (isNaN(date.getTime())) { return String(iso); }
-    var clock = pad(date.getHours()) + ':' + pad(date.getMinutes()) + ':' + pad(date.getSeconds());
-    var today = new Date();
-    if (date.toDateString() === today.toDateString()) { return clock; }
-    return (date.getMonth() + 1) + '/' + date.getDate() + ' ' + clock.slice(0, 5);
-  }
-  function who(row) {
-    var login = row.login_user || '?';
-    var user = row.user || '?';
-    return login === user ? login : login + ' \u2192 ' + user;
-  }
-
-  function renderLevels(levels) {
-    var box = document.getElementById('levels');
-    clear(box);
-    LEVELS.forEach(function (name) {
-      var count = (levels && levels[name]) || 0;
-      var pill = el('div', 'pill ' + name + (count ? ' on' : ''));
-      pill.id = 'level-' + name;
-      pill.appendChild(el('strong', null, count));
-      pill.appendChild(el('span', null, name));
-      box.appendChild(pill);
-    });
-  }
-
-  function renderOpen(items) {
-    var box = document.getElementById('open');
-    clear(box);
-    document.getElementById('open-count').textContent = items.length ? String(items.length) : '';
-    if (!items.length) { box.appendChild(el('p', 'empty', 'nothing open')); return; }
-    items.slice(0, 6).forEach(function (item) {
-      var card = el('div', 'item ' + level(item.level));
-      var top = el('div', 'top');
-      top.appendChild(el('span', 'badge ' + level(item.level), level(item.level)));
-      top.appendChild(el('span', 'host', item.host));
-      top.appendChild(el('span', 'who', who(item)));
-      top.appendChild(el('span', 'times', (item.count > 1 ? '\u00d7' + item.count + '  ' : '') + when(item.last)));
-      card.appendChild(top);
-      card.appendChild(el('div', 'what', item.what));
-      card.appendChild(el('div', 'why', item.reason || item.rule || ''));
-      box.appendChild(card);
-    });
-  }
-
-  function renderEvents(rows) {
-    var body = document.getElementById('events');
-    clear(body);
-    rows.slice(0, 40).forEach(function (row) {
-      var tr = el('tr', level(row.level));
-      tr.appendChild(el('td', 'time', when(row.time)));
-      var host = el('td', 'host', row.host);
-      if (row.address) { host.appendChild(el('span', 'addr', row.address)); }
-      tr.appendChild(host);
-      tr.appendChild(el('td', 'who', who(row)));
-      var what = el('td', 'what', row.what);
-      what.title = row.what || '';
-      if (row.failed) { what.appendChild(el('span', 'failed', 'failed')); }
-      tr.appendChild(what);
-      var cell = el('td', 'level');
-      cell.appendChild(el('span', 'badge ' + level(row.level), level(row.level)));
-      tr.appendChild(cell);
-      tr.appendChild(el('td', 'why', row.reason || ''));
-      body.appendChild(tr);
-    });
-  }
-
-  function renderBars(id, rows) {
-    var list = document.getElementById(id);
-    clear(list);
-    var most = rows.length ? rows[0].count : 1;
-    rows.slice(0, 12).forEach(function (row) {
-      var item = el('li');
-      var bar = el('span', 'bar');
-      bar.style.width = Math.max(2, Math.round(100 * row.count / most)) + '%';
-      item.appendChild(bar);
-      item.appendChild(el('span', 'name', row.name));
-      item.appendChild(el('span', 'n', row.count));
-      list.appendChild(item);
-    });
-  }
-
-  function render(state) {
-    renderLevels(state.levels);
-    renderOpen(state.open || []);
-    renderEvents(state.events || []);
-    renderBars('hosts', state.hosts || []);
-    renderBars('users', state.users || []);
-    var minutes = Math.round((state.window_seconds || 3600) / 60);
-    document.getElementById('window').textContent = 'counts over the last ' + minutes + ' min';
-    document.body.setAttribute('data-generated', String(state.generated || ''));
-    if (state.refresh_seconds) { refresh = 1000 * state.refresh_seconds; }
-  }
-
-  function status(state, text) {
-    document.body.setAttribute('data-state', state);
-    document.getElementById('status').textContent = text;
-  }
-
-  function poll() {
-    var headers = {'Accept': 'application/json'};
-    if (token) { headers['X-Wall-Token'] = token; }
-    fetch('api/state', {headers: headers, cache: 'no-store', credentials: 'same-origin'})
-      .then(function (response) {
-        if (response.status === 403) { throw new Error('token refused'); }
-        if (!response.ok) { throw new Error('server answered ' + response.status); }
-        return response.json();
-      })
-      .then(function (state) {
-        render(state);
-        status('live', 'live \u2022 ' + (state.seen || 0) + ' events seen');
-      })
-      .catch(function (error) { status('stale', 'no data: ' + error.message); })
-      .then(function () { window.setTimeout(poll, refresh); });
-  }
-
-  function tick() {
-    var now = new Date();
-    document.getElementById('clock').textContent =
-      pad(now.getHours()) + ':' + pad(now.getMinutes()) + ':' + pad(now.getSeconds());
-  }
-
-  document.addEventListener('DOMContentLoaded', function () {
-    renderLevels({});
-    tick();
-    window.setInterval(tick, 1000);
-    poll();
-  });
-}());
-"""
+# The page, its style sheet and its script are files of their own beside this module.
+_WALL_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wall")
+_CONTENT_TYPES = {"index.html": "text/html; charset=utf-8",
+                  "wall.css": "text/css; charset=utf-8",
+                  "wall.js": "text/javascript; charset=utf-8"}
 
 
-def render_page(token=None):
-    """The page's HTML; with a token, the URLs of its script and style sheet carry it."""
+def page_files():
+    """``{name: (content type, bytes)}`` of the page's files, read from ``wall/``.
+
+    Raises ``OSError`` when one cannot be read (the processor then runs without the screen).
+    """
+    files = {}
+    for name, content_type in _CONTENT_TYPES.items():
+        with open(os.path.join(_WALL_FILES, name), "rb") as handle:
+            files[name] = (content_type, handle.read())
+    return files
+
+
+def render_page(token=None, page=None):
+    """The page's HTML (``page``, the text of ``index.html``, read when not given); with a
+    token, the URLs of its script and style sheet carry it."""
+    if page is None:
+        page = page_files()["index.html"][1].decode("utf-8")
     query = ""
     if token:
         # Quoted for a URL, which also leaves nothing HTML would read as markup.
         query = "?token=" + quote(token, safe="")
-    return _PAGE % {"query": query}
+    return page.replace("{{query}}", query)
 
 
 # ---------------------------------------------------------------- the server
@@ -596,13 +357,11 @@ class _WallHandler(BaseHTTPRequestHandler):
             self._send(403, b"forbidden: a valid token is required\n",
                        "text/plain; charset=utf-8", head_only)
             return
-        if path in ("/", "/index.html"):
-            body = render_page(self.server.wall_token_text).encode("utf-8")
-            self._send(200, body, "text/html; charset=utf-8", head_only)
-        elif path == "/wall.js":
-            self._send(200, _JS.encode("utf-8"), "text/javascript; charset=utf-8", head_only)
-        elif path == "/wall.css":
-            self._send(200, _CSS.encode("utf-8"), "text/css; charset=utf-8", head_only)
+        if path == "/":
+            path = "/index.html"
+        if path[1:] in self.server.wall_files:
+            content_type, body = self.server.wall_files[path[1:]]
+            self._send(200, body, content_type, head_only)
         elif path == "/api/state":
             body = json.dumps(self.server.wall_state.snapshot(), sort_keys=True).encode("ascii")
             self._send(200, body, "application/json", head_only)
@@ -648,12 +407,15 @@ class _WallHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, state, token):
+    def __init__(self, address, state, token, files):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.wall_state = state
         self.wall_loopback = _is_loopback(address[0])
-        self.wall_token_text = token
+        # The page as served: with the token in the URLs of its script and style sheet.
+        content_type, page = files["index.html"]
+        self.wall_files = dict(files, **{"index.html": (content_type, render_page(
+            token, page.decode("utf-8")).encode("utf-8"))})
         self.wall_token = token.encode("utf-8") if token is not None else None
         ThreadingHTTPServer.__init__(self, address, _WallHandler)
 
@@ -679,12 +441,7 @@ class WallServer(object):
         self._thread.join(5)
 
 
-def valid_token(token):
-    """Whether ``token`` can guard the page: printable ASCII, no blanks, not empty."""
-    return isinstance(token, str) and _TOKEN.match(token) is not None
-
-
-def serve_wall(state, address="127.0.0.1", port=8088, token=None):
+def serve_wall(state, address, port, token=None):
     """Serve ``state`` (a :class:`WallState`) on ``address``:``port`` from a daemon thread.
 
     Port 0 picks a free port (see the result's ``server_port``).  With a ``token``, every
@@ -702,8 +459,9 @@ def serve_wall(state, address="127.0.0.1", port=8088, token=None):
     if token is not None and not valid_token(token):
         raise WallError("token must be None or a non-empty string of printable ASCII "
                         "characters without blanks")
+    files = page_files()
     try:
-        httpd = _WallHTTPServer((address, port), state, token)
+        httpd = _WallHTTPServer((address, port), state, token, files)
     except (OSError, UnicodeError) as exc:
         raise WallListenError("cannot serve the wall screen on %s port %d: %s"
                               % (address, port, exc)) from exc

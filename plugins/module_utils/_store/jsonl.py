@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Private to whotouched.server_audit: it may change in any release. Do not import it from
 # other collections or from code outside this collection.
-"""Every classified event, appended to a JSON-lines file with size-based rotation.
+"""The JSON-lines store: every classified event appended to a file with size-based rotation.
 
 One JSON object per line, ASCII only (control characters and non-ASCII text are escaped by
 the encoder), so ``tail`` and ``grep`` on the store never show raw log content.  When a line
@@ -24,12 +24,13 @@ import json
 import os
 import time
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    EventStore,
+    EventStoreError,
+)
 
-class EventStoreError(ValueError):
-    """A store setting that cannot be used; the message names it."""
 
-
-class EventStore(object):
+class JsonLinesStore(EventStore):
     """Append-only JSON-lines store of events in ``path`` with ``keep`` rotated files."""
 
     def __init__(self, path, max_bytes=100 << 20, keep=5, fsync_seconds=1.0, mode=0o640,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     Processor,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
     read_config,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (

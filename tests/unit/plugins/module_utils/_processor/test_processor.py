@@ -14,8 +14,10 @@ import pytest
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     LineReader,
     Processor,
-    ProcessorConfigError,
     lowest_level,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
+    ProcessorConfigError,
     read_config,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (

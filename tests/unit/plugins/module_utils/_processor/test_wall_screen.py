@@ -31,6 +31,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     render_page,
     serve_wall,
 )
+from tests.support.collection_path import ROOT
 from tests.support.audit_records import (
     evtsys,
     exec_records,
@@ -221,6 +222,9 @@ def served():
         server.shutdown()
 
 
+WALL_FILES = ROOT / "plugins" / "module_utils" / "_processor" / "wall"
+
+
 def get(url, headers=None, method="GET"):
     request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
@@ -293,6 +297,14 @@ def test_the_token_guards_every_path(served, path, headers, expected):
         assert b"web01" not in body and b"alert" not in body
 
 
+@pytest.mark.parametrize("name", ["index.html", "wall.css", "wall.js"])
+def test_the_page_is_served_from_its_files(served, name):
+    _status, _headers, body = get(served().url + name)
+    source = (WALL_FILES / name).read_bytes()
+    assert b"{{query}}" not in body
+    assert body == (source.replace(b"{{query}}", b"") if name == "index.html" else source)
+
+
 def test_the_page_passes_the_token_on_to_its_script_and_style():
     page = render_page("a/b?c&d")
     assert 'href="wall.css?token=a%2Fb%3Fc%26d"' in page
@@ -362,7 +374,7 @@ def test_head_answers_headers_only(served):
 ])
 def test_bad_server_settings_are_named(options, message):
     with pytest.raises(WallError, match=message):
-        serve_wall(WallState(), **dict({"port": 0}, **options))
+        serve_wall(WallState(), **dict({"address": "127.0.0.1", "port": 0}, **options))
 
 
 def test_an_address_not_of_this_machine_is_named():

@@ -7,16 +7,20 @@ import os
 
 import pytest
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
     EventStore,
     EventStoreError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
+    JsonLinesStore,
     read_store,
 )
 
 
 def test_events_are_appended_one_json_object_per_line(tmp_path):
     path = str(tmp_path / "store" / "events.jsonl")
-    store = EventStore(path, fsync_seconds=0)
+    store = JsonLinesStore(path, fsync_seconds=0)
+    assert isinstance(store, EventStore)
     hostile = {"argv": ["echo", "\x1b[2J<b>\u202e\n", "caf\u00e9"], "level": "high"}
     store.append(hostile)
     store.append({"argv": ["ls"], "level": "info"})
@@ -32,7 +36,7 @@ def test_events_are_appended_one_json_object_per_line(tmp_path):
 def test_an_existing_store_is_appended_to(tmp_path):
     path = str(tmp_path / "events.jsonl")
     for number in range(3):
-        store = EventStore(path)
+        store = JsonLinesStore(path)
         store.append({"n": number})
         store.close()
     assert [event["n"] for event in read_store(path)] == [0, 1, 2]
@@ -40,7 +44,7 @@ def test_an_existing_store_is_appended_to(tmp_path):
 
 def test_rotation_keeps_n_files_and_loses_no_line_before_the_oldest(tmp_path):
     path = str(tmp_path / "events.jsonl")
-    store = EventStore(path, max_bytes=4096, keep=3)
+    store = JsonLinesStore(path, max_bytes=4096, keep=3)
     line_bytes = len(json.dumps({"n": 0, "pad": "x" * 1000}, separators=(",", ":"))) + 1
     per_file = 4096 // line_bytes
     total = per_file * 6 + 1
@@ -63,4 +67,4 @@ def test_rotation_keeps_n_files_and_loses_no_line_before_the_oldest(tmp_path):
 ])
 def test_bad_settings_are_named(args, says):
     with pytest.raises(EventStoreError, match=says):
-        EventStore(*args)
+        JsonLinesStore(*args)
