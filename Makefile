@@ -16,46 +16,59 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 # One kernel, one audit rule table: whatever loads audit rules runs under this lock.
 KERNEL_LOCK := flock /run/whotouched-kernel.lock
 
-.PHONY: test venv host unit system sanity lint build molecule images engine demo demo-down clean
+.PHONY: test test-steps venv host unit system sanity lint lint-runs build molecule molecule-runs images engine demo demo-down clean
 
-test: venv host unit system sanity lint build molecule
+# `make test` ends by printing how long each step took (and each Molecule scenario run); a
+# step records its time through scripts/timed.sh when WHOTOUCHED_TIMINGS names a file.
+TIMINGS := $(CURDIR)/.cache/test-timings
+TIMED := scripts/timed.sh
+
+test:
+	@mkdir -p $(dir $(TIMINGS)) && : >$(TIMINGS)
+	@status=0; WHOTOUCHED_TIMINGS=$(TIMINGS) $(MAKE) --no-print-directory test-steps || status=$$?; \
+	  $(TIMED) --report $(TIMINGS); exit $$status
+
+test-steps: venv host unit system sanity lint build molecule
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make: the toolchain is pinned for Python 3.11; set PYTHON=python3.11")'
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(TIMED) venv $(PYTHON) -m venv $(VENV)
+	$(TIMED) pip $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 host:
-	scripts/host-packages.sh
+	$(TIMED) host scripts/host-packages.sh
 
 unit: venv
-	pytest tests/unit
+	$(TIMED) unit pytest tests/unit
 
 system: venv host
 	@[ "$$(id -u)" = 0 ] || { echo "make system: the real kernel audit and rsyslogd tests need root"; exit 1; }
-	$(KERNEL_LOCK) pytest tests/system
+	$(TIMED) system $(KERNEL_LOCK) pytest tests/system
 
 sanity: venv
-	scripts/sanity.sh
+	$(TIMED) sanity scripts/sanity.sh
 
 # ansible-lint resolves the collection's own modules through a link to this checkout
 # (never an installed copy, which may be stale).
 lint: venv
+	$(TIMED) lint $(MAKE) --no-print-directory lint-runs
+
+lint-runs:
 	yamllint --strict .
 	ANSIBLE_COLLECTIONS_PATH="$$(python -c 'from tests.support.collection_path import collections_base; print(collections_base())')" \
 	  ansible-lint --profile production
 
 build: venv
-	scripts/build-collection.sh
+	$(TIMED) build scripts/build-collection.sh
 
 engine:
-	scripts/docker-engine.sh
+	$(TIMED) engine scripts/docker-engine.sh
 
 images: engine
-	scripts/build-images.sh
+	$(TIMED) images scripts/build-images.sh
 
 # The scenarios of the managed-host roles again on other releases, two at a time: Ubuntu 20.04
 # (audit 2.8, rsyslog 8.2001, Python 3.8) and 24.04 (audit 3.1, rsyslog 8.2312); Debian 11
@@ -72,6 +85,9 @@ OLDER_SCENARIOS := platform linux_audit rsyslog_client rsyslog_server
 KERNEL_PLATFORMS := debian13=whotouched/debian-systemd:trixie ubuntu2404=whotouched/ubuntu-systemd:noble
 
 molecule: venv images
+	$(TIMED) molecule $(MAKE) --no-print-directory molecule-runs
+
+molecule-runs:
 	$(KERNEL_LOCK) scripts/molecule.sh
 	$(UBUNTU_PLATFORMS) $(KERNEL_LOCK) scripts/molecule.sh $(UBUNTU_SCENARIOS)
 	$(OLDER_PLATFORMS) $(KERNEL_LOCK) scripts/molecule.sh $(OLDER_SCENARIOS)

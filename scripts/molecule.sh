@@ -20,6 +20,13 @@ if [ $# -eq 0 ]; then
   done
 fi
 
+# Under `make test`, each scenario's time goes to the step timings (scripts/timed.sh).
+record() {
+  if [ -n "${WHOTOUCHED_TIMINGS:-}" ]; then
+    echo "molecule:$scenario${MOLECULE_PLATFORM_1:+@$MOLECULE_PLATFORM_1${MOLECULE_PLATFORM_2:++$MOLECULE_PLATFORM_2}} $((SECONDS - start)) $1" >>"$WHOTOUCHED_TIMINGS"
+  fi
+}
+
 failed=()
 for scenario in "$@"; do
   log="$logs/$scenario${MOLECULE_PLATFORM_1:+-$MOLECULE_PLATFORM_1}.log"
@@ -27,9 +34,11 @@ for scenario in "$@"; do
   start=$SECONDS
   if molecule test -s "$scenario" >"$log" 2>&1 && ! grep -q "Skipping, no tests found" "$log"; then
     echo "molecule: $scenario passed in $((SECONDS - start)) s"
+    record ok
     grep -aE '^\s*(│\s*)?=+ .*(passed|failed).* =+\s*$' "$log" | sed 's/^[│ ]*/  /' || true
   else
     echo "molecule: $scenario FAILED in $((SECONDS - start)) s; its last lines:"
+    record FAILED
     tail -n 60 "$log"
     failed+=("$scenario")
   fi

@@ -107,7 +107,9 @@ def session_log():
         assert run("useradd", "-u", str(UID), "-M", "-s", "/bin/sh", USER).returncode == 0
         created_user = True
     sudoers = Path("/etc/sudoers.d/whotouched-test")
-    sudoers.write_text("%s ALL=(root) NOPASSWD: /usr/bin/id\n" % USER)
+    # Without a pty of its own (Debian's default use_pty), sudo runs the command as its own
+    # child, so the command's ppid is sudo's pid.
+    sudoers.write_text("Defaults:%s !use_pty\n%s ALL=(root) NOPASSWD: /usr/bin/id\n" % (USER, USER))
     os.chmod(sudoers, 0o440)
     conf = work / "auditd.conf"
     # auditd makes its log's directory 0700: a directory of its own, not the session's.
@@ -203,7 +205,7 @@ def check_session(events):
     child = programs["id"][0]
     assert (child["argv"], child["login_user"], child["user"], child["euid"]) == (
         ["/usr/bin/id", "-u"], USER, "root", 0)
-    assert child["ppid"] == sudo["pid"] or child["ppid"] != child["pid"]
+    assert child["ppid"] == sudo["pid"] and sudo["ppid"] == printf["ppid"]
     watch = [event for event in events if event["key"] == "wt-watch"][0]
     assert (watch["kind"], watch["operation"], watch["login_user"]) == ("file", "write", USER)
     assert watch["path"].endswith("/watched")
