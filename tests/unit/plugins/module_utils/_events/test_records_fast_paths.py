@@ -14,7 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events import records as audit_events
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events import records
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
     iter_events,
@@ -73,7 +73,7 @@ def syscall_bodies(draw):
 
 def _general_syscall_event(body, local_names=None):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(audit_events, "_syscall_fields", audit_events._who_fields)
+        patch.setattr(records, "_syscall_fields", records._who_fields)
         return build_event(STAMP, [("SYSCALL", body)], local_names=local_names)
 
 
@@ -95,7 +95,7 @@ def test_syscall_fast_path_reads_the_kernel_layout(names_after):
     if names_after:
         body += (names_after + 'ARCH=x86_64 SYSCALL=execve AUID="alice" UID="root" GID="root" '
                  'EUID="root" SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"')
-    assert audit_events._SYSCALL_RECORD.fullmatch(body.replace("#035", "\x1d"))
+    assert records._SYSCALL_RECORD.fullmatch(body.replace("#035", "\x1d"))
     event = build_event(STAMP, [("SYSCALL", body)])
     assert event == _general_syscall_event(body)
     assert (event["login_user"], event["user"], event["syscall"], event["exe"], event["key"]) == (
@@ -112,8 +112,8 @@ def test_one_execve_record_fast_path_is_the_general_path(arguments, argc, extra)
     if argc is not None:
         fields["argc"] = str(argc)
     # An empty second record adds nothing, but takes the general path.
-    assert audit_events._argv_from_execve([fields]) == \
-        audit_events._argv_from_execve([fields, {}])
+    assert records._argv_from_execve([fields]) == \
+        records._argv_from_execve([fields, {}])
 
 
 ANY_TEXT = st.text(alphabet=st.one_of(st.characters(), st.sampled_from("\ud800\udcff\x00\"é")),
@@ -128,7 +128,7 @@ def _outcome(function, value):
 
 
 def _decoded_generally(value):
-    raw = audit_events._raw_bytes(value)
+    raw = records._raw_bytes(value)
     return None if raw is None else raw.decode("utf-8", "backslashreplace")
 
 
@@ -158,7 +158,7 @@ def _split_by_scanning(body):
                 max_size=12).map("".join))
 @settings(max_examples=1000, deadline=None)
 def test_escaped_separator_split_matches_the_scan(body):
-    assert audit_events._split_enriched(body) == _split_by_scanning(body)
+    assert records._split_enriched(body) == _split_by_scanning(body)
 
 
 @given(st.lists(st.sampled_from([b"\n", b"\r", b"\r\n", b"a", b"abc", b"\xc3\xa9", b"\xc3",
@@ -223,15 +223,15 @@ def path_bodies(draw):
 @example("item=0 name=x nametype=NORMAL#035x\x1dy")
 @settings(max_examples=1000, deadline=None)
 def test_path_fast_path_is_one_field_of_each(body):
-    expected = (audit_events._one_field(body, "name"), audit_events._one_field(body, "nametype"))
-    assert audit_events._path_fields(body) == expected
+    expected = (records._one_field(body, "name"), records._one_field(body, "nametype"))
+    assert records._path_fields(body) == expected
 
 
 def test_path_fast_path_reads_the_kernel_layout():
     body = ('item=1 name="/etc/x" inode=3 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 '
             'nametype=CREATE cap_fp=0 cap_fi=0\x1dOUID="root" OGID="root"')
-    assert audit_events._PATH_RECORD.match(body)
-    assert audit_events._path_fields(body) == ('"/etc/x"', "CREATE")
+    assert records._PATH_RECORD.match(body)
+    assert records._path_fields(body) == ('"/etc/x"', "CREATE")
 
 
 @given(st.lists(VALUE, max_size=5), st.one_of(st.none(), st.integers(-1, 7), VALUE),
@@ -244,8 +244,8 @@ def test_one_execve_record_read_from_its_text_is_the_general_path(arguments, arg
     if argc is not None:
         fields.insert(0, "argc=%s" % argc)
     body = " ".join(fields + extra)
-    assert _outcome(audit_events._execve_argv, body) == _outcome(
-        lambda text: audit_events._argv_from_execve([audit_events.parse_fields(text)[0]]), body)
+    assert _outcome(records._execve_argv, body) == _outcome(
+        lambda text: records._argv_from_execve([records.parse_fields(text)[0]]), body)
 
 
 RAW_TYPES = st.sampled_from(["SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE", "EOE",
