@@ -200,7 +200,22 @@ events:
     success: {description: Whether the action succeeded., type: bool}
     pid: {description: Process id., type: int}
     ppid: {description: Parent process id., type: int}
-    kind: {description: "C(exec), C(file), C(user), C(syscall) or C(windows).", type: str}
+    kind:
+      description:
+        - C(exec), C(file), C(user), C(syscall) or C(windows); C(loss) when the sender's loss
+          reporter says its kernel lost events, auditd stopped writing its log, or auditd's
+          plugin queue overflowed (see RV(events[].loss)).
+      type: str
+    loss:
+      description:
+        - For C(loss) events, what the sender's loss reporter said; none for other events.
+      type: dict
+      contains:
+        lost: {description: "Audit records the sender's kernel lost between C(since) and the event's time.", type: int}
+        lost_total: {description: The kernel's count since its boot., type: int}
+        since: {description: "The previous report's time, in epoch seconds.", type: float}
+        logging_suspended: {description: auditd was not writing its log (a full disk)., type: bool}
+        plugin_overflow: {description: "auditd's queue to its plugins overflowed since the previous report.", type: bool}
     level: {description: "Risk level: info, low, medium, high or critical.", type: str}
     reasons: {description: "Why, highest level first.", type: list, elements: str}
     rules: {description: Ids of the rules that fired., type: list, elements: str}
@@ -236,6 +251,11 @@ counts:
     - C(fragments) counts what arrived of commands whose records saying who acted were
       dropped by the client's noise filters (a working directory or process title record
       alone); they are not events and not in RV(events).
+    - C(duplicates) counts events a sender sent a second time (rsyslog reading part of
+      auditd's log again after a rotation or a crash); each event is returned once.
+    - C(health_reports) counts the heartbeats of the senders' loss reporters (linux_audit's
+      C(whotouched-audit-health)) that said nothing was lost; a report that says something
+      was lost is an event of kind C(loss).
   returned: always
   type: dict
 """

@@ -25,6 +25,7 @@ the alert processor.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.evtsys import (
     parse_evtsys,
@@ -99,11 +100,16 @@ class EventAssembler:
     seen, and how many lines were malformed or went over a limit.  Fragments (see the module's
     description) are counted as ``fragments``, not as ``events``, and given out only with
     ``fragments=True``.
+
+    An event given out once is not given out again: a sender that sends records a second
+    time (rsyslog reading part of auditd's log again after a rotation or a crash, a
+    retransmission) has the copy counted as ``duplicates``.  The last ``remember`` events
+    given out are remembered for that, by sender, time and serial.
     """
 
     def __init__(self, wait_seconds=5.0, wait_events=256, max_pending=4096,
                  max_event_records=1024, max_event_bytes=4 << 20, local_names=None, now=None,
-                 fragments=False):
+                 fragments=False, remember=100000):
         self.wait_seconds = wait_seconds
         self.wait_records = wait_events
         self.max_pending = max_pending
@@ -114,7 +120,11 @@ class EventAssembler:
         self.fragments = fragments
         self.counts = {"lines": 0, "records": 0, "events": 0, "malformed": 0, "other": 0,
                        "incomplete": 0, "evicted": 0, "dropped_records": 0, "windows": 0,
-                       "fragments": 0}
+                       "fragments": 0, "duplicates": 0}
+        # (address, node, epoch, serial) of the events given out, oldest first, at most
+        # ``remember`` of them
+        self._given_out = OrderedDict()
+        self.remember = remember
         # sender -> {stamp: [records, host, address, node, seconds, bytes]}, oldest first
         self._pending = {}
         # (sender, stamp) -> its number among the events opened, oldest first over all
@@ -327,8 +337,18 @@ class EventAssembler:
 
     def _given(self, event, reason):
         """Count ``event`` under ``reason`` (and as an event, when given out); whether it is
-        given out: not when it is a fragment and fragments were not asked for."""
+        given out: not when it is a fragment and fragments were not asked for, nor when the
+        same event was given out before."""
         counts = self.counts
+        if event["serial"] is not None:
+            key = (event["address"], event["node"], event["epoch"], event["serial"])
+            given_out = self._given_out
+            if key in given_out:
+                counts["duplicates"] += 1
+                return False
+            given_out[key] = None
+            if len(given_out) > self.remember:
+                given_out.popitem(last=False)
         if event["kind"] == "fragment":
             counts["fragments"] += 1
             if not self.fragments:

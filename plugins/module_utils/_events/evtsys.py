@@ -151,6 +151,7 @@ def parse_evtsys(stored_time, address, pri, rest, now=None) -> Optional[WindowsE
         "ticket_encryption": first(("Ticket Encryption Type",)),
         "message": text,
         "complete": True,
+        "loss": None,
     }
 
 

@@ -26,6 +26,10 @@ from __future__ import annotations
 import posixpath
 import re
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    loses,
+    read_loss_report,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     Event,
     format_time,
@@ -52,7 +56,7 @@ STANDALONE_TYPES = frozenset((
     "ANOM_DEL_ACCT", "ANOM_MOD_ACCT", "ANOM_ROOT_TRANS", "ANOM_LOGIN_SERVICE",
     "CRYPTO_KEY_USER", "CRYPTO_SESSION", "CRYPTO_LOGIN", "CRYPTO_LOGOUT", "CRYPTO_IKE_SA",
     "CRYPTO_IPSEC_SA", "CRYPTO_PARAM_CHANGE_USER", "CRYPTO_REPLAY_USER", "CRYPTO_TEST_USER",
-    "VIRT_CONTROL", "VIRT_RESOURCE", "VIRT_MACHINE_ID", "VIRT_INTEGRITY_CHECK",
+    "VIRT_CONTROL", "VIRT_RESOURCE", "VIRT_MACHINE_ID", "VIRT_INTEGRITY_CHECK", "USER",
 ))
 
 # Fields whose value is text: quoted when plain, hex-encoded when it holds a blank, a quote,
@@ -513,6 +517,12 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     key_text = decode_text(main.get("key")) if "key" in main else None
     keys = [key for key in key_text.split("\x01") if key] if key_text else []
     success = main.get("success") or main.get("res")
+    loss = None
+    kind = _event_kind(types, main, main_type, interesting)
+    if main_type == "USER":
+        loss = read_loss_report(next(body for record_type, body in records if record_type == "USER"))
+        if loss is not None:
+            kind = "loss" if loses(loss) else "health"
     return {
         "time": format_time(epoch),
         "epoch": epoch,
@@ -520,7 +530,7 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "host": host or node,
         "address": address,
         "node": node,
-        "kind": _event_kind(types, main, main_type, interesting),
+        "kind": kind,
         "record_types": types,
         "login_user": _user_name(auid, main_names.get("AUID"), local_names),
         "auid": None if auid == UNSET_ID else auid,
@@ -546,4 +556,5 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "account": decode_text(main["acct"]) if "acct" in main else None,
         "remote_address": main.get("addr") if main.get("addr") not in (None, "?") else None,
         "complete": complete and argv_complete,
+        "loss": loss,
     }

@@ -27,6 +27,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.as
     iter_events,
     iter_lines,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    describe_loss,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     classify,
@@ -262,7 +265,7 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
     Files last written before ``since`` are not opened.
     """
     kept = collections.deque(maxlen=limit if limit and limit > 0 else None)
-    counts = dict(EventAssembler().counts, files=0, matched=0, unreadable=0)
+    counts = dict(EventAssembler().counts, files=0, matched=0, unreadable=0, health_reports=0)
     for path in paths:
         try:
             if event_filter.since is not None and os.path.getmtime(path) < event_filter.since:
@@ -277,6 +280,10 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
             # between two files in a way that matters more than its bounded wait.
             single = EventAssembler(local_names=local_names, **(assembler_options or {}))
             for event in iter_events(iter_lines(stream, single.counts), single):
+                if event["kind"] == "health":
+                    # a loss reporter's heartbeat: nothing happened, nothing to show
+                    counts["health_reports"] += 1
+                    continue
                 classify(event, rules)
                 if event_filter.keeps(event):
                     counts["matched"] += 1
@@ -293,7 +300,10 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
 
 
 def describe(event: Event):
-    """What the event did, in one line: the command, the file operation, or the Windows event."""
+    """What the event did, in one line: the command, the file operation, the Windows event,
+    or what the sender lost."""
+    if event.get("loss") is not None:
+        return describe_loss(event["loss"], event.get("epoch"))
     if event.get("kind") == "windows":
         what = "event %s" % event.get("event_id")
         if event.get("target_account"):

@@ -12,6 +12,10 @@ Generated from ``risk_rules.yml`` (the file to read and edit) by
 from __future__ import annotations
 
 SHIPPED_RISK_RULES = [
+    {'id': 'events-lost',
+     'level': 'high',
+     'reason': 'audit events lost on the sender before they could be forwarded',
+     'match': {'kind': ['loss']}},
     {'id': 'audit-rules-deleted',
      'level': 'critical',
      'reason': 'audit rules deleted or auditing switched off',

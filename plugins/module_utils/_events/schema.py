@@ -30,6 +30,21 @@ class PathEntry(TypedDict):
     nametype: Optional[str]
 
 
+class LossReport(TypedDict):
+    """What one report of a sender's loss reporter says (``loss``)."""
+
+    # Records the sender's kernel lost since the previous report.
+    lost: int
+    # The kernel's count since its boot (or its last reset).
+    lost_total: int
+    # The previous report's time (epoch seconds); None when the record does not say.
+    since: Optional[float]
+    # auditd was not writing its log (a full disk).
+    logging_suspended: bool
+    # auditd's queue to its plugins overflowed since the previous report.
+    plugin_overflow: bool
+
+
 class Event(TypedDict):
     """An action on a Linux or Windows host."""
 
@@ -43,7 +58,9 @@ class Event(TypedDict):
     # The address it really sent from (the log server's FROMHOST-IP).
     address: Optional[str]
     node: Optional[str]
-    # ``exec``, ``file``, ``user``, ``syscall``, ``fragment`` or ``windows``.
+    # ``exec``, ``file``, ``user``, ``syscall``, ``fragment``, ``windows``; ``loss`` for a
+    # report of the sender's loss reporter that says something was lost, ``health`` for one
+    # that says nothing was (see ``loss``).
     kind: str
     record_types: List[str]
     # Who logged in (the audit user, kept through sudo and su); ``unset`` for none.
@@ -78,6 +95,8 @@ class Event(TypedDict):
     remote_address: Optional[str]
     # False when records are missing (the sender went quiet, a limit was reached).
     complete: bool
+    # What the sender's loss reporter said (kinds ``loss`` and ``health``), else None.
+    loss: Optional[LossReport]
 
 
 class WindowsEvent(Event):

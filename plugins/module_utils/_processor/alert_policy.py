@@ -31,6 +31,9 @@ import json
 import re
 from email.message import EmailMessage
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    describe_loss,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     sanitize,
 )
@@ -55,7 +58,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 _EVENT_FIELDS = ("time", "epoch", "host", "address", "kind", "login_user", "user", "session",
                  "tty", "cwd", "exe", "argv", "key", "success", "path", "operation", "pid",
                  "ppid", "event_id", "account", "target_account", "source_address", "level",
-                 "reasons", "rules", "complete")
+                 "reasons", "rules", "complete", "loss")
 
 
 class AlertConfigError(ValueError):
@@ -219,7 +222,10 @@ def suppressed_alert(count, level, seconds):
 
 
 def command_line(event):
-    """The event's command as one line for people, or its file operation, or its event id."""
+    """The event's command as one line for people, or its file operation, its event id, or
+    what its sender lost."""
+    if event.get("loss"):
+        return describe_loss(event["loss"], event.get("epoch"))
     argv = event.get("argv") or []
     if argv:
         return " ".join(argv)

@@ -130,7 +130,8 @@ class Processor(object):
         """Classify, store, show, and alert on one event."""
         classify(event, self.rules)
         self.store.append(event)
-        if self.wall_state is not None:
+        # a loss reporter's heartbeat is kept, not shown: nothing happened
+        if self.wall_state is not None and event["kind"] != "health":
             self.wall_state.add(event)
         if self.workers:
             self._dispatch(self.policy.decide(event, self.clock()))

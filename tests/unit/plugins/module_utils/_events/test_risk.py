@@ -97,8 +97,17 @@ def module_loaded(name, argv, **options):
     return lines
 
 
+def health(lost, suspended="no", overflow="no"):
+    """A record of linux_audit's loss reporter, as the kernel writes it for the reporter."""
+    return ["type=USER msg=audit(1700000000.123:4242): pid=726 uid=0 auid=4294967295 ses=4294967295 "
+            "subj=unconfined msg='op=whotouched-audit-health lost=%d lost_total=%d since=1699999700.000 "
+            "backlog=0 backlog_limit=8192 backlog_wait_time=60000 logging_suspended=%s plugin_overflow=%s "
+            "res=success'" % (lost, lost + 40, suspended, overflow)]
+
+
 # rule id: (a real command line or event that fires it, a benign look-alike that does not)
 SHIPPED_RULE_CASES = {
+    "events-lost": (health(12), health(0)),
     "audit-rules-deleted": (run("auditctl", "-D"), run("auditctl", "-l")),
     "logging-service-stopped": (run("systemctl", "stop", "auditd.service"),
                                 run("systemctl", "restart", "rsyslog")),

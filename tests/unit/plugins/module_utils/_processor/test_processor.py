@@ -234,3 +234,26 @@ def test_check_accepts_a_good_configuration_and_starts_nothing(tmp_path):
     out, err = process.communicate(timeout=20)
     assert (process.returncode, out, err) == (0, b"", b"")
     assert not (tmp_path / "events.jsonl").exists()
+
+
+HEALTH = ("type=USER msg=audit(1700000000.123:%d): pid=726 uid=0 auid=4294967295 ses=4294967295 "
+          "msg='op=whotouched-audit-health lost=%d lost_total=%d since=1699999700.000 backlog=0 "
+          "backlog_limit=8192 backlog_wait_time=60000 logging_suspended=no plugin_overflow=no res=success'")
+
+
+def test_a_senders_loss_is_stored_alerted_and_shown_and_its_heartbeat_only_stored(tmp_path):
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
+        WallState,
+    )
+    recorder = Recorder("high")
+    wall = WallState(now=lambda: 1700000000.0)
+    processor = Processor(config_with(tmp_path), workers=[recorder], wall_state=wall, clock=lambda: 1000.0)
+    for line in stored([HEALTH % (1, 0, 40), HEALTH % (2, 12, 52)]):
+        processor.handle_line(line)
+    processor.close()
+    (alert,) = recorder.offered
+    assert alert["event"]["kind"] == "loss" and alert["event"]["loss"]["lost"] == 12
+    assert [event["kind"] for event in read_store(str(tmp_path / "events.jsonl"))] == ["health", "loss"]
+    shown = wall.snapshot()
+    assert [row["what"] for row in shown["events"]] == [
+        "lost 12 audit events between 2023-11-14 22:08:20 and 2023-11-14 22:13:20 (kernel backlog full or rate limit)"]

@@ -1,0 +1,131 @@
+"""What a sender lost, as its loss reporter tells it; and a copy of an event sent again."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
+    EventAssembler,
+    iter_events,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    describe_loss,
+    loses,
+    read_loss_report,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+    EventFilter,
+    build_report,
+    format_table,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
+    compile_risk_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
+    SHIPPED_RISK_RULES,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    EVENT_KEYS,
+)
+from tests.support.audit_records import exec_records
+
+# As the kernel writes the reporter's record (auditd's ENRICHED names after 0x1d), and as
+# the log server stores it (runcmdformat, 0x1d escaped by rsyslog).
+RAW = ("type=USER msg=audit(1764928000.123:77): pid=726 uid=0 auid=4294967295 ses=4294967295 "
+       "subj=unconfined msg='op=whotouched-audit-health lost=%s lost_total=52 since=1764927700.000 "
+       "backlog=0 backlog_limit=8192 backlog_wait_time=60000 logging_suspended=%s plugin_overflow=%s "
+       "res=success'\x1dUID=\"root\" AUID=\"unset\"")
+STORED = "Dec  5 09:59:33 web01 192.0.2.10 " + RAW.replace("\x1d", "#035")
+
+
+def report_line(lost="12", suspended="no", overflow="no", stored=False):
+    return (STORED if stored else RAW) % (lost, suspended, overflow)
+
+
+@pytest.mark.parametrize("line, kind, loss", [
+    (report_line(), "loss", {"lost": 12, "lost_total": 52, "since": 1764927700.0,
+                             "logging_suspended": False, "plugin_overflow": False}),
+    (report_line(stored=True), "loss", {"lost": 12, "lost_total": 52, "since": 1764927700.0,
+                                        "logging_suspended": False, "plugin_overflow": False}),
+    (report_line("0"), "health", {"lost": 0, "lost_total": 52, "since": 1764927700.0,
+                                  "logging_suspended": False, "plugin_overflow": False}),
+    (report_line("0", suspended="yes"), "loss", {"lost": 0, "lost_total": 52, "since": 1764927700.0,
+                                                 "logging_suspended": True, "plugin_overflow": False}),
+    # said once by the reporter; "seen" afterwards is no new overflow
+    (report_line("0", overflow="yes"), "loss", {"lost": 0, "lost_total": 52, "since": 1764927700.0,
+                                                "logging_suspended": False, "plugin_overflow": True}),
+    (report_line("0", overflow="seen"), "health", {"lost": 0, "lost_total": 52, "since": 1764927700.0,
+                                                   "logging_suspended": False, "plugin_overflow": False}),
+])
+def test_a_report_becomes_one_event_at_once(line, kind, loss):
+    (event,) = iter_events([line])
+    assert (event["kind"], event["loss"]) == (kind, loss)
+    assert set(event) == EVENT_KEYS
+    assert event["complete"] is True and event["serial"] == 77
+
+
+def test_other_user_records_are_no_report():
+    line = ("type=USER msg=audit(1764928000.123:78): pid=9 uid=0 auid=1000 ses=3 "
+            "msg='text from auditctl -m exe=\"/usr/sbin/auditctl\" res=success'")
+    (event,) = iter_events([line])
+    assert event["kind"] == "user" and event["loss"] is None
+    assert read_loss_report("op=whotouched-audit-healthy lost=3") is None
+
+
+@pytest.mark.parametrize("lost, since, expected_lost, expected_since", [
+    ("99999999999999999999999", "1764927700", 0, 1764927700.0),   # not a count
+    ("-5", "1764927700", 0, 1764927700.0),
+    ("12", "nan", 12, None),
+    ("12", "inf", 12, None),
+    ("12", "-1", 12, None),
+    ("12", "1e300", 12, None),
+    ("1a2", "x", 0, None),
+])
+def test_forged_numbers_are_read_within_bounds(lost, since, expected_lost, expected_since):
+    report = read_loss_report("msg='op=whotouched-audit-health lost=%s lost_total=%s since=%s res=success'"
+                              % (lost, lost, since))
+    assert (report["lost"], report["since"]) == (expected_lost, expected_since)
+    describe_loss(report, 1764928000.0)  # never fails, whatever was forged
+
+
+def test_what_people_read():
+    report = read_loss_report(report_line("12", suspended="yes", overflow="yes"))
+    assert loses(report)
+    assert describe_loss(report, 1764928000.123) == (
+        "lost 12 audit events between 2025-12-05 09:41:40 and 2025-12-05 09:46:40 (kernel backlog full "
+        "or rate limit); auditd is not writing its log (disk full?): events are being lost; auditd's "
+        "queue to its plugins overflowed (events lost for the plugins)")
+
+
+def test_the_report_shows_losses_as_high_and_counts_heartbeats_apart(tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_text("\n".join([report_line("0", stored=True),
+                              report_line("12", stored=True).replace(":77)", ":80)")]) + "\n")
+    events, counts = build_report([str(log)], compile_risk_rules(SHIPPED_RISK_RULES), EventFilter())
+    (event,) = events
+    assert (event["kind"], event["level"], event["rules"]) == ("loss", "high", ["events-lost"])
+    assert counts["health_reports"] == 1
+    (_header, line) = format_table(events)
+    assert "web01/192.0.2.10" in line and "lost 12 audit events between" in line
+
+
+def test_an_event_sent_twice_is_given_out_once():
+    lines = exec_records(["id"]) + exec_records(["id"])
+    assembler = EventAssembler()
+    events = list(iter_events(lines, assembler))
+    assert len(events) == 1
+    assert assembler.counts["duplicates"] == 1 and assembler.counts["events"] == 1
+
+
+def test_the_same_serial_from_two_senders_is_two_events():
+    lines = exec_records(["id"])
+    stored = ["Dec  5 09:59:33 %s %s %s" % (name, address, line)
+              for name, address in (("web01", "192.0.2.10"), ("web02", "192.0.2.11")) for line in lines]
+    assert [event["address"] for event in iter_events(stored)] == ["192.0.2.10", "192.0.2.11"]
+
+
+def test_what_is_remembered_for_duplicates_stays_bounded():
+    assembler = EventAssembler(remember=3)
+    for serial in range(10):
+        list(iter_events([report_line("0").replace(":77)", ":%d)" % serial)], assembler))
+    assert len(assembler._given_out) == 3  # pylint: disable=protected-access
