@@ -112,12 +112,17 @@ CLASSIFICATION_KEYS = frozenset(Classification.__annotations__)
 _LAST_SECOND = (None, "")
 
 
-def format_time(epoch):
-    """An event's ``time``: ISO 8601 UTC with milliseconds, ``2023-11-14T22:13:20.123Z``."""
+def format_second(seconds):
+    """``2023-11-14T22:13:20``: the whole second ``seconds`` (epoch) in UTC."""
     global _LAST_SECOND  # pylint: disable=global-statement
-    seconds = int(epoch)
     last, text = _LAST_SECOND
     if seconds != last:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _LAST_SECOND = (seconds, text)
-    return "%s.%03dZ" % (text, int(round((epoch - seconds) * 1000)) % 1000)
+    return text
+
+
+def format_time(epoch):
+    """An event's ``time``: ISO 8601 UTC with milliseconds, ``2023-11-14T22:13:20.123Z``."""
+    seconds = int(epoch)
+    return "%s.%03dZ" % (format_second(seconds), int(round((epoch - seconds) * 1000)) % 1000)

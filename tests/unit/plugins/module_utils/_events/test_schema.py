@@ -84,3 +84,18 @@ def test_an_alert_carries_only_keys_of_the_schema():
     )
     carried = set(alert_policy._EVENT_FIELDS)  # pylint: disable=protected-access
     assert carried and carried - WINDOWS_EVENT_KEYS - CLASSIFICATION_KEYS == set()
+
+
+@pytest.mark.parametrize("stamp", ["1700000000.123:1", "1700000000.999:2", "1700000000.000:3",
+                                   "1700000000.5:4", "1700000000.:5", "1700000000.-12:6",
+                                   "1700000000.1234:7", "1700000000.\u0661\u0662\u0663:8",
+                                   "0.001:9"])
+def test_an_events_time_is_format_time_of_its_epoch(stamp):
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+        build_event,
+    )
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+        format_time,
+    )
+    event = build_event(stamp, [("USER_CMD", "pid=1 uid=0 auid=0 ses=1 msg='cmd=6964'")])
+    assert event["time"] == format_time(event["epoch"])
