@@ -78,6 +78,16 @@ options:
         O(require_load=true).
     type: bool
     default: false
+  skip_missing_directories:
+    description:
+      - Leave out every rule whose path needs a directory this host lacks (a C(-w) watch, or a
+        syscall rule with C(-F path=) or C(-F dir=)), and return it in RV(skipped). The kernel
+        refuses such a rule, and C(augenrules --load) stops at the first refused line.
+      - A path written with a trailing C(/) is a directory watch, and that directory itself must
+        exist; C(-F dir=) needs its directory; any other path needs the directory it is in.
+      - With O(state=absent) nothing is left out.
+    type: bool
+    default: false
   require_load:
     description:
       - With O(load=true), fail when the rules cannot be loaded at all (the kernel refuses audit
@@ -164,6 +174,13 @@ removed:
   returned: success
   type: list
   elements: str
+skipped:
+  description: Rules of O(rules) left out because the directory their path needs does not exist
+    here (with O(skip_missing_directories=true)), as given.
+  returned: success
+  type: list
+  elements: str
+  sample: ["-w /etc/cron.d/ -p wa -k crontab"]
 duplicates:
   description: Rules present in the file more than once; the kernel refuses the second copy.
   returned: success
@@ -226,6 +243,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rule
     conflicting_settings,
     merge_rules,
     parse_rules_text,
+    required_directory,
     unresolved_names,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.audit_rules_kernel import (
@@ -340,6 +358,7 @@ def main():
             exclusive=dict(type="bool", default=False),
             load=dict(type="bool", default=False),
             require_load=dict(type="bool", default=False),
+            skip_missing_directories=dict(type="bool", default=False),
             backup=dict(type="bool", default=False),
         ),
         add_file_common_args=True,
@@ -355,12 +374,17 @@ def main():
     run = _runner(module)
     context = RuleContext(machine=platform.machine() or "x86_64",
                           syscall_tables=read_syscall_tables(run) or None)
-    wanted, errors = [], []
+    skip_missing = params["skip_missing_directories"] and params["state"] == "present"
+    wanted, skipped, errors = [], [], []
     for text in params["rules"]:
         try:
             rule, warnings = check_rule(text, context)
+            directory = required_directory(text, context) if skip_missing else None
         except RuleSyntaxError as error:
             errors.append(str(error))
+            continue
+        if directory and not os.path.isdir(directory):
+            skipped.append(text)
             continue
         wanted.append(rule)
         if params["state"] == "present":
@@ -380,7 +404,7 @@ def main():
     changed = merged.text != (existing or "") and not (existing is None and not merged.text)
     diff = text_diff(path, existing, merged.text if changed else (existing or ""))
     result = dict(path=path, rules=merged.rules, added=merged.added, removed=merged.removed,
-                  duplicates=merged.duplicates, diff=diff, loaded=False, reboot_required=False,
+                  skipped=skipped, duplicates=merged.duplicates, diff=diff, loaded=False, reboot_required=False,
                   rejected=[])
 
     if changed:
