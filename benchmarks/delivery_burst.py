@@ -12,6 +12,8 @@ beside the checkout).  Each path gets the same burst of real recorded audit even
                   rsyslog (journald's forwarding on Debian, imjournal on RHEL) -> the server
   auditd's log    the events written into auditd's log as auditd writes them (one write per
                   record, rotated at 16 MB); rsyslog reads the file (imfile) -> the server
+                  (the writer stands in for auditd, which writes the log on both paths: its
+                  CPU is not the path's)
 
 For each it prints what arrived, the events per second from the first write to the last
 arrival, and the CPU each sender process spent per event (the writer or plugin, journald,
@@ -29,6 +31,7 @@ import os
 import platform
 import random
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -76,7 +79,8 @@ def start_containers() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{name} did not boot")
             time.sleep(1)
-        sh("docker", "cp", str(TOOL), f"{name}:/tmp/audit_burst.py")
+        # /tmp is a tmpfs in the container, where docker cp does not reach
+        sh("docker", "exec", "-i", name, "sh", "-c", "cat > /tmp/audit_burst.py", input=TOOL.read_text())
 
 
 def stop_containers() -> None:
@@ -128,23 +132,32 @@ def arrived(base: int, events: int, path: str) -> dict:
     return json.loads(inside(SERVER, f"python3 /tmp/audit_burst.py count {base} {events} {path}"))
 
 
+# Runs a command and writes the CPU seconds it and its children used (the unit's journald
+# identity stays the command's own: it is exec'd by Python as a child).
+MEASURED = ("import resource, subprocess, sys; "
+            "subprocess.run(sys.argv[2:], stdin=open(sys.argv[1]) if sys.argv[1] != '-' else None, check=True); "
+            "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(usage.ru_utime + usage.ru_stime)")
+
+
 def burst(client: str, source: str, events: int) -> dict:
     """One burst through one path; the figures."""
     base = 1900000000 + random.randrange(0, 90000000, 1000)
     path = stored_file(client)
     if source == "syslog":
         inside(client, f"python3 /tmp/audit_burst.py stdout {base} {events} > /tmp/burst.log")
-        writer = (f"systemd-run --wait --collect --unit=bench-{base} -p StandardInput=file:/tmp/burst.log "
-                  "/sbin/audisp-syslog LOG_INFO LOG_LOCAL6")
+        command = "/tmp/burst.log /sbin/audisp-syslog LOG_INFO LOG_LOCAL6"
         writer_program = "audisp-syslog"
     else:
-        writer = (f"systemd-run --wait --collect --unit=bench-{base} "
-                  f"python3 /tmp/audit_burst.py file {base} {events} {AUDIT_LOG} {16 << 20} 5")
-        writer_program = "python3"
+        command = f"- python3 /tmp/audit_burst.py file {base} {events} {AUDIT_LOG} {16 << 20} 5"
+        writer_program = "the writer"
+    inside(client, f"printf '%s' {shlex.quote(MEASURED)} > /tmp/measured.py")
+    writer = (f"systemd-run --wait --collect --unit=bench-{base} -p StandardOutput=file:/tmp/cpu-{base} "
+              f"python3 /tmp/measured.py {command}")
     before = {name: cpu_seconds(client, name) for name in ("systemd-journald", "rsyslogd")}
     started = time.monotonic()
-    done = inside(client, writer + " 2>&1")
-    writer_cpu = re.search(r"CPU time consumed: ([0-9.]+)(ms|s)", done)
+    inside(client, writer)
+    writer_cpu = inside(client, f"cat /tmp/cpu-{base}", check=False).strip()
     last, last_change = None, time.monotonic()
     while True:
         found = arrived(base, events, path)
@@ -160,8 +173,7 @@ def burst(client: str, source: str, events: int) -> dict:
     return {
         "events": events, "arrived": kept, "lost_percent": round(100.0 * found["missing"] / events, 2),
         "events_per_second": round(kept / seconds) if seconds > 0 else None,
-        "writer_us": (float(writer_cpu.group(1)) / (1000 if writer_cpu.group(2) == "ms" else 1) * 1e6 / events
-                      if writer_cpu else None),
+        "writer_us": float(writer_cpu) * 1e6 / events if re.fullmatch(r"[0-9.]+", writer_cpu) else None,
         "writer": writer_program,
         "journald_us": (after["systemd-journald"] - before["systemd-journald"]) * 1e6 / events,
         "rsyslogd_us": (after["rsyslogd"] - before["rsyslogd"]) * 1e6 / events,
@@ -194,10 +206,11 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.2f} at the end")
     print(f"{args.events} events of 7 records per burst (PATH records dropped by the noise filters)")
     print(f"{'path':14s} {'rsyslog.conf':12s} {'arrived':>8s} {'lost %':>7s} {'events/s':>9s} "
-          f"{'writer us':>9s} {'journald us':>11s} {'rsyslogd us':>11s}  (CPU per event)")
+          f"{'plugin us':>9s} {'journald us':>11s} {'rsyslogd us':>11s}  (CPU per event)")
     names = {"syslog": "syslog plugin", "file": "auditd's log"}
     for (source, shape), figures in results.items():
-        writer = f"{figures['writer_us']:9.1f}" if figures["writer_us"] is not None else f"{'?':>9s}"
+        writer = (f"{figures['writer_us']:9.1f}" if source == "syslog" and figures["writer_us"] is not None
+                  else f"{'-':>9s}")
         print(f"{names[source]:14s} {shape:12s} {figures['arrived']:8d} {figures['lost_percent']:7.2f} "
               f"{figures['events_per_second'] or 0:9d} {writer} {figures['journald_us']:11.1f} "
               f"{figures['rsyslogd_us']:11.1f}")

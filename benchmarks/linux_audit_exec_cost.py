@@ -21,6 +21,8 @@ and with --breakdown, variants that take the cost apart:
   role nowrite    - auditd write_logs=no: what writing the log costs
   role -fcaps     - BPRM_FCAPS records excluded (the event library does not read them)
   role prio0      - auditd priority_boost 0 instead of the host's
+  deployed f50    - deployed, with auditd handing its log to the kernel every 50 records
+                    (auditd's default) instead of every record
   exec nomatch    - execve rules that match nothing: the kernel's per-syscall audit cost alone
   watches only    - the role's file watches without the execve rules
 in interleaved rounds.  It prints the median wall time of each, its ratio to none, and where
@@ -99,7 +101,6 @@ def role_configuration(work: Path, sink_port: int) -> dict:
         "vars_files": [str(roles / "linux_audit/defaults/main.yml"), str(roles / "linux_audit/vars/main.yml"),
                        str(roles / "rsyslog_client/defaults/main.yml"), str(roles / "rsyslog_client/vars/main.yml"),
                        str(roles / "rsyslog_client/vars/Debian.yml")],
-        "vars": settings,
         "tasks": [
             {"ansible.builtin.copy": {"content": "{{ {'rules': linux_audit_rules, "
                                                  "'auditd': linux_audit_auditd_settings} | to_json }}",
@@ -114,8 +115,10 @@ def role_configuration(work: Path, sink_port: int) -> dict:
     ansible_playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) \
         or "ansible-playbook"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()))
-    result = subprocess.run([ansible_playbook, "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
-                             str(play)], capture_output=True, text=True, check=False, env=env)
+    # extra vars: they win over the roles' files read as vars_files
+    settings["ansible_python_interpreter"] = sys.executable
+    result = subprocess.run([ansible_playbook, "-i", "localhost,", "-e", json.dumps(settings), str(play)],
+                            capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         raise SystemExit("composing the roles' configuration failed:\n" + result.stdout[-3000:])
     (work / "spool").mkdir(exist_ok=True)
@@ -339,6 +342,9 @@ def main() -> int:
             "role nowrite": {"rules": role, "auditd": {"write_logs": "no"}},
             "role -fcaps": {"rules": EXCLUDE_FCAPS + role},
             "role prio0": {"rules": role, "auditd": {"priority_boost": "0"}},
+            "deployed f50": {"rules": role, "reader": True,
+                             "auditd": dict({key: str(value) for key, value in configured["auditd"].items()},
+                                            freq="50")},
             "exec nomatch": {"rules": EXEC_NOMATCH},
             "watches only": {"rules": [rule for rule in role if rule.startswith("-w ")]},
         })
