@@ -16,7 +16,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 # One kernel, one audit rule table: whatever loads audit rules runs under this lock.
 KERNEL_LOCK := flock /run/whotouched-kernel.lock
 
-.PHONY: test test-steps venv host unit system sanity lint lint-runs build molecule molecule-runs images engine demo demo-down clean
+.PHONY: test test-steps venv host unit system sanity lint lint-runs build molecule molecule-runs images guest engine demo demo-down clean
 
 # `make test` ends by printing how long each step took (and each Molecule scenario run); a
 # step records its time through scripts/timed.sh when WHOTOUCHED_TIMINGS names a file.
@@ -44,7 +44,9 @@ host:
 unit: venv
 	$(TIMED) unit pytest tests/unit
 
-system: venv host
+# The system tests include the test guest (a kernel of its own under QEMU) and a log
+# server container for it.
+system: venv host images guest
 	@[ "$$(id -u)" = 0 ] || { echo "make system: the real kernel audit and rsyslogd tests need root"; exit 1; }
 	$(TIMED) system $(KERNEL_LOCK) pytest tests/system
 
@@ -69,6 +71,10 @@ engine:
 
 images: engine
 	$(TIMED) images scripts/build-images.sh
+
+# The test guest's disk image (cached by its recipe under /var/cache/whotouched/guest).
+guest: host
+	$(TIMED) guest scripts/build-guest.sh >/dev/null
 
 # The scenarios of the managed-host roles again on other releases, two at a time: Ubuntu 20.04
 # (audit 2.8, rsyslog 8.2001, Python 3.8) and 24.04 (audit 3.1, rsyslog 8.2312); Debian 11

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The host packages the tests run for real: the audit userspace (real kernel tests),
 # rsyslog with its TCP/RELP/TLS modules (real rsyslogd tests), the image builder,
-# chromium (the wall screen tested in a real headless browser), user-mode-linux (a kernel
-# whose audit rules a test may lock with -e 2) with an SSH client, and Python's venv.
+# chromium (the wall screen tested in a real headless browser), QEMU and socat (the test
+# guest: a kernel of its own, see scripts/build-guest.sh) with an SSH client, and Python's venv.
 # Installs only what is missing, so a re-run costs nothing.
 set -euo pipefail
 
-PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo chromium user-mode-linux openssh-client)
+PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo chromium openssh-client qemu-system-x86 qemu-utils socat)
 
 die() { echo "host-packages: $*" >&2; exit 1; }
 

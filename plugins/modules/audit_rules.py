@@ -71,6 +71,16 @@ options:
         O(require_load=true).
     type: bool
     default: false
+  skip_missing_directories:
+    description:
+      - Leave out every rule whose path needs a directory this host lacks (a C(-w) watch, or a
+        syscall rule with C(-F path=) or C(-F dir=)), and return it in RV(skipped). The kernel
+        refuses such a rule, and C(augenrules --load) stops at the first refused line.
+      - A path written with a trailing C(/) is a directory watch, and that directory itself must
+        exist; C(-F dir=) needs its directory; any other path needs the directory it is in.
+      - With O(state=absent) nothing is left out.
+    type: bool
+    default: false
   require_load:
     description:
       - With O(load=true), fail when the rules cannot be loaded at all (the kernel refuses audit
@@ -157,6 +167,13 @@ removed:
   returned: success
   type: list
   elements: str
+skipped:
+  description: Rules of O(rules) left out because the directory their path needs does not exist
+    here (with O(skip_missing_directories=true)), as given.
+  returned: success
+  type: list
+  elements: str
+  sample: ["-w /etc/cron.d/ -p wa -k crontab"]
 duplicates:
   description: Rules present in the file more than once; the kernel refuses the second copy.
   returned: success
@@ -207,6 +224,7 @@ load_output:
   type: str
 """
 
+import os
 import platform
 
 from ansible.module_utils.basic import AnsibleModule
@@ -223,6 +241,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleContext,
     RuleSyntaxError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
+    required_directory,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.kernel import (
     KernelAuditUnavailable,
@@ -331,6 +352,7 @@ def main():
             rules=dict(type="list", elements="str", default=[]),
             load=dict(type="bool", default=False),
             require_load=dict(type="bool", default=False),
+            skip_missing_directories=dict(type="bool", default=False),
         ),
         add_file_common_args=True,
         supports_check_mode=True,
@@ -339,12 +361,17 @@ def main():
     run = _runner(module)
     context = RuleContext(machine=platform.machine() or "x86_64",
                           syscall_tables=read_syscall_tables(run) or None)
-    wanted, errors = [], []
+    skip_missing = params["skip_missing_directories"] and params["state"] == "present"
+    wanted, skipped, errors = [], [], []
     for text in params["rules"]:
         try:
             rule, warnings = check_rule(text, context)
+            directory = required_directory(text, context) if skip_missing else None
         except RuleSyntaxError as error:
             errors.append(str(error))
+            continue
+        if directory and not os.path.isdir(directory):
+            skipped.append(text)
             continue
         wanted.append(rule)
         if params["state"] == "present":
@@ -359,7 +386,8 @@ def main():
         lambda existing: merge_rules(existing, wanted, params["state"], params["exclusive"],
                                      context),
         "a rules file", validate=_validate_candidate(wanted, params["state"], context))
-    result.update(path=params["path"], loaded=False, reboot_required=False, rejected=[])
+    result.update(path=params["path"], skipped=skipped, loaded=False, reboot_required=False,
+                  rejected=[])
     if params["load"]:
         kernel_changed = _load(module, run, params["path"], merged.text, merged.changed,
                                context, result)

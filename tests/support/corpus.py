@@ -8,6 +8,7 @@ names another place.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,18 @@ def corpus_file(name: str) -> Path:
         pytest.skip(f"real-world corpus file {name} not found in {corpus_dir()} "
                     "(set WHOTOUCHED_CORPUS to the folder holding it)")
     return path
+
+
+# RHEL 8-10's rsyslog.conf reads local messages from the journal (imjournal, with its rate
+# limit) and keeps imuxsock only for its API socket; rsyslog's sample for Red Hat systems in
+# the corpus predates that.  These lines take the place of its input modules.
+RHEL_INPUTS = ('global(workDirectory="/var/lib/rsyslog")\n'
+               'module(load="imuxsock" SysSock.Use="off")\n'
+               'module(load="imjournal" StateFile="imjournal.state" UsePid="system")\n')
+
+
+def rhel_shaped_rsyslog_conf() -> str:
+    """The corpus's rsyslog.conf for Red Hat systems with the inputs RHEL 8-10 ship."""
+    text = corpus_file("rhel-rsyslog.conf").read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^module\(load="imuxsock"\)[^\n]*\n', RHEL_INPUTS, text)
+    return re.sub(r'(?m)^module\(load="imklog"\)[^\n]*\n', "", text)

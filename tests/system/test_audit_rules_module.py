@@ -178,3 +178,33 @@ def test_user_names_auditctl_cannot_resolve_are_written_with_a_warning(tmp_path)
            "auditctl refuses this rule here" in warnings
     assert 'no user named abc on this host (at "auid>=abc")' in warnings
     assert "no group" not in warnings
+
+
+def test_rules_whose_directory_is_missing_are_left_out_and_reported(tmp_path):
+    present = tmp_path / "etc"
+    present.mkdir()
+    path = tmp_path / "50-site.rules"
+    rules = [
+        "-b 8192",
+        "-w %s/passwd -p wa -k identity" % present,       # the file's directory exists
+        "-w %s/cron.d/ -p wa -k crontab" % present,       # a directory watch: it must exist
+        "-w %s/no-such/file -p wa -k gone" % tmp_path,     # its directory is missing
+        "-a always,exit -F arch=b64 -F dir=%s/app -F perm=wa -k app" % tmp_path,
+        "-a always,exit -F arch=b64 -F path=%s/motd -F perm=wa -k motd" % present,
+        "-a always,exit -F arch=b64 -S execve -k exec",   # names no path
+    ]
+    args = {"path": str(path), "rules": rules, "exclusive": True, "skip_missing_directories": True}
+    predicted = run_module("audit_rules", args, check=True)
+    result = run_module("audit_rules", args)
+    assert result["skipped"] == predicted["skipped"] == [rules[2], rules[3], rules[4]]
+    kept = path.read_text()
+    assert "identity" in kept and "motd" in kept and "-S execve" in kept and "-b 8192" in kept
+    assert "crontab" not in kept and "gone" not in kept and "-k app" not in kept and "key=app" not in kept
+    # once the directory is there, the next run adds the watch
+    (present / "cron.d").mkdir()
+    again = run_module("audit_rules", args)
+    assert again["changed"] is True and again["skipped"] == [rules[3], rules[4]]
+    assert "crontab" in path.read_text()
+    # without the option every rule is written, as auditctl would be given it
+    plain = run_module("audit_rules", dict(args, skip_missing_directories=False))
+    assert plain["skipped"] == [] and "gone" in path.read_text()

@@ -109,7 +109,7 @@ def test_watch_on_a_missing_directory_is_left_out(host):
 
 
 def test_exclusions_come_first(host):
-    rules = normalized_rules(host.file(RULES_FILE).content_string)
+    rules = [rule for rule in normalized_rules(host.file(RULES_FILE).content_string) if rule.startswith(("-a", "-w"))]
     assert rules[: len(EXCLUSIONS)] == normalized(EXCLUSIONS)
 
 
@@ -118,14 +118,40 @@ def test_auditd_conf_managed_keys(host):
     assert conf["num_logs"] == "4"
     assert conf["max_log_file"] == "50"
     assert conf["max_log_file_action"].upper() == "ROTATE"
+    # every record handed to the kernel at once, so that a reader of the log sees it
+    assert conf["freq"] == "1"
+    ubuntu = host.system_info.distribution == "ubuntu"
+    assert conf["log_group"] == ("adm" if ubuntu else "root")
+    if audit_major_version(host) >= 3:
+        assert conf["flush"].upper() == "INCREMENTAL_ASYNC"
+        assert (conf["q_depth"], conf["overflow_action"].upper()) == ("8192", "SYSLOG")
+    else:
+        assert conf["flush"].upper() == "INCREMENTAL"
+        dispatcher = key_values(host.file("/etc/audisp/audispd.conf").content_string)
+        assert (dispatcher["q_depth"], dispatcher["overflow_action"].upper()) == ("8192", "SYSLOG")
     # Keys the role does not manage keep the distribution's values.
     assert conf["log_file"] == "/var/log/audit/audit.log"
     assert "log_format" in conf
 
 
-def test_syslog_plugin_on_with_the_facility(host):
+def test_the_kernels_backlog_is_set_first(host):
+    rules = normalized_rules(host.file(RULES_FILE).content_string)
+    assert rules[:2] == normalized(["-b 8192", "--backlog_wait_time 60000"])
+
+
+def test_the_loss_reporter_is_installed_and_enabled(host):
+    program = host.file("/usr/local/sbin/whotouched-audit-health")
+    assert program.is_file and program.mode == 0o755 and program.user == "root"
+    assert host.run("python3 -m py_compile /usr/local/sbin/whotouched-audit-health").rc == 0
+    unit = host.file("/etc/systemd/system/whotouched-audit-health.service").content_string
+    assert "ExecStart=" in unit and "--interval 300" in unit
+    assert host.service("whotouched-audit-health").is_enabled
+
+
+def test_syslog_plugin_off_with_the_facility(host):
+    # rsyslog_client reads auditd's log: the plugin would send every event a second time
     plugin = key_values(host.file(syslog_plugin_path(host)).content_string)
-    assert plugin["active"] == "yes"
+    assert plugin["active"] == "no"
     assert plugin["args"].split() == ["LOG_INFO", "LOG_LOCAL6"]
     if audit_major_version(host) < 3:
         # audispd's own syslog output: no program behind it.

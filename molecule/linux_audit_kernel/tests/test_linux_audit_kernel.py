@@ -163,3 +163,15 @@ def test_a_file_created_in_a_persistence_directory_is_recorded_with_its_key(host
     records = records_of_event(host, rf'type=PATH .*name="{re.escape(probe)}"')
     syscall = next(r for r in records if r.startswith("type=SYSCALL"))
     assert f'key="{key}"' in syscall, syscall
+
+
+def test_the_loss_reporter_writes_its_record_through_the_kernel(host):
+    # No systemd in this container: the reporter runs once by hand, as its unit would run it.
+    state = "/run/whotouched-audit-health-molecule.json"
+    host.run_expect([0], "rm -f %s && python3 /usr/local/sbin/whotouched-audit-health --once --state %s"
+                    % (state, state))
+    lost = int(host.run_expect([0], "auditctl -s").stdout.split("lost ")[1].split()[0])
+    records = records_of_event(host, r"op=whotouched-audit-health lost=\d+ lost_total=%d " % lost)
+    (record,) = [line for line in records if "op=whotouched-audit-health" in line]
+    assert record.startswith("type=USER "), record
+    assert re.search(r" since=[0-9]+\.[0-9]{3} backlog=\d+ backlog_limit=8192 ", record), record

@@ -4,6 +4,7 @@ the client, bursts of numbered events and how many of them reached the server.""
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,14 +22,10 @@ SERVER = "pipeline-server"
 ALICE = 1001
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 SERVER_LOG_DIR = "/var/log/remote"
+# auditd's log on the client: what the kernel recorded, and what the client's rsyslog reads.
 CLIENT_AUDIT_LOG = "/var/log/audit/audit.log"
-# Debian's rsyslog.conf writes every message it keeps locally here (rsyslog_client keeps
-# audit events locally by default): what the client's rsyslog accepted.
-CLIENT_LOCAL_LOG = "/var/log/syslog"
 CLIENT_SPOOL = "/var/spool/rsyslog"
 QUEUE_FILE = "whotouched_audit_fwd"
-# The audit syslog plugin's program name and facility: the client forwards these.
-AUDIT_TAG = ("-t", "audisp-syslog", "-p", "local6.info")
 # The settings converge.yml leaves (group_vars/linux.yml and the role's defaults).
 CONVERGED = {"protocol": "tcp", "queue_size": 50000, "queue_max_disk_space": "1g"}
 
@@ -91,16 +88,21 @@ def server_records(server, path, serial):
 
 # --- bursts of numbered events -------------------------------------------------------------
 
-def burst_command(run_id, count, padding=0):
-    """A shell pipeline logging ``count`` numbered events through the audit plugin's program
-    name and facility, as fast as logger writes them to /dev/log (each ``padding`` bytes longer)."""
+def burst_command(run_id, count, padding=0, per_second=0):
+    """A shell loop the login user alice runs on the client: ``count`` programs, each its own
+    execve that the kernel records (``/bin/true burst=RUN seq=N``, the numbered argument in
+    its EXECVE record), each argument list ``padding`` bytes longer; at most ``per_second``
+    programs a second when it is not 0."""
     pad = (" " + "x" * padding) if padding else ""
-    return "seq 1 %d | sed 's/^/burst=%s seq=/; s/$/%s/' | logger %s" % (count, run_id, pad, " ".join(AUDIT_TAG))
+    pace = ("; [ $((n %% 100)) -eq 0 ] && sleep %.3f" % (100.0 / per_second)) if per_second else ""
+    loop = "n=0; while [ $n -lt %d ]; do n=$((n + 1)); /bin/true burst=%s seq=$n%s%s; done" % (
+        count, run_id, pad, pace)
+    return as_logged_in_user("sh -c %s" % shlex.quote(loop), uid=ALICE)
 
 
 def wait_until_forwarding(client, server, audit_file, timeout=60):
-    """Log one event on the client and wait until the server has stored it: the client's
-    forwarding action is connected and working."""
+    """Run one numbered program on the client and wait until the server has stored it: the
+    client's forwarding is connected and working."""
     run_id = unique("hello")
     send_burst(client, run_id, 1)
     assert poll(lambda: sequence_numbers(server, audit_file, run_id), timeout), \
@@ -108,14 +110,22 @@ def wait_until_forwarding(client, server, audit_file, timeout=60):
 
 
 def send_burst(client, run_id, count):
-    """Log ``count`` numbered events on the client and wait until logger has written them."""
+    """Run ``count`` numbered programs on the client and wait until they have run."""
     client.run_expect([0], burst_command(run_id, count))
 
 
 def sequence_numbers(host, path, run_id):
-    """Every sequence number of burst ``run_id`` found in ``path``, duplicates included."""
-    result = host.run("grep -aoE -- %s %s", r"burst=%s seq=[0-9]+" % run_id, path)
-    return [int(found.rsplit("=", 1)[1]) for found in result.stdout.splitlines()]
+    """Every sequence number of burst ``run_id`` in the EXECVE records of ``path``,
+    duplicates included."""
+    result = host.run("grep -aoE -- %s %s", r'a1="burst=%s" a2="seq=[0-9]+"' % run_id, path)
+    return [int(found.rsplit("=", 1)[1].strip('"')) for found in result.stdout.splitlines()]
+
+
+def recorded_by_kernel(client, run_id):
+    """The numbers of burst ``run_id`` auditd wrote to the client's logs (the kernel recorded)."""
+    result = client.run("cat %s* | grep -aoE -- %s" % (
+        CLIENT_AUDIT_LOG, shlex.quote(r'a1="burst=%s" a2="seq=[0-9]+"' % run_id)))
+    return {int(found.rsplit("=", 1)[1].strip('"')) for found in result.stdout.splitlines()}
 
 
 class Arrivals:

@@ -1,5 +1,12 @@
-"""The rsyslog_client role's end state, judged by meaning and by what rsyslogd really does."""
+"""The rsyslog_client role's end state, judged by meaning and by what rsyslogd really does.
 
+The first platform reads auditd's log (the default source): the verifier writes audit
+records into /var/log/audit/audit.log as auditd would.  The second takes the audit syslog
+plugin's messages: the verifier logs them as the plugin would (program audisp-syslog,
+facility local6)."""
+
+import re
+import time
 import uuid
 
 import pytest
@@ -25,6 +32,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.s
 FILTER_FILE = "/etc/rsyslog.d/10-whotouched-audit-filter.conf"
 FORWARD_FILE = "/etc/rsyslog.d/20-whotouched-audit-forward.conf"
 SPOOL = "/var/spool/rsyslog"
+AUDIT_LOG = "/var/log/audit/audit.log"
 AUDIT_SELECTOR = rsyslog_audit_selector(["audisp-syslog", "audispd"], "LOG_LOCAL6")
 
 
@@ -34,29 +42,52 @@ def _rules(text):
     return [chunk.rule for chunk in chunks if chunk.rule is not None]
 
 
-def _forward(host):
-    """The forwarding rule of the forward drop-in and its action's parameters.
+def _object_params(text, kind):
+    """The parameters of each ``kind(...)`` object of an rsyslog file (``input``, ``ruleset``,
+    ``action``), names in lower case."""
+    found = []
+    for match in re.finditer(r"\b%s\(([^)]*)\)" % kind, text):
+        found.append({name.lower(): value for name, value in re.findall(r'([\w.]+)="([^"]*)"', match.group(1))})
+    return found
 
-    The parser models omfwd (kind ``forward``, normalized parameters); an omrelp action is
-    kept as written (kind ``other``), so its parameters are read as displayed.
-    """
-    rules = _rules(host.file(FORWARD_FILE).content_string)
-    assert len(rules) == 1
-    (rule,) = rules
-    assert len(rule.actions) == 1
-    (action,) = rule.actions
-    if action.kind == "forward":
-        return rule, dict(action.params, type="omfwd")
-    assert action.kind == "other"
-    return rule, {name.lower(): value for name, value in action.display}
+
+def _forward(host):
+    """The forwarding action of the forward drop-in, its parameters (names in lower case)."""
+    (action,) = _object_params(host.file(FORWARD_FILE).content_string, "action")
+    return action
+
+
+def _reads_the_audit_log(host):
+    return bool(_object_params(host.file(FORWARD_FILE).content_string, "input"))
 
 
 def _marker():
     return "whotouched-" + uuid.uuid4().hex[:12]
 
 
-def _audit(host, message):
-    host.run_expect([0], "logger -t audisp-syslog -p local6.info %s", message)
+def _audit(host, record):
+    """An audit record entering the client as auditd hands it over: into its log (file
+    source) or through the syslog plugin (syslog source)."""
+    if _reads_the_audit_log(host):
+        host.run_expect([0], "mkdir -p /var/log/audit && printf '%%s\\n' %s >> %s", record, AUDIT_LOG)
+    else:
+        host.run_expect([0], "logger -t audisp-syslog -p local6.info %s", record)
+
+
+def _listen(host, marker):
+    """A server on the forwarding port (127.0.0.1:10514) that keeps what it receives in
+    /tmp/received until ``marker`` has come."""
+    listener = ("import socket; s=socket.socket(); "
+                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                "s.bind(('127.0.0.1', 10514)); s.listen(1); c, _ = s.accept(); c.settimeout(30); "
+                "data = b''\n"
+                "while b'%s' not in data:\n"
+                "    chunk = c.recv(65536)\n"
+                "    if not chunk: break\n"
+                "    data += chunk\n"
+                "open('/tmp/received', 'wb').write(data)" % marker)
+    host.run_expect([0], "rm -f /tmp/received; (timeout 60 python3 -c %s >/dev/null 2>&1 &); sleep 1",
+                    listener)
 
 
 def test_noise_filters_are_the_compact_seed_list_scoped_to_audit_events(host):
@@ -65,16 +96,28 @@ def test_noise_filters_are_the_compact_seed_list_scoped_to_audit_events(host):
     assert _rules(host.file(FILTER_FILE).content_string) == expected
 
 
-def test_forwarding_selects_audit_events_through_a_reliable_queue(host):
-    rule, params = _forward(host)
-    assert rule.filter == filter_rule_from_spec("if %s then stop" % AUDIT_SELECTOR).filter
-    assert isinstance(rule.filter, ExpressionFilter)
-    assert params["queue.type"].lower() == "linkedlist"
-    assert params["queue.saveonshutdown"] == "on"
-    assert params["action.resumeretrycount"] == "-1"
-    assert params["queue.maxdiskspace"] == "1g"
-    assert params["queue.filename"] == "whotouched_audit_fwd"
-    assert params["queue.spooldirectory"] == SPOOL
+def test_audit_events_enter_one_reliable_queue(host):
+    text = host.file(FORWARD_FILE).content_string
+    (ruleset,) = _object_params(text, "ruleset")
+    assert ruleset["name"] == "whotouched_audit"
+    assert ruleset["queue.type"].lower() == "linkedlist"
+    assert ruleset["queue.saveonshutdown"] == "on"
+    assert ruleset["queue.maxdiskspace"] == "1g"
+    assert ruleset["queue.filename"] == "whotouched_audit_fwd"
+    assert ruleset["queue.spooldirectory"] == SPOOL
+    assert _forward(host)["action.resumeretrycount"] == "-1"
+    if _reads_the_audit_log(host):
+        (source,) = _object_params(text, "input")
+        assert source["type"] == "imfile" and source["file"] == AUDIT_LOG + "*", source
+        assert (source["tag"], source["facility"], source["ruleset"]) == ("audisp-syslog:", "local6", "whotouched_audit")
+        assert "freshstarttail" not in source, "a fresh start would skip a log begun while rsyslog was down"
+        # the noise filters act in the queue's ruleset
+        assert 'include(file="%s")' % FILTER_FILE in text
+    else:
+        rules = _rules(text)
+        assert [rule.filter for rule in rules] == [filter_rule_from_spec("if %s then stop" % AUDIT_SELECTOR).filter]
+        assert isinstance(rules[0].filter, ExpressionFilter)
+        assert "call whotouched_audit" in text
 
 
 def test_the_running_rsyslogd_owns_the_spool_directory(host):
@@ -85,7 +128,7 @@ def test_the_running_rsyslogd_owns_the_spool_directory(host):
 
 
 def test_transport_and_tls_settings(host):
-    _rule, params = _forward(host)
+    params = _forward(host)
     if params["type"] == "omfwd":
         assert (params["target"], params["port"], params["protocol"]) == ("127.0.0.1", "10514", "tcp")
         assert "streamdriver" not in params
@@ -94,7 +137,7 @@ def test_transport_and_tls_settings(host):
         assert (params["target"], params["port"]) == ("server.example.test", "2514")
         assert params["tls"] == "on"
         assert params["tls.authmode"] == "name"
-        assert params["tls.permittedpeer"].replace(" ", "") == '["server.example.test"]'
+        assert 'tls.permittedPeer=["server.example.test"]' in host.file(FORWARD_FILE).content_string
         assert params["tls.cacert"] == "/etc/rsyslog-tls/ca.pem"
         assert 'module(load="omrelp" tls.tlslib="openssl")' in host.file(FORWARD_FILE).content_string
 
@@ -114,21 +157,34 @@ def test_a_client_listens_on_no_network_port(host):
 def test_noise_is_dropped_and_the_rest_is_kept(host):
     noise = _marker()
     kept = _marker()
-    other = _marker()
-    _audit(host, 'type=SYSCALL syscall=59 comm="ls" exe="/usr/bin/ls" key="exec" %s' % noise)
-    _audit(host, 'type=PATH item=0 name="/etc/shadow" %s' % noise)
-    # quotes a noisy program name, but is not an audit event: the filters leave it alone
-    host.run_expect([0], "logger -t cron -p cron.info %s", 'CMD ("sh" -c backup) %s' % other)
-    _audit(host, 'type=SYSCALL syscall=59 comm="nc" exe="/usr/bin/nc.openbsd" key="exec" %s' % kept)
-    wait_for_line(host, "/var/log/syslog", kept)
-    wait_for_line(host, "/var/log/syslog", other)
-    assert host.run("grep -F -- %s /var/log/syslog", noise).rc != 0
+    fence = _marker()
+    if _reads_the_audit_log(host):
+        # what the server receives: the queue holds events of the earlier tests too
+        _listen(host, fence)
+    _audit(host, 'type=SYSCALL msg=audit(1.1:1): syscall=59 comm="ls" exe="/usr/bin/ls" key="exec" %s' % noise)
+    _audit(host, 'type=PATH msg=audit(1.1:1): item=0 name="/etc/shadow" %s' % noise)
+    _audit(host, 'type=SYSCALL msg=audit(1.1:2): syscall=59 comm="nc" exe="/usr/bin/nc.openbsd" key="exec" %s' % kept)
+    _audit(host, 'type=EXECVE msg=audit(1.1:2): argc=2 a0="nc" a1="%s"' % fence)
+    if _reads_the_audit_log(host):
+        received = "/tmp/received"
+        wait_for_line(host, received, fence, timeout=45)
+    else:
+        received = "/var/log/syslog"
+        # quotes a noisy program name, but is not an audit event: the filters leave it alone
+        other = _marker()
+        host.run_expect([0], "logger -t cron -p cron.info %s", 'CMD ("sh" -c backup) %s' % other)
+        wait_for_line(host, received, other)
+        wait_for_line(host, received, fence)
+    wait_for_line(host, received, kept)
+    assert host.run("grep -F -- %s %s", noise, received).rc != 0
 
 
 def _queue_event_across_a_restart(host):
     """Send an audit event while the server is away, stop rsyslog, and find it in the queue's file."""
     marker = _marker()
-    _audit(host, 'type=EXECVE argc=2 a0="id" a1="%s"' % marker)
+    _audit(host, 'type=EXECVE msg=audit(1.1:3): argc=2 a0="id" a1="%s"' % marker)
+    # into the queue: read and filtered (the file input reads on its own time)
+    time.sleep(2)
     host.run_expect([0], "systemctl stop rsyslog")
     saved = host.run("grep -lF -- %s %s/whotouched_audit_fwd.*", marker, SPOOL)
     host.run_expect([0], "systemctl start rsyslog")
@@ -142,21 +198,10 @@ def test_events_wait_on_disk_while_the_server_is_away(host):
 
 
 def test_queued_events_arrive_when_the_server_comes_back(host):
-    _rule, params = _forward(host)
-    if params["type"] != "omfwd":
+    if _forward(host)["type"] != "omfwd":
         pytest.skip("delivery is checked on the platform forwarding over plain tcp (TLS delivery: pipeline scenario)")
     marker = _queue_event_across_a_restart(host)
     # now a server appears on the forwarding port and receives the event
-    listener = ("import socket; s=socket.socket(); "
-                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-                "s.bind(('127.0.0.1', 10514)); s.listen(1); c, _ = s.accept(); c.settimeout(30); "
-                "data = b''\n"
-                "while b'%s' not in data:\n"
-                "    chunk = c.recv(65536)\n"
-                "    if not chunk: break\n"
-                "    data += chunk\n"
-                "open('/tmp/received', 'wb').write(data)" % marker)
-    host.run_expect([0], "rm -f /tmp/received; (timeout 60 python3 -c %s >/dev/null 2>&1 &); sleep 1",
-                    listener)
+    _listen(host, marker)
     line = wait_for_line(host, "/tmp/received", marker, timeout=45)
     assert "audisp-syslog" in line

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Optional
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     WindowsEvent,
@@ -76,7 +75,7 @@ def _meaningful(value):
     return value if value and value not in ("-", "NULL SID", "N/A") else None
 
 
-def parse_evtsys(stored_time, address, pri, rest, now=None) -> Optional[WindowsEvent]:
+def parse_evtsys(stored_time, address, pri, rest, now=None) -> WindowsEvent | None:
     """An event from an ``evtsysformat`` line's parts, or None when it is not evtsys' shape."""
     match = _EVTSYS_BODY.match(rest)
     if match is None:

@@ -26,11 +26,14 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Optional
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    TYPE_CHECKING,
     LossReport,
 )
+
+if TYPE_CHECKING:
+    from typing import Optional
 
 HEALTH_OPERATION = "whotouched-audit-health"
 _MARK = "op=" + HEALTH_OPERATION + " "

@@ -32,6 +32,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.lo
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     Event,
+    format_second,
     format_time,
 )
 
@@ -280,10 +281,15 @@ def _path_fields(body):
     return _one_field(body, "name"), _one_field(body, "nametype")
 
 
-def _stamp_epoch(stamp):
+def _stamp_time(stamp):
+    """``(epoch, time)`` of an audit stamp ``SECONDS.MILLIS:SERIAL``."""
     seconds, _dot, rest = stamp.partition(".")
     millis, _colon, _serial = rest.partition(":")
-    return int(seconds) + int(millis or 0) / 1000.0
+    epoch = int(seconds) + int(millis or 0) / 1000.0
+    if len(millis) == 3 and millis.isascii() and millis.isdigit() and seconds.isdigit():
+        # What format_time(epoch) writes, from the stamp's own digits.
+        return epoch, "%s.%sZ" % (format_second(int(seconds)), millis)
+    return epoch, format_time(epoch)
 
 
 def _user_name(number, name, local_names):
@@ -386,7 +392,7 @@ def _read_records(records):
     """One pass over the records of an event: their types; the fields, names and type of the
     record that says who acted; the EXECVE bodies; the working directory; the PATH records'
     names and nametypes; the PROCTITLE record."""
-    types = []
+    types = [record_type for record_type, _body in records]
     main = {}
     main_names = {}
     main_type = None
@@ -395,7 +401,6 @@ def _read_records(records):
     paths = []
     proctitle = None
     for record_type, body in records:
-        types.append(record_type)
         # Only the records that say who did what are parsed whole; the rest are looked into
         # for their one field, or not at all (BPRM_FCAPS, SOCKADDR, ...): this is the hot loop.
         if record_type == "SYSCALL":
@@ -503,20 +508,27 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     stored form's FROMHOST-IP), ``node`` the ``node=`` name in the records.  ``local_names``
     maps uids to names for logs without ENRICHED names written on this very machine.
     """
-    epoch = _stamp_epoch(stamp)
+    epoch, event_time = _stamp_time(stamp)
     serial = stamp.rpartition(":")[2]
     serial = int(serial) if serial.isdecimal() else _whole_number(serial)
     types, main, main_names, main_type, execve, cwd, paths, proctitle = _read_records(records)
-    argv, argv_complete = _command_line(execve, proctitle, main)
+    argv, argv_complete = _command_line(execve, proctitle, main) \
+        if execve or proctitle or "cmd" in main else ([], True)
     syscall = _syscall_name(main, main_names)
     auid, uid, euid, session, exit_code, pid, ppid = _ids(main)
     if cwd is None and "cwd" in main:
         cwd = decode_text(main["cwd"])
-    path_entries, interesting, operation = _touched_paths(paths, cwd, syscall)
-    tty = main.get("tty") or main.get("terminal")
-    key_text = decode_text(main.get("key")) if "key" in main else None
+    path_entries, interesting, operation = _touched_paths(paths, cwd, syscall) if paths \
+        else ([], [], None)
+    get = main.get
+    tty = get("tty") or get("terminal")
+    key_text = get("key")
+    key_text = decode_text(key_text) if key_text is not None else None
     keys = [key for key in key_text.split("\x01") if key] if key_text else []
-    success = main.get("success") or main.get("res")
+    success = get("success") or get("res")
+    exe = get("exe")
+    comm = get("comm")
+    address_field = get("addr")
     loss = None
     kind = _event_kind(types, main, main_type, interesting)
     if main_type == "USER":
@@ -524,7 +536,7 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         if loss is not None:
             kind = "loss" if loses(loss) else "health"
     return {
-        "time": format_time(epoch),
+        "time": event_time,
         "epoch": epoch,
         "serial": serial,
         "host": host or node,
@@ -540,8 +552,8 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "session": session,
         "tty": None if tty in ("(none)", "?", "", None) else tty,
         "cwd": cwd,
-        "exe": decode_text(main.get("exe")) if "exe" in main else None,
-        "comm": decode_text(main.get("comm")) if "comm" in main else None,
+        "exe": decode_text(exe) if exe is not None else None,
+        "comm": decode_text(comm) if comm is not None else None,
         "argv": argv,
         "key": keys[0] if keys else None,
         "keys": keys,
@@ -554,7 +566,7 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "path": interesting[0]["path"] if interesting else None,
         "operation": operation,
         "account": decode_text(main["acct"]) if "acct" in main else None,
-        "remote_address": main.get("addr") if main.get("addr") not in (None, "?") else None,
+        "remote_address": address_field if address_field not in (None, "?") else None,
         "complete": complete and argv_complete,
         "loss": loss,
     }

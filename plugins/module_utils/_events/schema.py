@@ -11,12 +11,21 @@ table, the alert processor, its alerts, its store and its wall screen read them.
 has every key of :class:`Event` (None where the records do not say); a Windows event also has
 those of :class:`WindowsEvent`.  An event is plain data (a dict of JSON types): it goes to the
 store and to webhooks as it is.
+
+Type checkers read the classes below as TypedDicts.  At run time they are plain classes whose
+annotations name the keys (:func:`schema_keys`): ``typing`` is not imported, so the processor
+and the report take no memory for it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import List, Optional, TypedDict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, TypedDict
+else:
+    TypedDict = object
 
 
 class PathEntry(TypedDict):
@@ -123,20 +132,33 @@ class Classification(TypedDict):
     rules: List[str]
 
 
-EVENT_KEYS = frozenset(Event.__annotations__)
-WINDOWS_EVENT_KEYS = frozenset(WindowsEvent.__annotations__)
-CLASSIFICATION_KEYS = frozenset(Classification.__annotations__)
+def schema_keys(schema):
+    """The keys of one of the schemas above: its annotations and those of its bases."""
+    keys = set()
+    for klass in schema.__mro__:
+        keys.update(vars(klass).get("__annotations__", {}))
+    return frozenset(keys)
+
+
+EVENT_KEYS = schema_keys(Event)
+WINDOWS_EVENT_KEYS = schema_keys(WindowsEvent)
+CLASSIFICATION_KEYS = schema_keys(Classification)
 
 # The last whole second formatted: events come in bursts within one second.
 _LAST_SECOND = (None, "")
 
 
-def format_time(epoch):
-    """An event's ``time``: ISO 8601 UTC with milliseconds, ``2023-11-14T22:13:20.123Z``."""
+def format_second(seconds):
+    """``2023-11-14T22:13:20``: the whole second ``seconds`` (epoch) in UTC."""
     global _LAST_SECOND  # pylint: disable=global-statement
-    seconds = int(epoch)
     last, text = _LAST_SECOND
     if seconds != last:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _LAST_SECOND = (seconds, text)
-    return "%s.%03dZ" % (text, int(round((epoch - seconds) * 1000)) % 1000)
+    return text
+
+
+def format_time(epoch):
+    """An event's ``time``: ISO 8601 UTC with milliseconds, ``2023-11-14T22:13:20.123Z``."""
+    seconds = int(epoch)
+    return "%s.%03dZ" % (format_second(seconds), int(round((epoch - seconds) * 1000)) % 1000)

@@ -27,6 +27,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.m
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.scanning import (
     WORD,
     matching_close,
+    next_code,
     normalized_text,
     skip_space_and_comments,
     skip_string,
@@ -41,10 +42,7 @@ def _parse_object_params(body: str) -> List[Tuple[str, str]]:
     """``name="value" ...`` inside ``action( )``; arrays are kept as their canonical text."""
     params = []
     pos = 0
-    while True:
-        pos = skip_space_and_comments(body, pos)
-        if pos >= len(body):
-            return params
+    while (pos := next_code(body, pos)) is not None:
         match = re.compile(r"([A-Za-z][A-Za-z0-9_.]*)\s*=\s*").match(body, pos)
         if not match:
             raise FilterSyntaxError("cannot read action parameter at %r" % body[pos:pos + 30])
@@ -59,10 +57,10 @@ def _parse_object_params(body: str) -> List[Tuple[str, str]]:
         else:
             raise FilterSyntaxError("parameter %s needs a quoted value" % name)
         params.append((name, value))
-        pos = end
-        pos = skip_space_and_comments(body, pos)
+        pos = skip_space_and_comments(body, end)
         if pos < len(body) and body[pos] == ",":
             pos += 1
+    return params
 
 
 _BOOLEAN_PARAMS = ("queue.saveonshutdown", "action.execonlywhenpreviousissuspended")
@@ -149,10 +147,7 @@ def parse_actions(text: str) -> List[Action]:
     """Actions of a filter: ``stop``, ``~``, ``action()``, legacy actions, ``{}`` and ``&``."""
     actions: List[Action] = []
     pos = 0
-    while True:
-        pos = skip_space_and_comments(text, pos)
-        if pos >= len(text):
-            return actions
+    while (pos := next_code(text, pos)) is not None:
         if text[pos] == "&":
             pos += 1
             continue
@@ -182,6 +177,7 @@ def parse_actions(text: str) -> List[Action]:
         end = len(text) if end < 0 else end
         actions.append(_legacy_action(text[pos:end]))
         pos = end
+    return actions
 
 
 def queue_file_name(rule_filter: Filter, target: str, port: int) -> str:

@@ -9,7 +9,7 @@ and the escapes of RainerScript strings and property-filter values."""
 from __future__ import annotations
 
 import re
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
     FilterSyntaxError,
@@ -48,6 +48,13 @@ def skip_space_and_comments(text: str, pos: int) -> int:
         else:
             break
     return pos
+
+
+def next_code(text: str, pos: int) -> Optional[int]:
+    """Index of the next character of ``text`` from ``pos`` that is neither blank nor in a
+    comment; None at the end."""
+    pos = skip_space_and_comments(text, pos)
+    return pos if pos < len(text) else None
 
 
 def _skip_inert(text: str, pos: int) -> int:
@@ -90,10 +97,7 @@ def _script_tokens(text: str) -> List[str]:
     """RainerScript tokens with comments dropped; words outside strings lowercased."""
     tokens = []
     pos = 0
-    while True:
-        pos = skip_space_and_comments(text, pos)
-        if pos >= len(text):
-            return tokens
+    while (pos := next_code(text, pos)) is not None:
         char = text[pos]
         if char in "\"'`":
             end = skip_string(text, pos)
@@ -109,6 +113,7 @@ def _script_tokens(text: str) -> List[str]:
         else:
             tokens.append(char)
             pos += 1
+    return tokens
 
 
 def _canonical_string(literal: str) -> str:

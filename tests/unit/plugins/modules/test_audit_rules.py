@@ -61,3 +61,12 @@ def test_a_directory_is_no_rules_file(tmp_path):
     status, result = _run(tmp_path, rules=[EXEC])
     assert (status, result["failed"]) == (1, True)
     assert result["msg"] == "%s is a directory, not a rules file" % tmp_path
+
+
+def test_rules_whose_directory_is_missing_are_left_out_and_reported(tmp_path):
+    rules = tmp_path / "50-site.rules"
+    there = "-w %s/ -p wa -k here" % tmp_path
+    missing = "-w %s/nothing-here/ -p wa -k gone" % tmp_path
+    status, result = _run(rules, rules=[there, missing], skip_missing_directories=True)
+    assert (status, result["changed"], result["skipped"]) == (0, True, [missing])
+    assert rules.read_text() == "-w %s -p wa -k here\n" % tmp_path

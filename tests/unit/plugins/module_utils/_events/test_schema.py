@@ -23,6 +23,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sc
     EVENT_KEYS,
     WINDOWS_EVENT_KEYS,
     PathEntry,
+    schema_keys,
 )
 from tests.support.audit_records import evtsys, exec_records, file_records, stored
 from tests.support.corpus import corpus_dir
@@ -43,7 +44,7 @@ def test_a_recorded_linux_log_gives_events_with_exactly_the_schemas_keys():
     for event in events:
         assert set(event) == EVENT_KEYS, event["record_types"]
         for entry in event["paths"]:
-            assert set(entry) == set(PathEntry.__annotations__)
+            assert set(entry) == schema_keys(PathEntry)
 
 
 def test_the_corpus_logs_give_events_with_exactly_the_schemas_keys():
@@ -84,3 +85,32 @@ def test_an_alert_carries_only_keys_of_the_schema():
     )
     carried = set(alert_policy._EVENT_FIELDS)  # pylint: disable=protected-access
     assert carried and carried - WINDOWS_EVENT_KEYS - CLASSIFICATION_KEYS == set()
+
+
+def test_the_schema_costs_no_import_of_typing_at_run_time():
+    """The processor and the report import the schema; typing would add to their memory."""
+    import subprocess
+    import sys
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "import ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler, "
+             "ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk; "
+             "print('typing' in sys.modules)")
+    from tests.support.collection_path import collections_base
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(collections_base())],
+                            capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr
+
+
+@pytest.mark.parametrize("stamp", ["1700000000.123:1", "1700000000.999:2", "1700000000.000:3",
+                                   "1700000000.5:4", "1700000000.:5", "1700000000.-12:6",
+                                   "1700000000.1234:7", "1700000000.\u0661\u0662\u0663:8",
+                                   "0.001:9"])
+def test_an_events_time_is_format_time_of_its_epoch(stamp):
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
+        build_event,
+    )
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+        format_time,
+    )
+    event = build_event(stamp, [("USER_CMD", "pid=1 uid=0 auid=0 ses=1 msg='cmd=6964'")])
+    assert event["time"] == format_time(event["epoch"])

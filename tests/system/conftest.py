@@ -1,0 +1,38 @@
+"""What the system tests share: one boot of the test guest (tests/support/guest.py).
+
+Booting it costs half a minute and every command in it is slow, so every test that needs a
+kernel of its own, systemd as PID 1 and journald uses this one machine.  A test that leaves
+it in a state others cannot use (rules locked with -e 2) puts it back before it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.support.guest import QEMU, Guest, build_image
+
+
+def _missing_for_guest():
+    if os.geteuid() != 0:
+        return "needs root (builds the guest's root file system)"
+    for tool in (QEMU, "qemu-img", "mmdebstrap", "socat", "ssh"):
+        if not shutil.which(tool):
+            return "%s is not installed (scripts/host-packages.sh installs it)" % tool
+    return None
+
+
+@pytest.fixture(scope="session")
+def guest(tmp_path_factory):
+    """The running test guest, shared by the whole session."""
+    missing = _missing_for_guest()
+    if missing:
+        pytest.skip("the test guest " + missing)
+    machine = Guest(build_image(), tmp_path_factory.mktemp("guest"))
+    try:
+        machine.boot()
+        yield machine
+    finally:
+        machine.stop()

@@ -1,0 +1,182 @@
+"""The whole path on a machine with a kernel of its own, as real servers run it.
+
+The test guest (tests/support/guest.py: systemd as PID 1, journald owning /dev/log, auditd
+on the guest's own kernel) gets ``playbooks/site.yml`` as a user would apply it: linux_audit
+and rsyslog_client, forwarding to a log server in a container (rsyslog_server) that QEMU
+reaches on this machine's loopback.  Then a login user types commands over SSH for a
+minute, as many as the guest runs, and every one of them must be in the log server's file.
+
+The same again with rsyslog set up as RHEL 8-10 ship it (imjournal, imuxsock's system
+socket off: the real-world corpus's rsyslog.conf for Red Hat systems with RHEL's inputs)
+and auditd's unit refusing a manual stop, as upstream audit ships it for RHEL: the role
+must apply its auditd.conf changes without ``systemctl restart auditd``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.collection_path import ROOT, collections_base
+from tests.support.corpus import rhel_shaped_rsyslog_conf
+from tests.support.guest import LOG_SERVER_ADDRESS
+from tests.support.process import run
+
+pytestmark = [pytest.mark.needs_root]
+
+IMAGE = os.environ.get("WHOTOUCHED_LOG_SERVER_IMAGE", "whotouched/debian-systemd:bookworm")
+CONTAINER = "whotouched-guest-log-server"
+SERVER_LOG_DIR = "/var/log/remote"
+TYPING_SECONDS = 60
+LOGIN_USER, LOGIN_UID = "alice", 1001
+# RHEL's auditd unit (upstream audit's) refuses "systemctl stop" and so "restart".
+REFUSE_MANUAL_STOP = "[Unit]\nRefuseManualStop=yes\n"
+
+
+def docker(*args, check=True):
+    result = run("docker", *args)
+    assert not check or result.returncode == 0, "docker %s: %s%s" % (" ".join(args), result.stdout, result.stderr)
+    return result
+
+
+def server_shell(command):
+    return docker("exec", CONTAINER, "sh", "-c", command, check=False)
+
+
+@pytest.fixture(scope="module")
+def log_server(guest):
+    """A systemd container for the log server, its tcp port where the guest's forward lands."""
+    if run("docker", "image", "inspect", IMAGE).returncode != 0:
+        pytest.fail("the image %s is missing: make images builds it" % IMAGE)
+    docker("rm", "-f", CONTAINER, check=False)
+    docker("run", "-d", "--name", CONTAINER, "--hostname", "logserver",
+           "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+           "--tmpfs", "/run", "--tmpfs", "/tmp", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+           "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+           "-p", "127.0.0.1:%d:514/tcp" % guest.log_server_port, IMAGE, "/lib/systemd/systemd")
+    try:
+        yield CONTAINER
+    finally:
+        docker("rm", "-f", CONTAINER, check=False)
+
+
+def site(guest, work: Path, name: str, linux_vars: dict | None = None):
+    """``ansible-playbook playbooks/site.yml`` against the log server and the guest."""
+    inventory = {
+        "all": {"children": {
+            "log_servers": {"hosts": {CONTAINER: {"ansible_connection": "community.docker.docker",
+                                                  "ansible_python_interpreter": "/usr/bin/python3"}}},
+            "linux": {"hosts": {"guest": dict(guest.inventory_vars(),
+                                              rsyslog_client_target=LOG_SERVER_ADDRESS,
+                                              rsyslog_client_resume_interval=2,
+                                              **(linux_vars or {}))}},
+        }},
+    }
+    path = work / ("inventory-%s.yml" % name)
+    path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()), ANSIBLE_HOST_KEY_CHECKING="false",
+               ANSIBLE_PIPELINING="true", ANSIBLE_NOCOLOR="1")
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    started = time.monotonic()
+    result = run(str(playbook), "-i", str(path), str(ROOT / "playbooks" / "site.yml"), env=env)
+    print("guest delivery: site.yml (%s) took %.0f s" % (name, time.monotonic() - started))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return result.stdout
+
+
+def sender_file():
+    """The log server's file of the guest's events (one sender: QEMU's connections through
+    the container's published port)."""
+    listed = server_shell("ls %s/*/audit.log" % SERVER_LOG_DIR)
+    files = listed.stdout.split()
+    assert len(files) == 1, "expected the guest's file alone: %r %s" % (files, listed.stderr)
+    return files[0]
+
+
+def type_commands(guest, run_id: str, seconds: int) -> int:
+    """A login user runs one program after another for ``seconds``, each numbered; how many."""
+    typed = guest.ssh(
+        "su - %s -c 'end=$((SECONDS + %d)); n=0; while [ $SECONDS -lt $end ]; do n=$((n + 1)); "
+        "/bin/true %s $n; done; echo $n'" % (LOGIN_USER, seconds, run_id), timeout=seconds + 300)
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+    return int(typed.stdout.split()[-1])
+
+
+def numbers_at_server(run_id: str) -> set:
+    found = server_shell("grep -ahoE 'a1=\"%s\" a2=\"[0-9]+\"' %s/*/audit.log" % (run_id, SERVER_LOG_DIR))
+    return {int(match) for match in re.findall(r'a2="([0-9]+)"', found.stdout)}
+
+
+def wait_for_numbers(run_id: str, count: int, timeout: float = 300) -> set:
+    deadline = time.monotonic() + timeout
+    while True:
+        numbers = numbers_at_server(run_id)
+        if len(numbers) >= count or time.monotonic() >= deadline:
+            return numbers
+        time.sleep(2)
+
+
+def login_user(guest):
+    """alice, who logs in: her commands carry her login uid, as after an SSH login."""
+    guest.check("id %s || useradd -m -u %d -s /bin/bash %s" % (LOGIN_USER, LOGIN_UID, LOGIN_USER))
+
+
+@pytest.fixture(scope="module")
+def debian_path(guest, log_server, tmp_path_factory):
+    """site.yml on the guest as Debian ships it; what it printed."""
+    work = tmp_path_factory.mktemp("guest-delivery")
+    login_user(guest)
+    return {"work": work, "output": site(guest, work, "debian")}
+
+
+def check_every_command_arrives(guest, label):
+    run_id = "typed-%s-%s" % (label, uuid.uuid4().hex[:8])
+    started = time.monotonic()
+    count = type_commands(guest, run_id, TYPING_SECONDS)
+    typed_seconds = time.monotonic() - started
+    numbers = wait_for_numbers(run_id, count)
+    missing = sorted(set(range(1, count + 1)) - numbers)
+    print("guest delivery figures %s: %s" % (label, json.dumps({
+        "typed": count, "seconds_typing": round(typed_seconds), "arrived": len(numbers),
+        "missing": len(missing)})))
+    assert count > 100, "the guest ran only %d commands in %d s" % (count, TYPING_SECONDS)
+    assert missing == [], "%d of %d commands never reached the log server, first %s" % (
+        len(missing), count, missing[:10])
+
+
+def test_every_command_typed_on_the_guest_reaches_the_log_server(guest, debian_path):
+    check_every_command_arrives(guest, "debian")
+    # journald owns /dev/log here, and the events did not pass through it
+    assert guest.check("readlink -f /dev/log").strip() == "/run/systemd/journal/dev-log"
+
+
+def test_the_loss_reporter_runs_and_reaches_the_log_server(guest, debian_path):
+    assert guest.check("systemctl is-active whotouched-audit-health").strip() == "active"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if "op=whotouched-audit-health" in server_shell("grep -ah whotouched-audit-health %s" % sender_file()).stdout:
+            return
+        time.sleep(2)
+    raise AssertionError("no report of the loss reporter reached the log server")
+
+
+def test_rhel_shaped_rsyslog_and_auditd_unit_lose_nothing(guest, debian_path):
+    rhel_conf = rhel_shaped_rsyslog_conf()
+    guest.check("mkdir -p /var/lib/rsyslog /etc/systemd/system/auditd.service.d")
+    guest.write_file("/etc/rsyslog.conf", rhel_conf)
+    guest.write_file("/etc/systemd/system/auditd.service.d/rhel.conf", REFUSE_MANUAL_STOP)
+    guest.check("systemctl daemon-reload")
+    assert guest.ssh("systemctl restart auditd").returncode != 0, "the unit should refuse a manual restart"
+    # a change of auditd.conf that auditd must take without a restart
+    output = site(guest, debian_path["work"], "rhel", {"linux_audit_dispatcher_queue_depth": 9000})
+    assert "RUNNING HANDLER [whotouched.server_audit.linux_audit : Reload auditd]" in output, output[-3000:]
+    assert "imjournal" in guest.check("cat /etc/rsyslog.conf")
+    check_every_command_arrives(guest, "rhel")

@@ -1,0 +1,113 @@
+"""linux_audit's loss reporter (roles/linux_audit/files/whotouched-audit-health): what it
+reads from the kernel's status and auditd's state report, and what it writes.  The system
+and Molecule tests run it against the real kernel; these cover the arithmetic."""
+
+from __future__ import annotations
+
+import struct
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_loader
+from pathlib import Path
+
+import pytest
+
+PROGRAM = Path(__file__).resolve().parents[3] / "roles" / "linux_audit" / "files" / "whotouched-audit-health"
+
+
+def _load():
+    loader = SourceFileLoader("whotouched_audit_health", str(PROGRAM))
+    module = module_from_spec(spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+health = _load()
+BOOT = "3f1e0c7a-0000-4000-8000-000000000001"
+
+
+def test_the_kernel_status_is_read_field_by_field():
+    values = (0, 1, 1, 812, 0, 8192, 17, 3, 0x7f, 60000, 12)
+    status = health.parse_status(struct.pack("=11I", *values))
+    assert status == dict(zip(health.STATUS_FIELDS, values))
+
+
+def test_an_older_kernels_shorter_status_gives_the_fields_it_has():
+    status = health.parse_status(struct.pack("=8I", 0, 1, 1, 812, 0, 320, 5, 0))
+    assert status["lost"] == 5 and status["backlog_limit"] == 320
+    assert "backlog_wait_time" not in status
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("logging suspended = no\nplugin queue overflow detected = yes\n",
+     {"logging_suspended": "no", "plugin_overflow": "yes"}),
+    ("audit version = 3.0.9\ncurrent plugin queue depth = 0\n", {}),
+    ("logging suspended = maybe\n", {}),
+    ("", {}),
+])
+def test_auditd_state_report(text, expected):
+    assert health.parse_daemon_state(text) == expected
+
+
+@pytest.mark.parametrize("previous, total, expected_lost, expected_since", [
+    # the first report of a boot: everything the kernel counted since it started
+    ({}, 40, 40, 1000.0),
+    # the counter grew since the last report of this boot
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 52, 12, 2000.0),
+    # nothing lost since
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 40, 0, 2000.0),
+    # auditctl --reset-lost put it back to 0: what it counts now is new
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 3, 3, 2000.0),
+    # a report of another boot: the counter started again with that boot
+    ({"boot_id": "another", "time": 500.0, "lost_total": 40}, 7, 7, 1000.0),
+])
+def test_what_the_next_report_counts(previous, total, expected_lost, expected_since):
+    report = health.next_report(previous, {"lost": total}, BOOT, now=3000.0, boot_time=1000.0)
+    assert report == {"boot_id": BOOT, "time": 3000.0, "since": expected_since,
+                      "lost": expected_lost, "lost_total": total}
+
+
+@pytest.mark.parametrize("previous, state, expected", [
+    ({}, {"plugin_overflow": "yes"}, "yes"),
+    ({"plugin_overflow": "no"}, {"plugin_overflow": "yes"}, "yes"),
+    # auditd goes on saying so until it restarts: said once, then "seen"
+    ({"plugin_overflow": "yes"}, {"plugin_overflow": "yes"}, "seen"),
+    ({"plugin_overflow": "seen"}, {"plugin_overflow": "yes"}, "seen"),
+    ({"plugin_overflow": "seen"}, {"plugin_overflow": "no"}, "no"),
+    ({"plugin_overflow": "yes"}, {}, "?"),
+])
+def test_a_plugin_queue_overflow_is_reported_once(previous, state, expected):
+    assert health.plugin_overflow(previous, state) == expected
+
+
+def test_the_record_text_says_what_was_lost_between_when_and_when():
+    report = {"lost": 12, "lost_total": 52, "since": 2000.0, "time": 3000.0, "boot_id": BOOT,
+              "plugin_overflow": "yes"}
+    status = {"backlog": 3, "backlog_limit": 8192, "backlog_wait_time": 60000}
+    text = health.health_message(report, status, {"logging_suspended": "no", "plugin_overflow": "yes"})
+    assert text == ("op=whotouched-audit-health lost=12 lost_total=52 since=2000.000 backlog=3 "
+                    "backlog_limit=8192 backlog_wait_time=60000 logging_suspended=no plugin_overflow=yes "
+                    "res=success")
+
+
+def test_unknown_daemon_state_is_written_as_unknown():
+    report = health.next_report({}, {"lost": 0}, BOOT, now=10.0, boot_time=1.0)
+    text = health.health_message(report, {}, {})
+    assert "logging_suspended=? plugin_overflow=?" in text
+
+
+@pytest.mark.parametrize("argv", [["--poll", "0"], ["--interval", "-5"]])
+def test_bad_intervals_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        health.main(argv)
+    assert stopped.value.code == 2
+    assert "--poll and --interval must be positive" in capsys.readouterr().err
+
+
+def test_the_state_survives_a_restart_within_a_boot(tmp_path):
+    path = str(tmp_path / "state.json")
+    report = health.next_report({}, {"lost": 9}, BOOT, now=50.0, boot_time=1.0)
+    health.save(path, report)
+    assert health.load_previous(path) == report
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+    assert health.load_previous(str(tmp_path / "broken.json")) == {}
+    assert health.load_previous(str(tmp_path / "absent.json")) == {}
