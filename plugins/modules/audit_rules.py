@@ -81,7 +81,7 @@ options:
   skip_missing_directories:
     description:
       - Leave out every rule whose path needs a directory this host lacks (a C(-w) watch, or a
-        syscall rule with C(-F path=) or C(-F dir=)), and return it in RV(skipped). The kernel
+        syscall rule with C(-F path=) or C(-F dir=)), and return it in RV(left_out). The kernel
         refuses such a rule, and C(augenrules --load) stops at the first refused line.
       - A path written with a trailing C(/) is a directory watch, and that directory itself must
         exist; C(-F dir=) needs its directory; any other path needs the directory it is in.
@@ -174,7 +174,7 @@ removed:
   returned: success
   type: list
   elements: str
-skipped:
+left_out:
   description: Rules of O(rules) left out because the directory their path needs does not exist
     here (with O(skip_missing_directories=true)), as given.
   returned: success
@@ -375,7 +375,7 @@ def main():
     context = RuleContext(machine=platform.machine() or "x86_64",
                           syscall_tables=read_syscall_tables(run) or None)
     skip_missing = params["skip_missing_directories"] and params["state"] == "present"
-    wanted, skipped, errors = [], [], []
+    wanted, left_out, errors = [], [], []
     for text in params["rules"]:
         try:
             rule, warnings = check_rule(text, context)
@@ -384,7 +384,7 @@ def main():
             errors.append(str(error))
             continue
         if directory and not os.path.isdir(directory):
-            skipped.append(text)
+            left_out.append(text)
             continue
         wanted.append(rule)
         if params["state"] == "present":
@@ -404,7 +404,7 @@ def main():
     changed = merged.text != (existing or "") and not (existing is None and not merged.text)
     diff = text_diff(path, existing, merged.text if changed else (existing or ""))
     result = dict(path=path, rules=merged.rules, added=merged.added, removed=merged.removed,
-                  skipped=skipped, duplicates=merged.duplicates, diff=diff, loaded=False, reboot_required=False,
+                  left_out=left_out, duplicates=merged.duplicates, diff=diff, loaded=False, reboot_required=False,
                   rejected=[])
 
     if changed:
