@@ -16,7 +16,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 # One kernel, one audit rule table: whatever loads audit rules runs under this lock.
 KERNEL_LOCK := flock /run/whotouched-kernel.lock
 
-.PHONY: test test-steps venv host unit system sanity lint lint-runs build molecule molecule-runs images guest engine demo demo-down clean
+.PHONY: test test-steps venv host unit system sanity lint lint-runs build molecule images guest engine demo demo-down clean
 
 # `make test` ends by printing how long each step took (and each Molecule scenario run); a
 # step records its time through scripts/timed.sh when WHOTOUCHED_TIMINGS names a file.
@@ -76,31 +76,20 @@ images: engine
 guest: host
 	$(TIMED) guest scripts/build-guest.sh >/dev/null
 
-# The scenarios of the managed-host roles again on other releases, two at a time: Ubuntu 20.04
-# (audit 2.8, rsyslog 8.2001, Python 3.8) and 24.04 (audit 3.1, rsyslog 8.2312); Debian 11
-# (rsyslog 8.2102, the version of RHEL 8, Python 3.9) and Ubuntu 22.04 (rsyslog 8.2112, Python
-# 3.10), whose audit 3.0 the kernel has already met on Debian 12, so without linux_audit_kernel.
-UBUNTU_PLATFORMS := MOLECULE_IMAGE_1=whotouched/ubuntu-systemd:focal MOLECULE_PLATFORM_1=ubuntu2004 \
-	MOLECULE_IMAGE_2=whotouched/ubuntu-systemd:noble MOLECULE_PLATFORM_2=ubuntu2404
-UBUNTU_SCENARIOS := platform linux_audit linux_audit_kernel rsyslog_client rsyslog_server
-OLDER_PLATFORMS := MOLECULE_IMAGE_1=whotouched/debian-systemd:bullseye MOLECULE_PLATFORM_1=debian11 \
-	MOLECULE_IMAGE_2=whotouched/ubuntu-systemd:jammy MOLECULE_PLATFORM_2=ubuntu2204
-OLDER_SCENARIOS := platform linux_audit rsyslog_client rsyslog_server
-# linux_audit_kernel has one platform: the audit versions it has not met yet, in turn
-# (audit 3.0 on Debian 12 and 2.8 on Ubuntu 20.04 above; 4.0 on Debian 13, 3.1 on Ubuntu 24.04).
-KERNEL_PLATFORMS := debian13=whotouched/debian-systemd:trixie ubuntu2404=whotouched/ubuntu-systemd:noble
+# Every scenario on the default platforms (Debian 12 and 13), then the managed-host roles'
+# scenarios again on other releases: Ubuntu 20.04 (audit 2.8, rsyslog 8.2001, Python 3.8) and
+# 24.04 (audit 3.1, rsyslog 8.2312); Debian 11 (rsyslog 8.2102, the version of RHEL 8,
+# Python 3.9) and Ubuntu 22.04 (rsyslog 8.2112, Python 3.10), whose audit 3.0 the kernel has
+# already met on Debian 12, so without linux_audit_kernel; and linux_audit_kernel alone with the
+# audit versions it has not met yet (4.0 on Debian 13, 3.1 on Ubuntu 24.04).
+# scripts/molecule-matrix.sh runs two at a time, one at a time on the kernel.
+MOLECULE_RUNS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)) \
+	$(addsuffix @ubuntu,platform linux_audit linux_audit_kernel rsyslog_client rsyslog_server) \
+	$(addsuffix @older,platform linux_audit rsyslog_client rsyslog_server) \
+	linux_audit_kernel@debian13 linux_audit_kernel@ubuntu2404
 
 molecule: venv images
-	$(TIMED) molecule $(MAKE) --no-print-directory molecule-runs
-
-molecule-runs:
-	$(KERNEL_LOCK) scripts/molecule.sh
-	$(UBUNTU_PLATFORMS) $(KERNEL_LOCK) scripts/molecule.sh $(UBUNTU_SCENARIOS)
-	$(OLDER_PLATFORMS) $(KERNEL_LOCK) scripts/molecule.sh $(OLDER_SCENARIOS)
-	for platform in $(KERNEL_PLATFORMS); do \
-	  MOLECULE_PLATFORM_1=$${platform%%=*} MOLECULE_IMAGE_1=$${platform#*=} \
-	    $(KERNEL_LOCK) scripts/molecule.sh linux_audit_kernel; \
-	done
+	$(TIMED) molecule scripts/molecule-matrix.sh $(MOLECULE_RUNS)
 
 # The demo: three local containers, site.yml, two sessions, the who-did-what report
 # (the Molecule scenario molecule/demo).  It holds the kernel lock until demo-down.

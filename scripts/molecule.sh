@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run every Molecule scenario in turn (they share one kernel audit table, so never in
-# parallel).  A verifier that finds no tests counts as a failure, not a pass.
+# Run Molecule scenarios in turn (scripts/molecule-matrix.sh runs several of these side by
+# side).  A verifier that finds no tests counts as a failure, not a pass.
 #
 #   scripts/molecule.sh [SCENARIO ...]     default: all scenarios under molecule/
 #
@@ -11,6 +11,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+# The scenarios use the collection of this checkout, through a link (tests/support/collection_path.py).
+ANSIBLE_COLLECTIONS_PATH=$(python3 -c 'from tests.support.collection_path import collections_base; print(collections_base())')
+export ANSIBLE_COLLECTIONS_PATH
 logs="$root/.cache/molecule-logs"
 mkdir -p "$logs"
 

@@ -60,6 +60,8 @@ MODULE_RULES = [
 SYSCALL_FORM_KEPT = "-a always,exit -F arch=b64 -F path=/etc/motd -F perm=wa -k motd"
 SYSCALL_FORM_MISSING = "-a always,exit -F dir=/opt/no-such-app -F perm=wa -k no-such-app"
 EXCLUSIONS = ["-a exclude,never -F msgtype=CRYPTO_KEY_USER"]
+# The kernel's backlog for bursts, before every rule.
+CONTROL_RULES = ["-b 8192", "--backlog_wait_time 60000"]
 
 
 def watch_directory_exists(host, rule):
@@ -72,8 +74,8 @@ def test_rules_file_holds_exactly_the_default_set(host):
     assert rules_file.user == "root" and rules_file.mode == 0o640
     rules = normalized_rules(rules_file.content_string)
     # A watch whose directory is missing would stop auditctl -R at that line: left out.
-    expected = [rule for rule in EXCLUSIONS + SEED_RULES + EXPERT_RULES + PERSISTENCE_RULES + MODULE_RULES
-                if not rule.startswith("-w") or watch_directory_exists(host, rule)]
+    expected = [rule for rule in CONTROL_RULES + EXCLUSIONS + SEED_RULES + EXPERT_RULES + PERSISTENCE_RULES
+                + MODULE_RULES if not rule.startswith("-w") or watch_directory_exists(host, rule)]
     assert sorted(rules) == sorted(normalized(expected + [SYSCALL_FORM_KEPT]))
 
 
@@ -136,7 +138,7 @@ def test_auditd_conf_managed_keys(host):
 
 def test_the_kernels_backlog_is_set_first(host):
     rules = normalized_rules(host.file(RULES_FILE).content_string)
-    assert rules[:2] == normalized(["-b 8192", "--backlog_wait_time 60000"])
+    assert rules[:2] == normalized(CONTROL_RULES)
 
 
 def test_the_loss_reporter_is_installed_and_enabled(host):

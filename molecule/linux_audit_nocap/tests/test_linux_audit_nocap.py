@@ -8,7 +8,9 @@ from test_linux_audit import (  # noqa: F401 pylint: disable=unused-import
     test_exclusions_come_first,
     test_history_timestamps_for_login_shells,
     test_rules_file_holds_exactly_the_default_set,
-    test_syslog_plugin_on_with_the_facility,
+    test_syslog_plugin_off_with_the_facility,
+    test_the_kernels_backlog_is_set_first,
+    test_the_loss_reporter_is_installed_and_enabled,
     test_watch_on_a_missing_directory_is_left_out,
 )
 
@@ -41,3 +43,8 @@ def test_installed_audit_is_version_4(host):
 
 def test_auditd_not_running(host):
     assert not host.service("auditd").is_running
+
+
+def test_the_loss_reporter_is_not_started_where_the_kernel_refuses(host):
+    # enabled for the next boot like auditd, but nothing to read here
+    assert not host.service("whotouched-audit-health").is_running
