@@ -37,6 +37,10 @@ import posixpath
 import re
 import time
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils.windows_events import (
+    read_security_event,
+)
+
 UNSET_ID = 4294967295
 """The kernel's "not set" value of auid, ses and other ids."""
 
@@ -623,53 +627,6 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
 
 _EVTSYS_BODY = re.compile(
     r"(?P<computer>\S+) (?:(?P<tag>\S+): )??(?P<source>[^\s:]+): (?P<id>\d{1,5}): ?(?P<text>.*)$")
-_WINDOWS_SECTIONS = (
-    "Subject", "New Logon", "Account For Which Logon Failed", "New Account", "Target Account",
-    "Member", "Account Information", "Group", "Network Information", "Service Information",
-    "Logon Information", "Additional Information", "Process Information",
-    "Detailed Authentication Information", "Attributes", "Account Whose Credentials Were Used",
-    "Target Server", "Failure Information", "Creator Subject", "Target Subject",
-    "Changed Attributes", "Target Account Information",
-)
-_WINDOWS_LABELS = (
-    "Security ID", "Account Name", "Account Domain", "Logon ID", "Logon Type",
-    "Source Network Address", "Source Port", "Client Address", "Client Port",
-    "Workstation Name", "Source Workstation", "Logon Account", "Service Name", "Service ID",
-    "Group Name", "Group Domain", "Ticket Encryption Type", "Ticket Options", "Failure Code",
-    "Result Code", "Status", "Sub Status", "Failure Reason", "Process Name",
-    "New Process Name", "Process Command Line", "Authentication Package", "Error Code",
-    "Supplied Realm Name", "User ID", "Pre-Authentication Type", "Old Account Name",
-    "New Account Name", "Caller Computer Name", "Domain Name",
-)
-_WINDOWS_TOKEN = re.compile(r"(?:^|(?<= ))(%s):(?: |$)" % "|".join(
-    re.escape(name) for name in sorted(_WINDOWS_SECTIONS + _WINDOWS_LABELS, key=len,
-                                       reverse=True)))
-_WINDOWS_SECTION_SET = frozenset(_WINDOWS_SECTIONS)
-_TARGET_SECTIONS = ("New Logon", "Account For Which Logon Failed", "New Account",
-                    "Target Account", "Member", "Account Whose Credentials Were Used",
-                    "Target Subject", "Target Account Information")
-
-
-def _windows_fields(text):
-    """``(section, label, value)`` triples of an evtsys message (whitespace already collapsed)."""
-    triples = []
-    section = None
-    matches = list(_WINDOWS_TOKEN.finditer(text))
-    for index, match in enumerate(matches):
-        name = match.group(1)
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        value = text[match.end():end].strip()
-        if name in _WINDOWS_SECTION_SET and not value:
-            section = name
-        elif name in _WINDOWS_SECTION_SET and name == "Group" and value:
-            section = name
-        else:
-            triples.append((section, name, value))
-    return triples
-
-
-def _meaningful(value):
-    return value if value and value not in ("-", "NULL SID", "N/A") else None
 
 
 def parse_evtsys(stored_time, address, pri, rest, now=None):
@@ -683,27 +640,11 @@ def parse_evtsys(stored_time, address, pri, rest, now=None):
         success, text = True, text[14:]
     elif text.startswith("AUDIT_FAILURE "):
         success, text = False, text[14:]
-    fields = _windows_fields(text)
-
-    def first(labels, sections=None):
-        for section, label, value in fields:
-            if label in labels and (sections is None or section in sections):
-                found = _meaningful(value)
-                if found:
-                    return found
-        return None
-
-    account = first(("Account Name",), ("Subject", "Creator Subject", None)) or first(
-        ("Logon Account",)) or first(("Account Name",), ("Account Information",))
-    target = first(("Account Name", "New Account Name"), _TARGET_SECTIONS)
-    if target is None and first(("Account Name",), ("Subject",)):
-        target = first(("Account Name",), ("Account Information",))
-    group = first(("Group Name",))
-    source = first(("Source Network Address", "Client Address"))
-    if source and source.startswith("::ffff:"):
-        source = source[7:]
-    command = first(("Process Command Line",))
-    exe = first(("New Process Name", "Process Name"))
+    event_id = int(match.group("id"))
+    # Labels in any display language the reader knows; truncated: evtsys cut the message.
+    fields = read_security_event(event_id, pri, rest[match.end("computer") + 1:], text)
+    account, target, source = fields["account"], fields["target_account"], fields["source_address"]
+    command = fields["command"]
     epoch = syslog_epoch(stored_time, now)
     return {
         "time": format_time(epoch) if epoch is not None else None,
@@ -714,14 +655,14 @@ def parse_evtsys(stored_time, address, pri, rest, now=None):
         "node": None,
         "kind": "windows",
         "record_types": ["WINDOWS"],
-        "event_id": int(match.group("id")),
+        "event_id": event_id,
         "source": match.group("source"),
         "priority": pri,
         "account": account,
         "target_account": target,
-        "group": group,
-        "source_address": _meaningful(source),
-        "workstation": first(("Workstation Name", "Source Workstation")),
+        "group": fields["group"],
+        "source_address": source,
+        "workstation": fields["workstation"],
         "login_user": account or target,
         "auid": None,
         "user": target or account,
@@ -730,7 +671,7 @@ def parse_evtsys(stored_time, address, pri, rest, now=None):
         "session": None,
         "tty": None,
         "cwd": None,
-        "exe": exe,
+        "exe": fields["exe"],
         "comm": None,
         "argv": command.split(" ") if command else [],
         "key": None,
@@ -743,10 +684,11 @@ def parse_evtsys(stored_time, address, pri, rest, now=None):
         "paths": [],
         "path": None,
         "operation": None,
-        "remote_address": _meaningful(source),
-        "ticket_encryption": first(("Ticket Encryption Type",)),
+        "remote_address": source,
+        "ticket_encryption": fields["ticket_encryption"],
         "message": text,
-        "complete": True,
+        "truncated": fields["truncated"],
+        "complete": not fields["truncated"],
     }
 
 

@@ -9,8 +9,10 @@ given ``evtsys.cfg`` and set of registry values:
   ``winevent.c`` CreateQueryString (the query list handed to EvtSubscribe);
 * ``read_registry`` follows ``registry.c`` RegistryRead over RegistryApplicationDataList,
   ``check.c`` CheckSyslogLogHost and ``loop.c`` MainLoop (the tag);
-* ``forwards`` and ``syslog_payload`` follow ``winevent.c`` ProcessEvent and ``syslog.c``
-  SyslogSendW (which events leave, and the exact text that is sent);
+* ``forwards``, ``collapse_message``, ``syslog_text`` and ``utf8_payload`` follow
+  ``winevent.c`` ProcessEvent, ``support.c`` CollapseExpandMessageW and ``syslog.c``
+  SyslogSendW (which events leave, and the exact bytes that are sent, cut where the buffers
+  end);
 * ``cfg_path`` and ``registry_key`` say where a process of a given word size finds the
   relative ``evtsys.cfg`` and ``Software\\ECN\\EvtSys\\3.0`` (a service starts in System32;
   Windows redirects a 32-bit process to SysWOW64 and WOW6432Node).
@@ -308,38 +310,65 @@ def forwards(settings, level, audit_failure=False):
 _SEVERITY = {1: 2, 2: 3, 3: 4, 4: 5, 0: 5, 5: 7}  # ProcessEvent: Windows level -> syslog severity
 
 
-def syslog_payload(settings, timestamp, computer, source, event_id, text, level=AUDIT_LEVEL,
-                   audit_failure=False, size=SYSLOG_DEF_SZ):
-    """The bytes SyslogSendW sends for one event, or None when its UTF-8 conversion fails.
+def collapse_message(message, size=SYSLOG_DEF_SZ):
+    """The message text after support.c CollapseExpandMessageW: CR, LF and TAB become blanks,
+    runs of blanks one blank, and the result at most size - 1 UTF-16 units (its buffer is
+    WCHAR[SYSLOG_DEF_SZ]).  (Its expansion of "%%n" error numbers is not modelled.)"""
+    collapsed = []
+    skipping = False
+    for char in message:
+        if char in "\r\t\n":
+            char = " "
+        if char == " ":
+            if skipping:
+                continue
+            skipping = True
+        else:
+            skipping = False
+        collapsed.append(char)
+    return _cut_utf16("".join(collapsed), size - 1)
 
-    ``text`` is the event's message after CollapseExpandMessageW (at most size - 1 UTF-16
-    units); ``size`` is SYSLOG_DEF_SZ of the build (1024, or 4096 for "LP").  Every step cuts
-    at size - 1 UTF-16 units (_snwprintf_s and wcsncat_s with _TRUNCATE); WideCharToMultiByte
-    into size bytes fails when the UTF-8 form with its NUL does not fit, and what the buffer
-    holds then is unknown, so the model returns None.
+
+def _cut_utf16(text, units):
+    return text.encode("utf-16-le")[:2 * units].decode("utf-16-le", "ignore")
+
+
+def syslog_text(settings, timestamp, computer, source, event_id, text, level=AUDIT_LEVEL,
+                audit_failure=False, size=SYSLOG_DEF_SZ):
+    """The UTF-16 text SyslogSendW converts for one event (winevent.c ProcessEvent, syslog.c).
+
+    ``text`` is the message after collapse_message; ``size`` is SYSLOG_DEF_SZ of the build
+    (1024, or 4096 for "LP").  Every step cuts at size - 1 UTF-16 units (_snwprintf_s and
+    wcsncat_s with _TRUNCATE).
     """
     limit = size - 1
-
-    def cut(value):
-        units = value.encode("utf-16-le")
-        return units[:2 * limit].decode("utf-16-le", "ignore")
-
-    text = cut(text)
     if settings.tag:
         message = "%s %s %s: %s: %d: " % (timestamp, computer, settings.tag, source, event_id)
     else:
         message = "%s %s %s: %d: " % (timestamp, computer, source, event_id)
     if audit_failure:
-        message = cut(message + "AUDIT_FAILURE ")
+        message = _cut_utf16(message + "AUDIT_FAILURE ", limit)
         level = ERROR_LEVEL
     elif level == AUDIT_LEVEL:
-        message = cut(message + "AUDIT_SUCCESS ")
-    message = cut(message + text)
+        message = _cut_utf16(message + "AUDIT_SUCCESS ", limit)
+    message = _cut_utf16(message + text, limit)
     pri = settings.facility * 8 + _SEVERITY.get(level, 5)
-    payload = cut("<%d>%s" % (pri, message)).encode("utf-8")
-    if len(payload) + 1 > size:
-        return None
-    return payload
+    return _cut_utf16("<%d>%s" % (pri, message), limit)
+
+
+def utf8_payload(text, size=SYSLOG_DEF_SZ):
+    """The bytes WideCharToMultiByte leaves for ``text`` in a buffer of ``size`` bytes, or None
+    when the UTF-8 form with its NUL does not fit: the conversion then fails, and what the
+    buffer holds and what is sent is not known from the source."""
+    payload = text.encode("utf-8")
+    return payload if len(payload) + 1 <= size else None
+
+
+def syslog_payload(settings, timestamp, computer, source, event_id, text, level=AUDIT_LEVEL,
+                   audit_failure=False, size=SYSLOG_DEF_SZ):
+    """The bytes SyslogSendW sends for one event, or None when its UTF-8 conversion fails."""
+    return utf8_payload(syslog_text(settings, timestamp, computer, source, event_id, text,
+                                    level, audit_failure, size), size)
 
 
 # ------------------------------------------------------------------ where things are read

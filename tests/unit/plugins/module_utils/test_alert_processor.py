@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import select
@@ -10,6 +11,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils.alert_processor import (
     LineReader,
@@ -232,3 +234,21 @@ def test_check_accepts_a_good_configuration_and_starts_nothing(tmp_path):
     out, err = process.communicate(timeout=20)
     assert (process.returncode, out, err) == (0, b"", b"")
     assert not (tmp_path / "events.jsonl").exists()
+
+
+def test_the_role_installs_every_module_utils_the_processor_imports():
+    """rsyslog_server copies only the files it lists to the log server: every module utility
+    the processor's entry imports, directly or through another, must be on that list."""
+    listed = set(yaml.safe_load((ROOT / "roles" / "rsyslog_server" / "vars" / "main.yml")
+                                .read_text())["rsyslog_server_processor_modules"])
+    prefix = "ansible_collections.whotouched.server_audit.plugins.module_utils."
+    needed, todo = set(), [ENTRY]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(prefix):
+                name = node.module[len(prefix):] + ".py"
+                if name not in needed:
+                    needed.add(name)
+                    todo.append(ROOT / "plugins" / "module_utils" / name)
+    assert needed and needed <= listed, sorted(needed - listed)
