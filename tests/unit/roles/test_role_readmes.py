@@ -57,3 +57,17 @@ def test_the_readme_names_no_variable_the_specs_do_not_know(role):
     unknown = sorted(readme_names(role) - spec_variables(role) - other_names(role))
     assert unknown == [], "%s/README.md names variables the specs do not know: %s" % (
         role.name, ", ".join(unknown))
+
+
+def test_the_windows_platform_row_agrees_with_the_role_readme():
+    """What the README's platform table says of Windows hosts, the role README's table of what
+    was tested where says too: the same target, the model of evtsys, the real rsyslogd, the
+    languages read."""
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines()
+               if line.startswith("| Windows managed hosts |"))
+    role = (ROOT / "roles" / "windows_evtsys_policy" / "README.md").read_text()
+    for phrase in ("Windows Server 2016 and newer, 64-bit, with evtsys 4.5.1's 64-Bit-LP build",
+                   "model of evtsys 4.5.1 written from its C source", "real rsyslogd",
+                   "German", "French", "Spanish", "Japanese", "English"):
+        assert phrase in row, phrase
+        assert phrase in role, phrase
