@@ -54,9 +54,9 @@ FIELDS = (
 )
 
 # Localized labels by language, each read as its English name.  Every entry comes from a real
-# message or message template of that language (tests/unit/plugins/module_utils/fixtures/
-# windows_events/README.md names them; a unit test holds the table to them).  Apostrophes are
-# written ', which also stands for the typographic one Windows uses.
+# message or message template of that language, named in the README of the unit tests'
+# fixtures/windows_events/, and a unit test holds the tables to them.  Apostrophes are written
+# ', which also stands for the typographic one Windows uses.
 LABELS = {
     "de": {
         "Antragsteller": "Subject",
@@ -284,9 +284,13 @@ def read_fields(text):
     return triples
 
 
-def _meaningful(value):
-    # A value ending in ":" ran into a label of a section this reader does not know.
-    if not value or value in _MEANINGLESS or value.endswith(":"):
+# Fields whose values never end in ":" (Windows refuses the colon in account and group
+# names): one that does ran into the label of a section this reader does not know.
+_NAMES_WITHOUT_COLON = frozenset(("Account Name", "New Account Name", "Logon Account", "Group Name"))
+
+
+def _meaningful(value, name=None):
+    if not value or value in _MEANINGLESS or (name in _NAMES_WITHOUT_COLON and value.endswith(":")):
         return None
     return value
 
@@ -294,7 +298,7 @@ def _meaningful(value):
 def _first(fields, names, sections=None):
     for section, name, value in fields:
         if name in names and (sections is None or section in sections):
-            found = _meaningful(value)
+            found = _meaningful(value, name)
             if found:
                 return found
     return None
@@ -308,7 +312,7 @@ def _name_by_position(fields, block):
         if name == "Security ID":
             blocks += 1
         elif blocks == block and name in ("Account Name", "New Account Name"):
-            found = _meaningful(value)
+            found = _meaningful(value, name)
             if found:
                 return found
     return None

@@ -237,10 +237,16 @@ def test_evtsys_cut_knows_the_buffers_of_both_builds(pri_text, body, cut):
 
 # --- Hostile text from a Windows sender (a client)
 
-def test_a_value_never_runs_into_a_section_the_reader_does_not_know():
+def test_a_name_never_runs_into_a_section_the_reader_does_not_know():
     fields = we.read_fields("Antragsteller: Sicherheits-ID: S-1-5-18 Kontoname: bob Gruppe: "
                             "Sicherheits-ID: S-1-5-32-544")
     assert we.security_event_fields(4732, fields)["target_account"] is None
+
+
+def test_a_command_line_may_end_in_a_colon():
+    fields = we.read_fields("A new process has been created. Process Information: New Process "
+                            "Name: C:\\Windows\\System32\\net.exe Process Command Line: net use Z:")
+    assert we.security_event_fields(4688, fields)["command"] == "net use Z:"
 
 
 @given(st.lists(st.sampled_from(list("ab :\u00a0\u2019\uff1a-") + [
