@@ -174,7 +174,9 @@ events:
       C(operation) for file watches, C(account) (the C(acct=) of login and account records),
       C(record_types), C(serial) and C(complete) (false when records were missing). Windows
       events carry C(event_id), C(source), C(priority), C(account), C(target_account), C(group),
-      C(source_address), C(workstation), C(ticket_encryption) and C(message).
+      C(source_address), C(workstation), C(ticket_encryption), C(message) and C(truncated) (true when
+      evtsys cut the message at its buffer, so that the fields after the cut are missing and
+      C(complete) is false). Their labels are read in English, German, French, Spanish and Japanese.
   returned: always
   type: list
   elements: dict

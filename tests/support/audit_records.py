@@ -14,6 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.windows_events import (
+    FACILITY_NAMES,
+    SEVERITY_NAMES,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     compact_noise_filters,
 )
@@ -107,6 +111,21 @@ def evtsys(event_id, text, success=True, address="192.0.2.20", computer="DC01",
     return "%s %s %s %s Security-Auditing: %d: %s %s" % (
         stamp, address, pri, computer, event_id,
         "AUDIT_SUCCESS" if success else "AUDIT_FAILURE", text)
+
+
+def stored_evtsys(payload, address="192.0.2.20"):
+    """An evtsys datagram (bytes) as the log server stores it (evtsysformat), as bytes.
+
+    rsyslog reads the RFC 3164 header: the priority, the 15-character time stamp, the host
+    and the tag up to its colon; ``%msg%`` keeps the rest with its leading blank.  The host
+    the stored line names is the one the datagram gives (FROMHOST, when its address has that
+    name)."""
+    match = re.match(rb"<(\d{1,3})>(.{15}) (\S+) (\S+:)(.*)\Z", payload, re.S)
+    assert match, payload
+    pri = int(match.group(1))
+    pri_text = "%s.%s<%d>" % (FACILITY_NAMES[pri >> 3], SEVERITY_NAMES[pri & 7], pri)
+    return b"%s %s %s %s %s%s" % (match.group(2), address.encode(), pri_text.encode(),
+                                  match.group(3), match.group(4), match.group(5))
 
 
 def dropped(filters, message):

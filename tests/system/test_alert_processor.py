@@ -16,7 +16,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -37,11 +36,11 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jso
     read_store,
 )
 from tests.support.collection_path import ROOT
+from tests.system.private_rsyslogd import RSYSLOGD, private_rsyslogd
 from tests.system.test_audit_events_kernel import free_port, role_template, wait_for
 from tests.support.audit_records import exec_records
 from tests.support.role_vars import install_processor
 
-RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 PYTHON = "/usr/bin/python3"
 SECRET = "s3cret-for-the-test"
 WINDOW = 8
@@ -207,7 +206,7 @@ def pipeline(tmp_path_factory):
     port, windows_port = free_port(), free_port()
     stored = work / "stored.log"
     # The role's own processor section and hand-over (its j2 text, variables filled in).
-    (work / "rsyslog.conf").write_text(
+    config = (
         'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s'
         'ruleset(name="store") {\n'
         '  action(type="omfile" file="%s" template="runcmdformat")\n'
@@ -226,40 +225,18 @@ def pipeline(tmp_path_factory):
             rsyslog_server_processor_queue_size=20000, rsyslog_server_rsyslog_user="root"),
            stored, role_processor_call("runcmdformat"), port, role_template("evtsysformat"),
            work / "windows.log", role_processor_call("evtsysformat"), windows_port))
-    checked = subprocess.run([RSYSLOGD, "-N1", "-f", str(work / "rsyslog.conf")],
-                             capture_output=True, text=True, check=False)
-    assert checked.returncode == 0, checked.stderr
-    daemon = subprocess.Popen([RSYSLOGD, "-n", "-f", str(work / "rsyslog.conf"), "-i",
-                               str(work / "rsyslogd.pid")], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
-    sender = None
     try:
-        wait_for(lambda: _connects(port), 30, "rsyslogd to listen")
-        sender = socket.create_connection(("127.0.0.1", port))
-        yield {"daemon": daemon, "windows_port": windows_port, "work": work, "store": store, "stored": stored, "sender": sender,
-               "webhook": webhook, "hanging": hanging, "mailbox": mailbox,
-               "sms": work / "sms", "err": work / "processor.err", "wall_port": wall_port}
+        with private_rsyslogd(work, config, port) as daemon, \
+                socket.create_connection(("127.0.0.1", port)) as sender:
+            yield {"daemon": daemon, "windows_port": windows_port, "work": work, "store": store,
+                   "stored": stored, "sender": sender, "webhook": webhook, "hanging": hanging,
+                   "mailbox": mailbox, "sms": work / "sms", "err": work / "processor.err",
+                   "wall_port": wall_port}
     finally:
-        if sender is not None:
-            sender.close()
-        daemon.terminate()
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
         hanging.release.set()
         smtp.stop()
         webhook.shutdown()
         hanging.shutdown()
-
-
-def _connects(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def send(pipeline, argv, serial, host="web01"):

@@ -120,6 +120,9 @@ class WindowsEvent(Event):
     workstation: Optional[str]
     ticket_encryption: Optional[str]
     message: str
+    # evtsys cut the message at its buffer: the fields after the cut are missing (and
+    # ``complete`` is false).
+    truncated: bool
 
 
 class Classification(TypedDict):

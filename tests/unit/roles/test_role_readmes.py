@@ -40,11 +40,15 @@ def test_the_readme_names_every_variable_of_the_specs(role):
 
 def other_names(role: Path) -> set[str]:
     """Names of the role's kind that are no variables of the specs: the per-platform values
-    of vars/ (documented, not to be set), Molecule scenarios and benchmarks."""
+    of vars/ (documented, not to be set), the variables of earlier releases the role refuses
+    (``__<role>_removed_variables``, documented for those upgrading), Molecule scenarios and
+    benchmarks."""
     names = {path.stem for path in ROOT.glob("benchmarks/*.py")}
     names |= {path.parent.name for path in ROOT.glob("molecule/*/molecule.yml")}
     for path in (role / "vars").glob("*.yml"):
-        names |= set(yaml.safe_load(path.read_text()) or {})
+        values = yaml.safe_load(path.read_text()) or {}
+        names |= set(values)
+        names |= set(values.get("__%s_removed_variables" % role.name) or {})
     return names
 
 
@@ -53,3 +57,17 @@ def test_the_readme_names_no_variable_the_specs_do_not_know(role):
     unknown = sorted(readme_names(role) - spec_variables(role) - other_names(role))
     assert unknown == [], "%s/README.md names variables the specs do not know: %s" % (
         role.name, ", ".join(unknown))
+
+
+def test_the_windows_platform_row_agrees_with_the_role_readme():
+    """What the README's platform table says of Windows hosts, the role README's table of what
+    was tested where says too: the same target, the model of evtsys, the real rsyslogd, the
+    languages read."""
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines()
+               if line.startswith("| Windows managed hosts |"))
+    role = (ROOT / "roles" / "windows_evtsys_policy" / "README.md").read_text()
+    for phrase in ("Windows Server 2016 and newer, 64-bit, with evtsys 4.5.1's 64-Bit-LP build",
+                   "model of evtsys 4.5.1 written from its C source", "real rsyslogd",
+                   "German", "French", "Spanish", "Japanese", "English"):
+        assert phrase in row, phrase
+        assert phrase in role, phrase
