@@ -46,7 +46,7 @@ def burst(processes: int, stall: Auditd | None) -> float:
     ``stall``, that auditd is stopped for STALL_SECONDS in the middle."""
     script = f"i=0; while [ $i -lt {processes // 2} ]; do /bin/true; i=$((i+1)); done"
     start = time.perf_counter()
-    shells = [subprocess.Popen(["sh", "-c", script]) for _ in range(2)]
+    shells = [subprocess.Popen(["sh", "-c", script]) for _shell in range(2)]
     if stall:
         time.sleep(0.2)
         stall.process.send_signal(signal.SIGSTOP)

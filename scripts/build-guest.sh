@@ -38,6 +38,7 @@ trap 'rm -rf "$work"' EXIT
 echo "build-guest: building $SUITE into $guest" >&2
 
 # The hook's "$1" is the new root, expanded by mmdebstrap.
+# shellcheck disable=SC2016
 mmdebstrap --quiet --variant=apt --include="$PACKAGES" --skip=cleanup/apt/lists \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \

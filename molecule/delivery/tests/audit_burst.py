@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Play auditd's part in a burst: a real recorded audit event (usermod run through sudo,
 recorded on the project's test machine with log_format ENRICHED), renumbered, as fast as
 it can be written.
@@ -27,12 +26,23 @@ import time
 from collections import Counter
 
 TEMPLATE = (
-    'type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes exit=0 a0=56258b60f680 a1=56258b60ca30 a2=56258b610240 a3=93caf12fda21253d items=2 ppid=9226 pid=9229 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="usermod" exe="/usr/sbin/usermod" key="exec"\x1dARCH=x86_64 SYSCALL=execve AUID="unset" UID="root" GID="root" EUID="root" SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"',
-    'type=BPRM_FCAPS msg=audit({stamp}): fver=0 fp=0 fi=0 fe=0 old_pp=000001fffeffffff old_pi=0 old_pe=000001fffeffffff old_pa=0 pp=000001fffeffffff pi=0 pe=000001fffeffffff pa=0 frootid=0',
+    'type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes exit=0 '
+    'a0=56258b60f680 a1=56258b60ca30 a2=56258b610240 a3=93caf12fda21253d items=2 ppid=9226 '
+    'pid=9229 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 '
+    'tty=(none) ses=4294967295 comm="usermod" exe="/usr/sbin/usermod" '
+    'key="exec"\x1dARCH=x86_64 SYSCALL=execve AUID="unset" UID="root" GID="root" EUID="root" '
+    'SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"',
+    'type=BPRM_FCAPS msg=audit({stamp}): fver=0 fp=0 fi=0 fe=0 old_pp=000001fffeffffff '
+    'old_pi=0 old_pe=000001fffeffffff old_pa=0 pp=000001fffeffffff pi=0 pe=000001fffeffffff '
+    'pa=0 frootid=0',
     'type=EXECVE msg=audit({stamp}): argc=4 a0="usermod" a1="-aG" a2="sudo" a3="wtdup"',
     'type=CWD msg=audit({stamp}): cwd="/tmp/wtcap"',
-    'type=PATH msg=audit({stamp}): item=0 name="/usr/sbin/usermod" inode=15884347 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID="root" OGID="root"',
-    'type=PATH msg=audit({stamp}): item=1 name="/lib64/ld-linux-x86-64.so.2" inode=338944 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID="root" OGID="root"',
+    'type=PATH msg=audit({stamp}): item=0 name="/usr/sbin/usermod" inode=15884347 dev=fe:00 '
+    'mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 '
+    'cap_fver=0 cap_frootid=0\x1dOUID="root" OGID="root"',
+    'type=PATH msg=audit({stamp}): item=1 name="/lib64/ld-linux-x86-64.so.2" inode=338944 '
+    'dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 '
+    'cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID="root" OGID="root"',
     'type=PROCTITLE msg=audit({stamp}): proctitle=757365726D6F64002D6147007375646F007774647570',
 )
 

@@ -39,6 +39,7 @@ DISK_CAP = "4m"
 DISK_CAP_BYTES = (4 * 1000 * 1000, 4 * 1024 * 1024)
 DISK_CAP_SLACK = 64 * 1024
 
+
 @pytest.fixture(autouse=True)
 def server_running(server):
     """Every test starts with the server's rsyslog up (a failed test may have stopped it)."""
