@@ -74,7 +74,7 @@ options:
   skip_missing_directories:
     description:
       - Leave out every rule whose path needs a directory this host lacks (a C(-w) watch, or a
-        syscall rule with C(-F path=) or C(-F dir=)), and return it in RV(skipped). The kernel
+        syscall rule with C(-F path=) or C(-F dir=)), and return it in RV(left_out). The kernel
         refuses such a rule, and C(augenrules --load) stops at the first refused line.
       - A path written with a trailing C(/) is a directory watch, and that directory itself must
         exist; C(-F dir=) needs its directory; any other path needs the directory it is in.
@@ -167,7 +167,7 @@ removed:
   returned: success
   type: list
   elements: str
-skipped:
+left_out:
   description: Rules of O(rules) left out because the directory their path needs does not exist
     here (with O(skip_missing_directories=true)), as given.
   returned: success
@@ -362,7 +362,7 @@ def main():
     context = RuleContext(machine=platform.machine() or "x86_64",
                           syscall_tables=read_syscall_tables(run) or None)
     skip_missing = params["skip_missing_directories"] and params["state"] == "present"
-    wanted, skipped, errors = [], [], []
+    wanted, left_out, errors = [], [], []
     for text in params["rules"]:
         try:
             rule, warnings = check_rule(text, context)
@@ -371,7 +371,7 @@ def main():
             errors.append(str(error))
             continue
         if directory and not os.path.isdir(directory):
-            skipped.append(text)
+            left_out.append(text)
             continue
         wanted.append(rule)
         if params["state"] == "present":
@@ -386,7 +386,7 @@ def main():
         lambda existing: merge_rules(existing, wanted, params["state"], params["exclusive"],
                                      context),
         "a rules file", validate=_validate_candidate(wanted, params["state"], context))
-    result.update(path=params["path"], skipped=skipped, loaded=False, reboot_required=False,
+    result.update(path=params["path"], left_out=left_out, loaded=False, reboot_required=False,
                   rejected=[])
     if params["load"]:
         kernel_changed = _load(module, run, params["path"], merged.text, merged.changed,

@@ -1,8 +1,9 @@
 """What the system tests share: one boot of the test guest (tests/support/guest.py).
 
 Booting it costs half a minute and every command in it is slow, so every test that needs a
-kernel of its own, systemd as PID 1 and journald uses this one machine.  A test that leaves
-it in a state others cannot use (rules locked with -e 2) puts it back before it ends.
+kernel of its own, systemd as PID 1 and journald uses this one machine.  Tests that lock its
+audit rules (marked ``locks_guest``) run last; a test that needs the rules unlocked asks for
+``unlocked_guest``, which reboots the guest without the lock when one was set.
 """
 
 from __future__ import annotations
@@ -36,3 +37,21 @@ def guest(tmp_path_factory):
         yield machine
     finally:
         machine.stop()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "locks_guest: locks the test guest's audit rules (-e 2); runs last")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.get_closest_marker("locks_guest") is not None)
+
+
+@pytest.fixture(scope="module")
+def unlocked_guest(guest):
+    """The test guest, its audit rules not locked."""
+    if guest.lock_files:
+        guest.ssh("rm -f " + " ".join(guest.lock_files))
+        guest.lock_files = []
+        guest.reboot()
+    return guest

@@ -196,15 +196,15 @@ def test_rules_whose_directory_is_missing_are_left_out_and_reported(tmp_path):
     args = {"path": str(path), "rules": rules, "exclusive": True, "skip_missing_directories": True}
     predicted = run_module("audit_rules", args, check=True)
     result = run_module("audit_rules", args)
-    assert result["skipped"] == predicted["skipped"] == [rules[2], rules[3], rules[4]]
+    assert result["left_out"] == predicted["left_out"] == [rules[2], rules[3], rules[4]]
     kept = path.read_text()
     assert "identity" in kept and "motd" in kept and "-S execve" in kept and "-b 8192" in kept
     assert "crontab" not in kept and "gone" not in kept and "-k app" not in kept and "key=app" not in kept
     # once the directory is there, the next run adds the watch
     (present / "cron.d").mkdir()
     again = run_module("audit_rules", args)
-    assert again["changed"] is True and again["skipped"] == [rules[3], rules[4]]
+    assert again["changed"] is True and again["left_out"] == [rules[3], rules[4]]
     assert "crontab" in path.read_text()
     # without the option every rule is written, as auditctl would be given it
     plain = run_module("audit_rules", dict(args, skip_missing_directories=False))
-    assert plain["skipped"] == [] and "gone" in path.read_text()
+    assert plain["left_out"] == [] and "gone" in path.read_text()

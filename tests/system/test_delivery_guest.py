@@ -52,11 +52,12 @@ def server_shell(command):
 
 
 @pytest.fixture(scope="module")
-def log_server(guest):
+def log_server(unlocked_guest):
     """A systemd container for the log server, its tcp port where the guest's forward lands."""
     if run("docker", "image", "inspect", IMAGE).returncode != 0:
         pytest.fail("the image %s is missing: make images builds it" % IMAGE)
     docker("rm", "-f", CONTAINER, check=False)
+    guest = unlocked_guest
     docker("run", "-d", "--name", CONTAINER, "--hostname", "logserver",
            "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
            "--tmpfs", "/run", "--tmpfs", "/tmp", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",

@@ -9,7 +9,8 @@ The guest reboots the way a hardened server does: auditd's unit loads rules.d th
 augenrules, and the last file there sets -e 2.  Then the role's rules tasks run with
 linux_audit_immutable_action fail, warn and reboot (the real ansible.builtin.reboot, a real
 reboot of that kernel), and once more after the reboot.  The host kernel is not touched.
-At the end the lock is removed and the guest rebooted, for the tests that share it.
+These tests run after the other tests of the guest (locks_guest); a later one that needs the
+rules unlocked reboots the guest without the lock (tests/system/conftest.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ BASELINE_FILE = "/etc/audit/rules.d/10-baseline.rules"
 FINALIZE_FILE = "/etc/audit/rules.d/99-finalize.rules"
 BASELINE_RULE = "-w /etc/hostname -p wa -k baseline"
 
-pytestmark = [pytest.mark.needs_root]
+pytestmark = [pytest.mark.needs_root, pytest.mark.locks_guest]
 
 PLAY = """\
 - name: The role's rules tasks on a locked kernel
@@ -87,23 +88,22 @@ def run_role(guest, work: Path, action: str, step: str):
 @pytest.fixture(scope="module")
 def locked_guest_runs(guest, tmp_path_factory):
     """Locks the guest's audit rules at boot, runs the role with each action; returns what
-    each step saw.  Unlocks and reboots the guest afterwards."""
+    each step saw."""
     work = tmp_path_factory.mktemp("immutable")
     (work / "play.yml").write_text(PLAY, encoding="utf-8")
     guest.check("rm -f %s && echo '%s' > %s && printf '%%s\\n' '-e 2' > %s"
                 % (ROLE_RULES_FILE, BASELINE_RULE, BASELINE_FILE, FINALIZE_FILE))
-    try:
-        guest.reboot()
-        steps = {"boot": snapshot(guest)}
-        for action, step in (("fail", "fail"), ("warn", "warn"), ("reboot", "reboot"), ("fail", "after")):
-            started = time.monotonic()
-            steps[step] = run_role(guest, work, action, step)
-            print("immutable: %s took %.0f s" % (step, time.monotonic() - started))
-        steps["rules_file"] = guest.ssh("cat " + ROLE_RULES_FILE).stdout
-        yield steps
-    finally:
-        guest.ssh("rm -f %s %s %s" % (BASELINE_FILE, FINALIZE_FILE, ROLE_RULES_FILE))
-        guest.reboot()
+    guest.lock_files = [BASELINE_FILE, FINALIZE_FILE]
+    guest.reboot()
+    steps = {"boot": snapshot(guest)}
+    for action, step in (("fail", "fail"), ("warn", "warn"), ("reboot", "reboot"), ("fail", "after")):
+        started = time.monotonic()
+        steps[step] = run_role(guest, work, action, step)
+        print("immutable: %s took %.0f s" % (step, time.monotonic() - started))
+    steps["rules_file"] = guest.ssh("cat " + ROLE_RULES_FILE).stdout
+    # the guest's next user finds the role's rules file gone (the lock goes with unlocked_guest)
+    guest.ssh("rm -f " + ROLE_RULES_FILE)
+    return steps
 
 
 def test_the_baseline_locked_the_kernel_at_boot(locked_guest_runs):

@@ -68,5 +68,5 @@ def test_rules_whose_directory_is_missing_are_left_out_and_reported(tmp_path):
     there = "-w %s/ -p wa -k here" % tmp_path
     missing = "-w %s/nothing-here/ -p wa -k gone" % tmp_path
     status, result = _run(rules, rules=[there, missing], skip_missing_directories=True)
-    assert (status, result["changed"], result["skipped"]) == (0, True, [missing])
+    assert (status, result["changed"], result["left_out"]) == (0, True, [missing])
     assert rules.read_text() == "-w %s -p wa -k here\n" % tmp_path
