@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import errno as _errno
 import re
-from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, NoReturn, Optional, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.grammar import (
@@ -85,6 +84,8 @@ _NUMBER_RE = re.compile(r"^-?(0[xX][0-9a-fA-F]+|[0-9]+)$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]*$")
 _SYSCALL_RE = re.compile(r"^([a-z_][a-z0-9_]*|[0-9]+)$")
 _FIELD_NAME_RE = re.compile(r"^[a-z_0-9]*")
+# Fields compared only for (in)equality: paths, labels and names of kinds.
+_EQUALITY_ONLY_FIELDS = PATH_FIELDS | LABEL_FIELDS | {"arch", "perm", "filetype", "fstype"}
 
 
 def joined_words(text: str) -> str:
@@ -206,8 +207,7 @@ def _canonical_path(value: str) -> str:
 
 def _canonical_field_value(name: str, operator: str, value: str, context: RuleContext,
                            rule_text: str, token: str) -> str:
-    if name in (PATH_FIELDS | LABEL_FIELDS | {"arch", "perm", "filetype", "fstype"}) \
-            and operator not in EQUALITY_OPERATORS:
+    if name in _EQUALITY_ONLY_FIELDS and operator not in EQUALITY_OPERATORS:
         raise RuleSyntaxError(rule_text, token, "%s only takes = or != operators" % name)
     if name == "arch":
         return _canonical_arch(value, context, rule_text, token)
@@ -347,29 +347,30 @@ def _control_rule(rule_text: str, option: str, argument: Optional[str], token: s
     return AuditRule(kind="control", option=option, value=str(number))
 
 
-@dataclass
 class _Draft:
     """What the options of one rule have said so far, each checked as auditctl checks it."""
 
-    text: str
-    context: RuleContext
-    command: Optional[str] = None  # "-a", "-A", "-d", "-w" or "-W"
-    filter_list: str = ""
-    action: str = ""
-    syscalls: List[str] = field(default_factory=list)
-    syscall_arch: Optional[str] = None
-    fields: List[Field] = field(default_factory=list)
-    comparisons: List[Field] = field(default_factory=list)
-    keys: List[str] = field(default_factory=list)
-    path: str = ""
-    permissions: Optional[str] = None
-    # auditctl takes a key only after something that selects events: -S, a watch, a
-    # path/dir/perm/exe field, or the filesystem list.
-    key_anchor: bool = False
+    __slots__ = ("text", "context", "command", "watch", "filter_list", "action", "syscalls",
+                 "syscall_arch", "fields", "comparisons", "keys", "path", "permissions",
+                 "key_anchor")
 
-    @property
-    def is_watch(self) -> bool:
-        return self.command in ("-w", "-W")
+    def __init__(self, text: str, context: RuleContext):
+        self.text = text
+        self.context = context
+        self.command: Optional[str] = None  # "-a", "-A", "-d", "-w" or "-W"
+        self.watch = False  # the command is -w or -W
+        self.filter_list = ""
+        self.action = ""
+        self.syscalls: List[str] = []
+        self.syscall_arch: Optional[str] = None
+        self.fields: List[Field] = []
+        self.comparisons: List[Field] = []
+        self.keys: List[str] = []
+        self.path = ""
+        self.permissions: Optional[str] = None
+        # auditctl takes a key only after something that selects events: -S, a watch, a
+        # path/dir/perm/exe field, or the filesystem list.
+        self.key_anchor = False
 
     @property
     def takes_key(self) -> bool:
@@ -381,7 +382,7 @@ class _Draft:
 
 def _take_list(draft: _Draft, option: str, argument: str, token: str) -> None:
     """``-a``, ``-A`` or ``-d LIST,ACTION``."""
-    if draft.is_watch:
+    if draft.watch:
         draft.refuse(token, "watch option can't be given with a syscall")
     if draft.command:
         draft.refuse(token, "Multiple rule insert/delete operations are not allowed")
@@ -398,12 +399,12 @@ def _take_watch(draft: _Draft, option: str, argument: str, token: str) -> None:
     if not argument.startswith("/"):
         draft.refuse(token, "The path must start with '/'")
     draft.command, draft.path = option, _canonical_path(argument)
-    draft.key_anchor = True
+    draft.watch = draft.key_anchor = True
 
 
 def _take_syscalls(draft: _Draft, option: str, argument: str, token: str) -> None:
     """``-S NAME[,NAME...]``."""
-    if draft.is_watch:
+    if draft.watch:
         draft.refuse(token, "-S cannot be given with a watch")
     if not draft.command:
         draft.refuse(token, "-S needs -a, -A or -d before it")
@@ -423,7 +424,7 @@ _EXCLUDE_FIELDS_MESSAGE = "Only msgtype, *uid, *gid, pid, and subj* fields can b
 
 def _take_field(draft: _Draft, option: str, argument: str, token: str) -> None:
     """``-F NAME OPERATOR VALUE``, ``-F key=KEY`` among them."""
-    if draft.is_watch:
+    if draft.watch:
         draft.refuse(token, "-F after a watch is not supported: write the rule as "
                             "-a always,exit -F path=... -F perm=...")
     if not draft.command:
@@ -470,7 +471,7 @@ def _allowed_on_exclude(name: str) -> bool:
 
 def _take_comparison(draft: _Draft, option: str, argument: str, token: str) -> None:
     """``-C FIELD OPERATOR FIELD``."""
-    if not draft.command or draft.is_watch:
+    if not draft.command or draft.watch:
         draft.refuse(token, "List must be given before -C")
     draft.comparisons.append(_parse_comparison(argument, draft.text, token))
 
@@ -490,7 +491,7 @@ def _take_permissions(draft: _Draft, option: str, argument: str, token: str) -> 
     if bad or not argument:
         draft.refuse(token, "Permission %s isn't supported" % ("".join(bad) or argument))
     permissions = "".join(letter for letter in PERMISSION_ORDER if letter in argument)
-    if draft.is_watch:
+    if draft.watch:
         draft.permissions = permissions
         return
     if draft.filter_list not in LISTS_WITH_SYSCALLS:
@@ -524,7 +525,7 @@ def _finished_rule(draft: _Draft) -> AuditRule:
     """The rule the options describe, syscalls and fields in their canonical order."""
     if not draft.command:
         draft.refuse(draft.text, "no -a, -A, -d, -w or -W: not a rule")
-    if draft.is_watch:
+    if draft.watch:
         return AuditRule(kind="watch", delete=draft.command == "-W", path=draft.path,
                          permissions=draft.permissions or PERMISSION_ORDER,
                          keys=tuple(draft.keys))

@@ -66,16 +66,21 @@ def _skip_inert(text: str, pos: int) -> int:
     return pos
 
 
+# Where a string or a comment begins: what code_positions passes over whole.
+_INERT_START = re.compile(r"[\"'`#]|/\*")
+
+
 def code_positions(text: str, pos: int) -> Iterator[Tuple[int, str]]:
     """``(index, character)`` of ``text`` from ``pos`` on, strings and comments passed over
     whole: the characters that are code."""
-    while pos < len(text):
-        after = _skip_inert(text, pos)
-        if after != pos:
-            pos = after
-            continue
-        yield pos, text[pos]
-        pos += 1
+    while True:
+        inert = _INERT_START.search(text, pos)
+        stop = len(text) if inert is None else inert.start()
+        for index in range(pos, stop):
+            yield index, text[index]
+        if inert is None:
+            return
+        pos = _skip_inert(text, stop)
 
 
 def matching_close(text: str, pos: int) -> int:
