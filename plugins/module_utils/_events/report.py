@@ -7,7 +7,8 @@
 
 The pieces of the ``audit_report`` module that know nothing of Ansible: which files to read
 (rotated and compressed ones included, oldest first), time bounds such as ``1h``, the filters,
-and the table shown to people (control characters escaped).
+and the table shown to people (every character that does not show escaped, see
+``_text.printable``).
 """
 
 from __future__ import annotations
@@ -37,22 +38,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     Event,
 )
-
-# Control characters (C0, DEL, C1) and the bidirectional overrides that make text lie.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def sanitize(text):
-    """``text`` safe to show a person: control characters written as ``\\xNN`` escapes."""
-    if text is None:
-        return ""
-    text = str(text)
-    if _UNPRINTABLE.search(text) is None:
-        return text
-    return _UNPRINTABLE.sub(lambda match: "\\x%02x" % ord(match.group())
-                            if ord(match.group()) < 0x100 else "\\u%04x" % ord(match.group()),
-                            text)
-
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
+    sanitize,
+)
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400,
