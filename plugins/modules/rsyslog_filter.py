@@ -166,8 +166,8 @@ removed:
   type: list
   elements: str
 diff:
-  description: The file before and after (shown in diff mode).
-  returned: always
+  description: The file before and after.
+  returned: in diff mode
   type: dict
 backup_file:
   description: Name of the backup file that was created.
