@@ -58,6 +58,9 @@ _IF = re.compile(r"^\s*if\b", re.IGNORECASE)
 _SIMPLE_CONDITION = re.compile(
     r'^(not )?(\( )?\$([a-z][a-z\-]*) (contains|contains_i|startswith|startswith_i) '
     r'("(?:\\.|[^"\\])*")( \))?$')
+# re_match($property, "ERE") is the property filter :property, ereregex, "ERE".
+_REGEX_CONDITION = re.compile(
+    r'^(not )?(\( )?re_match \( \$([a-z][a-z\-]*) , ("(?:\\.|[^"\\])*") \)( \))?$')
 
 
 def _split_condition(text: str) -> Tuple[str, str]:
@@ -82,7 +85,8 @@ def _split_condition(text: str) -> Tuple[str, str]:
 
 
 def expression_filter(expression: str) -> Filter:
-    """A property filter when the condition is one plain comparison, else the expression."""
+    """A property filter when the condition is one plain comparison or ``re_match()`` of a
+    property, else the expression."""
     normalized = normalized_text(expression)
     match = _SIMPLE_CONDITION.match(normalized)
     if match:
@@ -91,6 +95,11 @@ def expression_filter(expression: str) -> Filter:
         if bool(opened) == bool(closed) and (opened or not negated):
             value = unescape_script(literal[1:-1])
             return PropertyFilter(prop, operator, value, bool(negated))
+    match = _REGEX_CONDITION.match(normalized)
+    if match:
+        negated, opened, prop, literal, closed = match.groups()
+        if bool(opened) == bool(closed):  # "not" before a call negates the call
+            return PropertyFilter(prop, "ereregex", unescape_script(literal[1:-1]), bool(negated))
     return ExpressionFilter(normalized, expression.strip())
 
 
