@@ -46,8 +46,8 @@ notes:
     unwritable directory, user or group is only warned about (an earlier task that check mode
     skipped, such as a package's installation, may create it).
   - A O(path) that is a directory, not a regular file (a FIFO, a device), or not UTF-8 text fails
-    the task, naming it; so does a file that is not of the module's kind (a link to
-    C(/etc/shadow) given to P(whotouched.server_audit.audit_rules#module)), without showing a line of it.
+    the task, naming it; so does a file that is not of the module's kind at all (a link to
+    C(/etc/shadow)), in check mode and with O(state=absent) too, without showing a line of it.
   - Warnings quote lines of the file with every character that does not show (controls, line
     separators, zero-width and bidirectional marks) written as an escape.
   - The C(diff) is returned in diff mode only.

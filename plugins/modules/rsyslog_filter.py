@@ -42,6 +42,9 @@ description:
     place. A drop-in that only discards is therefore accepted (C(rsyslogd -N1 -f fragment)
     would wrongly refuse it for having no active action). When rsyslogd refuses, the task fails
     with its message and the file stays byte-for-byte as it was.
+  - A file none of whose statements is a filter rule and one of which does not even begin as an
+    rsyslog statement does (a link to C(/etc/shadow)) is refused before it is validated, without
+    a word of it - C(rsyslogd)'s own refusal would quote it.
   - Order matters in rsyslog - a C(stop) only drops what later actions would have written.
     Name the drop-in so that it sorts before the rules it must protect and after the ones it
     must not, for example V(/etc/rsyslog.d/10-audit-filter.conf) for audit noise filters

@@ -19,6 +19,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.m
     FilterSyntaxError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
+    configuration_problem,
     parse_config,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
@@ -28,6 +29,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.s
     serialize_filter_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    FileValidationError,
     MergeResult,
 )
 
@@ -47,6 +49,9 @@ def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state
     written (``filters``).
     """
     chunks = parse_config(text or "")
+    problem = configuration_problem(chunks)
+    if problem:
+        raise FileValidationError(problem)
     removed: List[str] = []
     added: List[str] = []
 

@@ -22,7 +22,7 @@ rule the caller asked about are ever removed or replaced.
 from __future__ import annotations
 
 import re
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.actions import (
     Unmodeled,
@@ -318,3 +318,29 @@ def _apply_legacy_params(rule: FilterRule, params: Sequence[Tuple[str, str]]) ->
             actions[position] = make_action(action.kind, display, legacy=True)
             return FilterRule(rule.filter, tuple(actions))
     return rule
+
+
+# How a statement rsyslog reads begins: a directive, a property filter, an action line, a
+# block or comment, or a word (a selector such as kern.*, or a RainerScript keyword) followed
+# by a blank or "(".
+_STATEMENT_START = re.compile(r"""[$:&~{}()#*/"'-]|[A-Za-z_][A-Za-z0-9_.,;!=*-]*(?:\s|\(|$)""")
+
+
+def configuration_problem(chunks: Sequence[Chunk]) -> Optional[str]:
+    """Why the file is no rsyslog configuration (a link to /etc/shadow, say), or None.
+
+    It is not when none of its statements is a filter rule and one does not even begin as an
+    rsyslog statement does; the message names no text of it (rsyslogd's own message would
+    quote it), so that such a file's content is never shown.
+    """
+    if any(chunk.rule is not None for chunk in chunks):
+        return None
+    number = 1
+    for chunk in chunks:
+        stripped = chunk.text.lstrip()
+        if stripped and not _STATEMENT_START.match(stripped):
+            line = number + chunk.text[:len(chunk.text) - len(stripped)].count("\n")
+            return ("it is not an rsyslog configuration file: none of its statements is a "
+                    "filter rule, and line %d does not begin one rsyslog reads" % line)
+        number += chunk.text.count("\n")
+    return None

@@ -13,6 +13,12 @@ import pytest
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.posix_regex import (
     regcomp_problem,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.validate import (
+    validate_drop_in,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    FileValidationError,
+)
 from ansible_collections.whotouched.server_audit.plugins.modules import rsyslog_filter
 from tests.support.module_main import run_main
 
@@ -174,3 +180,42 @@ def test_a_comment_holding_a_line_separator_stays_one_comment(tmp_path, separato
     status, result = _run(drop_in, filters=[':msg, contains, "y" stop'])
     assert status == 0 and result["added"] == [':msg, contains, "y" stop']
     assert drop_in.read_bytes().decode("utf-8") == original + ':msg, contains, "y" stop\n'
+
+
+# ---------------------------------------------------------------- a link to a file of secrets
+
+SECRET = "root:$6$Secret.Salt$HashHashHash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+
+
+@pytest.mark.parametrize("check, state", [(True, "present"), (False, "present"),
+                                          (False, "absent")])
+def test_a_link_to_a_file_that_is_no_configuration_is_refused_without_showing_it(
+        tmp_path, check, state):
+    """Found with audit_rules' U4: followed and written with validate=false; with validation,
+    rsyslogd's refusal quoted the hash (``invalid ... command 'Secret$Hash...'``)."""
+    secret = tmp_path / "shadow"
+    secret.write_text(SECRET)
+    drop_in = tmp_path / "10-audit.conf"
+    drop_in.symlink_to(secret)
+    status, result = _run(drop_in, check=check, state=state,
+                          filters=[':msg, contains, "x" stop'])
+    assert (status, result["failed"], result["changed"]) == (1, True, False)
+    assert result["msg"] == ("%s was not changed: it is not an rsyslog configuration file: none "
+                             "of its statements is a filter rule, and line 1 does not begin one "
+                             "rsyslog reads" % drop_in)
+    assert "Secret" not in str(result) and secret.read_text() == SECRET
+
+
+def test_a_main_config_that_is_no_configuration_is_refused_before_rsyslogd_quotes_it(tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text(SECRET)
+
+    def rsyslogd(argv):
+        raise AssertionError("rsyslogd was asked, and would quote the file: %s" % argv)
+
+    with pytest.raises(FileValidationError) as refused:
+        validate_drop_in(rsyslogd, "/usr/sbin/rsyslogd", str(secret),
+                         str(tmp_path / "10-audit.conf"), str(tmp_path / "candidate"))
+    assert str(refused.value) == ("main_config %s: it is not an rsyslog configuration file: none "
+                                  "of its statements is a filter rule, and line 1 does not begin "
+                                  "one rsyslog reads" % secret)
