@@ -99,9 +99,15 @@ def _pieces(content: str) -> List[str]:
             for start in range(0, len(data), LINE_BYTES)]
 
 
-def _overlong(content: str, size: int) -> str:
-    hidden = [piece for piece in _pieces(content)[1:] if not is_comment_or_blank(piece)]
+def _overlong(content: str, size: int) -> Optional[str]:
+    """What auditctl makes of a line over :data:`LINE_BYTES` bytes, or None when it skips every
+    piece of it (a long comment)."""
+    pieces = _pieces(content)
+    read = [piece for piece in pieces if not is_comment_or_blank(piece.partition("\x00")[0])]
+    if not read:
+        return None
     what = "the rest as further lines"
+    hidden = [piece for piece in read if piece is not pieces[0]]
     if hidden:
         what += ', the first of which it reads as "%s"' % sanitize(" ".join(rule_words(hidden[0])))
     return ("the line is %d bytes long: auditctl reads its first %d bytes as one line and %s"
