@@ -10,6 +10,7 @@ refused on this target (an unknown syscall, two values for one setting)."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.grammar import (
@@ -155,27 +156,48 @@ def filter_list_of(rule: AuditRule) -> str:
     return "exit" if rule.kind == "watch" else rule.filter_list
 
 
+def _overlap_shape(rule: AuditRule) -> AuditRule:
+    """The rule as :func:`may_overlap` sees it: without keys, comparisons and tests other than
+    ``=`` (copies of a rule that differ only there overlap the same rules)."""
+    return replace(rule, keys=(), comparisons=(), prepend=False,
+                   fields=tuple(item for item in rule.fields if item[1] == "="))
+
+
 def shadowed_never_rules(rules: Sequence[AuditRule]) -> List[Tuple[AuditRule, AuditRule]]:
     """(never rule, earlier always rule) pairs where the never rule comes too late.
 
     The kernel stops at the first rule of a list that matches, so a ``never`` rule after
-    an ``always`` rule that matches some of the same events does not suppress those.
+    an ``always`` rule that matches some of the same events does not suppress those.  Each
+    shape of rule (see :func:`_overlap_shape`) is compared once with each shape before it, so a
+    long file's copies of the same rules cost no more than one copy.
     """
     pairs = []
+    # per filter list: the shape of each earlier always rule or watch -> its first rule, in order
+    earlier: Dict[str, Dict[AuditRule, AuditRule]] = {}
+    # never shape -> (the first earlier rule it overlaps, or None; how many shapes were tried)
+    verdicts: Dict[AuditRule, Tuple[Optional[AuditRule], int]] = {}
     checked = set()
-    for index, rule in enumerate(rules):
-        if rule.kind != "syscall" or rule.action != "never" or rule.delete or rule.prepend \
-                or rule in checked:
+    for rule in rules:
+        if rule.kind == "control" or rule.delete:
+            continue
+        if rule.kind == "watch" or rule.action == "always":
+            earlier.setdefault(filter_list_of(rule), {}).setdefault(_overlap_shape(rule), rule)
+            continue
+        if rule.action != "never" or rule.prepend or rule in checked:
             continue
         # A never rule written again is a duplicate: its first copy says it all.
         checked.add(rule)
-        for earlier in itertools.islice(rules, index):
-            if earlier.kind == "control" or earlier.delete or filter_list_of(earlier) != rule.filter_list:
-                continue
-            if (earlier.kind == "watch" or earlier.action == "always") and \
-                    may_overlap(earlier, rule):
-                pairs.append((rule, earlier))
-                break
+        shape = _overlap_shape(rule)
+        candidates = earlier.get(rule.filter_list, {})
+        found, tried = verdicts.get(shape, (None, 0))
+        if found is None:
+            for other_shape, first in itertools.islice(candidates.items(), tried, None):
+                if may_overlap(other_shape, shape):
+                    found = first
+                    break
+            verdicts[shape] = (found, len(candidates))
+        if found is not None:
+            pairs.append((rule, found))
     return pairs
 
 

@@ -307,11 +307,13 @@ def _syscall_sort_key(name: str) -> Tuple[int, int, str]:
 
 def _canonical_syscalls(names: Iterable[str], arch: str, context: RuleContext) -> Tuple[str, ...]:
     table = (context.syscall_tables or {}).get(arch)
-    by_number = {number: name for name, number in table.items()} if table else {}
+    by_number = None  # built only for a rule that names a syscall by number
     result = set()
     for name in names:
-        if name.isdigit() and int(name) in by_number:
-            name = by_number[int(name)]
+        if name.isdigit() and table:
+            if by_number is None:
+                by_number = {number: known for known, number in table.items()}
+            name = by_number.get(int(name), name)
         result.add(name)
     return tuple(sorted(result, key=_syscall_sort_key))
 
