@@ -11,8 +11,13 @@ It measures, side by side in one run:
 * one end-to-end module process (``python plugins/modules/audit_rules.py args.json``, as
   Ansible runs it on the target, without the SSH/controller overhead), 1x and 10x.
 
-Goal from the issue: well under half a second for the corpus, and linear growth.  The
-figures are printed, never asserted.
+* one module process over rules files of 5 and 50 MB, in check mode, adding one rule: the
+  corpus repeated (a careless concatenation: every rule a thousand times) and the corpus
+  scaled to distinct rules; wall time, CPU time and the process's peak memory.
+
+Goals: well under half a second for the corpus, linear growth, and a 50 MB file in seconds
+and a few hundred MB (it took 51 s and 1.27 GB, far longer when its rules repeat).  The
+figures are printed, never asserted.  ``--sizes=5,50`` chooses the large files (MB).
 """
 
 from __future__ import annotations
@@ -121,8 +126,62 @@ def module_process(rule_texts: list, path: Path) -> float:
     return elapsed
 
 
+def large_file(rules: list, megabytes: int, distinct: bool) -> str:
+    """A rules file of about ``megabytes`` MB: the rule set repeated, or scaled to distinct
+    rules, with a comment before each copy."""
+    size = megabytes * 1_000_000
+    copy = "# a copy of the site's rules\n" + "\n".join(rules) + "\n"
+    copies = max(1, size // len(copy))
+    if not distinct:
+        return copy * copies
+    # what _distinct_copy appends, worked out once per rule: {n} is the copy's number
+    templates = [_distinct_copy(rule, 1).replace("copy1", "copy{n}").replace(
+        "100001", "{pid}") for rule in rules if rule.startswith(("-a", "-w"))]
+    lines = [rule for rule in rules if not rule.startswith(("-a", "-w"))]
+    for number in range(copies):
+        lines += [template.format(n=number, pid=100000 + number) for template in templates]
+    return "\n".join(lines) + "\n"
+
+
+def process_cost(args_json: Path) -> tuple:
+    """``(wall, cpu, peak RSS MB)`` of one module process run with ``args_json``."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, str(ROOT / "plugins" / "modules" / "audit_rules.py"),
+                                str(args_json)], stdout=subprocess.PIPE, env=env)
+    output = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.stdout.close()
+    result = json.loads(output)
+    if result.get("failed") or status:
+        raise SystemExit("module failed: %s" % result.get("msg"))
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def large_files(rules: list, sizes: list) -> None:
+    print("\nwhole module process over a large rules file (check mode, one new rule):")
+    print("%-28s %8s %12s %12s %12s" % ("file", "size", "wall", "CPU", "peak RSS"))
+    with tempfile.TemporaryDirectory() as work:
+        for distinct in (False, True):
+            label = "corpus scaled, distinct" if distinct else "corpus repeated"
+            for megabytes in sizes:
+                path = Path(work) / "large.rules"
+                path.write_text(large_file(rules, megabytes, distinct))
+                args = Path(work) / "args.json"
+                args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+                    "path": str(path), "rules": ["-w /etc/benchmark-new -p wa -k bench"],
+                    "_ansible_check_mode": True}}))
+                wall, cpu, peak = process_cost(args)
+                print("%-28s %5.1f MB %10.1f s %10.1f s %9.0f MB"
+                      % (label, path.stat().st_size / 1e6, wall, cpu, peak))
+
+
 def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(
+    arguments = [argument for argument in sys.argv[1:] if not argument.startswith("--sizes")]
+    sizes = [int(size) for option in sys.argv[1:] if option.startswith("--sizes=")
+             for size in option.split("=", 1)[1].split(",")] or [5, 50]
+    folder = Path(arguments[0]) if arguments else Path(
         os.environ.get("WHOTOUCHED_CORPUS", ROOT.parent / "shared" / "corpus"))
     if not all((folder / name).is_file() for name in CORPUS_FILES):
         raise SystemExit("corpus files %s not found in %s" % (", ".join(CORPUS_FILES), folder))
@@ -168,6 +227,7 @@ def main() -> None:
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))))
     print("%-28s %8s %11.1f ms  (Python start + AnsibleModule import, for scale)"
           % ("interpreter baseline", "", baseline * 1000))
+    large_files(rules, sizes)
 
 
 if __name__ == "__main__":

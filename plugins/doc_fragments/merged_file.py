@@ -40,10 +40,17 @@ options:
 notes:
   - A symbolic link at O(path) is followed - the file it points to is changed, the link stays.
   - The directory and the O(mode), O(owner) and O(group) options are checked before anything is
-    written; a bad value fails the task with the file as it was. In check mode a bad O(mode)
-    fails too, while a missing directory, user or group is only warned about (an earlier task
-    that check mode skipped, such as a package's installation, may create it).
-  - A O(path) that is a directory, not a regular file, or not UTF-8 text fails the task, naming it.
+    written; a bad value fails the task with the file as it was. So is whether the file can be
+    written at all - a directory or file made immutable (C(chattr +i)) or on a read-only file
+    system fails the task, naming it. In check mode a bad O(mode) fails too, while a missing or
+    unwritable directory, user or group is only warned about (an earlier task that check mode
+    skipped, such as a package's installation, may create it).
+  - A O(path) that is a directory, not a regular file (a FIFO, a device), or not UTF-8 text fails
+    the task, naming it; so does a file that is not of the module's kind at all (a link to
+    C(/etc/shadow)), in check mode and with O(state=absent) too, without showing a line of it.
+  - Warnings quote lines of the file with every character that does not show (controls, line
+    separators, zero-width and bidirectional marks) written as an escape.
+  - The C(diff) is returned in diff mode only.
 attributes:
   check_mode:
     support: full

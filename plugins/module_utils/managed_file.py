@@ -11,7 +11,9 @@ directory, the file attributes asked for) is checked before the move, in check m
 :func:`edit_merged_file` does all of it for a module whose options come from
 :func:`merged_file_argument_spec` (documented by the ``merged_file`` doc fragment).
 
-A symbolic link is followed: the file it points to is changed and the link stays.
+A symbolic link is followed: the file it points to is changed and the link stays.  The merge
+decides whether the text it reads is a file it may change at all (``audit_rules`` refuses one no
+line of which is a rule, such as a link to ``/etc/shadow``), before anything is written or shown.
 """
 
 from __future__ import annotations
@@ -134,6 +136,21 @@ def file_attribute_problems(mode, owner, group, user_exists=_user_exists,
     return [problem for problem in problems if problem]
 
 
+def writing_problem(directory, target):
+    """Why ``target`` cannot be replaced by a file written in ``directory``, or None."""
+    if not os.path.isdir(directory):
+        return "directory %s does not exist" % directory
+    if not os.access(directory, os.W_OK):
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return "directory %s is on a read-only file system" % directory
+        return ("nothing can be written in directory %s: no write permission, or it is "
+                "immutable (chattr +i)" % directory)
+    # As root, only an immutable file (or a read-only file system) refuses a write.
+    if os.geteuid() == 0 and os.path.exists(target) and not os.access(target, os.W_OK):
+        return "%s is immutable (chattr +i): it cannot be replaced" % target
+    return None
+
+
 def check_target(module, path):
     """Fail with what :func:`write_atomically` and the file attributes would fail on.
 
@@ -145,9 +162,11 @@ def check_target(module, path):
     mode_problem = _mode_problem(params.get("mode"))
     if mode_problem:
         raise FileValidationError(mode_problem)
-    directory = os.path.dirname(os.path.abspath(resolved_path(path)))
-    problems = [] if os.path.isdir(directory) else ["directory %s does not exist" % directory]
+    target = resolved_path(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    problems = [writing_problem(directory, target)]
     problems += file_attribute_problems(None, params.get("owner"), params.get("group"))
+    problems = [problem for problem in problems if problem]
     if problems and module.check_mode:
         module.warn("%s: a real run fails unless an earlier task creates it"
                     % "; ".join(problems))
@@ -175,12 +194,20 @@ def write_atomically(module, path, text, validate=None, backup=False):
     check_target(module, path)
     path = resolved_path(path)
     directory = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as temp_file:
-            temp_file.write(text)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
+        handle, temp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path),
+                                             dir=directory)
+    except OSError as error:
+        raise FileValidationError("cannot write in directory %s: %s"
+                                  % (directory, error.strerror))
+    try:
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as temp_file:
+                temp_file.write(text)
+                temp_file.flush()
+                os.fsync(temp_file.fileno())
+        except OSError as error:
+            raise FileValidationError("cannot write the new %s: %s" % (path, error.strerror))
         if validate is not None:
             validate(temp_path)
         backup_file = None
@@ -254,7 +281,8 @@ def edit_merged_file(module, merge: Callable[[Optional[str]], MergeResult], what
 
     Refuses ``exclusive`` with ``state=absent``; reads the file (``what`` names what it must
     be, for the message when it is a directory); ``merge(text)`` computes the
-    :class:`MergeResult`, whose warnings are given to the user.  When the text changes, the
+    :class:`MergeResult`, whose warnings are given to the user (it raises
+    :class:`FileValidationError` for a file it must not touch).  When the text changes, the
     target is checked, the candidate validated (``validate(candidate_path)`` raises
     :class:`FileValidationError`; in check mode on a private copy) and, unless in check mode,
     written atomically, with a backup when asked.  File attributes follow.  Any refusal fails
@@ -268,11 +296,17 @@ def edit_merged_file(module, merge: Callable[[Optional[str]], MergeResult], what
         before = read_text(path, what)
     except FileValidationError as error:
         module.fail_json(msg=str(error), changed=False)
-    merged = merge(before)
+    try:
+        merged = merge(before)
+    except FileValidationError as error:
+        module.fail_json(msg="%s was not changed: %s" % (path, error), changed=False)
     for warning in merged.warnings:
         module.warn(warning)
     result = dict(merged.returns, changed=merged.changed, added=merged.added,
-                  removed=merged.removed, diff=text_diff(path, before, merged.text))
+                  removed=merged.removed)
+    if module._diff:  # pylint: disable=protected-access
+        # Only asked for: the file twice over would be most of a large file's result.
+        result["diff"] = text_diff(path, before, merged.text)
     if merged.changed:
         try:
             if module.check_mode:

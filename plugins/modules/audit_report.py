@@ -30,12 +30,18 @@ options:
       - A log file, or a directory whose C(*.log) files and their rotations are read
         (each sender's directory below it included).
       - A raw C(audit.log) works too (for example C(/var/log/audit/audit.log)).
+      - Only regular files are read. A FIFO, a device or a socket among them (or a link to one)
+        would hang the report or never end; it is counted in RV(counts) as C(unreadable) and
+        named in a warning.
     type: path
     default: /var/log/remote
   since:
     description:
       - Only events at or after this time - C(90s), C(15m), C(1h), C(2d), C(1w) ago, epoch
-        seconds, or a local C(YYYY-MM-DD[ HH:MM[:SS]]).
+        seconds, or C(YYYY-MM-DD[ HH:MM[:SS]]) in the log server's local time, or in UTC or
+        another zone when it ends with C(Z) or an offset (C(2024-05-01T11:00:00Z),
+        C(2024-05-01 13:00+02:00)).
+      - A time before 1970 or after 9999, or one that is no number (C(nan), C(inf)), is refused.
       - Files last written before it are not opened.
     type: str
   until:
@@ -88,6 +94,8 @@ options:
     description:
       - A file of more risk rules on the log server, JSON, or YAML when PyYAML is installed there.
         Read before O(rules).
+      - It must be a regular file of at most 16 MiB; a FIFO or a device (or a link to one) is
+        refused without being read.
     type: path
   shipped_rules:
     description:
@@ -113,7 +121,11 @@ options:
 notes:
   - Login and effective users are named when the sender's auditd writes C(log_format = ENRICHED)
     (the default of audit 3 and later); otherwise they are uids, named from this host's user
-    database only for a local C(audit.log).
+    database only for a local C(audit.log) (lines with neither a sender's address nor a C(node=)
+    name), since the log server's users are not the sender's.
+  - Everything a client sends is taken as hostile - a malformed, forged (a stamp no clock can
+    show) or truncated line is counted and skipped, never stops the report and never hides other
+    events; see the collection's C(docs/security.md).
   - The time of a Linux event is the kernel's own, in UTC; Windows events carry the log
     server's syslog time, which has no year (the most recent one is assumed).
 extends_documentation_fragment:
@@ -172,7 +184,9 @@ events:
     - Linux events also carry C(auid), C(uid), C(euid), C(comm), C(keys), C(syscall), C(exit),
       C(paths) (name, absolute path and name type of each file touched), C(path) and
       C(operation) for file watches, C(account) (the C(acct=) of login and account records),
-      C(record_types), C(serial) and C(complete) (false when records were missing). Windows
+      C(record_types), C(serial) and C(complete) (false when records were missing or cut short -
+      a truncated SYSCALL record, an EXECVE record over 64 KiB that was skipped, in which case the
+      event is still the command, its arguments from the PROCTITLE record). Windows
       events carry C(event_id), C(source), C(priority), C(account), C(target_account), C(group),
       C(source_address), C(workstation), C(ticket_encryption), C(message) and C(truncated) (true when
       evtsys cut the message at its buffer, so that the fields after the cut are missing and
@@ -279,6 +293,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
     RiskRuleError,
     load_risk_rules,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
+    sanitize,
+)
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", default="/var/log/remote"),
@@ -296,6 +313,10 @@ ARGUMENT_SPEC = dict(
     limit=dict(type="int", default=1000),
     wait_seconds=dict(type="float", default=5.0),
 )
+
+
+# Files named in warnings one by one; the rest are counted.
+MAX_FILE_WARNINGS = 20
 
 
 def _local_names():
@@ -319,9 +340,15 @@ def main():
         paths = log_files(params["path"])
     except (RiskRuleError, ReportError, IOError, OSError) as exc:
         module.fail_json(msg=str(exc))
+    unread = []
     events, counts = build_report(
         paths, rules, event_filter, limit=params["limit"], local_names=_local_names(),
-        assembler_options={"wait_seconds": params["wait_seconds"]})
+        assembler_options={"wait_seconds": params["wait_seconds"]}, unread=unread)
+    for problem in unread[:MAX_FILE_WARNINGS]:
+        module.warn(sanitize(problem))
+    if len(unread) > MAX_FILE_WARNINGS:
+        module.warn("%d more files were not read (see counts.unreadable)"
+                    % (len(unread) - MAX_FILE_WARNINGS))
     module.exit_json(changed=False, events=events, table=format_table(events), counts=counts)
 
 

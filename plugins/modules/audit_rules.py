@@ -26,8 +26,19 @@ description:
     A new C(never) rule goes just before the first C(always) rule of the same list that may match
     the same events, because the kernel uses the first rule that matches. Any other new rule goes
     after the last rule of the file (before a final C(-e)), in the order given."
+  - The file is read line by line as C(auditctl -R) reads it, the same for reading, comparing
+    and writing - a line ends at a newline (C(\n)) and nowhere else, words are separated by
+    spaces only, a line of more than 6143 bytes is read by auditctl as several. So a comment
+    holding a form feed, NEL or U+2028 stays a comment, a CRLF file keeps its carriage returns,
+    and a line with a tab or a carriage return in it is not taken for the rule it looks like
+    (auditctl reads it otherwise); such lines are warned about.
   - Comments, blank lines and lines the module does not manage stay where they are, unless
     O(exclusive=true). The file always ends with a newline (augenrules concatenates files).
+  - A file of which no line is a rule and a line does not even begin with an option (for example
+    a link to C(/etc/shadow)) is refused, in check mode and with O(state=absent) too, without
+    showing a line of it.
+  - A C(-e 2) that rules follow is warned about - C(auditctl -R) locks the kernel's rules there
+    and refuses the rules after it - and new rules are written before it.
   - The module warns about a C(never) rule placed after an C(always) rule it overlaps, about
     rules present twice (the kernel refuses the second with C(Rule exists)), and about syscall
     rules without C(-F arch=) (they miss the calls made through the other word size).
@@ -44,7 +55,10 @@ options:
     description:
       - Rules in C(auditctl) syntax, exactly what would follow C(auditctl) on a command line,
         one rule per item (for example C(-w /etc/passwd -p wa -k identity)).
-      - Words are split on whitespace as C(auditctl -R) does; there is no shell quoting.
+      - Words are separated by spaces, as C(auditctl -R) reads a line of a rules file; there is
+        no shell quoting. A rule holding a character that does not show (a tab, a NUL byte, a
+        line end, U+2028, a zero-width or bidirectional mark) is refused, and so is one longer
+        than the 6143 bytes C(auditctl) reads of a line.
       - Control options are accepted one per item - C(-D), C(-b), C(-f), C(-r), C(-e),
         C(--backlog_wait_time), C(--loginuid-immutable), C(--reset-lost), C(-i), C(-c).
     type: list
@@ -54,6 +68,8 @@ options:
     description:
       - V(present) ensures each rule is in the file, V(absent) that none of them is (every line
         that means the same is removed).
+      - With V(absent) a rule may name a syscall this host does not know, so that a rule written
+        with a typo can be taken out; such a line in the file is warned about.
   exclusive:
     description:
       - Make the file hold exactly O(rules), in their order (control options first, C(-e) last),
@@ -181,7 +197,7 @@ duplicates:
   elements: str
 diff:
   description: The file before and after, as Ansible diff data.
-  returned: success
+  returned: success, in diff mode
   type: dict
 backup_file:
   description: Name of the backup file created.
@@ -236,6 +252,8 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
     merge_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.rules_file import (
     parse_rules_text,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
@@ -277,11 +295,11 @@ def _runner(module):
     return run
 
 
-def _validate_candidate(wanted, state, context):
+def _validate_candidate(wanted, state, context, cache):
     """The temp file must hold the wanted rules (or lack them) when read back."""
     def validate(temp_path):
-        with open(temp_path, encoding="utf-8") as handle:
-            held = set(line.rule for line in parse_rules_text(handle.read(), context)
+        with open(temp_path, encoding="utf-8", newline="") as handle:
+            held = set(line.rule for line in parse_rules_text(handle.read(), context, cache)
                        if line.is_rule)
         for rule in wanted:
             if (rule in held) != (state == "present"):
@@ -289,7 +307,7 @@ def _validate_candidate(wanted, state, context):
     return validate
 
 
-def _load(module, run, path, text, changed, context, result):
+def _load(module, run, path, text, changed, context, cache, result):
     """Load the file into the kernel when it changed or the kernel lacks some of its rules.
 
     Fills ``result`` (whose ``changed`` says what the file edit changed); returns whether the
@@ -306,7 +324,7 @@ def _load(module, run, path, text, changed, context, result):
             module.fail_json(msg=message, **result)
         module.warn(message)
         return False
-    file_rules = [line.rule for line in parse_rules_text(text, context) if line.is_rule]
+    file_rules = [line.rule for line in parse_rules_text(text, context, cache) if line.is_rule]
     result["kernel_status"] = status.values
     needs_load = changed or kernel_misses(file_rules, kernel_before)
     if status.immutable:
@@ -363,9 +381,10 @@ def main():
                           syscall_tables=read_syscall_tables(run) or None)
     skip_missing = params["skip_missing_directories"] and params["state"] == "present"
     wanted, left_out, errors = [], [], []
+    present = params["state"] == "present"
     for text in params["rules"]:
         try:
-            rule, warnings = check_rule(text, context)
+            rule, warnings = check_rule(text, context, present)
             directory = required_directory(text, context) if skip_missing else None
         except RuleSyntaxError as error:
             errors.append(str(error))
@@ -374,23 +393,25 @@ def main():
             left_out.append(text)
             continue
         wanted.append(rule)
-        if params["state"] == "present":
+        if present:
             for warning in warnings + unresolved_names(rule, resolve_id):
                 module.warn(warning)
     errors += conflicting_settings(wanted)
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors, changed=False)
 
+    # What each line of the file holds, read once for the merge, the check and the load.
+    cache = {}
     merged, result = edit_merged_file(
         module,
         lambda existing: merge_rules(existing, wanted, params["state"], params["exclusive"],
-                                     context),
-        "a rules file", validate=_validate_candidate(wanted, params["state"], context))
+                                     context, cache),
+        "a rules file", validate=_validate_candidate(wanted, params["state"], context, cache))
     result.update(path=params["path"], left_out=left_out, loaded=False, reboot_required=False,
                   rejected=[])
     if params["load"]:
         kernel_changed = _load(module, run, params["path"], merged.text, merged.changed,
-                               context, result)
+                               context, cache, result)
         result["changed"] = kernel_changed or result["changed"]
     module.exit_json(**result)
 

@@ -17,8 +17,11 @@ description:
   - Equal in meaning are, for example, rules that differ only in whitespace or keyword case,
     the legacy discard C(~) and C(stop) (the module always writes C(stop), as C(~) is deprecated
     since rsyslog v7), C(-/file), C(/file) and C(action(type="omfile" file="/file")),
-    C(:msg, contains, "x") and C(if $msg contains "x" then), and C(@host) and
-    C(action(type="omfwd" target="host" port="514" protocol="udp")).
+    C(:msg, contains, "x") and C(if $msg contains "x" then), C(:msg, ereregex, "x") and
+    C(if re_match($msg, "x") then), and C(@host) and
+    C(action(type="omfwd" target="host" port="514" protocol="udp")). A forwarding target is one
+    host however it is written - C(H.example) and C(h.example), C([2001:db8::1]) and
+    C(2001:db8::1).
   - Forwarding is always written as a RainerScript C(omfwd) action that does not lose logs
     while the server is away - a disk-assisted queue with its own file name, C(saveOnShutdown),
     unlimited retries and a disk cap. Legacy C(@host) / C(@@host:port) forms are accepted as
@@ -26,14 +29,22 @@ description:
     destination is replaced in place. A legacy forward that cannot be written that way (a port
     that is not a number from 1 to 65535, compression or framing options such as
     C(@(z9)host), text after the address) is refused.
-  - A C(regex) or C(ereregex) property filter whose expression cannot be compiled (an
-    unclosed C([) bracket expression or C(\() group) is refused, naming the filter;
-    C(rsyslogd -N1) does not compile regular expressions, so it would accept it.
+  - A C(regex) or C(ereregex) property filter whose expression the host's C library cannot
+    compile (C(a{2,1}), C([[:nosuch:]]), C((?=x)), C(*x) as ERE) is refused with the library's
+    own words, naming the filter - the module asks the same C(regcomp) rsyslog compiles it with;
+    C(rsyslogd -N1) does not compile them, so it would accept them. The patterns of C(re_match())
+    are checked the same way.
+  - A filter whose value is empty with an operator every message passes (C(contains),
+    C(startswith), C(regex), C(ereregex) and the C(_i) forms) is refused (an unset variable?);
+    write the selector C(*.*) to mean every message.
   - Before the file is replaced, the candidate is checked by the real C(rsyslogd -N1) inside a
     copy of the full configuration (O(main_config)) in which the candidate takes the target's
     place. A drop-in that only discards is therefore accepted (C(rsyslogd -N1 -f fragment)
     would wrongly refuse it for having no active action). When rsyslogd refuses, the task fails
     with its message and the file stays byte-for-byte as it was.
+  - A file none of whose statements is a filter rule and one of which does not even begin as an
+    rsyslog statement does (a link to C(/etc/shadow)) is refused before it is validated, without
+    a word of it - C(rsyslogd)'s own refusal would quote it.
   - Order matters in rsyslog - a C(stop) only drops what later actions would have written.
     Name the drop-in so that it sorts before the rules it must protect and after the ones it
     must not, for example V(/etc/rsyslog.d/10-audit-filter.conf) for audit noise filters
@@ -63,10 +74,12 @@ options:
         them only there), negated by a leading V(!) or by C(negate=true); C(value), the
         string compared (unescaped - the module escapes it); and C(action), one of V(stop),
         V(forward) or V(file).
-      - With C(action=forward) the keys C(target) (required), C(port) (default V(514)),
-        C(protocol) (V(tcp) by default, or V(udp)), C(template), C(queue_file_name) (default
-        derived from target, port and filter), C(queue_max_disk_space) (default V(1g)) and
-        C(queue_size) apply.
+      - With C(action=forward) the keys C(target) (required; a host name or an IP address,
+        written in lower case and IPv6 without brackets), C(port) (default V(514); V(0) is
+        refused), C(protocol) (V(tcp) by default, or V(udp)), C(template), C(queue_file_name)
+        (default derived from target, port, protocol and filter, so that no two forwards share
+        a queue file), C(queue_max_disk_space) (default V(1g)) and C(queue_size) apply.
+      - The same filter and destination given twice with other settings is refused.
       - With C(action=file) the key C(file) names the absolute path to write to; C(template)
         is optional.
     type: list
@@ -166,8 +179,8 @@ removed:
   type: list
   elements: str
 diff:
-  description: The file before and after (shown in diff mode).
-  returned: always
+  description: The file before and after.
+  returned: in diff mode
   type: dict
 backup_file:
   description: Name of the backup file that was created.
@@ -244,13 +257,13 @@ def main():
             if params["state"] == "present":
                 writable_filter_rule(rules[-1])
         except FilterSyntaxError as err:
-            module.fail_json(msg="filters[%d]: %s" % (number, err))
+            module.fail_json(msg="filters[%d]: %s" % (number, err), changed=False)
 
     def merge(before):
         try:
             return merge_filter_rules(before, rules, params["state"], params["exclusive"])
         except FilterSyntaxError as err:
-            module.fail_json(msg=str(err))
+            module.fail_json(msg=str(err), changed=False)
 
     _merged, result = edit_merged_file(module, merge, "an rsyslog configuration file",
                                        validate=_validator(module))

@@ -14,6 +14,8 @@ import tempfile
 from types import ModuleType
 from typing import Tuple
 
+from ansible.module_utils import _internal as module_utils_internal
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 
@@ -25,12 +27,28 @@ def run_main(module: ModuleType, args: dict, check: bool = False,
                     "_ansible_remote_tmp": remote_tmp, "_ansible_keep_remote_files": False}
         out = io.StringIO()
         status = None
-        with patch_module_args(dict(args, **internal)), contextlib.redirect_stdout(out):
-            try:
-                module.main()
-            except SystemExit as exit_:
-                status = exit_.code
+        # A module's warnings are kept process-wide until its result is written: each run
+        # starts with none, as a module process would.  Once a test has imported controller
+        # code, Ansible takes this process for the controller and shows warnings instead of
+        # returning them: the module runs as a module process does.
+        ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
+        was_controller, module_utils_internal.is_controller = \
+            module_utils_internal.is_controller, False
+        try:
+            with patch_module_args(dict(args, **internal)), contextlib.redirect_stdout(out):
+                try:
+                    module.main()
+                except SystemExit as exit_:
+                    status = exit_.code
+        finally:
+            module_utils_internal.is_controller = was_controller
     if status is None:
         raise AssertionError("%s.main() returned without exit_json or fail_json"
                              % module.__name__)
     return status, json.loads(out.getvalue())
+
+
+def warnings_of(result: dict) -> list:
+    """The messages of a result's warnings."""
+    return [warning["event"]["msg"] if isinstance(warning, dict) else warning
+            for warning in result.get("warnings") or ()]

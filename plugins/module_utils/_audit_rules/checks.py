@@ -9,10 +9,13 @@ refused on this target (an unknown syscall, two values for one setting)."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Sequence, Tuple
+import itertools
+from dataclasses import replace
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.grammar import (
     GID_FIELDS,
+    LINE_BYTES,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.formatting import (
     format_rule,
@@ -53,17 +56,52 @@ def unknown_syscalls(rule: AuditRule, context: RuleContext = DEFAULT_CONTEXT) ->
     return [name for name in rule.syscalls if not name.isdigit() and name not in table]
 
 
-def check_rule(text: str, context: RuleContext = DEFAULT_CONTEXT) -> Tuple[AuditRule, List[str]]:
-    """Parse and validate a rule against the target; returns the rule and its warnings.
+# What a character that does not show would do in a line of a rules file.
+_UNSHOWN_CHARACTERS = {
+    "\x00": "a NUL byte, which ends the line for auditctl",
+    "\n": "a newline, which would make it two lines",
+    "\t": "a tab, which auditctl does not read as a blank (words are separated by spaces)",
+    "\r": "a carriage return, which auditctl reads as part of a word",
+}
 
-    Raises :class:`RuleSyntaxError` for an unknown syscall (for the rule's arch) too.
+
+def _unshown_character(text: str) -> Optional[Tuple[str, str]]:
+    """``(word, reason)`` for the first character of ``text`` that does not show, or None."""
+    if text.isprintable():
+        return None
+    character = next(character for character in text if not character.isprintable())
+    word = next(word for word in text.split(" ") if character in word)
+    reason = _UNSHOWN_CHARACTERS.get(character) or (
+        "U+%04X, a character that does not show (a control, a line separator, a zero-width "
+        "or bidirectional mark)" % ord(character))
+    return word, "it holds %s" % reason
+
+
+def check_rule(text: str, context: RuleContext = DEFAULT_CONTEXT,
+               present: bool = True) -> Tuple[AuditRule, List[str]]:
+    """Parse and validate a rule to write into a file (``present``) or to take out of one;
+    returns the rule and its warnings.
+
+    Raises :class:`RuleSyntaxError` for a character that does not show (a NUL, a tab, a line
+    end ...) and, for a rule to write, for a line longer than auditctl reads and for a syscall
+    unknown for the rule's arch (a rule to take out may name one: it was written with a typo).
     """
+    unshown = _unshown_character(text)
+    if unshown:
+        raise RuleSyntaxError(text, *unshown)
     rule = parse_rule(text, context)
+    if not present:
+        return rule, []
     unknown = unknown_syscalls(rule, context)
     if unknown:
         raise RuleSyntaxError(joined_words(text), unknown[0],
                               "syscall %s is unknown for arch %s"
                               % (unknown[0], rule.arch or context.native_arch))
+    size = len(format_rule(rule).encode("utf-8"))
+    if size > LINE_BYTES:
+        raise RuleSyntaxError(joined_words(text), joined_words(text)[:40] + "...",
+                              "it is %d bytes long written out, and auditctl reads at most %d "
+                              "bytes of a line" % (size, LINE_BYTES))
     return rule, rule_warnings(rule, context)
 
 
@@ -118,37 +156,62 @@ def filter_list_of(rule: AuditRule) -> str:
     return "exit" if rule.kind == "watch" else rule.filter_list
 
 
+def _overlap_shape(rule: AuditRule) -> AuditRule:
+    """The rule as :func:`may_overlap` sees it: without keys, comparisons and tests other than
+    ``=`` (copies of a rule that differ only there overlap the same rules)."""
+    return replace(rule, keys=(), comparisons=(), prepend=False,
+                   fields=tuple(item for item in rule.fields if item[1] == "="))
+
+
 def shadowed_never_rules(rules: Sequence[AuditRule]) -> List[Tuple[AuditRule, AuditRule]]:
     """(never rule, earlier always rule) pairs where the never rule comes too late.
 
     The kernel stops at the first rule of a list that matches, so a ``never`` rule after
-    an ``always`` rule that matches some of the same events does not suppress those.
+    an ``always`` rule that matches some of the same events does not suppress those.  Each
+    shape of rule (see :func:`_overlap_shape`) is compared once with each shape before it, so a
+    long file's copies of the same rules cost no more than one copy.
     """
     pairs = []
-    for index, rule in enumerate(rules):
-        if rule.kind != "syscall" or rule.action != "never" or rule.delete or rule.prepend:
+    # per filter list: the shape of each earlier always rule or watch -> its first rule, in order
+    earlier: Dict[str, Dict[AuditRule, AuditRule]] = {}
+    # never shape -> (the first earlier rule it overlaps, or None; how many shapes were tried)
+    verdicts: Dict[AuditRule, Tuple[Optional[AuditRule], int]] = {}
+    checked = set()
+    for rule in rules:
+        if rule.kind == "control" or rule.delete:
             continue
-        for earlier in rules[:index]:
-            if earlier.kind == "control" or earlier.delete or filter_list_of(earlier) != rule.filter_list:
-                continue
-            if (earlier.kind == "watch" or earlier.action == "always") and \
-                    may_overlap(earlier, rule):
-                pairs.append((rule, earlier))
-                break
+        if rule.kind == "watch" or rule.action == "always":
+            earlier.setdefault(filter_list_of(rule), {}).setdefault(_overlap_shape(rule), rule)
+            continue
+        if rule.action != "never" or rule.prepend or rule in checked:
+            continue
+        # A never rule written again is a duplicate: its first copy says it all.
+        checked.add(rule)
+        shape = _overlap_shape(rule)
+        candidates = earlier.get(rule.filter_list, {})
+        found, tried = verdicts.get(shape, (None, 0))
+        if found is None:
+            for other_shape, first in itertools.islice(candidates.items(), tried, None):
+                if may_overlap(other_shape, shape):
+                    found = first
+                    break
+            verdicts[shape] = (found, len(candidates))
+        if found is not None:
+            pairs.append((rule, found))
     return pairs
 
 
 def duplicate_rules(rules: Sequence[AuditRule]) -> List[AuditRule]:
     """Rules present more than once (the kernel refuses the second with "Rule exists")."""
     seen = set()
-    duplicates = []
+    duplicates: Dict[AuditRule, None] = {}  # in the order found
     for rule in rules:
         if rule.kind == "control":
             continue
-        if rule in seen and rule not in duplicates:
-            duplicates.append(rule)
+        if rule in seen:
+            duplicates[rule] = None
         seen.add(rule)
-    return duplicates
+    return list(duplicates)
 
 
 def conflicting_settings(rules: Sequence[AuditRule]) -> List[str]:

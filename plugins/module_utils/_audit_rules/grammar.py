@@ -9,6 +9,9 @@ message types, machine names and options, as auditctl 3.x and the kernel know th
 from __future__ import annotations
 
 AUDIT_MAX_KEY_LEN = 256
+# auditctl -R reads a line into a buffer of 6144 bytes (LINE_SIZE) with fgets: a longer line is
+# read as several.
+LINE_BYTES = 6143
 # auditctl joins several keys of one rule with this byte before sending them.
 KEY_SEPARATOR = "\x01"
 

@@ -32,6 +32,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
     parse_rule,
     parse_syscall_table,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.rules_file import (
+    file_lines,
+)
 
 RunCommand = Callable[[List[str]], Tuple[int, str, str]]
 
@@ -161,8 +164,8 @@ def list_kernel_rules(run: RunCommand, context: RuleContext) -> List[AuditRule]:
     if rc != 0:
         raise KernelAuditUnavailable((err or out).strip() or "auditctl -l exited with %d" % rc)
     rules = []
-    for line in out.splitlines():
-        line = line.strip()
+    for line in out.split("\n"):  # a key may hold U+2028 or a form feed: one rule a line
+        line = line.strip(" \r")
         if not line or line == "No rules":
             continue
         try:
@@ -243,7 +246,7 @@ def reasons_by_rule(outcome: LoadOutcome, loaded_text: Optional[str],
     """Map auditctl's per-line errors back to rules, through the file it really read."""
     if not outcome.errors or not loaded_text:
         return {}
-    lines = loaded_text.splitlines()
+    lines = file_lines(loaded_text)  # auditctl numbers the lines it reads as file_lines does
     reasons = {}
     for number, reason in outcome.errors.items():
         if 0 < number <= len(lines):

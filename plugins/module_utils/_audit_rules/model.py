@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields as dataclass_fields
 from typing import Dict, Iterable, Optional, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.grammar import (
@@ -17,19 +17,23 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
     FIELD_RANK,
     MACHINE_FAMILIES,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
+    sanitize,
+)
 
 Field = Tuple[str, str, str]
 """``(name, operator, canonical value)`` of a ``-F`` field or a ``-C`` comparison."""
 
 
 class RuleSyntaxError(ValueError):
-    """A rule ``auditctl`` would refuse; names the rule and the offending word."""
+    """A rule ``auditctl`` would refuse; names the rule and the offending word (the message
+    shows every character: a rule may come from any file)."""
 
     def __init__(self, rule, token, reason):
         self.rule = rule
         self.token = token
         self.reason = reason
-        super().__init__('invalid audit rule "%s": %s (at "%s")' % (rule, reason, token))
+        super().__init__(sanitize('invalid audit rule "%s": %s (at "%s")' % (rule, reason, token)))
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,14 @@ class AuditRule:
     keys: Tuple[str, ...] = ()
     prepend: bool = field(default=False, compare=False)
 
+    def __hash__(self) -> int:
+        # The rules of a long file go through sets and dicts again and again: hash them once.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, name) for name in _COMPARED_FIELDS))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def arch(self) -> Optional[str]:
         """The ``-F arch=`` value the rule's syscalls are named in, if any."""
@@ -90,6 +102,9 @@ class AuditRule:
         if self.kind == "control" and CONTROL_OPTIONS.get(self.option):
             return self.option
         return None
+
+
+_COMPARED_FIELDS = tuple(item.name for item in dataclass_fields(AuditRule) if item.compare)
 
 
 def arch_of(fields: Iterable[Field]) -> Optional[str]:

@@ -5,8 +5,8 @@
 # other collections or from code outside this collection.
 """Reading Linux audit rules as ``auditctl`` reads them, into rules compared by meaning.
 
-A rule is read the way ``auditctl`` reads one line of a rules file (whitespace-separated
-words, no shell quoting) and turned into an :class:`AuditRule` whose equality is equality
+A rule is read the way ``auditctl`` reads one line of a rules file (words separated by spaces,
+no shell quoting; ``rules_file`` says what a line is) and turned into an :class:`AuditRule` whose equality is equality
 of meaning:
 
 * ``-a exit,always`` and ``-a always,exit`` are the same; ``-a`` and ``-A`` add the same
@@ -83,15 +83,22 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 _NUMBER_RE = re.compile(r"^-?(0[xX][0-9a-fA-F]+|[0-9]+)$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]*$")
 _SYSCALL_RE = re.compile(r"^([a-z_][a-z0-9_]*|[0-9]+)$")
-_FIELD_NAME_RE = re.compile(r"^[a-z_0-9]*")
 # Fields compared only for (in)equality: paths, labels and names of kinds.
 _EQUALITY_ONLY_FIELDS = PATH_FIELDS | LABEL_FIELDS | {"arch", "perm", "filetype", "fstype"}
+# A field's name, its operator (the first of OPERATORS it begins with) and its value.
+_FIELD_RE = re.compile(r"([a-z_0-9]*)(%s)?(.*)\Z" % "|".join(map(re.escape, OPERATORS)),
+                       re.DOTALL)
+
+
+def rule_words(text: str) -> List[str]:
+    """The words of a rule as ``auditctl -R`` reads a line: separated by spaces, and by nothing
+    else (a tab or a carriage return is part of the word it is in); there is no quoting."""
+    return [word for word in text.split(" ") if word]
 
 
 def joined_words(text: str) -> str:
-    """The rule as ``auditctl -R`` reads it: words split on whitespace (there is no quoting),
-    joined by one blank; errors quote the rule in this form."""
-    return " ".join(text.split())
+    """The rule's words joined by one blank; errors quote the rule in this form."""
+    return " ".join(rule_words(text))
 
 
 def _options(rule_text: str, words: List[str]) -> List[Tuple[str, Optional[str], str]]:
@@ -258,15 +265,12 @@ def _canonical_field_value(name: str, operator: str, value: str, context: RuleCo
 
 
 def _split_field(argument: str, option: str, rule_text: str, token: str) -> Field:
-    name = _FIELD_NAME_RE.match(argument).group(0)
-    rest = argument[len(name):]
-    operator = next((candidate for candidate in OPERATORS if rest.startswith(candidate)), None)
+    name, operator, value = _FIELD_RE.match(argument).groups()
     if operator is None:
         raise RuleSyntaxError(rule_text, token, "%s missing operation for %s" % (option, argument))
     if not name:
         raise RuleSyntaxError(rule_text, token,
                               "%s missing field name before operator for %s" % (option, argument))
-    value = rest[len(operator):]
     if not value:
         raise RuleSyntaxError(rule_text, token,
                               "%s missing value after operation for %s" % (option, argument))
@@ -303,11 +307,13 @@ def _syscall_sort_key(name: str) -> Tuple[int, int, str]:
 
 def _canonical_syscalls(names: Iterable[str], arch: str, context: RuleContext) -> Tuple[str, ...]:
     table = (context.syscall_tables or {}).get(arch)
-    by_number = {number: name for name, number in table.items()} if table else {}
+    by_number = None  # built only for a rule that names a syscall by number
     result = set()
     for name in names:
-        if name.isdigit() and int(name) in by_number:
-            name = by_number[int(name)]
+        if name.isdigit() and table:
+            if by_number is None:
+                by_number = {number: known for known, number in table.items()}
+            name = by_number.get(int(name), name)
         result.add(name)
     return tuple(sorted(result, key=_syscall_sort_key))
 
@@ -319,18 +325,19 @@ def parse_rule(text: str, context: RuleContext = DEFAULT_CONTEXT) -> AuditRule:
     to the kernel, and for a few things it would send but the kernel refuses for sure
     (relative paths, ordering operators on strings).
     """
-    words = joined_words(text)
+    words = rule_words(text)
     if not words:
         raise RuleSyntaxError(text, text, "empty rule")
-    options = _options(words, words.split())
+    joined = " ".join(words)
+    options = _options(joined, words)
 
     controls = [item for item in options if item[0] in CONTROL_OPTIONS]
     if controls:
         if len(options) != 1:
             other = next(item for item in options if item is not controls[0])
-            raise RuleSyntaxError(words, other[2], "a control option must be alone on its line")
-        return _control_rule(words, *controls[0])
-    return _rule_from_options(words, options, context)
+            raise RuleSyntaxError(joined, other[2], "a control option must be alone on its line")
+        return _control_rule(joined, *controls[0])
+    return _rule_from_options(joined, options, context)
 
 
 def _control_rule(rule_text: str, option: str, argument: Optional[str], token: str) -> AuditRule:
@@ -596,8 +603,8 @@ def required_directory(text: str, context: RuleContext = DEFAULT_CONTEXT) -> Opt
     rule = parse_rule(text, context)
     if rule.kind not in ("watch", "syscall"):
         return None
-    words = joined_words(text)
-    for option, argument, _token in _options(words, words.split()):
+    words = rule_words(text)
+    for option, argument, _token in _options(" ".join(words), words):
         if option in ("-w", "-W"):
             written, tree = argument, False
         elif option == "-F" and argument.startswith(("path=", "dir=")):

@@ -33,6 +33,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ev
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     STANDALONE_TYPES,
     build_event,
+    stamp_seconds,
 )
 
 # rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
@@ -205,12 +206,8 @@ class EventAssembler:
         if entry is None:
             if record_type == "EOE":
                 return ()  # the end of an event already completed by its PROCTITLE
-            try:
-                dot = stamp.index(".")
-                seconds = int(stamp[:dot])
-                int(stamp[dot + 1:stamp.index(":")] or 0)  # the milliseconds build_event reads
-                int(stamp[stamp.index(":") + 1:])
-            except ValueError:
+            seconds = stamp_seconds(stamp)
+            if seconds is None:  # not a stamp, or a forged time no clock can show
                 counts["records"] -= 1
                 counts["malformed"] += 1
                 return ()

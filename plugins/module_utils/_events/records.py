@@ -31,6 +31,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.lo
     read_loss_report,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    LATEST_EPOCH,
     Event,
     format_second,
     format_time,
@@ -281,6 +282,20 @@ def _path_fields(body):
     return _one_field(body, "name"), _one_field(body, "nametype")
 
 
+# SECONDS.MILLIS:SERIAL as the kernel writes it (%llu.%03lu:%u), in digits a time can hold.
+_STAMP = re.compile(r"([0-9]{1,12})\.[0-9]{0,9}:[0-9]{1,20}\Z")
+
+
+def stamp_seconds(stamp):
+    """The whole seconds of an audit stamp, or None when it is not one: digits only, and a time
+    from 1970 to 9999 (a forged ``99999999999999999999999.0:1`` cannot be an event's time)."""
+    match = _STAMP.match(stamp)
+    if match is None:
+        return None
+    seconds = int(match.group(1))
+    return seconds if seconds <= LATEST_EPOCH else None
+
+
 def _stamp_time(stamp):
     """``(epoch, time)`` of an audit stamp ``SECONDS.MILLIS:SERIAL``."""
     seconds, _dot, rest = stamp.partition(".")
@@ -492,6 +507,19 @@ def _touched_paths(paths, cwd, syscall):
     return entries, interesting, operation
 
 
+_EXEC_SYSCALLS = frozenset(("execve", "execveat"))
+# The end of a whole SYSCALL record: the kernel writes key= last, auditd's ENRICHED names end
+# with FSGID (after 0x1d, rsyslog's #035, or a blank).
+_SYSCALL_END = re.compile(r'(?:\bkey=(?:"[^"]*"|[^\s"]+)|\bFSGID="[^"]*")\s*\Z')
+
+
+def _syscall_whole(records):
+    """Whether the event's SYSCALL record reached its end (a truncated one says less than it
+    seems: no key, no names, a cut program name)."""
+    body = next(body for record_type, body in records if record_type == "SYSCALL")
+    return _SYSCALL_END.search(body, max(0, len(body) - 640)) is not None
+
+
 def _event_kind(types, main, main_type, interesting):
     """``fragment``, ``exec``, ``file``, ``user`` or ``syscall`` (see :class:`Event`)."""
     if not main and _NOT_WHO.issuperset(types):
@@ -508,6 +536,8 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     stored form's FROMHOST-IP), ``node`` the ``node=`` name in the records.  ``local_names``
     maps uids to names for logs without ENRICHED names written on this very machine.
     """
+    if address is not None or node is not None:
+        local_names = None  # the log server's users are not the sender's
     epoch, event_time = _stamp_time(stamp)
     serial = stamp.rpartition(":")[2]
     serial = int(serial) if serial.isdecimal() else _whole_number(serial)
@@ -521,16 +551,20 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     path_entries, interesting, operation = _touched_paths(paths, cwd, syscall) if paths \
         else ([], [], None)
     get = main.get
+    success = get("success") or get("res")
+    # A record the event must have is missing or cut short (a line over the reader's limit
+    # skipped, a message rsyslog truncated): the event says so, and an execution stays one.
+    lost_execve = syscall in _EXEC_SYSCALLS and success == "yes" and "EXECVE" not in types
+    whole = not lost_execve and (main_type != "SYSCALL" or _syscall_whole(records))
     tty = get("tty") or get("terminal")
     key_text = get("key")
     key_text = decode_text(key_text) if key_text is not None else None
     keys = [key for key in key_text.split("\x01") if key] if key_text else []
-    success = get("success") or get("res")
     exe = get("exe")
     comm = get("comm")
     address_field = get("addr")
     loss = None
-    kind = _event_kind(types, main, main_type, interesting)
+    kind = "exec" if lost_execve else _event_kind(types, main, main_type, interesting)
     if main_type == "USER":
         loss = read_loss_report(next(body for record_type, body in records if record_type == "USER"))
         if loss is not None:
@@ -567,6 +601,6 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "operation": operation,
         "account": decode_text(main["acct"]) if "acct" in main else None,
         "remote_address": address_field if address_field not in (None, "?") else None,
-        "complete": complete and argv_complete,
+        "complete": complete and argv_complete and whole,
         "loss": loss,
     }

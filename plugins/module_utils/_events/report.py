@@ -7,11 +7,13 @@
 
 The pieces of the ``audit_report`` module that know nothing of Ansible: which files to read
 (rotated and compressed ones included, oldest first), time bounds such as ``1h``, the filters,
-and the table shown to people (control characters escaped).
+and the table shown to people (every character that does not show escaped, see
+``_text.printable``).
 """
 
 from __future__ import annotations
 
+import calendar
 import collections
 import errno
 import fnmatch
@@ -20,7 +22,9 @@ import json
 import math
 import os
 import re
+import stat
 import time
+import zlib
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
@@ -35,28 +39,19 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
     classify,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
+    LATEST_EPOCH,
     Event,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
+    sanitize,
+)
 
-# Control characters (C0, DEL, C1) and the bidirectional overrides that make text lie.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def sanitize(text):
-    """``text`` safe to show a person: control characters written as ``\\xNN`` escapes."""
-    if text is None:
-        return ""
-    text = str(text)
-    if _UNPRINTABLE.search(text) is None:
-        return text
-    return _UNPRINTABLE.sub(lambda match: "\\x%02x" % ord(match.group())
-                            if ord(match.group()) < 0x100 else "\\u%04x" % ord(match.group()),
-                            text)
-
-
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$")
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$",
+                       re.ASCII)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400,
                  "day": 86400, "w": 604800, "week": 604800}
+# "Z" or an offset from UTC at the end of a date and time.
+_ZONE = re.compile(r"(Z|([+-])(\d\d):?(\d\d))$", re.ASCII)
 _ABSOLUTE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
                      "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _ROTATED = re.compile(r"^(?P<base>.+?\.log)(?:[.-](?P<number>\d+))?(?:\.gz)?$")
@@ -68,7 +63,11 @@ class ReportError(ValueError):
 
 def parse_time_bound(text, now=None):
     """Epoch seconds of ``since``/``until``: ``90s``, ``15m``, ``1h``, ``2d``, ``1w`` ago,
-    ``now``, epoch seconds, or a local date and time (``2024-05-01 13:00``)."""
+    ``now``, epoch seconds, or a date and time (``2024-05-01 13:00``), local unless it ends
+    with ``Z`` or an offset (``2024-05-01T11:00:00Z``, ``2024-05-01 13:00+02:00``).
+
+    A time before 1970 or after 9999, or one that is no number (``nan``, ``inf``), is refused.
+    """
     now = time.time() if now is None else now
     if text is None or str(text).strip() == "":
         return None
@@ -77,20 +76,34 @@ def parse_time_bound(text, now=None):
         return now
     relative = _RELATIVE.match(text)
     if relative:
-        return now - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+        epoch = now - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+    else:
+        epoch = _absolute_time(text)
+    if not (math.isfinite(epoch) and 0 <= epoch <= LATEST_EPOCH):
+        raise ReportError("%r is not a time from 1970 to 9999" % text)
+    return epoch
+
+
+def _absolute_time(text):
     try:
         return float(text)
     except ValueError:
         pass
-    if text.endswith("Z"):
-        text = text[:-1]
+    zone = _ZONE.search(text)
+    local = text[:zone.start()] if zone else text
     for form in _ABSOLUTE_FORMATS:
         try:
-            return time.mktime(time.strptime(text, form))
+            parsed = time.strptime(local, form)
         except ValueError:
             continue
+        if zone is None:
+            return time.mktime(parsed)
+        offset = 0 if zone.group(1) == "Z" else (
+            (int(zone.group(3)) * 3600 + int(zone.group(4)) * 60)
+            * (1 if zone.group(2) == "+" else -1))
+        return calendar.timegm(parsed) - offset
     raise ReportError("cannot read %r as a time: use 1h, 30m, 2d, now, epoch seconds or "
-                      "YYYY-MM-DD[ HH:MM[:SS]]" % text)
+                      "YYYY-MM-DD[ HH:MM[:SS]][Z|+HH:MM]" % text)
 
 
 def _utc(epoch):
@@ -129,6 +142,40 @@ def check_limits(limit, wait_seconds):
                           % wait_seconds)
 
 
+MAX_RULES_FILE_BYTES = 16 << 20
+"""More than a risk rules file holds: a larger one (``/dev/zero`` named by mistake) is refused."""
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+class NotARegularFile(ReportError):
+    """A file that is a FIFO, a device, a socket or a directory: reading it could block or never
+    end, so it is not read."""
+
+
+def open_regular(path, what):
+    """A binary stream of the regular file at ``path`` (``what`` it should be, for the message).
+
+    It is opened without blocking and checked once open, so that neither a FIFO (whose open
+    and read wait for a writer) nor a device (``/dev/zero`` never ends) is ever read, even when
+    a link points to it or it took the file's place a moment ago; raises
+    :class:`NotARegularFile` naming what it is, or ``OSError``.
+    """
+    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
+                     | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+            raise NotARegularFile("%s is %s, not %s" % (path, kind, what))
+        return os.fdopen(handle, "rb")
+    except BaseException:
+        os.close(handle)
+        raise
+
+
 def read_rules_file(path):
     """The list of risk rules in the file at ``path``: JSON, or YAML when PyYAML is there.
 
@@ -136,14 +183,17 @@ def read_rules_file(path):
     UTF-8, not JSON or YAML, or not a list is refused with a message naming it.
     """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        with open_regular(path, "a risk rules file") as handle:
+            data = handle.read(MAX_RULES_FILE_BYTES + 1)
+    except NotARegularFile as exc:
+        raise ReportError("rules_file %s" % exc)
     except (IOError, OSError) as exc:
-        if exc.errno == errno.EISDIR:
-            raise ReportError("rules_file %s is a directory, not a risk rules file" % path)
         if exc.errno == errno.ENOENT:
             raise ReportError("rules_file %s does not exist" % path)
         raise ReportError("rules_file %s cannot be read: %s" % (path, exc.strerror or exc))
+    if len(data) > MAX_RULES_FILE_BYTES:
+        raise ReportError("rules_file %s is over %d MiB, not a risk rules file"
+                          % (path, MAX_RULES_FILE_BYTES >> 20))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -202,11 +252,12 @@ def log_files(path):
 
 
 def open_log(path):
-    """A binary stream of a log file, decompressed when it is gzip."""
-    handle = open(path, "rb")
+    """A binary stream of a log file, decompressed when it is gzip; raises
+    :class:`NotARegularFile` for a FIFO, a device or a socket (see :func:`open_regular`)."""
+    handle = open_regular(path, "a log file")
     if handle.read(2) == b"\x1f\x8b":
-        handle.close()
-        return gzip.open(path, "rb")
+        handle.seek(0)
+        return gzip.GzipFile(fileobj=handle, mode="rb")
     handle.seek(0)
     return handle
 
@@ -257,12 +308,14 @@ def searchable_text(event: Event):
 
 
 def build_report(paths, rules, event_filter, limit=1000, local_names=None,
-                 assembler_options=None):
+                 assembler_options=None, unread=None):
     """Events read from ``paths``, classified by ``rules`` and filtered.
 
     Returns ``(events, counts)``: at most ``limit`` events, the newest that passed the filter,
     oldest first; ``counts`` adds ``files``, ``matched`` and ``truncated`` to the reader's.
-    Files last written before ``since`` are not opened.
+    Files last written before ``since`` are not opened.  A file that cannot be read (a FIFO,
+    a device, no permission) is counted as ``unreadable`` and, with ``unread`` (a list), said
+    why in it.
     """
     kept = collections.deque(maxlen=limit if limit and limit > 0 else None)
     counts = dict(EventAssembler().counts, files=0, matched=0, unreadable=0, health_reports=0)
@@ -271,8 +324,11 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
             if event_filter.since is not None and os.path.getmtime(path) < event_filter.since:
                 continue
             stream = open_log(path)
-        except (IOError, OSError):
+        except (IOError, OSError, NotARegularFile) as exc:
             counts["unreadable"] += 1
+            if unread is not None:
+                unread.append(str(exc) if isinstance(exc, NotARegularFile) else
+                              "%s cannot be read: %s" % (path, exc.strerror or exc))
             continue
         counts["files"] += 1
         try:
@@ -288,8 +344,10 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
                 if event_filter.keeps(event):
                     counts["matched"] += 1
                     kept.append(event)
-        except (IOError, OSError, EOFError):
+        except (IOError, OSError, EOFError, zlib.error) as exc:
             counts["unreadable"] += 1
+            if unread is not None:
+                unread.append("%s could not be read to its end: %s" % (path, exc))
         finally:
             stream.close()
         for name, value in single.counts.items():

@@ -147,6 +147,9 @@ EVENT_KEYS = schema_keys(Event)
 WINDOWS_EVENT_KEYS = schema_keys(WindowsEvent)
 CLASSIFICATION_KEYS = schema_keys(Classification)
 
+LATEST_EPOCH = 253402300799
+"""The last second an event's time can be (9999-12-31T23:59:59Z); a stamp past it is forged."""
+
 # The last whole second formatted: events come in bursts within one second.
 _LAST_SECOND = (None, "")
 

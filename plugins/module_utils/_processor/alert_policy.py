@@ -17,7 +17,7 @@ Pure: no network, no clock of its own (callers pass ``now``).  The alert process
 
 An alert is a dict; :func:`alert_text`, :func:`webhook_body`, :func:`mail_message` and
 :func:`fill_placeholders` render it for people, webhooks, mail and SMS.  Log content in
-text for people goes through :func:`report.sanitize` (no control characters); in JSON
+text for people goes through ``_text.printable.sanitize`` (every character shows); in JSON
 it is data, escaped by the encoder.
 
 Standard library only: this runs on the log server under rsyslog's ``omprog``.
@@ -34,7 +34,7 @@ from email.message import EmailMessage
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
     describe_loss,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (

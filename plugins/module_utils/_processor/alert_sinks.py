@@ -39,7 +39,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     webhook_body,
     wants,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
 )
 

@@ -46,6 +46,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+    open_regular,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     LEVELS,
@@ -55,12 +58,17 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
     read_config,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    EventStoreError,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     JsonLinesStore,
 )
 
 MAX_LINE = 65536
 TICK_SECONDS = 0.5
+# More than a configuration holds (its rules included); what is past it is not read.
+MAX_CONFIG_BYTES = 16 << 20
 
 
 def build_sinks(config, log=log_to_stderr):
@@ -136,6 +144,15 @@ class Processor(object):
         if self.workers:
             self._dispatch(self.policy.decide(event, self.clock()))
 
+    def _handle_contained(self, event):
+        """:meth:`handle_event` for an event no line completed: one that fails is logged and
+        counted, and the others are handled (as a failing line is, in :func:`run`)."""
+        try:
+            self.handle_event(event)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.counts["errors"] += 1
+            self.log("event not processed (%s: %s)" % (type(exc).__name__, exc))
+
     def _dispatch(self, alerts):
         for alert in alerts:
             for worker in self.workers:
@@ -151,7 +168,7 @@ class Processor(object):
             held = self.assembler.release(mark)
             self.counts["released"] += len(held)
             for event in held:
-                self.handle_event(event)
+                self._handle_contained(event)
             self._mark = (self.assembler.opened, now)
         if self.workers:
             self._dispatch(self.policy.due(now))
@@ -161,7 +178,7 @@ class Processor(object):
         """End of input: give out every held event, send pending summaries, sync the store,
         and give the sinks ``drain_seconds`` to deliver what is queued."""
         for event in self.assembler.flush():
-            self.handle_event(event)
+            self._handle_contained(event)
         if self.workers:
             self._dispatch(self.policy.flush())
         self.store.close()
@@ -241,7 +258,13 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
         except (ImportError, OSError, ValueError) as exc:
             # Alerts and the store matter more than the screen: run on without it.
             log("wall screen not started: %s" % exc)
-    processor = Processor(config, wall_state=state, log=log)
+    try:
+        processor = Processor(config, wall_state=state, log=log)
+    except (EventStoreError, OSError) as exc:
+        log("cannot start: %s" % exc)
+        if server is not None:
+            server.shutdown()
+        return 2
     reader = LineReader(stdin_fd)
     log("ready: %d rules, %d sinks, store %s" % (len(processor.rules), len(processor.workers),
                                                  config["store"]["path"]))
@@ -293,8 +316,8 @@ def main(argv=None):
         log_to_stderr("usage: alert-processor [--check] CONFIG.json")
         return 2
     try:
-        with open(argv[0], "r", encoding="utf-8") as handle:
-            config = read_config(json.load(handle))
+        with open_regular(argv[0], "a configuration file") as handle:
+            config = read_config(json.loads(handle.read(MAX_CONFIG_BYTES).decode("utf-8")))
         load_risk_rules(config["rules"], config["shipped_rules"])
     except (OSError, ValueError) as exc:
         # ValueError covers bad JSON, ProcessorConfigError and RiskRuleError.

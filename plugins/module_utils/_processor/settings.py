@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     AlertConfigError,
@@ -93,6 +94,20 @@ def _url(value, where):
     return value
 
 
+def _ca_file(value, where):
+    """A CA file must be a regular file (a link to one is fine, as in /etc/ssl/certs): a FIFO
+    would hang the sink that reads it at each delivery."""
+    if value is None:
+        return
+    try:
+        mode = os.stat(value).st_mode
+    except (OSError, TypeError, ValueError) as exc:
+        raise ProcessorConfigError("%s %r cannot be read: %s"
+                                   % (where, value, getattr(exc, "strerror", None) or exc))
+    if not stat.S_ISREG(mode):
+        raise ProcessorConfigError("%s %r is not a regular file" % (where, value))
+
+
 def _level(value, where):
     try:
         return check_level(value, where)
@@ -139,6 +154,7 @@ def read_config(mapping):
         _url(hook["url"], where + ".url")
         _level(hook["min_level"], where + ".min_level")
         _check_number(hook["timeout"], where + ".timeout", 0.1)
+        _ca_file(hook["ca_file"], where + ".ca_file")
         hooks.append(hook)
     config["webhooks"] = hooks
     if config["smtp"]:
@@ -146,6 +162,7 @@ def read_config(mapping):
         _check_number(smtp["port"], "smtp.port", 1, whole=True)
         _level(smtp["min_level"], "smtp.min_level")
         _check_number(smtp["timeout"], "smtp.timeout", 0.1)
+        _ca_file(smtp["ca_file"], "smtp.ca_file")
         if not isinstance(smtp["to"], list) or not smtp["to"] or not all(
                 isinstance(address, str) and "@" in address for address in smtp["to"]):
             raise ProcessorConfigError("smtp.to must be a non-empty list of mail addresses")
@@ -161,6 +178,7 @@ def read_config(mapping):
         _level(sms["min_level"], "sms.min_level")
         _check_number(sms["timeout"], "sms.timeout", 0.1)
         _check_number(sms["max_text"], "sms.max_text", 20, whole=True)
+        _ca_file(sms["ca_file"], "sms.ca_file")
         if bool(sms["gateway_url"]) == bool(sms["command"]):
             raise ProcessorConfigError("sms needs exactly one of gateway_url and command")
         if sms["gateway_url"]:

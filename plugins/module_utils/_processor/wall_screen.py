@@ -10,8 +10,9 @@ The alert processor on the log server adds each classified event (``_events`` th
 page (its HTML, CSS and JavaScript are the files in ``wall/``; nothing from elsewhere) that
 polls the state as JSON every few seconds.
 
-Log content is hostile until shown otherwise: every text the state hands out has its control
-characters and bidirectional overrides written as visible escapes (``report.sanitize``)
+Log content is hostile until shown otherwise: every text the state hands out has each
+character that does not show (controls, line separators, zero-width and bidirectional marks)
+written as a visible escape (``_text.printable``)
 and is cut to a bounded length; the page puts it in the DOM as text only (``textContent``),
 and the headers forbid inline scripts and every origin but the server's own.
 
@@ -39,7 +40,6 @@ from urllib.parse import parse_qs, quote
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     describe,
-    sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
@@ -48,6 +48,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     Event,
     format_time,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
+    sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
     valid_token,

@@ -11,6 +11,7 @@ server is away."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from dataclasses import fields
 from typing import List, Optional, Sequence, Tuple
@@ -72,6 +73,8 @@ def _normalize_param(name: str, value: str) -> Tuple[str, str]:
     value = value.strip()
     if key in _BOOLEAN_PARAMS:
         value = {"yes": "on", "1": "on", "no": "off", "0": "off"}.get(value.lower(), value.lower())
+    elif key == "target":
+        value = canonical_target(value)
     elif key in _CASELESS_VALUE_PARAMS:
         value = value.lower()
     elif key == "port":
@@ -180,13 +183,52 @@ def parse_actions(text: str) -> List[Action]:
     return actions
 
 
-def queue_file_name(rule_filter: Filter, target: str, port: int) -> str:
-    """A stable, unique spool name for one forwarding rule (queues must not share files)."""
+def queue_file_name(rule_filter: Filter, target: str, port: int, protocol: str = "tcp") -> str:
+    """A stable, unique spool name for one forwarding rule (queues must not share files).
+
+    ``fwd_<host>_<port>_<digest>``: the digest covers the filter's meaning and, unless the
+    forward is over tcp to a host name or an IPv4 address (whose readable part says it
+    whole, and whose names stay those of earlier releases), the target and the protocol too.
+    So two forwards that differ in filter, target, port or protocol never share a name.
+    """
     meaning = (type(rule_filter).__name__,) + tuple(
         getattr(rule_filter, f.name) for f in fields(rule_filter) if f.compare)
+    if protocol != "tcp" or not re.match(r"^[a-z0-9.]+$", target):
+        meaning += (target, protocol)
     digest = hashlib.sha256(repr(meaning).encode("utf-8")).hexdigest()[:8]
     host = re.sub(r"[^A-Za-z0-9]+", "_", target).strip("_")
     return "fwd_%s_%s_%s" % (host, port, digest)
+
+
+_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def canonical_target(value: str) -> str:
+    """A forwarding target as one spelling per host: an IP address in its standard form
+    (``[2001:DB8::1]`` is ``2001:db8::1``), a host name in lower case; other text as given."""
+    text = value.strip()
+    address = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return text.lower()
+
+
+def forward_target(value: object) -> str:
+    """The canonical target of a forward (:func:`canonical_target`); raises
+    :class:`FilterSyntaxError` naming it when it is neither an IP address nor a host name."""
+    target = canonical_target(str(value))
+    try:
+        ipaddress.ip_address(target)
+        return target
+    except ValueError:
+        pass
+    labels = target.split(".")
+    if len(target) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise FilterSyntaxError(
+            "target %r is neither an IP address nor a host name (letters, digits and hyphens, "
+            "in labels separated by dots)" % (value,))
+    return target
 
 
 def reliable_forward(rule_filter: Filter, target: str, port: int = DEFAULT_FORWARD_PORT,
@@ -195,12 +237,14 @@ def reliable_forward(rule_filter: Filter, target: str, port: int = DEFAULT_FORWA
                      max_disk_space: str = DEFAULT_MAX_DISK_SPACE,
                      queue_size: Optional[int] = None) -> Action:
     """An omfwd action that spools to disk while the server is away and never gives up."""
+    target = forward_target(target)
     display = [("type", "omfwd"), ("target", target), ("port", str(port)),
                ("protocol", protocol)]
     if template:
         display.append(("template", template))
     display += [("queue.type", "LinkedList"),
-                ("queue.filename", queue_file or queue_file_name(rule_filter, target, port)),
+                ("queue.filename", queue_file or queue_file_name(rule_filter, target, port,
+                                                                 protocol)),
                 ("queue.saveOnShutdown", "on"),
                 ("queue.maxDiskSpace", str(max_disk_space))]
     if queue_size:
@@ -233,6 +277,7 @@ def make_reliable(rule: FilterRule) -> FilterRule:
                     "action(type=\"omfwd\" ...) instead" % values["legacy.options"])
             try:
                 port = forward_port(values.get("port", DEFAULT_FORWARD_PORT))
+                forward_target(values["target"])
             except FilterSyntaxError as err:
                 raise FilterSyntaxError("forward to %s: %s" % (values["target"], err))
             action = reliable_forward(rule.filter, values["target"], port,

@@ -8,7 +8,7 @@ are never touched."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.actions import (
     as_written,
@@ -16,8 +16,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.a
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.model import (
     Chunk,
     FilterRule,
+    FilterSyntaxError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
+    configuration_problem,
     parse_config,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
@@ -27,6 +29,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.s
     serialize_filter_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    FileValidationError,
     MergeResult,
 )
 
@@ -46,6 +49,9 @@ def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state
     written (``filters``).
     """
     chunks = parse_config(text or "")
+    problem = configuration_problem(chunks)
+    if problem:
+        raise FileValidationError(problem)
     removed: List[str] = []
     added: List[str] = []
 
@@ -60,7 +66,7 @@ def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state
         return MergeResult(text, "".join(c.text for c in kept), added, removed,
                            returns={"filters": normalized_filters(desired)})
 
-    wanted = [writable_filter_rule(rule) for rule in desired]
+    wanted = _distinct(writable_filter_rule(rule) for rule in desired)
     placed: List[Optional[int]] = [None] * len(wanted)  # chunk index holding each rule
     claimed = set()
     for position, rule in enumerate(wanted):
@@ -106,6 +112,23 @@ def merge_filter_rules(text: Optional[str], desired: Sequence[FilterRule], state
             merged.append(chunks[index])
     return MergeResult(text, "".join(c.text for c in merged), added, removed,
                        returns={"filters": normalized_filters(desired)})
+
+
+def _distinct(rules: Iterable[FilterRule]) -> List[FilterRule]:
+    """The rules once each (``H.example`` and ``h.example`` are one target); raises
+    :class:`FilterSyntaxError` for two that send the same messages to the same destinations
+    with other settings, since one would replace the other."""
+    kept: List[FilterRule] = []
+    for rule in rules:
+        same = next((other for other in kept if other.identity() == rule.identity()), None)
+        if same is None:
+            kept.append(rule)
+        elif same != rule:
+            raise FilterSyntaxError(
+                "two filters send the same messages to the same destination with other "
+                "settings; give it once:\n%s%s" % (serialize_filter_rule(same),
+                                                   serialize_filter_rule(rule)))
+    return kept
 
 
 def normalized_filters(desired: Sequence[FilterRule]) -> List[str]:

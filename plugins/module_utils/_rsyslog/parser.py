@@ -22,7 +22,7 @@ rule the caller asked about are ever removed or replaced.
 from __future__ import annotations
 
 import re
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.actions import (
     Unmodeled,
@@ -58,6 +58,9 @@ _IF = re.compile(r"^\s*if\b", re.IGNORECASE)
 _SIMPLE_CONDITION = re.compile(
     r'^(not )?(\( )?\$([a-z][a-z\-]*) (contains|contains_i|startswith|startswith_i) '
     r'("(?:\\.|[^"\\])*")( \))?$')
+# re_match($property, "ERE") is the property filter :property, ereregex, "ERE".
+_REGEX_CONDITION = re.compile(
+    r'^(not )?(\( )?re_match \( \$([a-z][a-z\-]*) , ("(?:\\.|[^"\\])*") \)( \))?$')
 
 
 def _split_condition(text: str) -> Tuple[str, str]:
@@ -82,7 +85,8 @@ def _split_condition(text: str) -> Tuple[str, str]:
 
 
 def expression_filter(expression: str) -> Filter:
-    """A property filter when the condition is one plain comparison, else the expression."""
+    """A property filter when the condition is one plain comparison or ``re_match()`` of a
+    property, else the expression."""
     normalized = normalized_text(expression)
     match = _SIMPLE_CONDITION.match(normalized)
     if match:
@@ -91,6 +95,11 @@ def expression_filter(expression: str) -> Filter:
         if bool(opened) == bool(closed) and (opened or not negated):
             value = unescape_script(literal[1:-1])
             return PropertyFilter(prop, operator, value, bool(negated))
+    match = _REGEX_CONDITION.match(normalized)
+    if match:
+        negated, opened, prop, literal, closed = match.groups()
+        if bool(opened) == bool(closed):  # "not" before a call negates the call
+            return PropertyFilter(prop, "ereregex", unescape_script(literal[1:-1]), bool(negated))
     return ExpressionFilter(normalized, expression.strip())
 
 
@@ -309,3 +318,29 @@ def _apply_legacy_params(rule: FilterRule, params: Sequence[Tuple[str, str]]) ->
             actions[position] = make_action(action.kind, display, legacy=True)
             return FilterRule(rule.filter, tuple(actions))
     return rule
+
+
+# How a statement rsyslog reads begins: a directive, a property filter, an action line, a
+# block or comment, or a word (a selector such as kern.*, or a RainerScript keyword) followed
+# by a blank or "(".
+_STATEMENT_START = re.compile(r"""[$:&~{}()#*/"'-]|[A-Za-z_][A-Za-z0-9_.,;!=*-]*(?:\s|\(|$)""")
+
+
+def configuration_problem(chunks: Sequence[Chunk]) -> Optional[str]:
+    """Why the file is no rsyslog configuration (a link to /etc/shadow, say), or None.
+
+    It is not when none of its statements is a filter rule and one does not even begin as an
+    rsyslog statement does; the message names no text of it (rsyslogd's own message would
+    quote it), so that such a file's content is never shown.
+    """
+    if any(chunk.rule is not None for chunk in chunks):
+        return None
+    number = 1
+    for chunk in chunks:
+        stripped = chunk.text.lstrip()
+        if stripped and not _STATEMENT_START.match(stripped):
+            line = number + chunk.text[:len(chunk.text) - len(stripped)].count("\n")
+            return ("it is not an rsyslog configuration file: none of its statements is a "
+                    "filter rule, and line %d does not begin one rsyslog reads" % line)
+        number += chunk.text.count("\n")
+    return None

@@ -9,10 +9,11 @@ what rsyslog would not honour although ``rsyslogd -N1`` accepts it, and made wri
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Union
+from typing import Dict, Optional, Union
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.actions import (
     forward_port,
+    forward_target,
     make_action,
     make_reliable,
     reliable_forward,
@@ -21,6 +22,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.m
     DEFAULT_FORWARD_PORT,
     DEFAULT_MAX_DISK_SPACE,
     FORWARD_PROTOCOLS,
+    ExpressionFilter,
     FilterRule,
     FilterSyntaxError,
     LINE_OPERATORS,
@@ -31,6 +33,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.m
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
     parse_config,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.posix_regex import (
+    regex_problem,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.scanning import (
+    unescape_script,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.serializer import (
     serialize_filter,
 )
@@ -40,70 +48,31 @@ MAPPING_KEYS = ("property", "operator", "value", "negate", "action", "target", "
                 "queue_size", "file")
 
 
-def _bracket_end(pattern: str, pos: int) -> Optional[int]:
-    """Index just after the POSIX bracket expression opening at ``pos``; None if unclosed.
-
-    A ``]`` right after ``[`` or ``[^`` is a member, a backslash is an ordinary member, and
-    ``[:class:]``, ``[.coll.]`` and ``[=equiv=]`` run to their own closing ``:]``, ``.]``
-    or ``=]``.
-    """
-    pos += 1
-    if pattern.startswith("^", pos):
-        pos += 1
-    if pattern.startswith("]", pos):
-        pos += 1
-    while pos < len(pattern):
-        if pattern[pos] == "[" and pattern[pos + 1:pos + 2] in (":", ".", "="):
-            close = pattern.find(pattern[pos + 1] + "]", pos + 2)
-            if close < 0:
-                return None
-            pos = close + 2
-            continue
-        if pattern[pos] == "]":
-            return pos + 1
-        pos += 1
-    return None
+# re_match() and re_extract() calls with a literal pattern, in a normalized expression.
+_REGEX_CALL = re.compile(r'\b(re_match|re_extract) \( [^"]*?, ("(?:\\.|[^"\\])*")')
+# Operators that every message passes with an empty value (a filter on an unset variable?).
+_EMPTY_MATCHES_ALL = ("contains", "contains_i", "startswith", "startswith_i", "regex",
+                      "ereregex")
 
 
-def regex_problem(pattern: str, extended: bool) -> Optional[str]:
-    """Why rsyslog cannot compile the POSIX regex ``pattern``, or None.
-
-    ``extended`` selects ERE (``ereregex``) over BRE (``regex``).  Only what every POSIX
-    ``regcomp`` refuses is reported: an unclosed bracket expression, an unclosed group
-    (``(`` in ERE, ``\\(`` in BRE), a BRE ``\\)`` closing no group, a final lone
-    backslash.  Python's ``re`` is not used: it reads bracket expressions, ``\\(`` and
-    escapes inside brackets differently.  An ERE ``)`` closing no group is left alone
-    (glibc reads it as an ordinary character).
-    """
-    opened: List[int] = []
-    pos = 0
-    while pos < len(pattern):
-        char = pattern[pos]
-        if char == "\\":
-            if pos + 1 >= len(pattern):
-                return "it ends with a lone backslash"
-            if not extended and pattern[pos + 1] == "(":
-                opened.append(pos)
-            elif not extended and pattern[pos + 1] == ")":
-                if not opened:
-                    return "'\\)' at offset %d closes no group" % pos
-                opened.pop()
-            pos += 2
-            continue
-        if char == "[":
-            end = _bracket_end(pattern, pos)
-            if end is None:
-                return "the bracket expression '[' at offset %d is not closed" % pos
-            pos = end
-            continue
-        if extended and char == "(":
-            opened.append(pos)
-        elif extended and char == ")" and opened:
-            opened.pop()
-        pos += 1
-    if opened:
-        return "the group '%s' at offset %d is not closed" % (
-            "(" if extended else "\\(", opened[-1])
+def _filter_problem(flt) -> Optional[str]:
+    """What rsyslog would not do as the filter says, although ``rsyslogd -N1`` accepts it."""
+    if isinstance(flt, PropertyFilter):
+        if "\x00" in flt.value:
+            return "its value holds a NUL byte, where rsyslog's string ends"
+        if flt.value == "" and flt.operator in _EMPTY_MATCHES_ALL:
+            return ("its value is empty, so it matches %s message (an unset variable?); the "
+                    "selector *.* says every message" % ("no" if flt.negated else "every"))
+        if flt.operator in ("regex", "ereregex"):
+            problem = regex_problem(flt.value, flt.operator == "ereregex")
+            if problem:
+                return "the %s cannot be compiled: %s" % (flt.operator, problem)
+    elif isinstance(flt, ExpressionFilter):
+        for function, literal in _REGEX_CALL.findall(flt.expression):
+            problem = regex_problem(unescape_script(literal[1:-1]), True)
+            if problem:
+                return "the pattern %s of %s() cannot be compiled: %s" % (literal, function,
+                                                                         problem)
     return None
 
 
@@ -111,20 +80,25 @@ def writable_filter_rule(rule: FilterRule) -> FilterRule:
     """The rule as state=present writes it: legacy forwards made reliable.
 
     Raises :class:`FilterSyntaxError` for what rsyslog would not honour although
-    ``rsyslogd -N1`` accepts it: a forward port that is not 1-65535, a legacy ``@``
-    forward this module cannot read, a ``regex``/``ereregex`` that cannot compile.
+    ``rsyslogd -N1`` accepts it: a regular expression its C library cannot compile, an empty
+    value that every message matches, a forward port that is not 1-65535 or a target that is
+    no host, a legacy ``@`` forward this module cannot read.
     """
-    flt = rule.filter
-    if isinstance(flt, PropertyFilter) and flt.operator in ("regex", "ereregex"):
-        problem = regex_problem(flt.value, flt.operator == "ereregex")
-        if problem:
-            raise FilterSyntaxError("filter %s: the %s cannot be compiled: %s"
-                                    % (serialize_filter(flt)[0], flt.operator, problem))
+    problem = _filter_problem(rule.filter)
+    if problem:
+        raise FilterSyntaxError("filter %s: %s" % (serialize_filter(rule.filter)[0], problem))
     for action in rule.actions:
         if action.kind == "other" and action.raw.startswith("@"):
             raise FilterSyntaxError(
                 "cannot read the legacy forward %r (expected @host, @@host:port or "
                 "@@[address]:port, optionally followed by ;template)" % action.raw)
+        if action.kind == "forward" and not action.legacy:
+            values = dict(action.params)
+            try:
+                forward_port(values.get("port", DEFAULT_FORWARD_PORT))
+                forward_target(values.get("target", ""))
+            except FilterSyntaxError as err:
+                raise FilterSyntaxError("forward to %s: %s" % (values.get("target"), err))
     return make_reliable(rule)
 
 
@@ -163,7 +137,8 @@ def _rule_from_mapping(spec: Dict) -> FilterRule:
         protocol = str(spec.get("protocol") or "tcp").lower()
         if protocol not in FORWARD_PROTOCOLS:
             raise FilterSyntaxError("protocol %r is not udp or tcp" % spec.get("protocol"))
-        port = forward_port(spec.get("port") or DEFAULT_FORWARD_PORT)
+        # port 0 is a port given, and refused: only a missing port means the default
+        port = forward_port(DEFAULT_FORWARD_PORT if spec.get("port") is None else spec["port"])
         action = reliable_forward(flt, str(spec["target"]), port, protocol,
                                   spec.get("template"), spec.get("queue_file_name"),
                                   spec.get("queue_max_disk_space") or DEFAULT_MAX_DISK_SPACE,

@@ -23,6 +23,10 @@ import shutil
 import tempfile
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.parser import (
+    configuration_problem,
+    parse_config,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,
 )
@@ -125,12 +129,17 @@ def validate_drop_in(run_command: Callable[[Sequence[str]], Tuple[int, str, str]
     """Run ``rsyslogd -N1`` on a copy of the full configuration that loads ``candidate``.
 
     ``run_command(argv)`` returns ``(rc, stdout, stderr)``.  Raises
-    :class:`FileValidationError` with rsyslogd's message when it refuses; returns its
-    output otherwise.
+    :class:`FileValidationError` with rsyslogd's message when it refuses, and without asking
+    it when the main configuration is no rsyslog configuration at all; returns its output
+    otherwise.
     """
     if main_text is None and os.path.exists(main_config):
         with open(main_config, encoding="utf-8", errors="surrogateescape") as handle:
             main_text = handle.read()
+    problem = configuration_problem(parse_config(main_text)) if main_text else None
+    if problem:
+        # rsyslogd would quote the file in its refusal (a link to /etc/shadow, say)
+        raise FileValidationError("main_config %s: %s" % (main_config, problem))
     work = tempfile.mkdtemp(prefix="rsyslog-validate-")
     try:
         copy = os.path.join(work, os.path.basename(main_config) or "rsyslog.conf")

@@ -20,8 +20,10 @@ Standard library only: this runs on the log server under rsyslog's ``omprog``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
@@ -52,9 +54,25 @@ class JsonLinesStore(EventStore):
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o750)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                           self.mode)
-        self._size = os.fstat(self._fd).st_size
+        # The store is written as root: a link could point it at any file, a FIFO would
+        # block the writer, a device would swallow the events.
+        try:
+            handle = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+                             | os.O_NOFOLLOW | os.O_NONBLOCK, self.mode)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise EventStoreError("store path %s is a symbolic link; give the file itself"
+                                      % self.path)
+            if exc.errno == errno.ENXIO:
+                raise EventStoreError("store path %s is a FIFO, not a file" % self.path)
+            raise
+        status = os.fstat(handle)
+        if not stat.S_ISREG(status.st_mode):
+            os.close(handle)
+            raise EventStoreError("store path %s is not a regular file" % self.path)
+        os.set_blocking(handle, True)
+        self._fd = handle
+        self._size = status.st_size
 
     def append(self, event):
         """Write ``event`` as one line (rotating first when it would not fit)."""

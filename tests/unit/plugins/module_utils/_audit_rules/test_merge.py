@@ -55,7 +55,7 @@ def test_an_existing_rule_in_another_spelling_is_left_untouched():
 
 
 def test_the_file_is_left_byte_for_byte_when_nothing_changes():
-    existing = "-w /etc/passwd -p wa\r\n# no final newline"
+    existing = "# a CRLF comment\r\n-w /etc/passwd -p wa\n# no final newline"
     assert merge_rules(existing, rules("-w /etc/passwd -p wa")).text == existing
     assert merge_rules(existing, rules("-w /etc/shadow -p wa"), state="absent").text == existing
 
