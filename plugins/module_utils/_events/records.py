@@ -35,6 +35,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sc
     format_second,
     format_time,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.syscalls import (
+    syscall_name,
+)
 
 UNSET_ID = 4294967295
 """The kernel's "not set" value of auid, ses and other ids."""
@@ -59,37 +62,6 @@ STANDALONE_TYPES = frozenset((
     "CRYPTO_IPSEC_SA", "CRYPTO_PARAM_CHANGE_USER", "CRYPTO_REPLAY_USER", "CRYPTO_TEST_USER",
     "VIRT_CONTROL", "VIRT_RESOURCE", "VIRT_MACHINE_ID", "VIRT_INTEGRITY_CHECK", "USER",
 ))
-
-# Fields whose value is text: quoted when plain, hex-encoded when it holds a blank, a quote,
-# a control or a non-ASCII byte (the kernel's audit_string_contains_control, libaudit's
-
-_SYSCALLS = {
-    "c000003e": {  # x86_64
-        59: "execve", 322: "execveat", 2: "open", 257: "openat", 437: "openat2", 85: "creat",
-        87: "unlink", 263: "unlinkat", 82: "rename", 264: "renameat", 316: "renameat2",
-        90: "chmod", 91: "fchmod", 268: "fchmodat", 92: "chown", 93: "fchown", 94: "lchown",
-        260: "fchownat", 188: "setxattr", 189: "lsetxattr", 190: "fsetxattr",
-        197: "removexattr", 198: "lremovexattr", 199: "fremovexattr", 76: "truncate",
-        77: "ftruncate", 86: "link", 265: "linkat", 88: "symlink", 266: "symlinkat",
-        83: "mkdir", 258: "mkdirat", 84: "rmdir", 44: "sendto", 46: "sendmsg", 132: "utime",
-        235: "utimes", 280: "utimensat", 161: "chroot", 165: "mount", 166: "umount2",
-        175: "init_module", 313: "finit_module", 176: "delete_module", 62: "kill",
-        105: "setuid", 113: "setreuid", 117: "setresuid",
-    },
-    "40000003": {  # i386
-        11: "execve", 358: "execveat", 5: "open", 295: "openat", 8: "creat", 10: "unlink",
-        301: "unlinkat", 38: "rename", 302: "renameat", 353: "renameat2", 15: "chmod",
-        94: "fchmod", 306: "fchmodat", 182: "chown", 212: "chown32", 95: "fchown",
-        207: "fchown32", 16: "lchown", 198: "lchown32", 298: "fchownat", 92: "truncate",
-        93: "ftruncate", 9: "link", 83: "symlink", 39: "mkdir", 40: "rmdir",
-    },
-    "c00000b7": {  # aarch64
-        221: "execve", 281: "execveat", 56: "openat", 437: "openat2", 35: "unlinkat",
-        38: "renameat", 276: "renameat2", 52: "fchmod", 53: "fchmodat", 55: "fchown",
-        54: "fchownat", 5: "setxattr", 6: "lsetxattr", 7: "fsetxattr", 14: "removexattr",
-        45: "truncate", 46: "ftruncate", 37: "linkat", 36: "symlinkat", 34: "mkdirat",
-    },
-}
 
 _OPERATION_BY_SYSCALL = {
     "execve": "execute", "execveat": "execute", "open": "write", "openat": "write",
@@ -385,7 +357,7 @@ def _syscall_name(fields, names):
     number = _whole_number(fields.get("syscall"))
     if number is None:
         return None
-    return _SYSCALLS.get(fields.get("arch", ""), {}).get(number, str(number))
+    return syscall_name(fields.get("arch", ""), number) or str(number)
 
 
 def _read_records(records):
