@@ -19,6 +19,8 @@ description:
     role (C(runcmdformat) audit files, C(evtsysformat) Windows files, C(pipeformat)) and raw
     C(audit.log) files of audit 2.x, 3.x and 4.x, C(log_format=RAW) or C(ENRICHED); rotated
     and gzip-compressed files included, oldest first.
+  - Reads the records as the audit userspace's own C(ausearch -i) reads them, event by event
+    (the collection's README lists the record types and audit versions compared with it).
   - Gives every event a risk level (C(info), C(low), C(medium), C(high), C(critical)) and the
     reasons, from the rules shipped with the collection and your own.
   - Malformed, truncated or hostile lines never stop the report - they are counted in
@@ -121,8 +123,11 @@ options:
 notes:
   - Login and effective users are named when the sender's auditd writes C(log_format = ENRICHED)
     (the default of audit 3 and later); otherwise they are uids, named from this host's user
-    database only for a local C(audit.log) (lines with neither a sender's address nor a C(node=)
-    name), since the log server's users are not the sender's.
+    database only for a local C(audit.log) whose records name no C(node=); never for what a
+    sender sent, whose uids are not this host's users.
+  - An event is C(complete) unless records are missing that its sender writes (the
+    C(PROCTITLE) of a system call, once the sender has sent one; kernels before 3.17 write
+    none) or a limit cut it short.
   - Everything a client sends is taken as hostile - a malformed, forged (a stamp no clock can
     show) or truncated line is counted and skipped, never stops the report and never hides other
     events; see the collection's C(docs/security.md).
@@ -183,7 +188,8 @@ events:
     - One event per action, oldest first (at most O(limit), the newest matching).
     - Linux events also carry C(auid), C(uid), C(euid), C(comm), C(keys), C(syscall), C(exit),
       C(paths) (name, absolute path and name type of each file touched), C(path) and
-      C(operation) for file watches, C(account) (the C(acct=) of login and account records),
+      C(operation) for file watches (C(read) or C(write) for an open, by its flags),
+      C(account) (the C(acct=) of login and account records),
       C(record_types), C(serial) and C(complete) (false when records were missing or cut short -
       a truncated SYSCALL record, an EXECVE record over 64 KiB that was skipped, in which case the
       event is still the command, its arguments from the PROCTITLE record). Windows
@@ -207,11 +213,11 @@ events:
       type: str
     login_user: {description: "The login (audit) user behind the action, even after sudo or su.", type: str}
     user: {description: The effective user that acted., type: str}
-    tty: {description: Terminal., type: str}
+    tty: {description: "Terminal, in one form: C(pts/1) where records write C(pts1) or C(/dev/pts/1); none for none.", type: str}
     session: {description: Audit session number., type: int}
     cwd: {description: Working directory., type: str}
     exe: {description: Program executed or acting., type: str}
-    argv: {description: "The argument vector, decoded.", type: list, elements: str}
+    argv: {description: "The argument vector, decoded; for C(TTY) and C(USER_TTY) records, the keystrokes typed, as one text.", type: list, elements: str}
     key: {description: First audit key of the rule that recorded it., type: str}
     success: {description: Whether the action succeeded., type: bool}
     pid: {description: Process id., type: int}
@@ -244,7 +250,7 @@ events:
       remote_address: null
       login_user: alice
       user: root
-      tty: pts0
+      tty: pts/0
       session: 3
       cwd: /root
       exe: /usr/bin/curl

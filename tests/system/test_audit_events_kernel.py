@@ -3,10 +3,11 @@
 Rules are loaded into the running kernel and a private auditd writes them to a log of the
 test's own; a scripted session runs as a user with a login uid (commands with blanks, quotes,
 non-ASCII text, very long argument lists, sudo, a watched file).  The kernel is then put back
-as it was.  The events rebuilt from the raw log are checked, and again from the log server's
-stored form: the same records go through the real audit syslog plugin (audisp-syslog), a
-client rsyslogd that forwards over TCP, and a server rsyslogd writing the rsyslog_server
-role's own runcmdformat template.
+as it was.  The events rebuilt from the raw log are checked, compared event by event with what
+``ausearch -i`` makes of the same log, and checked again from the log server's stored form: the
+same records go through the real audit syslog plugin (audisp-syslog), a client rsyslogd that
+forwards over TCP, and a server rsyslogd writing the rsyslog_server role's own runcmdformat
+template.
 
 Run under the kernel lock (``flock /run/whotouched-kernel.lock``): there is one audit rule
 table and one audit daemon per kernel.
@@ -29,6 +30,12 @@ import pytest
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
     iter_lines,
+)
+from tests.support.ausearch import (
+    ausearch_version,
+    compare_file,
+    load_allowed_differences,
+    unexplained_in_any_log,
 )
 from tests.support.playbook import run_module
 from tests.support.process import run
@@ -215,6 +222,17 @@ def check_session(events):
 
 def test_events_rebuilt_from_the_raw_log(session_log):
     check_session(read_events(session_log))
+
+
+def test_the_raw_log_reads_as_ausearch_reads_it(session_log, capsys):
+    version = ausearch_version()
+    if version is None:
+        pytest.skip("ausearch is not installed (package auditd)")
+    comparison = compare_file(session_log, "this kernel's session (auditd %s)" % version)
+    with capsys.disabled():
+        print("\n  " + comparison.line())
+    assert comparison.ausearch_events >= 10, comparison.line()
+    assert unexplained_in_any_log(comparison, load_allowed_differences()) == []
 
 
 def free_port():

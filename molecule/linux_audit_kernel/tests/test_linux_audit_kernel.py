@@ -1,8 +1,10 @@
 """The linux_audit role in the real kernel: rules loaded, commands and writes recorded."""
 
 import re
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +177,33 @@ def test_the_loss_reporter_writes_its_record_through_the_kernel(host):
     (record,) = [line for line in records if "op=whotouched-audit-health" in line]
     assert record.startswith("type=USER "), record
     assert re.search(r" since=[0-9]+\.[0-9]{3} backlog=\d+ backlog_limit=8192 ", record), record
+
+
+# The log as it stands at the end, whole lines only (auditd may be writing its last one).
+SNAPSHOT = "/run/whotouched-audit-snapshot.log"
+
+
+def test_the_log_reads_as_this_hosts_ausearch_reads_it(host, tmp_path, capsys):
+    """Every record this audit version and the real kernel wrote here (both log formats, see
+    side_effect.yml), read by the host's own ausearch -i and by the event library, compared
+    event by event (tests/support/ausearch.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    from tests.support.collection_path import make_collection_importable
+    make_collection_importable()
+    from tests.support.ausearch import (
+        compare_file, load_allowed_differences, unexplained_in_any_log, users_of_passwd)
+
+    host.run_expect([0], "cp %s %s && if [ -n \"$(tail -c1 %s)\" ]; then sed -i '$d' %s; fi"
+                    % (AUDIT_LOG, SNAPSHOT, SNAPSHOT, SNAPSHOT))
+    version = host.run_expect([0], "ausearch -v").stdout.split()[-1]
+    shown = host.run_expect([0, 1], "TZ=UTC LC_ALL=C ausearch -i --escape shell -if %s", SNAPSHOT)
+    log = tmp_path / "audit.log"
+    log.write_bytes(host.file(SNAPSHOT).content)
+    comparison = compare_file(
+        log, "audit.log of audit %s" % version,
+        ausearch_text=shown.stdout_bytes.decode("utf-8", "backslashreplace"),
+        users=users_of_passwd(host.file("/etc/passwd").content_string))
+    with capsys.disabled():
+        print("\n  " + comparison.line())
+    assert comparison.ausearch_events >= 10, comparison.line()
+    assert unexplained_in_any_log(comparison, load_allowed_differences()) == []

@@ -9,9 +9,12 @@ The lines are raw ``audit.log`` lines (an optional ``node=`` prefix) or the log 
 forms (``roles/rsyslog_server``): ``runcmdformat`` (``TIMESTAMP HOSTNAME FROMHOST-IP record``),
 ``pipeformat`` (``TIMESTAMP FROMHOST-IP tag: record``) and ``evtsysformat`` (Windows).  Linux
 records, interleaved with other events and, on the log server, with other hosts, are grouped
-by sender and stamp.  An event is complete at its EOE record, at once for the record types that
-always stand alone (user-space messages such as USER_CMD), or when the same sender's clock has
-moved ``wait_seconds`` past it.  Memory stays bounded on endless input: lines, records per
+by sender and stamp.  An event ends at its PROCTITLE or EOE record, at once for the record types
+that always stand alone (user-space messages such as USER_CMD), or when the same sender's clock
+has moved ``wait_seconds`` past it.  Ended that way, it is whole unless records are missing that
+its sender writes: the PROCTITLE of a system call, once the sender has sent one (kernels before
+3.17 write none, and a kernel record outside a system call, such as CONFIG_CHANGE or a LOGIN
+alone, has none).  Memory stays bounded on endless input: lines, records per
 event and pending events are all capped, and what goes over a cap is counted, never kept.
 Malformed, truncated or hostile lines are counted and skipped.  Fragments (see ``records``)
 are counted as ``fragments`` and not given out unless asked (``EventAssembler(fragments=True)``),
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from sys import intern
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.evtsys import (
     parse_evtsys,
@@ -122,8 +126,8 @@ class EventAssembler:
         self.counts = {"lines": 0, "records": 0, "events": 0, "malformed": 0, "other": 0,
                        "incomplete": 0, "evicted": 0, "dropped_records": 0, "windows": 0,
                        "fragments": 0, "duplicates": 0}
-        # (address, node, epoch, serial) of the events given out, oldest first, at most
-        # ``remember`` of them
+        # (address, node, epoch, serial, first record type) of the events given out, oldest
+        # first, at most ``remember`` of them
         self._given_out = OrderedDict()
         self.remember = remember
         # sender -> {stamp: [records, host, address, node, seconds, bytes]}, oldest first
@@ -139,6 +143,8 @@ class EventAssembler:
         # " msg=audit(stamp):"): the next record usually belongs to it too, and then needs no
         # look-up.  None once any waiting event is given out.
         self._last = None
+        # Senders that have sent a PROCTITLE record: their system calls without one lack it.
+        self._proctitle_senders = set()
 
     def feed(self, line):
         """Take one stored or raw line; return the events it completed."""
@@ -180,13 +186,16 @@ class EventAssembler:
                 counts["malformed"] += 1
                 return ()
         space = record.find(" ", 5)
-        close = record.find("):", space)
-        if space < 0 or close < 0 or not record.startswith(" msg=audit(", space):
+        close = record.find(")", space)
+        # "):" ends the stamp; auditd 2.x wrote some DAEMON records without the colon
+        after = record[close + 1:close + 2]
+        if space < 0 or close < 0 or after not in (":", " ", "") or \
+                not record.startswith(" msg=audit(", space):
             counts["malformed"] += 1
             return ()
         record_type = record[5:space]
         stamp = record[space + 11:close]
-        body = record[close + 2:].lstrip(" ")
+        body = record[close + (2 if after == ":" else 1):].lstrip(" ")
         counts["records"] += 1
         last = self._last
         if last is not None and last[0] == stamp and last[1] == address and last[2] == node:
@@ -212,15 +221,16 @@ class EventAssembler:
                 counts["malformed"] += 1
                 return ()
             done = self._expire(sender, waiting, seconds) if waiting else ()
-            if record_type in STANDALONE_TYPES or record_type == "PROCTITLE":
-                # A PROCTITLE with nothing before it: its event began before this input did,
-                # or the filters dropped the rest of it.
-                complete = record_type != "PROCTITLE"
+            if record_type in STANDALONE_TYPES:
                 event = build_event(stamp, [(record_type, body)], host, address, node,
-                                    complete=complete, local_names=self.local_names)
-                if not self._given(event, "events" if complete else "incomplete"):
+                                    local_names=self.local_names)
+                if not self._given(event, "events"):
                     return done
                 return (event,) if not done else done + [event]
+            if record_type == "PROCTITLE":
+                # Nothing before it: the rest of its event comes after it (records written out
+                # of order), began before this input did, or was dropped by the filters.
+                self._proctitle_senders.add(sender)
             sequence = self._begun[sender] = self._begun.get(sender, 0) + 1
             entry = waiting[stamp] = [[(record_type, body)], host, address, node, seconds,
                                       len(body), sequence]
@@ -284,6 +294,7 @@ class EventAssembler:
         # not write to its log), so either one completes it.
         if record_type == "PROCTITLE":
             entry[0].append((record_type, body))
+            self._proctitle_senders.add(sender)
         del self._pending[sender][stamp]
         del self._order[(sender, stamp)]
         self._last = None
@@ -326,11 +337,16 @@ class EventAssembler:
         return self._finish(stamp, entry, "evicted")
 
     def _finish(self, stamp, entry, reason):
-        """The event of a waiting entry given out incomplete, or None for a fragment kept in."""
+        """The event of a waiting entry given out before an end record came, or None for a
+        fragment kept in.  It is counted under ``reason`` when it lacks records."""
         records = [record for record in entry[0] if record[0] != "DROPPED"]
+        types = [record_type for record_type, _body in records]
+        whole = reason != "evicted" and len(records) == len(entry[0]) and not (
+            "SYSCALL" in types and "PROCTITLE" not in types
+            and (entry[2], entry[3]) in self._proctitle_senders)
         event = build_event(stamp, records, entry[1], entry[2], entry[3],
-                            complete=False, local_names=self.local_names)
-        return event if self._given(event, reason) else None
+                            complete=whole, local_names=self.local_names)
+        return event if self._given(event, "events" if event["complete"] else reason) else None
 
     def _given(self, event, reason):
         """Count ``event`` under ``reason`` (and as an event, when given out); whether it is
@@ -338,7 +354,12 @@ class EventAssembler:
         same event was given out before."""
         counts = self.counts
         if event["serial"] is not None:
-            key = (event["address"], event["node"], event["epoch"], event["serial"])
+            # The first record type tells a copy from the other part of an event split in
+            # two: a user-space record written during a system call (SERVICE_START, then the
+            # SYSCALL of systemd's sendto), or a record that came too late for its event.
+            # (Interned: the type's text of each record is a string of its own.)
+            key = (event["address"], event["node"], event["epoch"], event["serial"],
+                   intern(event["record_types"][0]) if event["record_types"] else None)
             given_out = self._given_out
             if key in given_out:
                 counts["duplicates"] += 1

@@ -36,6 +36,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sc
     format_second,
     format_time,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.syscalls import (
+    syscall_name,
+)
 
 UNSET_ID = 4294967295
 """The kernel's "not set" value of auid, ses and other ids."""
@@ -61,40 +64,9 @@ STANDALONE_TYPES = frozenset((
     "VIRT_CONTROL", "VIRT_RESOURCE", "VIRT_MACHINE_ID", "VIRT_INTEGRITY_CHECK", "USER",
 ))
 
-# Fields whose value is text: quoted when plain, hex-encoded when it holds a blank, a quote,
-# a control or a non-ASCII byte (the kernel's audit_string_contains_control, libaudit's
-
-_SYSCALLS = {
-    "c000003e": {  # x86_64
-        59: "execve", 322: "execveat", 2: "open", 257: "openat", 437: "openat2", 85: "creat",
-        87: "unlink", 263: "unlinkat", 82: "rename", 264: "renameat", 316: "renameat2",
-        90: "chmod", 91: "fchmod", 268: "fchmodat", 92: "chown", 93: "fchown", 94: "lchown",
-        260: "fchownat", 188: "setxattr", 189: "lsetxattr", 190: "fsetxattr",
-        197: "removexattr", 198: "lremovexattr", 199: "fremovexattr", 76: "truncate",
-        77: "ftruncate", 86: "link", 265: "linkat", 88: "symlink", 266: "symlinkat",
-        83: "mkdir", 258: "mkdirat", 84: "rmdir", 44: "sendto", 46: "sendmsg", 132: "utime",
-        235: "utimes", 280: "utimensat", 161: "chroot", 165: "mount", 166: "umount2",
-        175: "init_module", 313: "finit_module", 176: "delete_module", 62: "kill",
-        105: "setuid", 113: "setreuid", 117: "setresuid",
-    },
-    "40000003": {  # i386
-        11: "execve", 358: "execveat", 5: "open", 295: "openat", 8: "creat", 10: "unlink",
-        301: "unlinkat", 38: "rename", 302: "renameat", 353: "renameat2", 15: "chmod",
-        94: "fchmod", 306: "fchmodat", 182: "chown", 212: "chown32", 95: "fchown",
-        207: "fchown32", 16: "lchown", 198: "lchown32", 298: "fchownat", 92: "truncate",
-        93: "ftruncate", 9: "link", 83: "symlink", 39: "mkdir", 40: "rmdir",
-    },
-    "c00000b7": {  # aarch64
-        221: "execve", 281: "execveat", 56: "openat", 437: "openat2", 35: "unlinkat",
-        38: "renameat", 276: "renameat2", 52: "fchmod", 53: "fchmodat", 55: "fchown",
-        54: "fchownat", 5: "setxattr", 6: "lsetxattr", 7: "fsetxattr", 14: "removexattr",
-        45: "truncate", 46: "ftruncate", 37: "linkat", 36: "symlinkat", 34: "mkdirat",
-    },
-}
-
 _OPERATION_BY_SYSCALL = {
-    "execve": "execute", "execveat": "execute", "open": "write", "openat": "write",
-    "openat2": "write", "creat": "create", "unlink": "delete", "unlinkat": "delete",
+    "execve": "execute", "execveat": "execute", "open": "open", "openat": "open",
+    "openat2": "open", "creat": "create", "unlink": "delete", "unlinkat": "delete",
     "rmdir": "delete", "rename": "rename", "renameat": "rename", "renameat2": "rename",
     "chmod": "chmod", "fchmod": "chmod", "fchmodat": "chmod", "chown": "chown",
     "chown32": "chown", "fchown": "chown", "fchown32": "chown", "lchown": "chown",
@@ -108,6 +80,9 @@ _OPERATION_BY_SYSCALL = {
 
 # Nested fields of a user-space record: msg='op=... acct="alice" res=success'.
 _FIELD = re.compile(r"""([^\s=]+)=('[^']*'?|"[^"]*"?|[^\s\x1d]*)""")
+# Where that message begins; it ends at the record's last quote, since its values may hold
+# single quotes (acct="system-property('xsl:vendor')/>").
+_MESSAGE = re.compile(r"(?:^|(?<=\s))msg='")
 
 
 # ---------------------------------------------------------------- field values
@@ -125,7 +100,13 @@ def _raw_bytes(value):
     try:
         return bytes.fromhex(value)
     except ValueError:
-        return value.encode("utf-8")
+        pass
+    if value[-1] == '"':
+        try:  # a hex value with a stray closing quote (Ubuntu 17.10's keys: 65786563"), as
+            return bytes.fromhex(value[:-1])  # ausearch reads it
+        except ValueError:
+            pass
+    return value.encode("utf-8")
 
 
 def decode_text(value):
@@ -174,17 +155,24 @@ def parse_fields(body):
     """The ``name=value`` fields of a record body (values as logged), and its ENRICHED names.
 
     Kernel records never hold a blank inside a value, so splitting on blanks is exact and
-    fast; user-space records nest a quoted ``msg='...'`` whose fields are merged in.
+    fast; user-space records nest a quoted ``msg='...'`` whose fields are merged in, where
+    the record has no field of that name (``pid=1 uid=0 msg='pam_tally2 uid=1004'``: the
+    message's uid is the account it is about, not the one who acted).
     """
     head, enriched = _split_enriched(body)
     if "'" in head:
-        fields = {}
-        for name, value in _FIELD.findall(head):
-            if name == "msg" and value.startswith("'"):
-                for inner_name, inner_value in _FIELD.findall(value.strip("'")):
-                    fields[inner_name] = inner_value
-            else:
-                fields[name] = value
+        message = _MESSAGE.search(head)
+        inner = ()
+        if message is not None:
+            end = head.rfind("'")
+            end = end if end >= message.end() else len(head)
+            inner = _FIELD.findall(head[message.end():end])
+            head = head[:message.start()] + head[end + 1:]
+        fields = dict(_FIELD.findall(head))
+        for name, value in inner:
+            if name not in fields:
+                # old PAM messages separate some fields by commas: "(hostname=?, addr=?, ..."
+                fields[name] = value[:-1] if value[-1:] == "," else value
     else:
         fields = dict(_KERNEL_FIELD.findall(head))
     names = {}
@@ -204,7 +192,7 @@ _NAME_VALUE = r"[^\s\"']*"
 _SYSCALL_RECORD = re.compile((
     r"arch=(?P<arch>\S*) syscall=(?P<syscall>\S*)(?: per=\S*)?"
     r"(?: success=(?P<success>\S*) exit=(?P<exit>\S*))?"
-    r" a0=\S* a1=\S* a2=\S* a3=\S* items=\S* ppid=(?P<ppid>\S*) pid=(?P<pid>\S*)"
+    r" a0=\S* a1=(?P<a1>\S*) a2=(?P<a2>\S*) a3=\S* items=\S* ppid=(?P<ppid>\S*) pid=(?P<pid>\S*)"
     r" auid=(?P<auid>\S*) uid=(?P<uid>\S*) gid=\S* euid=(?P<euid>\S*) suid=\S* fsuid=\S*"
     r" egid=\S* sgid=\S* fsgid=\S* tty=(?P<tty>\S*) ses=(?P<ses>\S*) comm=(?P<comm>\S*)"
     r" exe=(?P<exe>\S*)(?: subj=\S*)? key=(?P<key>\S*)"
@@ -243,7 +231,7 @@ _ENRICHED_NAMES = frozenset(("AUID", "UID", "EUID", "SYSCALL", "ARCH"))
 
 # Records that belong to an event but never say who acted.
 _NOT_WHO = frozenset(("EXECVE", "CWD", "PATH", "PROCTITLE", "EOE", "BPRM_FCAPS", "SOCKADDR",
-                      "MMAP", "FD_PAIR", "OBJ_PID", "SECCOMP", "KERN_MODULE", "NETFILTER_CFG"))
+                      "MMAP", "FD_PAIR", "OBJ_PID", "KERN_MODULE"))
 
 
 def _one_field(body, name):
@@ -266,20 +254,23 @@ def _one_field(body, name):
     return value
 
 
-# A PATH record as the kernel writes it (audit_log_name): its name (quoted, hex, or "(null)")
-# and its nametype matched in one pass.  Matched, they are exactly what _one_field finds for
-# each; anything else goes through _one_field.
+# A PATH record as the kernel writes it (audit_log_name): its item, its name (quoted, hex, or
+# "(null)") and its nametype matched in one pass.  Matched, they are exactly what _one_field
+# finds for each; anything else goes through _one_field.
 _PATH_RECORD = re.compile(
-    r'item=\S* name=("[^"\s]*"|[^\s"#]*) (?:inode=\S* dev=\S* mode=\S* ouid=\S* ogid=\S*'
+    r'item=([^\s"#]*) name=("[^"\s]*"|[^\s"#]*) (?:inode=\S* dev=\S* mode=\S* ouid=\S* ogid=\S*'
     r' rdev=\S* )?(?:obj=\S* )?nametype=([A-Z]*)(?=[ \x1d]|#035|\Z)')
 
 
 def _path_fields(body):
-    """The name and nametype of a PATH record: ``_one_field`` of each, in one pass."""
+    """The item, name and nametype of a PATH record: ``_one_field`` of each, in one pass; RHEL
+    7's kernels write the nametype as ``objtype=``."""
     match = _PATH_RECORD.match(body)
     if match is not None:
         return match.groups()
-    return _one_field(body, "name"), _one_field(body, "nametype")
+    nametype = _one_field(body, "nametype")
+    return _one_field(body, "item"), _one_field(body, "name"), \
+        nametype if nametype is not None else _one_field(body, "objtype")
 
 
 # SECONDS.MILLIS:SERIAL as the kernel writes it (%llu.%03lu:%u), in digits a time can hold.
@@ -305,6 +296,22 @@ def _stamp_time(stamp):
         # What format_time(epoch) writes, from the stamp's own digits.
         return epoch, "%s.%sZ" % (format_second(int(seconds)), millis)
     return epoch, format_time(epoch)
+
+
+def _terminal(value):
+    """A terminal in one form, as ``who`` writes it: ``pts/1`` for the kernel's ``pts1`` and
+    PAM's ``/dev/pts/1``; None for none (``(none)``, ``?``, quoted or not)."""
+    if value is None:
+        return None
+    if value[:1] == '"':
+        value = value.strip('"')
+    if value in ("(none)", "?", ""):
+        return None
+    if value[:5] == "/dev/":
+        value = value[5:]
+    if value[:3] == "pts" and value[3:].isdecimal() and value.isascii():
+        value = "pts/" + value[3:]
+    return value
 
 
 def _user_name(number, name, local_names):
@@ -400,7 +407,7 @@ def _syscall_name(fields, names):
     number = _whole_number(fields.get("syscall"))
     if number is None:
         return None
-    return _SYSCALLS.get(fields.get("arch", ""), {}).get(number, str(number))
+    return syscall_name(fields.get("arch", ""), number) or str(number)
 
 
 def _read_records(records):
@@ -438,9 +445,15 @@ def _read_records(records):
     return types, main, main_names, main_type, execve, cwd, paths, proctitle
 
 
-def _command_line(execve, proctitle, main):
+# Records of the keystrokes typed at a terminal (pam_tty_audit): TTY from the kernel,
+# USER_TTY from a shell.
+_KEYSTROKE_TYPES = frozenset(("TTY", "USER_TTY"))
+
+
+def _command_line(execve, proctitle, main, main_type):
     """``(argv, whole)``: from the EXECVE records, else the PROCTITLE record, else the
-    command a user-space record names (sudo's USER_CMD)."""
+    command a user-space record names (sudo's USER_CMD), else the keystrokes a TTY record
+    holds (one text, control characters and all)."""
     if not execve:
         argv, whole = [], True
     elif len(execve) == 1:
@@ -456,6 +469,8 @@ def _command_line(execve, proctitle, main):
     if not argv and main.get("cmd"):
         # sudo's USER_CMD: the command as one line.
         argv = (decode_text(main["cmd"]) or "").split(" ")
+    if not argv and main_type in _KEYSTROKE_TYPES and main.get("data"):
+        argv = [decode_text(main["data"]) or ""]
     return argv, whole
 
 
@@ -479,12 +494,32 @@ def _ids(main):
     return auid, uid, euid, session, exit_code, pid, ppid
 
 
-def _touched_paths(paths, cwd, syscall):
-    """``(entries, interesting, operation)``: each PATH as a :class:`PathEntry`, those that
-    are no parent directory (else all), and what the syscall did to them."""
+# Where open(2) and openat(2) take their flags.  The access mode (O_ACCMODE, 3) and O_TRUNC
+# (0x200) are the same on every architecture of the syscall tables.
+_OPEN_FLAGS = {"open": "a1", "openat": "a2"}
+
+
+def _open_operation(syscall, main):
+    """``read`` or ``write`` for an open, by its flags (hex, as the SYSCALL record writes
+    them); ``open`` when the record does not hold them (openat2 passes a structure)."""
+    try:
+        flags = int(main.get(_OPEN_FLAGS.get(syscall)) or "", 16)
+    except ValueError:
+        return "open"
+    return "write" if flags & 0x203 else "read"
+
+
+def _touched_paths(paths, cwd, syscall, main):
+    """``(entries, interesting, operation)``: each PATH as a :class:`PathEntry` in the kernel's
+    order (by item), those that are no parent directory (else all), and what the syscall did
+    to them."""
     entries = []
     interesting = []
-    for raw_name, nametype in paths:
+    if len(paths) > 1:
+        items = [_whole_number(item) for item, _name, _nametype in paths]
+        if None not in items and items != sorted(items):
+            paths = [path for _item, path in sorted(zip(items, paths), key=lambda pair: pair[0])]
+    for _item, raw_name, nametype in paths:
         name = decode_text(raw_name)
         if name is None:
             continue
@@ -498,6 +533,8 @@ def _touched_paths(paths, cwd, syscall):
     operation = None
     if interesting:
         operation = _OPERATION_BY_SYSCALL.get(syscall)
+        if operation == "open":
+            operation = _open_operation(syscall, main)
         if operation not in ("rename", "execute"):
             nametypes = {entry["nametype"] for entry in entries}
             if "CREATE" in nametypes:
@@ -534,21 +571,22 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
 
     ``host`` is the name the sender claims, ``address`` the address it really came from (the
     stored form's FROMHOST-IP), ``node`` the ``node=`` name in the records.  ``local_names``
-    maps uids to names for logs without ENRICHED names written on this very machine.
+    maps uids to names for logs without ENRICHED names written on this very machine: it is
+    used only for records that came from no sender and name no node.
     """
     if address is not None or node is not None:
-        local_names = None  # the log server's users are not the sender's
+        local_names = None  # another machine's uids are not this one's users
     epoch, event_time = _stamp_time(stamp)
     serial = stamp.rpartition(":")[2]
     serial = int(serial) if serial.isdecimal() else _whole_number(serial)
     types, main, main_names, main_type, execve, cwd, paths, proctitle = _read_records(records)
-    argv, argv_complete = _command_line(execve, proctitle, main) \
-        if execve or proctitle or "cmd" in main else ([], True)
+    argv, argv_complete = _command_line(execve, proctitle, main, main_type) \
+        if execve or proctitle or "cmd" in main or main_type in _KEYSTROKE_TYPES else ([], True)
     syscall = _syscall_name(main, main_names)
     auid, uid, euid, session, exit_code, pid, ppid = _ids(main)
     if cwd is None and "cwd" in main:
         cwd = decode_text(main["cwd"])
-    path_entries, interesting, operation = _touched_paths(paths, cwd, syscall) if paths \
+    path_entries, interesting, operation = _touched_paths(paths, cwd, syscall, main) if paths \
         else ([], [], None)
     get = main.get
     success = get("success") or get("res")
@@ -584,7 +622,7 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "uid": uid,
         "euid": euid,
         "session": session,
-        "tty": None if tty in ("(none)", "?", "", None) else tty,
+        "tty": _terminal(tty),
         "cwd": cwd,
         "exe": decode_text(exe) if exe is not None else None,
         "comm": decode_text(comm) if comm is not None else None,
@@ -592,7 +630,8 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "key": keys[0] if keys else None,
         "keys": keys,
         "syscall": syscall,
-        "success": None if success is None else success in ("yes", "success", "1"),
+        # old PAM messages end "(hostname=?, addr=?, terminal=cron res=success)"
+        "success": None if success is None else success in ("yes", "success", "1", "success)"),
         "exit": exit_code,
         "pid": pid,
         "ppid": ppid,

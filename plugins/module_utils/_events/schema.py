@@ -80,11 +80,13 @@ class Event(TypedDict):
     uid: Optional[int]
     euid: Optional[int]
     session: Optional[int]
+    # In one form: ``pts/1`` where records write ``pts1`` or ``/dev/pts/1``.
     tty: Optional[str]
     cwd: Optional[str]
     exe: Optional[str]
     comm: Optional[str]
-    # The command line, decoded; empty when none was recorded.
+    # The command line, decoded; empty when none was recorded.  For a TTY or USER_TTY record,
+    # the keystrokes typed, as one text (control characters included).
     argv: List[str]
     # The first audit key; ``keys`` holds them all.
     key: Optional[str]
@@ -97,12 +99,14 @@ class Event(TypedDict):
     paths: List[PathEntry]
     # The first path that is not a parent directory.
     path: Optional[str]
-    # ``execute``, ``write``, ``create``, ``delete``, ``rename``, ``chmod``, ``chown``...
+    # ``execute``, ``read`` or ``write`` (an open, by its flags; ``open`` for openat2, whose
+    # flags the record does not hold), ``create``, ``delete``, ``rename``, ``chmod``, ``chown``...
     operation: Optional[str]
     # The account a user-space record names (``acct=``, a Windows subject).
     account: Optional[str]
     remote_address: Optional[str]
-    # False when records are missing (the sender went quiet, a limit was reached).
+    # False when records are missing that the sender writes (it went quiet in the middle of an
+    # event, a limit was reached).
     complete: bool
     # What the sender's loss reporter said (kinds ``loss`` and ``health``), else None.
     loss: Optional[LossReport]

@@ -59,7 +59,7 @@ def test_one_command_is_one_event_with_its_arguments_decoded(log_format, form):
     assert (event["key"], event["success"], event["pid"], event["ppid"]) == (
         "exec", True, 4242, 4200)
     assert (event["tty"], event["session"], event["auid"], event["euid"]) == (
-        "pts0", 3, 1000, 0)
+        "pts/0", 3, 1000, 0)
     assert event["time"] == "2023-11-14T22:13:20.123Z"
     assert event["syscall"] == "execve" and event["kind"] == "exec" and event["complete"]
     if log_format == "ENRICHED":
@@ -150,14 +150,28 @@ def test_events_complete_without_eoe_and_eoe_is_harmless():
 
 
 def test_an_event_without_its_end_is_flushed_by_the_senders_clock():
-    unfinished = exec_records(["sleep", "1"], serial=1)[:3]
-    later = exec_records(["id"], serial=2, epoch="1700000100.000")
+    # the sender's kernel writes PROCTITLE records (its first event has one): the second
+    # event, cut short, lacks it
+    whole = exec_records(["id"], serial=1)
+    unfinished = exec_records(["sleep", "1"], serial=2)[:3]
+    later = exec_records(["id"], serial=3, epoch="1700000100.000")
     assembler = EventAssembler(wait_seconds=5)
     done = []
-    for line in unfinished + later:
+    for line in whole + unfinished + later:
         done.extend(assembler.feed(line))
-    assert [event["argv"] for event in done] == [["sleep", "1"], ["id"]]
-    assert done[0]["complete"] is False and assembler.counts["incomplete"] == 1
+    assert [event["argv"] for event in done] == [["id"], ["sleep", "1"], ["id"]]
+    assert done[1]["complete"] is False and assembler.counts["incomplete"] == 1
+
+
+def test_events_of_a_kernel_that_writes_no_proctitle_are_whole_without_an_end():
+    # kernels before 3.17 (RHEL 6 and 7) write no PROCTITLE, and auditd writes no EOE to its log
+    lines = [line for serial in (1, 2, 3) for line in exec_records(
+        ["id"], serial=serial, epoch="17000000%02d.000" % (serial * 10), log_format="RAW")
+        if not line.startswith("type=PROCTITLE")]
+    assembler = EventAssembler(wait_seconds=5)
+    found = list(iter_events(lines, assembler))
+    assert [(event["argv"], event["complete"]) for event in found] == [(["id"], True)] * 3
+    assert assembler.counts["incomplete"] == 0 and assembler.counts["events"] == 3
 
 
 HOSTILE = [
@@ -246,6 +260,8 @@ def test_windows_evtsys_event_with_either_form_of_pri_text(pri):
 
 def test_release_gives_out_the_events_opened_before_the_mark_only():
     assembler = EventAssembler(wait_seconds=5)
+    assert [event["argv"] for event in iter_events(exec_records(["id"], serial=0),
+                                                   assembler)] == [["id"]]
     for line in exec_records(["sleep", "1"], serial=1)[:-1]:
         assert not assembler.feed(line)
     mark = assembler.opened

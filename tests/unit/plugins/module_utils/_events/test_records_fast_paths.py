@@ -43,7 +43,8 @@ VALUE = st.one_of(
 
 
 PLAIN = st.sampled_from(["0", "1000", "4294967295", "-1", "pts0", "(none)", '"bash"',
-                         "2F746D702F6120622E7368", "c000003e", "59", "yes", "no", "(null)", ""])
+                         "2F746D702F6120622E7368", "c000003e", "59", "yes", "no", "(null)", "",
+                         "2", "257", "10800", "241"])
 
 
 @st.composite
@@ -71,10 +72,14 @@ def syscall_bodies(draw):
     return body
 
 
+# A file the system call named: the operation on it reads the SYSCALL record's arguments.
+PATH_RECORD = ("PATH", 'item=0 name="/etc/x" nametype=NORMAL')
+
+
 def _general_syscall_event(body, local_names=None):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(records, "_syscall_fields", records._who_fields)
-        return build_event(STAMP, [("SYSCALL", body)], local_names=local_names)
+        return build_event(STAMP, [("SYSCALL", body), PATH_RECORD], local_names=local_names)
 
 
 @given(syscall_bodies())
@@ -83,7 +88,7 @@ def _general_syscall_event(body, local_names=None):
          "comm=\"id\" exe=\"/usr/bin/id\" key=#035")  # an escaped separator with no names after it
 @settings(max_examples=800, deadline=None)
 def test_syscall_fast_path_is_the_general_parse(body):
-    fast = build_event(STAMP, [("SYSCALL", body)], local_names={0: "root"})
+    fast = build_event(STAMP, [("SYSCALL", body), PATH_RECORD], local_names={0: "root"})
     assert fast == _general_syscall_event(body, local_names={0: "root"})
 
 
@@ -96,7 +101,7 @@ def test_syscall_fast_path_reads_the_kernel_layout(names_after):
         body += (names_after + 'ARCH=x86_64 SYSCALL=execve AUID="alice" UID="root" GID="root" '
                  'EUID="root" SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"')
     assert records._SYSCALL_RECORD.fullmatch(body.replace("#035", "\x1d"))
-    event = build_event(STAMP, [("SYSCALL", body)])
+    event = build_event(STAMP, [("SYSCALL", body), PATH_RECORD])
     assert event == _general_syscall_event(body)
     assert (event["login_user"], event["user"], event["syscall"], event["exe"], event["key"]) == (
         ("alice", "root") if names_after else ("1000", "0")) + ("execve", "/usr/bin/id", "exec")
@@ -206,8 +211,8 @@ def path_bodies(draw):
             st.sampled_from(["1", "nametype=DELETE", "x"]))
     if draw(st.booleans()):
         body += "obj=system_u:object_r:etc_t:s0 "
-    body += "nametype=%s" % draw(st.one_of(
-        st.sampled_from(["NORMAL", "PARENT", "CREATE", "", "#035", "x"]), VALUE))
+    body += "%s=%s" % (draw(st.sampled_from(["nametype", "objtype"])), draw(st.one_of(
+        st.sampled_from(["NORMAL", "PARENT", "CREATE", "", "#035", "x"]), VALUE)))
     body += draw(st.sampled_from(["", " cap_fp=0 cap_fi=0", "\x1dOUID=\"root\"",
                                   "#035OUID=\"root\"", " nametype=CREATE"]))
     for _edit in range(draw(st.integers(0, 2))):
@@ -223,7 +228,9 @@ def path_bodies(draw):
 @example("item=0 name=x nametype=NORMAL#035x\x1dy")
 @settings(max_examples=1000, deadline=None)
 def test_path_fast_path_is_one_field_of_each(body):
-    expected = (records._one_field(body, "name"), records._one_field(body, "nametype"))
+    nametype = records._one_field(body, "nametype")
+    expected = (records._one_field(body, "item"), records._one_field(body, "name"),
+                nametype if nametype is not None else records._one_field(body, "objtype"))
     assert records._path_fields(body) == expected
 
 
@@ -231,7 +238,7 @@ def test_path_fast_path_reads_the_kernel_layout():
     body = ('item=1 name="/etc/x" inode=3 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 '
             'nametype=CREATE cap_fp=0 cap_fi=0\x1dOUID="root" OGID="root"')
     assert records._PATH_RECORD.match(body)
-    assert records._path_fields(body) == ('"/etc/x"', "CREATE")
+    assert records._path_fields(body) == ("1", '"/etc/x"', "CREATE")
 
 
 @given(st.lists(VALUE, max_size=5), st.one_of(st.none(), st.integers(-1, 7), VALUE),

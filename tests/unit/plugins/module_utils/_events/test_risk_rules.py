@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[5]
 GENERATOR = ROOT / "scripts" / "generate-risk-rules.py"
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("generate_risk_rules", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generate-risk-rules.py")
 
 
 def test_the_python_copy_is_what_the_generator_writes_from_the_yaml_file():

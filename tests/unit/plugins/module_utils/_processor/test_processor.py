@@ -141,7 +141,10 @@ def test_a_lone_event_is_given_out_within_twice_wait_seconds_and_a_newer_one_wai
     now = [0.0]
     processor = Processor(config_with(tmp_path, wait_seconds=5), workers=[],
                           clock=lambda: now[0])
-    # events' records without their PROCTITLE: nothing completes them
+    # a whole event: this sender's kernel writes PROCTITLE records
+    for line in stored(exec_records(["true"], serial=6)):
+        processor.handle_line(line)
+    # events' records without their PROCTITLE: nothing completes them, and they lack it
     for line in stored(exec_records(["auditctl", "-e", "0"], serial=7))[:-1]:
         processor.handle_line(line)
     for moment in (0.0, 4.9, 5.0, 9.9):
@@ -163,7 +166,8 @@ def test_a_lone_event_is_given_out_within_twice_wait_seconds_and_a_newer_one_wai
     processor.store.sync()
     events = read_store(str(tmp_path / "events.jsonl"))
     assert [(event["argv"], event["level"], event["complete"]) for event in events] == [
-        (["auditctl", "-e", "0"], "critical", False), (["id"], "info", False)]
+        (["true"], "info", True), (["auditctl", "-e", "0"], "critical", False),
+        (["id"], "info", False)]
     processor.close()
 
 
