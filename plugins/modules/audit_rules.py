@@ -230,8 +230,7 @@ import platform
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
-    check_rule,
-    conflicting_settings,
+    checked_rules,
     unresolved_names,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
@@ -240,7 +239,6 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleContext,
-    RuleSyntaxError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     required_directory,
@@ -362,14 +360,12 @@ def main():
     context = RuleContext(machine=platform.machine() or "x86_64",
                           syscall_tables=read_syscall_tables(run) or None)
     skip_missing = params["skip_missing_directories"] and params["state"] == "present"
-    wanted, left_out, errors = [], [], []
-    for text in params["rules"]:
-        try:
-            rule, warnings = check_rule(text, context)
-            directory = required_directory(text, context) if skip_missing else None
-        except RuleSyntaxError as error:
-            errors.append(str(error))
-            continue
+    checked, errors = checked_rules(params["rules"], context)
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors, changed=False)
+    wanted, left_out = [], []
+    for text, rule, warnings in checked:
+        directory = required_directory(text, context) if skip_missing else None
         if directory and not os.path.isdir(directory):
             left_out.append(text)
             continue
@@ -377,9 +373,6 @@ def main():
         if params["state"] == "present":
             for warning in warnings + unresolved_names(rule, resolve_id):
                 module.warn(warning)
-    errors += conflicting_settings(wanted)
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors, changed=False)
 
     merged, result = edit_merged_file(
         module,
