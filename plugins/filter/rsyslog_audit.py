@@ -21,6 +21,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.r
     script_string,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
+    checked_filter_rules,
     filter_rule_from_spec,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.serializer import (
@@ -83,9 +84,18 @@ def rsyslog_scoped_filters(filters: Sequence[Union[str, dict]], scope: str) -> L
     return scoped
 
 
+def rsyslog_filter_problems(filters: Sequence[Union[str, dict]]) -> List[str]:
+    """What the rsyslog_filter module would refuse in ``filters``, one message per filter."""
+    if isinstance(filters, (str, dict)) or not isinstance(filters, (list, tuple)):
+        raise AnsibleFilterError("rsyslog_filter_problems: expects a list of filters, got %s"
+                                 % type(filters).__name__)
+    return checked_filter_rules(filters)[1]
+
+
 class FilterModule:
     """rsyslog audit selection filters."""
 
     def filters(self):
         return {"rsyslog_audit_selector": rsyslog_audit_selector,
+                "rsyslog_filter_problems": rsyslog_filter_problems,
                 "rsyslog_scoped_filters": rsyslog_scoped_filters}

@@ -246,8 +246,7 @@ import platform
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
-    check_rule,
-    conflicting_settings,
+    checked_rules,
     unresolved_names,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
@@ -258,7 +257,6 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleContext,
-    RuleSyntaxError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.parser import (
     required_directory,
@@ -380,15 +378,13 @@ def main():
     context = RuleContext(machine=platform.machine() or "x86_64",
                           syscall_tables=read_syscall_tables(run) or None)
     skip_missing = params["skip_missing_directories"] and params["state"] == "present"
-    wanted, left_out, errors = [], [], []
     present = params["state"] == "present"
-    for text in params["rules"]:
-        try:
-            rule, warnings = check_rule(text, context, present)
-            directory = required_directory(text, context) if skip_missing else None
-        except RuleSyntaxError as error:
-            errors.append(str(error))
-            continue
+    checked, errors = checked_rules(params["rules"], context, present)
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors, changed=False)
+    wanted, left_out = [], []
+    for text, rule, warnings in checked:
+        directory = required_directory(text, context) if skip_missing else None
         if directory and not os.path.isdir(directory):
             left_out.append(text)
             continue
@@ -396,9 +392,6 @@ def main():
         if present:
             for warning in warnings + unresolved_names(rule, resolve_id):
                 module.warn(warning)
-    errors += conflicting_settings(wanted)
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors, changed=False)
 
     # What each line of the file holds, read once for the merge, the check and the load.
     cache = {}

@@ -207,8 +207,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.m
     FilterSyntaxError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
-    filter_rule_from_spec,
-    writable_filter_rule,
+    checked_filter_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.validate import (
     DEFAULT_MAIN_CONFIG,
@@ -250,14 +249,9 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            add_file_common_args=True)
     params = module.params
-    rules = []
-    for number, spec in enumerate(params["filters"], start=1):
-        try:
-            rules.append(filter_rule_from_spec(spec))
-            if params["state"] == "present":
-                writable_filter_rule(rules[-1])
-        except FilterSyntaxError as err:
-            module.fail_json(msg="filters[%d]: %s" % (number, err), changed=False)
+    rules, problems = checked_filter_rules(params["filters"], params["state"])
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
 
     def merge(before):
         try:

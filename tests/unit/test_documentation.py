@@ -36,7 +36,7 @@ def test_the_plugins_documented_here_are_those_ansible_lists():
         listed |= {(plugin_type, name.rsplit(".", 1)[1]) for name in json.loads(result.stdout)}
     assert set(documented_plugins()) == listed
     assert {name for plugin_type, name in listed if plugin_type == "module"} == {
-        "audit_report", "audit_rules", "rsyslog_filter", "win_audit_policy"}
+        "audit_report", "audit_rules", "auditd_conf", "rsyslog_filter", "win_audit_policy"}
 
 
 def test_the_merged_file_fragment_documents_the_options_of_the_scaffold():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support.collection_path import collections_base
@@ -112,3 +114,20 @@ def test_linux_clients_send_to_the_first_log_server():
                      "-a", "msg={{ groups['log_servers'] | first }}", "-c", "local")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "logs01.example.com" in result.stdout
+
+
+@pytest.mark.parametrize("hosts", ["log_servers", "linux"])
+def test_each_play_gathers_once_the_facts_its_roles_read(hosts):
+    # The roles gather their facts only when the play has not: with the play's subset they
+    # find every fact they read, so the host is asked once.
+    play = next(play for play in yaml.safe_load(SITE.read_text()) if play["hosts"] == hosts)
+    result = ansible("ansible", "localhost", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+                     "-m", "ansible.builtin.setup", "-a", json.dumps({"gather_subset": play["gather_subset"]}))
+    assert result.returncode == 0, result.stdout + result.stderr
+    gathered = {name.removeprefix("ansible_")
+                for name in json.loads(result.stdout.split("=>", 1)[1])["ansible_facts"]}
+    for role in play["roles"]:
+        name = role["role"].rsplit(".", 1)[1]
+        read = yaml.safe_load((ROOT / "roles" / name / "vars" / "main.yml").read_text())[name + "_facts"]
+        assert set(read) <= gathered, (name, set(read) - gathered)
+    assert "hardware" not in play["gather_subset"] and "!all" in play["gather_subset"]

@@ -105,6 +105,25 @@ def check_rule(text: str, context: RuleContext = DEFAULT_CONTEXT,
     return rule, rule_warnings(rule, context)
 
 
+def checked_rules(texts: Iterable[str], context: RuleContext = DEFAULT_CONTEXT,
+                  present: bool = True) -> Tuple[List[Tuple[str, AuditRule, List[str]]], List[str]]:
+    """Every rule of a rule set to write (``present``) or take out, parsed and checked against
+    the target (see :func:`check_rule`): ``(text, rule,
+    warnings)`` for each valid one, and the problems - each rule ``auditctl`` would refuse, and
+    control options given twice with different values.  Without the target's syscall tables
+    (on the controller) syscall names are checked for shape only."""
+    checked, problems = [], []
+    for text in texts:
+        try:
+            rule, warnings = check_rule(text, context, present)
+        except RuleSyntaxError as error:
+            problems.append(str(error))
+            continue
+        checked.append((text, rule, warnings))
+    problems += conflicting_settings([rule for _text, rule, _warnings in checked])
+    return checked, problems
+
+
 def unresolved_names(rule: AuditRule, resolve) -> List[str]:
     """Warnings for the user and group names of ``rule`` that ``resolve(field, name)``
     finds no number for (None): auditctl refuses such a rule on this host."""

@@ -9,7 +9,7 @@ what rsyslog would not honour although ``rsyslogd -N1`` accepts it, and made wri
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.actions import (
     forward_port,
@@ -172,3 +172,20 @@ def filter_rule_from_spec(spec: Union[str, Dict]) -> FilterRule:
     if chunks[0].rule is None:
         raise FilterSyntaxError(chunks[0].error or "not a filter rule: %r" % spec.strip())
     return chunks[0].rule
+
+
+def checked_filter_rules(specs: Sequence[Union[str, Dict]], state: str = "present"
+                         ) -> Tuple[List[FilterRule], List[str]]:
+    """The rules asked for, and one problem per filter rsyslog would refuse or not honour,
+    named by its place (``filters[2]: ...``); with ``present``, as they would be written."""
+    rules: List[FilterRule] = []
+    problems: List[str] = []
+    for number, spec in enumerate(specs, start=1):
+        try:
+            rule = filter_rule_from_spec(spec)
+            if state == "present":
+                writable_filter_rule(rule)
+            rules.append(rule)
+        except FilterSyntaxError as err:
+            problems.append("filters[%d]: %s" % (number, err))
+    return rules, problems

@@ -8,6 +8,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.whotouched.server_audit.plugins.filter.audit_rules import (
     FilterModule,
     audit_rule_directory,
+    audit_rule_problems,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleSyntaxError,
@@ -55,5 +56,27 @@ def test_a_rule_auditctl_refuses_is_an_error_naming_it(rule, word):
         audit_rule_directory(rule)
 
 
-def test_the_filter_is_registered():
-    assert FilterModule().filters() == {"audit_rule_directory": audit_rule_directory}
+def test_a_valid_rule_set_has_no_problems():
+    assert audit_rule_problems(["-b 8192", "-w /etc/passwd -p wa -k passwd",
+                                "-a always,exit -F arch=b64 -S execve,execveat -k exec"]) == []
+
+
+def test_each_problem_of_a_rule_set_is_named_on_the_controller():
+    problems = audit_rule_problems(["-w /etc/passwd -p wz -k passwd", "-b 320",
+                                    "-w /etc/shadow -p wa -k shadow", "-b 8192",
+                                    "-a always,exit -F arch=b99 -S execve"])
+    assert len(problems) == 3, problems
+    assert problems[0].startswith('invalid audit rule "-w /etc/passwd -p wz -k passwd"')
+    assert '(at "wz")' in problems[0]
+    assert 'arch=b99' in problems[1]
+    assert problems[2] == "-b is given twice with different values: -b 320, -b 8192"
+
+
+def test_the_problems_filter_wants_a_list():
+    with pytest.raises(AnsibleFilterError, match="expects a list of rules, got str"):
+        audit_rule_problems("-w /etc/passwd -p wa")
+
+
+def test_the_filters_are_registered():
+    assert FilterModule().filters() == {"audit_rule_directory": audit_rule_directory,
+                                        "audit_rule_problems": audit_rule_problems}

@@ -11,6 +11,7 @@ from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_audit im
     FilterModule,
     facility_name,
     rsyslog_audit_selector,
+    rsyslog_filter_problems,
     rsyslog_scoped_filters,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.merge import (
@@ -149,5 +150,17 @@ def test_any_value_survives_quoting_into_a_scoped_rule(value):
     assert filter_rule_from_spec(text) == filter_rule_from_spec(text + "\n")
 
 
-def test_plugin_exports_both_filters():
-    assert set(FilterModule().filters()) == {"rsyslog_audit_selector", "rsyslog_scoped_filters"}
+def test_filter_problems_name_each_refused_filter_on_the_controller():
+    assert rsyslog_filter_problems([':msg, contains, "type=PATH" stop', "*.* @@127.0.0.1:6514"]) == []
+    problems = rsyslog_filter_problems([':msg, contains, "x" stop', "*.* @@127.0.0.1:70000",
+                                        {"operator": "regex", "value": "([", "action": "stop"}])
+    assert len(problems) == 2, problems
+    assert problems[0] == "filters[2]: forward to 127.0.0.1: port 70000 is out of range (1-65535)"
+    assert problems[1].startswith("filters[3]: ")
+    with pytest.raises(AnsibleFilterError, match="expects a list of filters, got str"):
+        rsyslog_filter_problems(":msg, contains, \"x\" stop")
+
+
+def test_plugin_exports_its_filters():
+    assert set(FilterModule().filters()) == {"rsyslog_audit_selector", "rsyslog_filter_problems",
+                                             "rsyslog_scoped_filters"}

@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
+"""Merge settings into an auditd ``key = value`` file by key, keeping every other line."""
+
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Sequence, Tuple
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._auditd_conf.keywords import (
+    canonical_key,
+    same_value,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    MergeResult,
+)
+
+# auditd splits a line on whitespace: KEY, "=", the value (and an exec action's program).
+_SETTING_LINE = re.compile(r"^\s*([^#\s=]+)\s*=\s*(.*?)\s*$")
+
+EXCLUSIVE_HEADER = ("# Managed by whotouched.server_audit.auditd_conf (exclusive): "
+                    "other lines are removed")
+
+
+def parse_setting_line(line: str) -> Optional[Tuple[str, str]]:
+    """``(key, value)`` of a setting line (the key in lower case), or None for a comment,
+    a blank line or a line that is no setting."""
+    match = _SETTING_LINE.match(line)
+    if not match:
+        return None
+    return canonical_key(match.group(1)), match.group(2)
+
+
+def _line(key: str, value: str) -> str:
+    return "%s = %s" % (key, value)
+
+
+def merge_settings(existing_text: Optional[str], settings: Sequence[Tuple[str, str]],
+                   state: str = "present", exclusive: bool = False,
+                   syntax: str = "auditd") -> MergeResult:
+    """The new text of the file for ``settings`` (checked ``(key, value)`` pairs).
+
+    ``present`` gives every line that sets a key its value (auditd keeps the last line of a
+    key, so each one is set) and appends the keys the file lacks; ``absent`` removes the lines
+    that set the keys; ``exclusive`` makes the file exactly the settings under one header
+    comment.  Unchanged, the text is the file's own, byte for byte.  The result's ``returns``
+    hold ``settings``: the given keys as the file now sets them.
+    """
+    lines = existing_text.split("\n") if existing_text else []
+    if lines and lines[-1] == "":
+        lines.pop()
+    settings = [(canonical_key(key), value) for key, value in settings]
+    wanted = dict(settings)
+    added: List[str] = []
+    removed: List[str] = []
+    warnings = ['line "%s" of the file is not "key = value": auditd refuses the file' % line.strip()
+                for line in lines
+                if line.strip() and not line.lstrip().startswith("#") and parse_setting_line(line) is None]
+
+    if exclusive:
+        existing = [parse_setting_line(line) for line in lines]
+        before = [setting for setting in existing if setting]
+        new_lines = [EXCLUSIVE_HEADER] + [_line(key, value) for key, value in settings]
+        kept = set()
+        for key, value in before:
+            if key in wanted and same_value(syntax, key, value, wanted[key]) and key not in kept:
+                kept.add(key)
+            else:
+                removed.append(_line(key, value))
+        added = [_line(key, value) for key, value in settings if key not in kept]
+        warnings = []
+        lines = new_lines
+    elif state == "present":
+        found = set()
+        for index, line in enumerate(lines):
+            setting = parse_setting_line(line)
+            if setting is None or setting[0] not in wanted:
+                continue
+            key, value = setting
+            found.add(key)
+            if not same_value(syntax, key, value, wanted[key]):
+                removed.append(_line(key, value))
+                added.append(_line(key, wanted[key]))
+                lines[index] = _line(key, wanted[key])
+        for key, value in settings:
+            if key not in found:
+                added.append(_line(key, value))
+                lines.append(_line(key, value))
+    elif state == "absent":
+        kept_lines = []
+        for line in lines:
+            setting = parse_setting_line(line)
+            if setting is not None and setting[0] in wanted:
+                removed.append(_line(*setting))
+            else:
+                kept_lines.append(line)
+        lines = kept_lines
+    else:
+        raise ValueError("state must be present or absent, not %r" % state)
+
+    text = "\n".join(lines) + "\n" if lines else ""
+    if existing_text is not None and not exclusive and not added and not removed:
+        # Nothing to set or remove: the file stays byte for byte as it is.
+        text = existing_text
+    now = {}
+    for line in text.split("\n"):
+        setting = parse_setting_line(line)
+        if setting is not None and setting[0] in wanted:
+            now[setting[0]] = setting[1]
+    return MergeResult(before=existing_text, text=text, added=added, removed=removed,
+                       warnings=warnings, returns={"settings": now})

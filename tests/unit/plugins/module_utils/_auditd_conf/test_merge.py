@@ -1,0 +1,77 @@
+"""Merging settings into auditd's key = value files by key: a table of files and outcomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._auditd_conf.merge import (
+    EXCLUSIVE_HEADER,
+    merge_settings,
+    parse_setting_line,
+)
+
+DEBIAN = ("#\n# This file controls the configuration of the audit daemon\n#\n\n"
+          "local_events = yes\nlog_file = /var/log/audit/audit.log\nflush = INCREMENTAL_ASYNC\n"
+          "freq = 50\nnum_logs = 5\n##name = mydomain\nmax_log_file_action = ROTATE\n")
+
+
+@pytest.mark.parametrize("line, setting", [
+    ("num_logs = 5", ("num_logs", "5")),
+    ("  Flush=DATA  ", ("flush", "DATA")),
+    ("space_left_action = exec /usr/local/sbin/alert", ("space_left_action", "exec /usr/local/sbin/alert")),
+    ("##name = mydomain", None),
+    ("", None),
+    ("not a setting", None),
+])
+def test_setting_lines(line, setting):
+    assert parse_setting_line(line) == setting
+
+
+def test_present_sets_keys_in_place_appends_the_missing_and_keeps_the_rest():
+    result = merge_settings(DEBIAN, [("num_logs", "4"), ("flush", "incremental_async"),
+                                     ("q_depth", "8192")])
+    assert result.text == DEBIAN.replace("num_logs = 5", "num_logs = 4") + "q_depth = 8192\n"
+    assert result.added == ["num_logs = 4", "q_depth = 8192"]
+    assert result.removed == ["num_logs = 5"]
+    assert result.returns == {"settings": {"flush": "INCREMENTAL_ASYNC", "num_logs": "4",
+                                           "q_depth": "8192"}}
+    assert result.changed
+
+
+def test_unchanged_the_text_is_the_files_own_byte_for_byte():
+    text = DEBIAN.replace("\n", "\r\n").rstrip("\n")
+    result = merge_settings(text, [("Num_Logs", "5")])
+    assert (result.text, result.changed, result.added) == (text, False, [])
+
+
+def test_every_line_of_a_key_gets_the_value_auditd_keeps_the_last():
+    result = merge_settings("freq = 50\n# note\nfreq = 20\n", [("freq", "1")])
+    assert result.text == "freq = 1\n# note\nfreq = 1\n"
+    assert result.removed == ["freq = 50", "freq = 20"]
+
+
+def test_a_missing_file_is_created_and_a_file_without_a_final_newline_gets_one():
+    assert merge_settings(None, [("active", "no")], syntax="plugin").text == "active = no\n"
+    assert merge_settings("active = yes", [("args", "LOG_INFO")], syntax="plugin").text == \
+        "active = yes\nargs = LOG_INFO\n"
+
+
+def test_absent_removes_the_lines_of_the_keys_whatever_their_value():
+    result = merge_settings(DEBIAN, [("freq", ""), ("name", "")], state="absent")
+    assert result.text == DEBIAN.replace("freq = 50\n", "")
+    assert result.removed == ["freq = 50"]
+
+
+def test_exclusive_is_exactly_the_settings_under_the_header():
+    result = merge_settings(DEBIAN, [("num_logs", "5"), ("freq", "1")], exclusive=True)
+    assert result.text == EXCLUSIVE_HEADER + "\nnum_logs = 5\nfreq = 1\n"
+    assert result.added == ["freq = 1"]
+    assert "num_logs = 5" not in result.removed and "freq = 50" in result.removed
+    again = merge_settings(result.text, [("num_logs", "5"), ("freq", "1")], exclusive=True)
+    assert not again.changed
+
+
+def test_a_line_that_is_no_setting_is_kept_and_warned_about():
+    result = merge_settings("num_logs 5\nfreq = 50\n", [("freq", "1")])
+    assert result.text == "num_logs 5\nfreq = 1\n"
+    assert result.warnings == ['line "num_logs 5" of the file is not "key = value": auditd refuses the file']
