@@ -15,6 +15,10 @@ description:
     turns them into one event per action - a command run, a watched file written, a login, a
     Windows account or Kerberos event - with the login user behind it, the effective user,
     terminal, session, working directory, program and decoded arguments.
+  - On a log server whose alert processor keeps an event store (the
+    P(whotouched.server_audit.rsyslog_server#role) role's default), asks the store - indexed, so
+    a question over millions of events takes milliseconds - and otherwise reads the stored files.
+    O(source) chooses.
   - Reads the log server's stored forms written by the P(whotouched.server_audit.rsyslog_server#role)
     role (C(runcmdformat) audit files, C(evtsysformat) Windows files, C(pipeformat)) and raw
     C(audit.log) files of audit 2.x, 3.x and 4.x, C(log_format=RAW) or C(ENRICHED); rotated
@@ -27,16 +31,37 @@ description:
     RV(counts) and skipped. The table for people never carries control characters.
   - Reads only; it never changes anything on the host.
 options:
+  source:
+    description:
+      - Where the events come from.
+      - C(store) asks the alert processor's event store named by O(store_config), and fails
+        when there is none or it cannot be read.
+      - C(files) reads the files at O(path).
+      - C(auto) asks the store when there is one that answers questions and O(path) is not
+        given, and reads the files otherwise (with a warning when a store is there but cannot
+        be read).
+      - Both give the same events with the same fields. The store holds what the processor
+        received since it was set up (or what its rebuild read from the files), for as long as
+        its retention keeps it; the files hold what their rotation keeps.
+    type: str
+    choices: [auto, store, files]
+    default: auto
+  store_config:
+    description:
+      - The alert processor's configuration (written by the
+        P(whotouched.server_audit.rsyslog_server#role) role), which names its event store.
+    type: path
+    default: /etc/whotouched/alert-processor.json
   path:
     description:
       - A log file, or a directory whose C(*.log) files and their rotations are read
-        (each sender's directory below it included).
+        (each sender's directory below it included); C(/var/log/remote) when not given.
       - A raw C(audit.log) works too (for example C(/var/log/audit/audit.log)).
       - Only regular files are read. A FIFO, a device or a socket among them (or a link to one)
         would hang the report or never end; it is counted in RV(counts) as C(unreadable) and
         named in a warning.
+      - Giving it reads the files (unless O(source=store), which refuses it).
     type: path
-    default: /var/log/remote
   since:
     description:
       - Only events at or after this time - C(90s), C(15m), C(1h), C(2d), C(1w) ago, epoch
@@ -76,6 +101,11 @@ options:
       - Only events whose command line, program, paths or Windows message contain this text
         (case-insensitive).
     type: str
+  session:
+    description:
+      - Only events of this audit session (the C(ses=) of the login), usually with O(host)
+        naming the sender, since each host numbers its own sessions.
+    type: int
   rules:
     description:
       - More risk rules, as a list of mappings (see the collection's
@@ -112,6 +142,8 @@ options:
       - Return at most this many events, the newest that match; C(0) returns all.
         A negative number is refused.
       - Memory stays bounded by it however large the logs are.
+      - From the files, the newest are the last read (files in the order of their senders'
+        directories, each oldest first); from the store, the newest by the time of the event.
     type: int
     default: 1000
   wait_seconds:
@@ -133,6 +165,9 @@ notes:
     events; see the collection's C(docs/security.md).
   - The time of a Linux event is the kernel's own, in UTC; Windows events carry the log
     server's syslog time, which has no year (the most recent one is assumed).
+  - The store holds each event with the level the processor's rules gave it; when the rules of
+    this task (O(rules), O(rules_file), O(shipped_rules)) differ from the processor's, the
+    events are classified again by this task's rules, which is slower with O(min_level).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -259,6 +294,11 @@ events:
       success: true
       level: info
       reasons: []
+source:
+  description: Where the events came from - C(store) or C(files).
+  returned: always
+  type: str
+  sample: store
 table:
   description: The events as a table for people, one line each, control characters escaped.
   returned: always
@@ -278,6 +318,8 @@ counts:
     - C(health_reports) counts the heartbeats of the senders' loss reporters (linux_audit's
       C(whotouched-audit-health)) that said nothing was lost; a report that says something
       was lost is an event of kind C(loss).
+    - From the store (RV(source) C(store)), only C(matched), C(truncated) and
+      C(health_reports) (those of the time and O(host) asked) are given.
   returned: always
   type: dict
 """
@@ -297,14 +339,27 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     RiskRuleError,
-    load_risk_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
+    read_store_config,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
+    open_store,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    Ruleset,
+    StoreUnavailable,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
 )
 
+DEFAULT_PATH = "/var/log/remote"
+
 ARGUMENT_SPEC = dict(
-    path=dict(type="path", default="/var/log/remote"),
+    source=dict(type="str", default="auto", choices=["auto", "store", "files"]),
+    store_config=dict(type="path", default="/etc/whotouched/alert-processor.json"),
+    path=dict(type="path"),
     since=dict(type="str"),
     until=dict(type="str"),
     host=dict(type="str"),
@@ -313,6 +368,7 @@ ARGUMENT_SPEC = dict(
                    choices=["info", "low", "medium", "high", "critical"]),
     key=dict(type="str", no_log=False),
     search=dict(type="str"),
+    session=dict(type="int"),
     rules=dict(type="list", elements="dict", default=[]),
     rules_file=dict(type="path"),
     shipped_rules=dict(type="bool", default=True),
@@ -332,6 +388,33 @@ def _local_names():
         return None
 
 
+def _event_store(module):
+    """The store to ask (None: read the files), as ``source`` and ``path`` say."""
+    params = module.params
+    if params["source"] == "files" or (params["source"] == "auto" and params["path"]):
+        return None
+    if params["path"]:
+        module.fail_json(msg="path names files to read, and source=store asks the store: "
+                             "leave one of them out")
+    try:
+        return open_store(read_store_config(params["store_config"]), readonly=True)
+    except (OSError, ValueError) as exc:
+        # OSError covers StoreUnavailable; ValueError a configuration that is not one
+        if params["source"] == "store":
+            module.fail_json(msg="no event store to ask: %s" % _reason(exc))
+        if not isinstance(exc, FileNotFoundError) and not (
+                isinstance(exc, StoreUnavailable) and "answers no questions" in str(exc)):
+            module.warn("the event store cannot be asked (%s): the stored files are read"
+                        % _reason(exc))
+    return None
+
+
+def _reason(exc):
+    if isinstance(exc, FileNotFoundError):
+        return "%s does not exist" % (exc.filename,)
+    return str(exc)
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
@@ -339,23 +422,38 @@ def main():
         check_limits(params["limit"], params["wait_seconds"])
         since, until = time_window(params["since"], params["until"])
         specs = read_rules_file(params["rules_file"]) if params["rules_file"] else []
-        rules = load_risk_rules(specs + params["rules"], params["shipped_rules"])
+        ruleset = Ruleset.load(specs + params["rules"], params["shipped_rules"])
         event_filter = EventFilter(
             since=since, until=until, host=params["host"], user=params["user"],
-            min_level=params["min_level"], key=params["key"], search=params["search"])
-        paths = log_files(params["path"])
+            min_level=params["min_level"], key=params["key"], search=params["search"],
+            session=params["session"])
     except (RiskRuleError, ReportError, IOError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    store = _event_store(module)
+    if store is not None:
+        try:
+            events, counts = store.find(event_filter, ruleset, params["limit"])
+        except StoreUnavailable as exc:
+            module.fail_json(msg=str(exc))
+        finally:
+            store.close()
+        module.exit_json(changed=False, events=events, table=format_table(events),
+                         counts=counts, source="store")
+    try:
+        paths = log_files(params["path"] or DEFAULT_PATH)
+    except (ReportError, IOError, OSError) as exc:
         module.fail_json(msg=str(exc))
     unread = []
     events, counts = build_report(
-        paths, rules, event_filter, limit=params["limit"], local_names=_local_names(),
+        paths, ruleset.rules, event_filter, limit=params["limit"], local_names=_local_names(),
         assembler_options={"wait_seconds": params["wait_seconds"]}, unread=unread)
     for problem in unread[:MAX_FILE_WARNINGS]:
         module.warn(sanitize(problem))
     if len(unread) > MAX_FILE_WARNINGS:
         module.warn("%d more files were not read (see counts.unreadable)"
                     % (len(unread) - MAX_FILE_WARNINGS))
-    module.exit_json(changed=False, events=events, table=format_table(events), counts=counts)
+    module.exit_json(changed=False, events=events, table=format_table(events), counts=counts,
+                     source="files")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import threading
@@ -32,13 +33,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     SIGNATURE_HEADER,
     signature_valid,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
-    read_store,
-)
 from tests.support.collection_path import ROOT
 from tests.system.private_rsyslogd import RSYSLOGD, private_rsyslogd
 from tests.system.test_audit_events_kernel import free_port, role_template, wait_for
 from tests.support.audit_records import exec_records
+from tests.support.event_store import stored_events as events_in
+from tests.support.playbook import run_module
 from tests.support.role_vars import install_processor
 
 PYTHON = "/usr/bin/python3"
@@ -177,10 +177,11 @@ def pipeline(tmp_path_factory):
         mailbox, hostname="127.0.0.1", port=smtp_port, tls_context=tls, require_starttls=True,
         auth_required=True, authenticator=_authenticator)
     smtp.start()
-    store = work / "store" / "events.jsonl"
+    store = work / "store" / "events.db"
     wall_port = free_port()
     config = {
-        "store": {"path": str(store), "max_bytes": 1 << 20, "keep": 2, "fsync_seconds": 0.5},
+        "store": {"path": str(store)},
+        "journal": str(work / "store" / "processor.journal"),
         "wait_seconds": 2,
         "dedup_window": WINDOW,
         "rate_limit": RATE_LIMIT,
@@ -206,7 +207,7 @@ def pipeline(tmp_path_factory):
     port, windows_port = free_port(), free_port()
     stored = work / "stored.log"
     # The role's own processor section and hand-over (its j2 text, variables filled in).
-    config = (
+    rsyslog_config = (
         'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s'
         'ruleset(name="store") {\n'
         '  action(type="omfile" file="%s" template="runcmdformat")\n'
@@ -226,12 +227,12 @@ def pipeline(tmp_path_factory):
            stored, role_processor_call("runcmdformat"), port, role_template("evtsysformat"),
            work / "windows.log", role_processor_call("evtsysformat"), windows_port))
     try:
-        with private_rsyslogd(work, config, port) as daemon, \
+        with private_rsyslogd(work, rsyslog_config, port) as daemon, \
                 socket.create_connection(("127.0.0.1", port)) as sender:
             yield {"daemon": daemon, "windows_port": windows_port, "work": work, "store": store,
-                   "stored": stored, "sender": sender, "webhook": webhook, "hanging": hanging,
-                   "mailbox": mailbox, "sms": work / "sms", "err": work / "processor.err",
-                   "wall_port": wall_port}
+                   "stored": stored, "sender": sender, "config": config_path, "settings": config,
+                   "webhook": webhook, "hanging": hanging, "mailbox": mailbox,
+                   "sms": work / "sms", "err": work / "processor.err", "wall_port": wall_port}
     finally:
         hanging.release.set()
         smtp.stop()
@@ -248,7 +249,7 @@ def send(pipeline, argv, serial, host="web01"):
 
 
 def stored_events(pipeline):
-    return read_store(str(pipeline["store"])) if pipeline["store"].exists() else []
+    return events_in(pipeline["store"])
 
 
 def sms_calls(pipeline):
@@ -388,3 +389,137 @@ def test_windows_events_go_through_the_same_processor(pipeline):
     assert (event["event_id"], event["level"], event["rules"], event["account"]) == (
         1102, "critical", ["windows-audit-log-cleared"], "admin<b>")
     assert event["address"] == "127.0.0.1"
+
+
+# ---------------------------------------------------------------- the event store
+
+def _events_of(pipeline, prefix):
+    return [event for event in stored_events(pipeline) if (event["host"] or "").startswith(prefix)]
+
+
+def _kill_processor(pipeline):
+    """SIGKILL the processor; its pid."""
+    pid = _processor_pid(pipeline)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: _processor_pid(pipeline) != pid, 10, "the processor to die")
+    return pid
+
+
+def test_the_report_asks_the_store_and_shows_hostile_command_lines_inert(pipeline):
+    wait_for(lambda: any(event["argv"][:2] == ["rm", "-rf"] for event in stored_events(pipeline)),
+             30, "the hostile command in the store")
+    result = run_module("audit_report", {"store_config": str(pipeline["config"]),
+                                         "search": "touch", "host": "web01"})
+    assert not result.get("failed"), result
+    assert result["source"] == "store"
+    (event,) = result["events"]
+    assert event["argv"][0] == "rm" and "\x1b[2J" in event["argv"][2]
+    table = "\n".join(result["table"])
+    assert "\x1b" not in table and "\\x1b[31m" in table and "$(touch" in table
+    assert not (pipeline["work"] / "injected").exists()
+
+
+def test_a_processor_killed_mid_batch_loses_nothing_and_stores_nothing_twice(pipeline):
+    """A steady flow of commands; the processor is killed twice while batches are open."""
+    count = 400
+    sent = threading.Event()
+
+    def flow():
+        for index in range(count):
+            send(pipeline, ["id", "-u", str(index)], 20000 + index, host="flow%03d" % (index % 7))
+            time.sleep(0.01)
+        sent.set()
+
+    sender = threading.Thread(target=flow)
+    sender.start()
+    for share in (0.25, 0.6):
+        wait_for(lambda: len(_events_of(pipeline, "flow")) >= count * share, 60,
+                 "%d%% of the flow in the store" % (share * 100))
+        _kill_processor(pipeline)
+    sender.join(60)
+    assert sent.is_set()
+    wait_for(lambda: len(_events_of(pipeline, "flow")) >= count, 90, "the whole flow in the store")
+    time.sleep(2)  # anything stored twice would come now
+    events = _events_of(pipeline, "flow")
+    assert sorted(event["serial"] for event in events) == list(range(20000, 20000 + count))
+    assert all(event["complete"] for event in events)
+    log = pipeline["err"].read_text(errors="replace")
+    assert "ready:" in log
+
+
+def test_a_locked_store_holds_the_input_in_rsyslogs_queue_until_it_is_free(pipeline):
+    holder = sqlite3.connect(str(pipeline["store"]), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for index in range(20):
+            send(pipeline, ["w"], 30000 + index, host="locked%02d" % index)
+        # the raw files are written as always
+        wait_for(lambda: pipeline["stored"].read_text(errors="replace").count("locked") >= 100, 20,
+                 "the 20 commands in rsyslog's file")
+        wait_for(lambda: "database is locked" in pipeline["err"].read_text(errors="replace"), 30,
+                 "the processor to say the store is locked")
+        assert _events_of(pipeline, "locked") == []
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_for(lambda: len(_events_of(pipeline, "locked")) >= 20, 60, "the 20 events once free")
+    time.sleep(1)
+    assert sorted(event["serial"] for event in _events_of(pipeline, "locked")) == list(
+        range(30000, 30020))
+    assert "work again" in pipeline["err"].read_text(errors="replace")
+
+
+def test_a_corrupt_store_is_named_left_alone_and_the_input_waits(pipeline):
+    store = pipeline["store"]
+    saved = pipeline["work"] / "saved-store"
+    saved.mkdir()
+    _kill_processor(pipeline)
+    for name in os.listdir(store.parent):
+        if name.startswith("events.db"):
+            shutil.move(str(store.parent / name), str(saved / name))
+    garbage = b"this is not a database " * 500
+    store.write_bytes(garbage)
+    for index in range(10):  # these start the processor again
+        send(pipeline, ["hostname"], 40000 + index, host="corrupt%02d" % index)
+    wait_for(lambda: "not a database" in pipeline["err"].read_text(errors="replace"), 60,
+             "the processor to say the store is damaged")
+    assert "move it away" in pipeline["err"].read_text(errors="replace")
+    wait_for(lambda: pipeline["stored"].read_text(errors="replace").count("corrupt") >= 50, 20,
+             "the 10 commands in rsyslog's file")
+    assert store.read_bytes() == garbage
+    store.unlink()
+    for name in os.listdir(saved):
+        shutil.move(str(saved / name), str(store.parent / name))
+    wait_for(lambda: len(_events_of(pipeline, "corrupt")) >= 10, 60,
+             "the 10 events once the store is back")
+    assert sorted(event["serial"] for event in _events_of(pipeline, "corrupt")) == list(
+        range(40000, 40010))
+
+
+def test_retention_removes_exactly_what_arrived_before_the_limit(pipeline):
+    """Last: it makes the store forget what the tests before stored."""
+    limit = 8.0
+    settings = dict(pipeline["settings"], store=dict(pipeline["settings"]["store"],
+                                                     max_age_days=limit / 86400))
+    pipeline["config"].write_text(json.dumps(settings))
+    for index in range(5):
+        send(pipeline, ["uptime"], 50000 + index, host="old%02d" % index)
+    wait_for(lambda: len(_events_of(pipeline, "old")) >= 5, 30, "the old events in the store")
+    time.sleep(limit + 1)
+    for index in range(5):
+        send(pipeline, ["uptime"], 50100 + index, host="new%02d" % index)
+    wait_for(lambda: len(_events_of(pipeline, "new")) >= 5, 30, "the new events in the store")
+    # the processor started again reads the new limit and applies it at its first tick
+    _kill_processor(pipeline)
+    restarted = time.time()
+    send(pipeline, ["uptime"], 50200, host="trigger")
+    wait_for(lambda: not _events_of(pipeline, "old"), 30, "the old events to be removed")
+    reader = sqlite3.connect("file:%s?mode=ro" % pipeline["store"], uri=True)
+    try:
+        arrivals = [row[0] for row in reader.execute("SELECT arrived FROM events")]
+    finally:
+        reader.close()
+    assert min(arrivals) >= restarted - limit - 1
+    assert sorted(event["host"] for event in stored_events(pipeline)) == [
+        "new%02d" % index for index in range(5)] + ["trigger"]

@@ -419,6 +419,12 @@ class EventAssembler:
         """How many events are waiting for more records."""
         return len(self._order)
 
+    @property
+    def oldest_waiting(self):
+        """The :attr:`opened` number of the oldest event still waiting (None when none is):
+        the processor reads its input again from that event's first line after a restart."""
+        return next(iter(self._order.values()), None)
+
 
 def iter_events(lines, assembler=None, **options):
     """Events from an iterable of lines (stored, raw or evtsys), as a stream.

@@ -263,10 +263,11 @@ def open_log(path):
 
 
 class EventFilter(object):
-    """The report's filters: time, host, user, level, key and a free-text search."""
+    """The report's filters: time, host, user, level, key, audit session and a free-text
+    search.  The stores (``_store``) answer the same questions."""
 
     def __init__(self, since=None, until=None, host=None, user=None, min_level="info",
-                 key=None, search=None):
+                 key=None, search=None, session=None):
         if min_level not in LEVEL_RANK:
             raise ReportError("min_level must be one of %s" % ", ".join(LEVEL_RANK))
         self.since = since
@@ -276,6 +277,7 @@ class EventFilter(object):
         self.min_rank = LEVEL_RANK[min_level]
         self.key = key
         self.search = search.lower() if search else None
+        self.session = session
 
     def keeps(self, event: Event):
         epoch = event.get("epoch")
@@ -293,6 +295,8 @@ class EventFilter(object):
                 event.get("target_account")) if value):
             return False
         if self.key and self.key not in (event.get("keys") or ()):
+            return False
+        if self.session is not None and event.get("session") != self.session:
             return False
         if self.search and self.search not in searchable_text(event).lower():
             return False

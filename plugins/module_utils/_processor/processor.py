@@ -7,24 +7,35 @@
 
 ``main([config_path])`` reads a JSON configuration (see ``settings``), loads the risk
 rules (the shipped ones and the user's), and then reads stored lines (``runcmdformat`` and
-``evtsysformat``) from stdin.  Each line goes to an :class:`EventAssembler`; each event it
-completes is classified, appended to the JSON-lines store, handed to the wall screen and to
-the alert policy, whose alerts go to the sinks' worker threads.
+``evtsysformat``) from stdin.  Each line is written to the input journal (``journal``), then
+goes to an :class:`EventAssembler`; each event it completes is classified and kept for the
+next batch.  A batch is committed to the event store (``_store``) with the journal offset a
+restart must read again from, at least twice a second; only then are its events handed to
+the wall screen and to the alert policy, whose alerts go to the sinks' worker threads.
 
 The ``omprog`` protocol with ``confirmMessages="on"``: ``OK`` once when ready, then ``OK``
-after each line, on stdout, flushed; rsyslog sends the next line only then, and sends a line
-again to a restarted processor when it was not confirmed.  Nothing else is written to stdout.
+after each line once it is in the journal, on stdout, flushed; rsyslog sends the next line
+only then, and sends a line again to a restarted processor when it was not confirmed.  While
+the store or the journal cannot be written, a line is answered with an error instead: rsyslog
+keeps it in its queue and offers it again; the processor tries the store again every few
+seconds.  Nothing else is written to stdout.
+
+After a restart (or once the store works again) the journal is read again from the store's
+resume point: events the store holds already are not stored, shown or alerted twice, events
+that were waiting for their last records are waiting again.
 
 An event waits for its PROCTITLE record; when no line completes it, :meth:`Processor.tick`
 (run from the main loop at least twice a second) gives out what has waited one to two
 ``wait_seconds``, and leaves the events opened since alone.
-EOF or SIGTERM: the held events are given out, the store synced and the sinks drained briefly.
+EOF or SIGTERM: the batch is committed, the events still waiting stay in the journal for the
+next start, the sinks are drained briefly.
 
 Standard library only: this runs on the log server.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import select
@@ -53,22 +64,38 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
     LEVEL_RANK,
     LEVELS,
     classify,
-    load_risk_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.journal import (
+    InputJournal,
+    JournalError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
     read_config,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
+    open_store,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
     EventStoreError,
-)
-from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
-    JsonLinesStore,
+    Ruleset,
+    StoreUnavailable,
 )
 
 MAX_LINE = 65536
 TICK_SECONDS = 0.5
 # More than a configuration holds (its rules included); what is past it is not read.
 MAX_CONFIG_BYTES = 16 << 20
+# A batch is committed at every tick, and sooner when it holds this many events.
+BATCH_EVENTS = 2000
+# While the store or the journal fails, how often they are tried again.
+RETRY_SECONDS = 5.0
+# How often retention runs, and how long one run may take.
+PRUNE_SECONDS = 30.0
+PRUNE_BUDGET_SECONDS = 0.2
+# Open high-risk events the wall screen gets back from the store after a restart, at most.
+WALL_OPEN_EVENTS = 10000
+# The answer to a line the processor cannot keep now (anything but OK is an error to omprog).
+REFUSED = b"ERROR event store or input journal unavailable, see the processor's log\n"
 
 
 def build_sinks(config, log=log_to_stderr):
@@ -103,52 +130,202 @@ def lowest_level(workers):
 
 
 class Processor(object):
-    """Lines in; events classified, stored, shown and alerted on."""
+    """Lines in; events classified, stored, shown and alerted on.
+
+    ``clock`` (monotonic) paces waiting events, alert windows and retries; ``wall_clock``
+    (epoch seconds) stamps each event's arrival in the store.
+    """
 
     def __init__(self, config, workers=None, wall_state=None, log=log_to_stderr,
-                 clock=time.monotonic):
+                 clock=time.monotonic, wall_clock=time.time):
         self.config = config
-        self.rules = load_risk_rules(config["rules"], config["shipped_rules"])
-        self.assembler = EventAssembler(wait_seconds=config["wait_seconds"])
-        store = config["store"]
-        self.store = JsonLinesStore(store["path"], store["max_bytes"], store["keep"],
-                                    store["fsync_seconds"])
+        self.ruleset = Ruleset.load(config["rules"], config["shipped_rules"])
+        self.rules = self.ruleset.rules
         self.workers = list(workers) if workers is not None else build_sinks(config, log)
         self.policy = AlertPolicy(lowest_level(self.workers), config["dedup_window"],
                                   config["rate_limit"])
         self.wall_state = wall_state
         self.log = log
         self.clock = clock
-        self.counts = {"lines": 0, "errors": 0, "released": 0}
-        # Every wait_seconds, the events opened before the previous mark are given out:
-        # each waits between one and two wait_seconds for its last record.
-        self._mark = (self.assembler.opened, clock())
+        self.wall_clock = wall_clock
+        self.counts = {"lines": 0, "errors": 0, "released": 0, "refused": 0, "replayed": 0,
+                       "stored": 0, "already_stored": 0, "pruned": 0}
+        self.journal = self.store = None
+        # Why lines are refused (the store or the journal fails), None while they work.
+        self.trouble = None
+        self._retry_at = self._pruned_at = 0.0
+        self._prune_more = False
+        self._wall_restored = wall_state is None
+        self.recover()
+
+    # ---------------------------------------------------------------- recovery
+
+    def recover(self):
+        """(Re)open the journal and the store, read the journal again from the store's
+        resume point, and commit what that gives; whether lines may be taken."""
+        self._close_store()
+        self.assembler = EventAssembler(wait_seconds=self.config["wait_seconds"])
+        # (opened number, journal offset) of the line that opened each waiting event
+        self._opened_at = collections.deque()
+        self._batch = []
+        self._committed = None
+        try:
+            if self.journal is None:
+                self.journal = InputJournal(self.config["journal"])
+            self.store = open_store(self.config["store"])
+            resume = self.store.resume_point()
+            if not self._wall_restored:
+                self._restore_wall()
+        except (JournalError, StoreUnavailable, ValueError) as exc:
+            self._fail(exc)
+            return False
+        for offset, line in self.journal.replay(self.journal.base if resume is None else resume):
+            self.counts["replayed"] += 1
+            self._feed(line, offset)
+        self._resent = self.journal.last_line()
+        self._mark = (self.assembler.opened, self.clock())
+        if not self.commit():
+            return False
+        if self.trouble is not None:
+            self.log("the event store and the journal work again: lines are taken")
+            self.trouble = None
+        return True
+
+    def _restore_wall(self):
+        if not self.store.answers_questions:
+            self._wall_restored = True
+            return
+        state = self.wall_state
+        state.restore(self.store.wall_history(
+            self.wall_clock() - state.window_seconds, state.slice_seconds, state.max_events,
+            LEVEL_RANK["high"], WALL_OPEN_EVENTS))
+        self._wall_restored = True
+
+    def _fail(self, exc):
+        """Refuse lines until the store and the journal work again (tried every
+        RETRY_SECONDS); rsyslog keeps the refused lines in its queue."""
+        message = str(exc)
+        if message != self.trouble:
+            self.log("%s; lines are refused (rsyslog keeps them in its queue) and the store "
+                     "is tried again every %d s" % (message, RETRY_SECONDS))
+        self.trouble = message
+        self._retry_at = self.clock() + RETRY_SECONDS
+        self._close_store()
+
+    def _usable(self):
+        if self.trouble is None:
+            return True
+        if self.clock() < self._retry_at:
+            return False
+        return self.recover()
+
+    def _close_store(self):
+        if self.store is not None:
+            try:
+                self.store.close()
+            except StoreUnavailable:
+                pass
+            self.store = None
+
+    # ---------------------------------------------------------------- lines and events
 
     def handle_line(self, line):
-        """Take one stored line (text, no line end)."""
+        """Take one stored line (text, no line end); whether it may be confirmed."""
         self.counts["lines"] += 1
-        if not line:
-            return
+        if not self._usable():
+            self.counts["refused"] += 1
+            return False
+        if self._resent is not None:
+            resent, self._resent = self._resent, None
+            if line == resent:
+                return True  # sent again by rsyslog after a restart: in the journal already
+        try:
+            offset = self.journal.append(line)
+        except JournalError as exc:
+            self._fail(exc)
+            self.counts["refused"] += 1
+            return False
+        if line:
+            try:
+                self._feed(line, offset)
+            except Exception as exc:  # pylint: disable=broad-except
+                # One event must not stop the stream: logged, confirmed, next.
+                self.counts["errors"] += 1
+                self.log("line not processed (%s: %s)" % (type(exc).__name__, exc))
+        if len(self._batch) >= BATCH_EVENTS:
+            self.commit()
+        return True
+
+    def _feed(self, line, offset):
+        opened = self.assembler.opened
         # feed_lines counts a hostile line that gets past the assembler's cheap checks as
         # malformed, never fatal.
         for event in self.assembler.feed_lines((line,)):
-            self.handle_event(event)
+            self._take(event)
+        if self.assembler.opened != opened:
+            self._opened_at.append((self.assembler.opened, offset))
 
-    def handle_event(self, event):
-        """Classify, store, show, and alert on one event."""
+    def _take(self, event):
         classify(event, self.rules)
-        self.store.append(event)
+        self._batch.append((event, self.wall_clock()))
+
+    def _resume_point(self):
+        """The journal offset of the first line of the oldest waiting event (the journal's
+        end when none waits)."""
+        oldest = self.assembler.oldest_waiting
+        opened_at = self._opened_at
+        while opened_at and (oldest is None or opened_at[0][0] < oldest):
+            opened_at.popleft()
+        return opened_at[0][1] if oldest is not None and opened_at else self.journal.end
+
+    def commit(self):
+        """Store the batch with the resume point, then show and alert on its new events;
+        whether the store took it."""
+        if self.store is None:
+            return False
+        resume = self._resume_point()
+        batch = self._batch
+        if not batch and resume == self._committed:
+            return True
+        try:
+            # replayed after a restart, or stored by a --rebuild running beside
+            known = self.store.known([event for event, _arrived in batch])
+        except StoreUnavailable as exc:
+            self._fail(exc)
+            return False
+        fresh = [pair for index, pair in enumerate(batch) if index not in known]
+        for event, arrived in fresh:
+            self.store.add(event, arrived, self.ruleset.fingerprint)
+        try:
+            self.store.commit(resume)
+        except StoreUnavailable as exc:
+            self.store.rollback()
+            self._fail(exc)
+            return False
+        self._batch = []
+        self._committed = resume
+        self.counts["stored"] += len(fresh)
+        self.counts["already_stored"] += len(batch) - len(fresh)
+        for event, _arrived in fresh:
+            self._contained(self._show_and_alert, event)
+        try:
+            self.journal.compact(resume)
+        except JournalError as exc:
+            self.log(str(exc))
+        return True
+
+    def _show_and_alert(self, event):
         # a loss reporter's heartbeat is kept, not shown: nothing happened
         if self.wall_state is not None and event["kind"] != "health":
             self.wall_state.add(event)
         if self.workers:
             self._dispatch(self.policy.decide(event, self.clock()))
 
-    def _handle_contained(self, event):
-        """:meth:`handle_event` for an event no line completed: one that fails is logged and
-        counted, and the others are handled (as a failing line is, in :func:`run`)."""
+    def _contained(self, step, event):
+        """``step(event)`` for one event of many: one that fails is logged and counted, and the
+        others go on (as a failing line does, in :meth:`handle_line`)."""
         try:
-            self.handle_event(event)
+            step(event)
         except Exception as exc:  # pylint: disable=broad-except
             self.counts["errors"] += 1
             self.log("event not processed (%s: %s)" % (type(exc).__name__, exc))
@@ -160,28 +337,49 @@ class Processor(object):
 
     def tick(self):
         """Periodic work: events held ``wait_seconds`` without their last record are given
-        out, closed dedup windows report their counts, the store is synced."""
+        out, closed dedup windows report their counts, the batch is committed, retention
+        runs."""
         now = self.clock()
+        if not self._usable():
+            return
         mark, marked_at = self._mark
         if now - marked_at >= self.config["wait_seconds"]:
             # No line has completed them in that time: their senders went quiet.
             held = self.assembler.release(mark)
             self.counts["released"] += len(held)
             for event in held:
-                self._handle_contained(event)
+                self._contained(self._take, event)
             self._mark = (self.assembler.opened, now)
         if self.workers:
             self._dispatch(self.policy.due(now))
-        self.store.sync()
+        if self.commit() and (self._prune_more or now - self._pruned_at >= PRUNE_SECONDS):
+            self._prune(now)
+
+    def _prune(self, now):
+        self._pruned_at = now
+        try:
+            while True:
+                removed = self.store.prune(self.wall_clock())
+                self.counts["pruned"] += removed
+                self._prune_more = removed > 0
+                if not removed or self.clock() - now >= PRUNE_BUDGET_SECONDS:
+                    break
+        except StoreUnavailable as exc:
+            # retention can wait; the events keep coming in
+            self._prune_more = False
+            self.log(str(exc))
 
     def close(self, drain_seconds=2.0):
-        """End of input: give out every held event, send pending summaries, sync the store,
-        and give the sinks ``drain_seconds`` to deliver what is queued."""
-        for event in self.assembler.flush():
-            self._handle_contained(event)
+        """End of input: commit the batch (the events still waiting stay in the journal for
+        the next start), send pending summaries, and give the sinks ``drain_seconds`` to
+        deliver what is queued."""
+        if self.store is not None:
+            self.commit()
         if self.workers:
             self._dispatch(self.policy.flush())
-        self.store.close()
+        self._close_store()
+        if self.journal is not None:
+            self.journal.close()
         for worker in self.workers:
             worker.close(drain_seconds)
 
@@ -266,8 +464,9 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
             server.shutdown()
         return 2
     reader = LineReader(stdin_fd)
-    log("ready: %d rules, %d sinks, store %s" % (len(processor.rules), len(processor.workers),
-                                                 config["store"]["path"]))
+    log("ready: %d rules, %d sinks, store %s%s" % (
+        len(processor.rules), len(processor.workers), config["store"]["path"],
+        " (unavailable: lines are refused until it works)" if processor.trouble else ""))
     try:
         _write_all(stdout_fd, b"OK\n")
         last_tick = time.monotonic()
@@ -278,13 +477,7 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
                 readable = []
             if readable:
                 for line in reader.read():
-                    try:
-                        processor.handle_line(line)
-                    except Exception as exc:  # pylint: disable=broad-except
-                        # One event must not stop the stream: logged, confirmed, next.
-                        processor.counts["errors"] += 1
-                        log("line not processed (%s: %s)" % (type(exc).__name__, exc))
-                    _write_all(stdout_fd, b"OK\n")
+                    _write_all(stdout_fd, b"OK\n" if processor.handle_line(line) else REFUSED)
             if time.monotonic() - last_tick >= TICK_SECONDS:
                 last_tick = time.monotonic()
                 processor.tick()
@@ -302,27 +495,37 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
     return 0
 
 
+USAGE = "usage: alert-processor [--check | --rebuild LOG_DIR] CONFIG.json"
+
+
 def main(argv=None):
-    """Entry point: ``alert-processor [--check] CONFIG.json``.
+    """Entry point: ``alert-processor [--check | --rebuild LOG_DIR] CONFIG.json``.
 
     ``--check`` reads the configuration and compiles the rules, then exits: 0 when the
-    processor would start with them, 2 with the reason on stderr when not.
+    processor would start with them, 2 with the reason on stderr when not.  ``--rebuild``
+    fills the store from the stored files under LOG_DIR (see ``rebuild``) and exits: 0 when
+    every file was read, 1 when some could not be, 2 when the store could not be written.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     check = argv[:1] == ["--check"]
-    if check:
-        argv = argv[1:]
-    if len(argv) != 1:
-        log_to_stderr("usage: alert-processor [--check] CONFIG.json")
+    rebuild_from = argv[1] if argv[:1] == ["--rebuild"] and len(argv) > 1 else None
+    argv = argv[1:] if check else argv[2:] if rebuild_from else argv
+    if len(argv) != 1 or argv[0].startswith("--"):
+        log_to_stderr(USAGE)
         return 2
     try:
         with open_regular(argv[0], "a configuration file") as handle:
             config = read_config(json.loads(handle.read(MAX_CONFIG_BYTES).decode("utf-8")))
-        load_risk_rules(config["rules"], config["shipped_rules"])
+        Ruleset.load(config["rules"], config["shipped_rules"])
     except (OSError, ValueError) as exc:
         # ValueError covers bad JSON, ProcessorConfigError and RiskRuleError.
         log_to_stderr("cannot start with %s: %s" % (argv[0], exc))
         return 2
     if check:
         return 0
+    if rebuild_from:
+        from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.rebuild import (
+            rebuild_command,
+        )
+        return rebuild_command(config, rebuild_from)
     return run(config)

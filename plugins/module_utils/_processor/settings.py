@@ -15,6 +15,7 @@ Standard library only: this runs on the log server.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -24,6 +25,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     check_level,
     check_placeholders,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
+    BACKENDS,
+)
 
 _TOKEN = re.compile(r"[\x21-\x7e]+\Z")
 
@@ -32,8 +36,14 @@ _TOKEN = re.compile(r"[\x21-\x7e]+\Z")
 # defaults and argument specs say the same (a unit test compares them); what the role's
 # configuration leaves out, the processor takes from here.
 DEFAULTS = {
-    "store": {"path": "/var/lib/whotouched/events.jsonl", "max_bytes": 100 << 20, "keep": 5,
-              "fsync_seconds": 1.0},
+    # max_age_days: SQLite only (0: none); max_bytes: the whole store (0: none, SQLite only);
+    # keep and fsync_seconds: the JSON lines only.
+    "store": {"backend": BACKENDS[0], "path": "/var/lib/whotouched/events.db",
+              "max_age_days": 90, "max_bytes": 10 << 30, "keep": 5, "fsync_seconds": 1.0},
+    # The processor's input journal: every line, written before it is confirmed to rsyslog.
+    "journal": "/var/lib/whotouched/processor.journal",
+    # The per-sender files that hold what the processor is fed: what --rebuild reads.
+    "rebuild_files": ["audit.log", "windows.log"],
     "rules": [],
     "shipped_rules": True,
     "wait_seconds": 5.0,
@@ -128,13 +138,14 @@ def read_config(mapping):
                                    % (", ".join(unknown), ", ".join(sorted(_TOP_SETTINGS))))
     config = dict(DEFAULTS)
     config.update((name, value) for name, value in mapping.items() if value is not None)
-    store = config["store"] = _section(config["store"], DEFAULTS["store"], "store")
-    if not isinstance(store["path"], str) or not os.path.isabs(store["path"]):
-        raise ProcessorConfigError("store.path must be an absolute path, got %r"
-                                   % (store["path"],))
-    _check_number(store["max_bytes"], "store.max_bytes", 4096, whole=True)
-    _check_number(store["keep"], "store.keep", 1, whole=True)
-    _check_number(store["fsync_seconds"], "store.fsync_seconds")
+    config["store"] = read_store_settings(config["store"])
+    _absolute(config["journal"], "journal")
+    if config["journal"] == config["store"]["path"]:
+        raise ProcessorConfigError("journal must be another file than store.path")
+    if not isinstance(config["rebuild_files"], list) or not all(
+            isinstance(name, str) and name and "/" not in name
+            for name in config["rebuild_files"]):
+        raise ProcessorConfigError("rebuild_files must be a list of file names (no directory)")
     if not isinstance(config["rules"], list):
         raise ProcessorConfigError("rules must be a list of rule mappings")
     if not isinstance(config["shipped_rules"], bool):
@@ -209,6 +220,57 @@ def read_config(mapping):
             raise ProcessorConfigError("wall.token must be printable ASCII characters without "
                                        "blanks")
     return config
+
+
+def _absolute(path, where):
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise ProcessorConfigError("%s must be an absolute path, got %r" % (where, path))
+
+
+def read_store_settings(mapping):
+    """The ``store`` section of a configuration, checked, defaults filled (what
+    ``audit_report`` reads of the processor's configuration to find its store)."""
+    store = _section(mapping, DEFAULTS["store"], "store")
+    if store["backend"] not in BACKENDS:
+        raise ProcessorConfigError("store.backend must be one of %s, got %r"
+                                   % (", ".join(BACKENDS), store["backend"]))
+    _absolute(store["path"], "store.path")
+    _check_number(store["max_age_days"], "store.max_age_days")
+    _check_number(store["max_bytes"], "store.max_bytes", whole=True)
+    if store["backend"] == "jsonl":
+        _check_number(store["max_bytes"], "store.max_bytes (jsonl)", 1 << 20, whole=True)
+    _check_number(store["keep"], "store.keep", 1, whole=True)
+    _check_number(store["fsync_seconds"], "store.fsync_seconds")
+    return store
+
+
+def read_store_config(path, max_bytes=1 << 20):
+    """The store settings of the processor's configuration file at ``path`` (what
+    ``audit_report`` reads to find the store).
+
+    Raises ``FileNotFoundError`` when there is no such file, ``OSError`` when it cannot be
+    read or is not a regular file (a FIFO would hang the reader), and
+    :class:`ProcessorConfigError` when it is not a processor configuration.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("%s is not a regular file" % path)
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ProcessorConfigError("%s is larger than a processor configuration (%d bytes)"
+                                   % (path, max_bytes))
+    try:
+        mapping = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ProcessorConfigError("%s is not a processor configuration (JSON): %s"
+                                   % (path, exc))
+    if not isinstance(mapping, dict):
+        raise ProcessorConfigError("%s is not a processor configuration (a JSON object)" % path)
+    try:
+        return read_store_settings(mapping.get("store") or {})
+    except ProcessorConfigError as exc:
+        raise ProcessorConfigError("%s: %s" % (path, exc))
 
 
 def _placeholders(template, where):

@@ -144,11 +144,16 @@ class _Bucket(object):
         self.levels = collections.Counter()
 
 
-def _count_capped(counter, name, max_keys):
+def _count_capped(counter, name, max_keys, amount=1):
     if name in counter or len(counter) < max_keys:
-        counter[name] += 1
+        counter[name] += amount
     else:
-        counter[OTHERS] += 1
+        counter[OTHERS] += amount
+
+
+def _person(row):
+    """Who a row's activity is counted for."""
+    return row["login_user"] or row["user"] or "?"
 
 
 class WallState(object):
@@ -179,30 +184,53 @@ class WallState(object):
         self._open = collections.OrderedDict()
         self._seen = 0
 
-    def add(self, event: Event):
-        """Take one classified event (see ``_events.schema``)."""
+    def add(self, event: Event, seen=None):
+        """Take one classified event (see ``_events.schema``), seen now or at ``seen``."""
         if not isinstance(event, dict):
             raise WallError("an event must be a dict, got %s" % type(event).__name__)
         level = event.get("level") or "info"
         if level not in LEVEL_RANK:
             raise WallError("event level must be one of %s, got %r" % (", ".join(LEVELS), level))
         row = event_row(event)
-        now = self._now()
+        now = self._now() if seen is None else seen
         row["seen"] = now
-        person = row["login_user"] or row["user"] or "?"
         with self._lock:
             self._seen += 1
             self._recent.append(row)
-            index = int(now // self._slice)
-            bucket = self._buckets.get(index)
-            if bucket is None:
-                bucket = self._buckets[index] = _Bucket()
-            _count_capped(bucket.hosts, row["host"], self.max_keys)
-            _count_capped(bucket.users, person, self.max_keys)
-            bucket.levels[level] += 1
+            self._count(row, now, 1)
             if level in OPEN_LEVELS:
                 self._open_item(row, now)
             self._expire(now)
+
+    def _count(self, row, seen, amount):
+        index = int(seen // self._slice)
+        bucket = self._buckets.get(index)
+        if bucket is None:
+            bucket = self._buckets[index] = _Bucket()
+        _count_capped(bucket.hosts, row["host"], self.max_keys, amount)
+        _count_capped(bucket.users, _person(row), self.max_keys, amount)
+        bucket.levels[row["level"]] += amount
+
+    def restore(self, history):
+        """Show again what a store kept (``EventStore.wall_history``, asked with this
+        state's window and slices): the screen as it was before the processor restarted."""
+        with self._lock:
+            for index, summary, count in sorted(history["activity"], key=lambda item: item[0]):
+                row = event_row(summary)
+                self._count(row, (index + 0.5) * self._slice, count)
+            for seen, event in history["open"]:
+                self._open_item(event_row(event), seen)
+            for seen, event in history["recent"]:
+                row = event_row(event)
+                row["seen"] = seen
+                self._recent.append(row)
+            self._seen = history["seen"]
+            self._expire(self._now())
+
+    @property
+    def slice_seconds(self):
+        """The length of the time slices activity is counted in."""
+        return self._slice
 
     def _open_item(self, row, now):
         """The same rule on the same host by the same person is one item with a count."""

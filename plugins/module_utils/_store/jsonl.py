@@ -11,9 +11,12 @@ would take the file past ``max_bytes``, the file is renamed ``events.jsonl.1`` (
 move up, the ``keep``-th is removed) and a new one begins: a rename is atomic, so a reader
 sees whole files.  Lines are written whole with one ``write`` on a file opened for appending.
 
-Durability: every line reaches the operating system at once; ``fsync`` happens at most every
-``fsync_seconds`` (``0``: after every line), at each rotation and at :meth:`close`, so a crash
-of the processor loses nothing and a crash of the machine at most that many seconds.
+Durability: a committed batch reaches the operating system at once, with the processor's
+resume point in ``events.jsonl.resume`` (replaced atomically after the lines); ``fsync``
+happens at most every ``fsync_seconds`` (``0``: at every commit), at each rotation and at
+:meth:`close`, so a crash of the processor loses nothing and a crash of the machine at most
+that many seconds.  The store answers no questions: ``audit_report`` reads the stored files
+and the wall screen starts empty.
 
 Standard library only: this runs on the log server under rsyslog's ``omprog``.
 """
@@ -25,11 +28,17 @@ import json
 import os
 import stat
 import time
+from collections import deque
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
     EventStore,
     EventStoreError,
+    StoreUnavailable,
+    event_identity,
 )
+
+# How many identities of the newest events are remembered to tell a replayed event apart.
+_REMEMBERED = 100000
 
 
 class JsonLinesStore(EventStore):
@@ -48,7 +57,13 @@ class JsonLinesStore(EventStore):
         self._size = 0
         self._dirty = False
         self._synced = clock()
-        self._open()
+        self._batch = []
+        try:
+            self._open()
+            self._identities = deque(_tail_identities(self.path), maxlen=_REMEMBERED)
+        except OSError as exc:
+            raise StoreUnavailable("store %s cannot be opened: %s" % (path, exc.strerror or exc))
+        self._known = set(self._identities)
 
     def _open(self):
         directory = os.path.dirname(self.path)
@@ -74,8 +89,52 @@ class JsonLinesStore(EventStore):
         self._fd = handle
         self._size = status.st_size
 
+    def add(self, event, arrived, fingerprint=""):
+        """Keep ``event`` for the next :meth:`commit` (the JSON lines keep no arrival time and
+        no rules' fingerprint)."""
+        self._batch.append(event)
+
+    def rollback(self):
+        self._batch = []
+
+    def commit(self, resume_point):
+        """Append the batch, then record ``resume_point`` beside the file."""
+        batch, self._batch = self._batch, []
+        try:
+            for event in batch:
+                self.append(event)
+            if self.fsync_seconds <= 0:
+                self.sync()
+            if resume_point is None:
+                return
+            temporary = self.path + ".resume.tmp"
+            with open(temporary, "w", encoding="ascii") as handle:
+                json.dump(resume_point, handle)
+            os.replace(temporary, self.path + ".resume")
+        except OSError as exc:
+            raise StoreUnavailable("store %s cannot be written: %s"
+                                   % (self.path, exc.strerror or exc))
+
+    def resume_point(self):
+        try:
+            with open(self.path + ".resume", "r", encoding="ascii") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable("store %s: its resume point cannot be read: %s"
+                                   % (self.path, exc))
+
+    def known(self, events):
+        return {index for index, event in enumerate(events)
+                if event_identity(event) in self._known}
+
+    def prune(self, now):
+        """Nothing to do: the files are rotated by size as they are written."""
+        return 0
+
     def append(self, event):
-        """Write ``event`` as one line (rotating first when it would not fit)."""
+        """Write ``event`` as one line now (rotating first when it would not fit)."""
         line = (json.dumps(event, sort_keys=True, ensure_ascii=True, separators=(",", ":"),
                            default=str) + "\n").encode("ascii")
         if self._size and self._size + len(line) > self.max_bytes:
@@ -86,9 +145,12 @@ class JsonLinesStore(EventStore):
         self._size += len(line)
         self._dirty = True
         self.counts["stored"] += 1
-        if self.fsync_seconds <= 0:
-            self.sync()
-        elif self.clock() - self._synced >= self.fsync_seconds:
+        identity = event_identity(event)
+        if len(self._identities) == self._identities.maxlen:
+            self._known.discard(self._identities[0])
+        self._identities.append(identity)
+        self._known.add(identity)
+        if self.fsync_seconds > 0 and self.clock() - self._synced >= self.fsync_seconds:
             self.sync()
 
     def sync(self):
@@ -123,7 +185,9 @@ class JsonLinesStore(EventStore):
         return [name for name in names if os.path.exists(name)]
 
     def close(self):
-        """Sync and close; further appends are an error."""
+        """Sync and close (an uncommitted batch is forgotten); further appends are an
+        error."""
+        self._batch = []
         if self._fd is not None:
             self.sync()
             os.close(self._fd)
@@ -148,6 +212,24 @@ def _sync_directory(directory):
         pass
     finally:
         os.close(handle)
+
+
+def _tail_identities(path, tail_bytes=8 << 20):
+    """The identities of the events in the last ``tail_bytes`` of ``path``, oldest first."""
+    try:
+        with open(path, "rb") as handle:
+            start = max(0, os.fstat(handle.fileno()).st_size - tail_bytes)
+            handle.seek(start)
+            lines = handle.read().split(b"\n")
+    except FileNotFoundError:
+        return []
+    identities = []
+    for line in lines[1:] if start else lines:  # from the middle, the first line is cut
+        try:
+            identities.append(event_identity(json.loads(line)))
+        except ValueError:
+            continue  # the empty end, or a damaged line
+    return identities
 
 
 def read_store(path):

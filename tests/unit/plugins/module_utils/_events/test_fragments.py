@@ -11,9 +11,6 @@ from __future__ import annotations
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     Processor,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
-    read_config,
-)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
     iter_events,
@@ -29,12 +26,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RISK_RULES,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
-    read_store,
-)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
     WallState,
 )
+from tests.support.event_store import processor_config, stored_events
 from tests.support.audit_records import (
     exec_records,
     stored,
@@ -132,12 +127,12 @@ def test_the_report_leaves_fragments_out_and_counts_them(tmp_path):
 
 def test_the_processor_stores_shows_and_alerts_on_no_fragment(tmp_path):
     wall = WallState(now=lambda: 1700000010.0)
-    processor = Processor(read_config({"store": {"path": str(tmp_path / "events.jsonl")}}),
-                          workers=[], wall_state=wall, clock=lambda: 0.0)
+    processor = Processor(processor_config(tmp_path), workers=[], wall_state=wall,
+                          clock=lambda: 0.0)
     for line in a_session():
         processor.handle_line(line)
     processor.close()
-    assert [event["argv"] for event in read_store(str(tmp_path / "events.jsonl"))] == [["id"]]
+    assert [event["argv"] for event in stored_events(tmp_path / "events.db")] == [["id"]]
     screen = wall.snapshot()
     assert screen["seen"] == 1 and [user["name"] for user in screen["users"]] == ["alice"]
     assert processor.assembler.counts["fragments"] == 2

@@ -20,24 +20,18 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     ProcessorConfigError,
     read_config,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
-    read_store,
-)
 from tests.support.collection_path import ROOT, collections_base
 from tests.support.audit_records import exec_records, stored
+from tests.support.event_store import processor_config as config_with, stored_events
 
 ENTRY = ROOT / "roles" / "rsyslog_server" / "files" / "whotouched-alert-processor.py"
 
 
-def config_with(tmp_path, **settings):
-    mapping = {"store": {"path": str(tmp_path / "events.jsonl")}}
-    mapping.update(settings)
-    return read_config(mapping)
-
-
 def test_defaults_are_filled():
     config = read_config({})
-    assert config["store"]["path"] == "/var/lib/whotouched/events.jsonl"
+    assert (config["store"]["backend"], config["store"]["path"]) == (
+        "sqlite", "/var/lib/whotouched/events.db")
+    assert config["journal"] == "/var/lib/whotouched/processor.journal"
     assert config["wait_seconds"] == 5.0 and config["dedup_window"] == 300.0
     assert config["webhooks"] == [] and config["smtp"] is None and config["sms"] is None
     assert config["wall"]["address"] == "127.0.0.1" and config["wall"]["enabled"] is False
@@ -46,9 +40,15 @@ def test_defaults_are_filled():
 @pytest.mark.parametrize("mapping, says", [
     ([], "must be a JSON object"),
     ({"webhook": []}, "unknown setting webhook"),
-    ({"store": {"path": "events.jsonl"}}, "store.path must be an absolute path"),
+    ({"store": {"path": "events.db"}}, "store.path must be an absolute path"),
     ({"store": {"keep": 0}}, "store.keep must be a whole number of at least 1"),
     ({"store": {"size": 1}}, "store: unknown setting size"),
+    ({"store": {"backend": "mysql"}}, "store.backend must be one of sqlite, jsonl"),
+    ({"store": {"max_age_days": -1}}, "store.max_age_days must be a number of at least 0"),
+    ({"store": {"backend": "jsonl", "max_bytes": 4096}}, r"store.max_bytes \(jsonl\)"),
+    ({"journal": "processor.journal"}, "journal must be an absolute path"),
+    ({"journal": "/var/lib/whotouched/events.db"}, "journal must be another file"),
+    ({"rebuild_files": ["../audit.log"]}, "rebuild_files must be a list of file names"),
     ({"rate_limit": 0}, "rate_limit"),
     ({"dedup_window": "5m"}, "dedup_window must be a number"),
     ({"webhooks": [{"url": "ftp://x"}]}, r"webhooks\[0\].url must be an http"),
@@ -122,14 +122,17 @@ def test_processor_stores_every_event_and_alerts_once_per_window(tmp_path):
         stored(exec_records(["auditctl", "-D"], serial=2)) + \
         stored(exec_records(["auditctl", "-D"], serial=3)) + ["garbage", ""]
     for line in lines:
-        processor.handle_line(line)
+        assert processor.handle_line(line)
+    # alerts follow the batch's commit to the store
+    assert recorder.offered == []
+    processor.commit()
     assert [alert["kind"] for alert in recorder.offered] == ["event"]
     now[0] += 61
     processor.tick()
     assert [(alert["kind"], alert["count"]) for alert in recorder.offered] == [
         ("event", 1), ("repeat", 1)]
     processor.close()
-    events = read_store(str(tmp_path / "events.jsonl"))
+    events = stored_events(tmp_path / "events.db")
     assert [(event["argv"], event["level"]) for event in events] == [
         (["ls", "-l"], "info"), (["auditctl", "-D"], "critical"),
         (["auditctl", "-D"], "critical")]
@@ -163,8 +166,8 @@ def test_a_lone_event_is_given_out_within_twice_wait_seconds_and_a_newer_one_wai
     now[0] = 20.0
     processor.tick()
     assert processor.assembler.pending == 0 and processor.counts["released"] == 2
-    processor.store.sync()
-    events = read_store(str(tmp_path / "events.jsonl"))
+    processor.commit()
+    events = stored_events(tmp_path / "events.db")
     assert [(event["argv"], event["level"], event["complete"]) for event in events] == [
         (["true"], "info", True), (["auditctl", "-e", "0"], "critical", False),
         (["id"], "info", False)]
@@ -187,8 +190,9 @@ def _reply(process, seconds=10.0):
 
 
 def test_omprog_protocol_ok_when_ready_then_ok_per_line(tmp_path):
-    store = tmp_path / "events.jsonl"
-    process = _start(tmp_path, {"store": {"path": str(store), "fsync_seconds": 0},
+    store = tmp_path / "events.db"
+    process = _start(tmp_path, {"store": {"path": str(store)},
+                                "journal": str(tmp_path / "processor.journal"),
                                 "wait_seconds": 1})
     try:
         assert _reply(process) == b"OK\n"
@@ -200,8 +204,8 @@ def test_omprog_protocol_ok_when_ready_then_ok_per_line(tmp_path):
             assert _reply(process) == b"OK\n", line
         # the second event has no PROCTITLE: it comes out by time, with no further line
         deadline = time.monotonic() + 20
-        while len(read_store(str(store))) < 2:
-            assert time.monotonic() < deadline, read_store(str(store))
+        while len(stored_events(store)) < 2:
+            assert time.monotonic() < deadline, stored_events(store)
             time.sleep(0.1)
         process.stdin.close()
         assert process.wait(20) == 0
@@ -210,7 +214,7 @@ def test_omprog_protocol_ok_when_ready_then_ok_per_line(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
-    events = read_store(str(store))
+    events = stored_events(store)
     assert [(event["argv"], event["level"]) for event in events] == [
         (["auditctl", "-D"], "critical"), (["useradd", "eve"], "medium")]
     log = process.stderr.read().decode()
@@ -232,12 +236,13 @@ def test_a_bad_configuration_stops_before_ok_with_the_reason(tmp_path, options, 
 
 
 def test_check_accepts_a_good_configuration_and_starts_nothing(tmp_path):
-    process = _start(tmp_path, {"store": {"path": str(tmp_path / "events.jsonl")},
+    process = _start(tmp_path, {"store": {"path": str(tmp_path / "events.db")},
+                                "journal": str(tmp_path / "processor.journal"),
                                 "rules": [{"id": "mine", "level": "high", "reason": "x",
                                            "match": {"key": "k"}}]}, "--check")
     out, err = process.communicate(timeout=20)
     assert (process.returncode, out, err) == (0, b"", b"")
-    assert not (tmp_path / "events.jsonl").exists()
+    assert os.listdir(tmp_path) == ["processor.json"]
 
 
 HEALTH = ("type=USER msg=audit(1700000000.123:%d): pid=726 uid=0 auid=4294967295 ses=4294967295 "
@@ -257,7 +262,7 @@ def test_a_senders_loss_is_stored_alerted_and_shown_and_its_heartbeat_only_store
     processor.close()
     (alert,) = recorder.offered
     assert alert["event"]["kind"] == "loss" and alert["event"]["loss"]["lost"] == 12
-    assert [event["kind"] for event in read_store(str(tmp_path / "events.jsonl"))] == ["health", "loss"]
+    assert [event["kind"] for event in stored_events(tmp_path / "events.db")] == ["health", "loss"]
     shown = wall.snapshot()
     assert [row["what"] for row in shown["events"]] == [
         "lost 12 audit events between 2023-11-14 22:08:20 and 2023-11-14 22:13:20 (kernel backlog full or rate limit)"]

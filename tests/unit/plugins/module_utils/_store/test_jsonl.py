@@ -68,3 +68,21 @@ def test_rotation_keeps_n_files_and_loses_no_line_before_the_oldest(tmp_path):
 def test_bad_settings_are_named(args, says):
     with pytest.raises(EventStoreError, match=says):
         JsonLinesStore(*args)
+
+
+def test_a_commit_writes_the_batch_then_its_resume_point_and_known_events_are_named(tmp_path):
+    path = str(tmp_path / "events.jsonl")
+    store = JsonLinesStore(path)
+    first = {"address": "192.0.2.10", "node": None, "epoch": 1.5, "serial": 7, "argv": ["id"]}
+    second = dict(first, serial=8)
+    store.add(first, 1.0, "rules")
+    store.rollback()
+    assert store.resume_point() is None
+    store.add(first, 1.0, "rules")
+    store.commit(40)
+    store.close()
+    again = JsonLinesStore(path)
+    assert again.resume_point() == 40 and read_store(path) == [first]
+    assert again.known([second, first]) == {1}
+    assert not again.answers_questions
+    again.close()

@@ -1,0 +1,639 @@
+# -*- coding: utf-8 -*-
+# Copyright: whotouched.server_audit contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to whotouched.server_audit: it may change in any release. Do not import it from
+# other collections or from code outside this collection.
+"""The SQLite event store: one database file on the log server, indexed for the questions
+people ask, written by the alert processor and read by ``audit_report`` and the wall screen.
+
+One row per event: the columns the questions filter on (time, sender name and address, the
+four names of a person, session, first audit key, level, the log server's time of arrival),
+the text a search looks through, and the whole event as compressed JSON (keys whose value is
+None left out).  Further audit keys of an event have a small table of their own.  With FTS5
+and its trigram tokenizer (SQLite 3.34 and later), searches of three characters or more go
+through a full-text index of that text, one per day of arrival (contentless, trigrams only:
+small, and dropped whole by retention); otherwise, and for shorter ones, through a scan of the
+text column.  Heartbeats (kind ``health``) are not indexed for text.  Row ids are never
+reused, so an index entry whose event retention removed matches nothing.
+
+Exactness: every filter is decided by the same Python predicates the file scan uses
+(``fnmatch`` patterns, a case-insensitive substring), registered as SQL functions; the indexes
+only narrow the rows they run on (an exact name, or the literal beginning of a pattern).
+Levels are trusted when the events were classified by the rules the question brings (the same
+fingerprint); others are classified again before they are filtered.
+
+Durability: WAL with ``synchronous=NORMAL``: a commit survives the processor's death at
+once, and the machine's after the next checkpoint; a batch is written in one transaction with
+the processor's resume point.  Retention deletes, in bounded steps, what arrived before
+``max_age_days`` and the oldest arrivals while the data takes more than ``max_bytes``, and
+drops the text index of each day of arrival it emptied; freed pages are reused, so the file
+stops growing at about that size (give or take a day's text index).
+
+Standard library only: this runs on the log server.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import stat
+import time
+import zlib
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+    searchable_text,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
+    LEVEL_RANK,
+    LEVELS,
+    classify,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    SUMMARY_KEYS,
+    EventStore,
+    EventStoreError,
+    StoreUnavailable,
+    event_identity,
+    restore_keys,
+)
+
+SCHEMA_VERSION = "1"
+BODY_FORMAT = "zlib-dictionary-1"
+# What compressed bodies are primed with: one event's JSON, so that even a short event
+# compresses to its values alone.  Never change it: stored bodies need it to be read.
+BODY_DICTIONARY = (
+    b'{"time":"2024-01-01T00:00:00.000Z","epoch":1700000000.000,"serial":1,"host":"",'
+    b'"address":"","node":"","kind":"exec","record_types":["SYSCALL","EXECVE","CWD","PATH",'
+    b'"PATH","PROCTITLE"],"login_user":"","auid":1000,"user":"root","uid":0,"euid":0,'
+    b'"session":1,"tty":"pts0","cwd":"/root","exe":"/usr/bin/","comm":"","argv":[],"key":'
+    b'"exec","keys":["exec"],"syscall":"execve","success":true,"exit":0,"pid":1,"ppid":1,'
+    b'"paths":[{"name":"/usr/bin/","path":"/usr/bin/","nametype":"NORMAL"},{"name":"/lib64/'
+    b'ld-linux-x86-64.so.2","path":"/lib64/ld-linux-x86-64.so.2","nametype":"NORMAL"}],'
+    b'"path":"/usr/bin/","operation":"execute","account":null,"remote_address":null,'
+    b'"complete":true,"loss":null,"level":"info","reasons":[],"rules":[]}')
+
+# The level of an open high-risk item on the wall screen (a literal, so that the partial
+# index below serves the query).
+_OPEN_RANK = LEVEL_RANK["high"]
+_PRUNE_STEP = 5000
+_PERSON_COLUMNS = ("login_user", "user", "account", "target_account")
+_SENDER_COLUMNS = ("host", "address")
+_COLUMNS = ("arrived", "epoch", "serial", "ident", "kind", "host", "address", "login_user",
+            "user", "account", "target_account", "session", "key", "level", "ruleset", "text",
+            "body")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS store_info (name TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
+    # the rules that classified events, and the last event each classified
+    "CREATE TABLE IF NOT EXISTS rulesets (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL "
+    "UNIQUE, last_event INTEGER NOT NULL DEFAULT 0)",
+    # ids are given from store_info's next_id: never reused
+    "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, arrived REAL NOT NULL, "
+    "epoch REAL, serial INTEGER, ident INTEGER NOT NULL, kind TEXT NOT NULL, host TEXT, "
+    "address TEXT, login_user TEXT, user TEXT, account TEXT, target_account TEXT, "
+    "session INTEGER, key TEXT, level INTEGER NOT NULL, ruleset INTEGER NOT NULL, "
+    "text TEXT NOT NULL, body BLOB NOT NULL)",
+    # the audit keys after an event's first (rare: one rule with several -k)
+    "CREATE TABLE IF NOT EXISTS event_keys (key TEXT NOT NULL, event INTEGER NOT NULL, "
+    "PRIMARY KEY (key, event)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS events_time ON events (epoch, ident)",
+    "CREATE INDEX IF NOT EXISTS events_arrived ON events (arrived)",
+    "CREATE INDEX IF NOT EXISTS events_alerting ON events (arrived) WHERE level >= %d"
+    % _OPEN_RANK,
+    "CREATE INDEX IF NOT EXISTS events_host ON events (host, level, epoch)",
+    "CREATE INDEX IF NOT EXISTS events_address ON events (address, level, epoch)",
+    "CREATE INDEX IF NOT EXISTS events_login_user ON events (login_user, epoch)",
+    "CREATE INDEX IF NOT EXISTS events_user ON events (user, epoch)",
+    "CREATE INDEX IF NOT EXISTS events_account ON events (account, epoch) "
+    "WHERE account IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS events_target_account ON events (target_account, epoch) "
+    "WHERE target_account IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS events_session ON events (session, epoch) "
+    "WHERE session IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS events_key ON events (key, epoch) WHERE key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS events_level ON events (level, epoch) WHERE level >= 1",
+)
+# One text index per day of arrival: trigrams only (no positions; a search is checked
+# against the text itself anyway), contentless (the text is in the events table).
+_FTS = ("CREATE VIRTUAL TABLE IF NOT EXISTS %s USING fts5(text, content='', "
+        "tokenize='trigram', detail=none)")
+_FTS_NAME = re.compile(r"events_text_(\d+)\Z")
+_DAY = 86400.0
+
+
+def _sqlite3():
+    try:
+        import sqlite3  # some minimal Pythons are built without it
+    except ImportError:
+        raise StoreUnavailable("this Python has no sqlite3 module: the SQLite store needs it "
+                               "(Debian and Red Hat's python3 packages include it)")
+    return sqlite3
+
+
+def _matches(value, pattern):
+    """fnmatch as the file scan applies it: to a value that is not empty."""
+    return 1 if value and fnmatch.fnmatchcase(str(value), pattern) else 0
+
+
+def _contains(text, needle):
+    """The file scan's search: ``needle`` (lower case) in the text, case-insensitively."""
+    return 1 if text and needle in text.lower() else 0
+
+
+def _literal_prefix(pattern):
+    """The beginning of an fnmatch ``pattern`` that every match starts with."""
+    for index, character in enumerate(pattern):
+        if character in "*?[":
+            return pattern[:index]
+    return pattern
+
+
+def _name_condition(columns, pattern):
+    """SQL (and its parameters) keeping rows where one of ``columns`` matches ``pattern``,
+    shaped so that each column's index narrows the rows."""
+    prefix = _literal_prefix(pattern)
+    terms, params = [], []
+    for column in columns:
+        if prefix == pattern:
+            terms.append("%s = ?" % column)
+            params.append(pattern)
+        elif prefix:
+            following = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            terms.append("(%s >= ? AND %s < ? AND whotouched_matches(%s, ?))"
+                         % (column, column, column))
+            params.extend((prefix, following, pattern))
+        else:
+            terms.append("whotouched_matches(%s, ?)" % column)
+            params.append(pattern)
+    return "(%s)" % " OR ".join(terms), params
+
+
+def _fts_query(needle):
+    """Every trigram of ``needle``, all required (a superset of the texts holding it)."""
+    trigrams = sorted(set(needle[index:index + 3] for index in range(len(needle) - 2)))
+    return " AND ".join('"%s"' % trigram.replace('"', '""') for trigram in trigrams)
+
+
+def _regular_or_absent(path):
+    """Refuse a store path that is a directory, a FIFO or a device: SQLite would hang on a
+    FIFO or read a device."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreUnavailable("store %s cannot be read: %s" % (path, exc.strerror or exc))
+    if not stat.S_ISREG(mode):
+        raise StoreUnavailable("store %s is not a regular file (a directory, a FIFO or a "
+                               "device): move it away or name another store path" % path)
+    return True
+
+
+class SqliteStore(EventStore):
+    """The events in the SQLite database ``path``; ``readonly`` for a reader (the report).
+
+    ``max_age_days`` (0: none) and ``max_bytes`` (0: none) bound what :meth:`prune` keeps;
+    ``busy_seconds`` is how long a write waits for another writer's lock.
+    """
+
+    answers_questions = True
+
+    def __init__(self, path, max_age_days=90, max_bytes=10 << 30, readonly=False,
+                 busy_seconds=5.0, mode=0o640, clock=time.time):
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise EventStoreError("store path must be an absolute file path, got %r" % (path,))
+        for name, value in (("max_age_days", max_age_days), ("max_bytes", max_bytes)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise EventStoreError("store %s must be a number of 0 (no limit) or more, "
+                                      "got %r" % (name, value))
+        self.path = path
+        self.max_age_days = max_age_days
+        self.max_bytes = max_bytes
+        self.readonly = readonly
+        self.clock = clock
+        self.counts = {"stored": 0, "pruned": 0, "commits": 0}
+        self._batch = []
+        self._extra_keys = []
+        self._rulesets = {}
+        self._sqlite3 = _sqlite3()
+        self._db = None
+        self._connect(busy_seconds, mode)
+
+    # ------------------------------------------------------------ opening
+
+    def _failure(self, exc, doing):
+        """A :class:`StoreUnavailable` naming the store, what failed and what to do."""
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            advice = ("it is damaged or not an event store: move it away; the processor then "
+                      "starts a new one, which --rebuild fills from the stored files")
+        elif "locked" in text or "busy" in text:
+            advice = "another process holds a lock on it; it is tried again"
+        elif "readonly" in text or "permission" in text.lower() or "unable to open" in text:
+            advice = "check its owner, its mode and those of its directory"
+        else:
+            advice = "see the message"
+        return StoreUnavailable("store %s cannot be %s (%s): %s" % (self.path, doing, text,
+                                                                    advice))
+
+    def _connect(self, busy_seconds, mode):
+        sqlite3 = self._sqlite3
+        exists = _regular_or_absent(self.path)
+        if self.readonly and not exists:
+            raise StoreUnavailable("there is no event store at %s" % self.path)
+        try:
+            if self.readonly:
+                self._db = sqlite3.connect("file:%s?mode=ro" % _uri_path(self.path), uri=True,
+                                           timeout=busy_seconds, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                directory = os.path.dirname(self.path)
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o750)
+                if not exists:
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, mode))
+                self._db = sqlite3.connect(self.path, timeout=busy_seconds,
+                                           isolation_level=None, check_same_thread=False)
+            self._db.create_function("whotouched_matches", 2, _matches, deterministic=True)
+            self._db.create_function("whotouched_contains", 2, _contains, deterministic=True)
+            self._db.execute("PRAGMA cache_size = -65536")
+            self._db.execute("PRAGMA temp_store = MEMORY")
+            if not self.readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._create()
+            self._info = dict(self._db.execute("SELECT name, value FROM store_info"))
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise self._failure(exc, "opened")
+        if self._info.get("schema") != SCHEMA_VERSION or \
+                self._info.get("body") != BODY_FORMAT:
+            self.close()
+            raise StoreUnavailable(
+                "store %s was written by another version (schema %s, bodies %s; this one "
+                "reads schema %s, bodies %s): move it away and --rebuild a new one from the "
+                "stored files" % (self.path, self._info.get("schema"), self._info.get("body"),
+                                  SCHEMA_VERSION, BODY_FORMAT))
+        self.full_text = self._info.get("full_text") == "trigram"
+
+    def _create(self):
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                db.execute(statement)
+            info = dict(db.execute("SELECT name, value FROM store_info"))
+            if "schema" not in info:
+                full_text = "none"
+                try:
+                    db.execute(_FTS % "temp.probe")
+                    db.execute("DROP TABLE temp.probe")
+                    full_text = "trigram"
+                except self._sqlite3.OperationalError:
+                    pass  # no FTS5, or no trigram tokenizer (SQLite before 3.34): scans
+                db.executemany("INSERT INTO store_info VALUES (?, ?)", (
+                    ("schema", SCHEMA_VERSION), ("body", BODY_FORMAT),
+                    ("full_text", full_text), ("seen", "0"), ("next_id", "1")))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self):
+        """Release the database; an uncommitted batch is forgotten."""
+        self._batch = []
+        self._extra_keys = []
+        if self._db is not None:
+            try:
+                self._db.close()
+            finally:
+                self._db = None
+
+    # ------------------------------------------------------------ writing
+
+    def _ruleset_id(self, fingerprint):
+        if fingerprint not in self._rulesets:
+            row = self._db.execute("SELECT id FROM rulesets WHERE fingerprint = ?",
+                                   (fingerprint,)).fetchone()
+            if row is None:
+                cursor = self._db.execute("INSERT INTO rulesets (fingerprint) VALUES (?)",
+                                          (fingerprint,))
+                row = (cursor.lastrowid,)
+            self._rulesets[fingerprint] = row[0]
+        return self._rulesets[fingerprint]
+
+    def add(self, event, arrived, fingerprint=""):
+        """Keep ``event`` in the batch; ``fingerprint`` names the rules that classified it."""
+        body = {name: value for name, value in event.items() if value is not None}
+        packer = zlib.compressobj(1, zdict=BODY_DICTIONARY)
+        packed = packer.compress(json.dumps(body, separators=(",", ":"), ensure_ascii=False,
+                                            default=str).encode("utf-8")) + packer.flush()
+        kind = event.get("kind") or "?"
+        keys = event.get("keys") or ()
+        if len(keys) > 1:
+            self._extra_keys.append((len(self._batch), keys[1:]))
+        self._batch.append((
+            arrived, event.get("epoch"), event.get("serial"), event_identity(event), kind,
+            event.get("host"), event.get("address"), event.get("login_user"),
+            event.get("user"), event.get("account"), event.get("target_account"),
+            event.get("session"), keys[0] if keys else None,
+            LEVEL_RANK.get(event.get("level"), 0), fingerprint,
+            "" if kind == "health" else searchable_text(event), packed))
+
+    def rollback(self):
+        self._batch = []
+        self._extra_keys = []
+
+    def _index_text(self, rows):
+        """Add the rows' text to the index of their day of arrival."""
+        days = {}
+        for row in rows:
+            if row[5] != "health":
+                days.setdefault(int(row[1] // _DAY), []).append((row[0], row[16]))
+        for day, entries in days.items():
+            name = "events_text_%d" % day
+            self._db.execute(_FTS % name)
+            self._db.executemany("INSERT INTO %s (rowid, text) VALUES (?, ?)" % name, entries)
+
+    def _text_indexes(self):
+        """The names of the text indexes, by day of arrival."""
+        names = [row[0] for row in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB "
+            "'events_text_[0-9]*'")]
+        return sorted((int(match.group(1)), match.group(0)) for match in map(_FTS_NAME.match, names)
+                      if match)
+
+    def commit(self, resume_point):
+        """Write the batch and ``resume_point`` (None: the one stored is kept) in one
+        transaction."""
+        db = self._db
+        batch, extra_keys = self._batch, self._extra_keys
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                first = int(db.execute("SELECT value FROM store_info WHERE name = 'next_id'")
+                            .fetchone()[0])
+                rows = [(first + index,) + row[:14] + (self._ruleset_id(row[14]),) + row[15:]
+                        for index, row in enumerate(batch)]
+                db.executemany("INSERT INTO events (id, %s) VALUES (?, %s)" % (
+                    ", ".join(_COLUMNS), ", ".join("?" * len(_COLUMNS))), rows)
+                db.execute("UPDATE store_info SET value = ? WHERE name = 'next_id'",
+                           (str(first + len(rows)),))
+                if self.full_text:
+                    self._index_text(rows)
+                last = {}
+                for row in rows:
+                    last[row[15]] = row[0]
+                db.executemany("UPDATE rulesets SET last_event = ? WHERE id = ?",
+                               [(event, ruleset) for ruleset, event in last.items()])
+                db.executemany("INSERT OR IGNORE INTO event_keys VALUES (?, ?)",
+                               [(key, first + index) for index, keys in extra_keys
+                                for key in keys])
+                seen = sum(1 for row in rows if row[5] != "health")
+                db.execute("UPDATE store_info SET value = CAST(value AS INTEGER) + ? "
+                           "WHERE name = 'seen'", (seen,))
+                if resume_point is not None:
+                    db.execute("INSERT OR REPLACE INTO store_info VALUES ('resume', ?)",
+                               (json.dumps(resume_point),))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except (self._sqlite3.Error, AttributeError) as exc:
+            self._rulesets = {}
+            raise self._failure(exc, "written")
+        self._batch, self._extra_keys = [], []
+        self.counts["stored"] += len(batch)
+        self.counts["commits"] += 1
+
+    def resume_point(self):
+        try:
+            row = self._db.execute("SELECT value FROM store_info WHERE name = 'resume'")\
+                .fetchone()
+        except self._sqlite3.Error as exc:
+            raise self._failure(exc, "read")
+        return json.loads(row[0]) if row else None
+
+    def known(self, events):
+        found = set()
+        try:
+            for index, event in enumerate(events):
+                if self._db.execute("SELECT 1 FROM events WHERE epoch IS ? AND ident = ?",
+                                    (event.get("epoch"), event_identity(event))).fetchone():
+                    found.add(index)
+        except self._sqlite3.Error as exc:
+            raise self._failure(exc, "read")
+        return found
+
+    def prune(self, now):
+        """Delete up to a few thousand of the events that arrived before ``max_age_days``,
+        or, while the data takes more than ``max_bytes``, the oldest arrivals."""
+        db = self._db
+        try:
+            doomed = []
+            if self.max_age_days:
+                doomed = [row[0] for row in db.execute(
+                    "SELECT id FROM events WHERE arrived < ? ORDER BY arrived LIMIT ?",
+                    (now - self.max_age_days * 86400.0, _PRUNE_STEP))]
+            if not doomed and self.max_bytes:
+                doomed = [row[0] for row in db.execute(
+                    "SELECT id FROM events ORDER BY arrived LIMIT ?", (self._over_size(),))]
+            if not doomed:
+                return 0
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
+                db.execute("DELETE FROM doomed")
+                db.executemany("INSERT INTO doomed VALUES (?)", ((ident,) for ident in doomed))
+                db.execute("DELETE FROM event_keys WHERE event IN doomed")
+                db.execute("DELETE FROM events WHERE id IN doomed")
+                # a day's text index goes once no event of that day is left (entries of
+                # removed events match nothing before that: ids are not reused)
+                oldest = db.execute("SELECT min(arrived) FROM events").fetchone()[0]
+                for day, name in self._text_indexes():
+                    if oldest is None or day < int(oldest // _DAY):
+                        db.execute("DROP TABLE %s" % name)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except self._sqlite3.Error as exc:
+            raise self._failure(exc, "pruned")
+        self.counts["pruned"] += len(doomed)
+        return len(doomed)
+
+    def _over_size(self):
+        """How many of the oldest events to remove so that the data fits ``max_bytes``
+        (estimated from the size an event takes on average; at most a step's worth)."""
+        used = self.used_bytes()
+        if used <= self.max_bytes:
+            return 0
+        low, high = self._db.execute("SELECT min(id), max(id) FROM events").fetchone()
+        if low is None:
+            return 0
+        per_event = used / float(high - low + 1)
+        return int(min(_PRUNE_STEP, (used - self.max_bytes) / per_event + 1))
+
+    def used_bytes(self):
+        """What the data takes in the file (pages in use), in bytes."""
+        db = self._db
+        pages = db.execute("PRAGMA page_count").fetchone()[0] - \
+            db.execute("PRAGMA freelist_count").fetchone()[0]
+        return pages * db.execute("PRAGMA page_size").fetchone()[0]
+
+    # ------------------------------------------------------------ reading
+
+    def _decode(self, packed):
+        unpacker = zlib.decompressobj(zdict=BODY_DICTIONARY)
+        return restore_keys(json.loads(unpacker.decompress(packed) + unpacker.flush()))
+
+    def _conditions(self, event_filter, level_rank):
+        """The WHERE clause (and parameters) of what ``event_filter`` keeps, the level left
+        to the caller unless ``level_rank`` is given."""
+        where, params = ["kind != 'health'"], []
+        if event_filter.since is not None:
+            where.append("epoch >= ?")
+            params.append(event_filter.since)
+        if event_filter.until is not None:
+            where.append("epoch <= ?")
+            params.append(event_filter.until)
+        if level_rank:
+            where.append("level >= ?")
+            params.append(level_rank)
+        for columns, pattern in ((_SENDER_COLUMNS, event_filter.host),
+                                 (_PERSON_COLUMNS, event_filter.user)):
+            if pattern:
+                clause, values = _name_condition(columns, pattern)
+                where.append(clause)
+                params.extend(values)
+        if event_filter.key:
+            where.append("(key = ? OR id IN (SELECT event FROM event_keys WHERE key = ?))")
+            params.extend((event_filter.key, event_filter.key))
+        if getattr(event_filter, "session", None) is not None:
+            where.append("session = ?")
+            params.append(event_filter.session)
+        if event_filter.search:
+            indexes = self._text_indexes() if self.full_text else ()
+            if indexes and len(event_filter.search) >= 3:
+                where.append("id IN (%s)" % " UNION ALL ".join(
+                    "SELECT rowid FROM %s WHERE %s MATCH ?" % (name, name)
+                    for _day, name in indexes))
+                params.extend([_fts_query(event_filter.search)] * len(indexes))
+            where.append("whotouched_contains(text, ?)")
+            params.append(event_filter.search)
+        return " AND ".join(where), params
+
+    def find(self, event_filter, rules, limit):
+        try:
+            row = self._db.execute("SELECT id FROM rulesets WHERE fingerprint = ?",
+                                   (rules.fingerprint,)).fetchone()
+            mine = row[0] if row else None
+            # the rules that classified the events still stored, other than the question's
+            others = self._db.execute(
+                "SELECT count(*) FROM rulesets WHERE id IS NOT ? AND last_event >= "
+                "(SELECT min(id) FROM events)", (mine,)).fetchone()[0]
+            if others and event_filter.min_rank:
+                events, matched = self._find_classifying(event_filter, rules, mine, limit)
+            else:
+                events, matched = self._find(event_filter, event_filter.min_rank, limit)
+                if others:
+                    for event, ruleset in events:
+                        if ruleset != mine:
+                            classify(event, rules.rules)
+                events = [event for event, _ruleset in events]
+            where, params = self._conditions(_TimeAndSender(event_filter), 0)
+            health = self._db.execute(
+                "SELECT count(*) FROM events WHERE %s" % where.replace(
+                    "kind != 'health'", "kind = 'health'"), params).fetchone()[0]
+        except self._sqlite3.Error as exc:
+            raise self._failure(exc, "read")
+        return events, {"matched": matched, "truncated": matched > len(events),
+                        "health_reports": health}
+
+    def _find(self, event_filter, level_rank, limit):
+        """``([(event, ruleset id)], matched)``, the levels as stored."""
+        where, params = self._conditions(event_filter, level_rank)
+        matched = self._db.execute("SELECT count(*) FROM events WHERE %s" % where,
+                                   params).fetchone()[0]
+        rows = self._db.execute(
+            "SELECT body, ruleset FROM events WHERE %s ORDER BY epoch DESC, serial DESC, "
+            "id DESC%s" % (where, " LIMIT %d" % limit if limit else ""), params).fetchall()
+        return [(self._decode(packed), ruleset) for packed, ruleset in reversed(rows)], matched
+
+    def _find_classifying(self, event_filter, rules, mine, limit):
+        """Events stored under other rules are classified again, then filtered by level."""
+        where, params = self._conditions(event_filter, 0)
+        matched, newest = 0, []
+        cursor = self._db.execute(
+            "SELECT body, ruleset FROM events WHERE %s AND (ruleset IS NOT ? OR level >= ?) "
+            "ORDER BY epoch DESC, serial DESC, id DESC" % where,
+            params + [mine, event_filter.min_rank])
+        for packed, ruleset in cursor:
+            event = self._decode(packed)
+            if ruleset != mine:
+                classify(event, rules.rules)
+                if LEVEL_RANK[event["level"]] < event_filter.min_rank:
+                    continue
+            matched += 1
+            if not limit or len(newest) < limit:
+                newest.append(event)
+        newest.reverse()
+        return newest, matched
+
+    def dump(self):
+        """Every event with its arrival time, in the order they were stored (for tests and
+        tools)."""
+        try:
+            rows = self._db.execute("SELECT arrived, body FROM events ORDER BY id").fetchall()
+        except self._sqlite3.Error as exc:
+            raise self._failure(exc, "read")
+        return [(arrived, self._decode(packed)) for arrived, packed in rows]
+
+    def wall_history(self, since, slice_seconds, recent, open_rank, open_limit):
+        db = self._db
+        try:
+            last = db.execute("SELECT arrived, body FROM events WHERE kind != 'health' "
+                              "ORDER BY id DESC LIMIT ?", (recent,)).fetchall()
+            # the partial index serves high and critical; a higher rank is filtered after
+            alerting = db.execute(
+                "SELECT arrived, body FROM events WHERE level >= %d AND arrived >= ? AND "
+                "level >= ? AND kind != 'health' ORDER BY arrived DESC LIMIT ?"
+                % min(open_rank, _OPEN_RANK), (since, open_rank, open_limit)).fetchall()
+            activity = db.execute(
+                "SELECT CAST(arrived / ? AS INTEGER), %s, count(*) FROM events "
+                "WHERE arrived >= ? AND kind != 'health' GROUP BY %s" % (
+                    ", ".join(SUMMARY_KEYS), ", ".join(str(number) for number in
+                                                       range(1, len(SUMMARY_KEYS) + 2))),
+                (slice_seconds, since)).fetchall()
+            seen = int(db.execute("SELECT value FROM store_info WHERE name = 'seen'")
+                       .fetchone()[0])
+        except self._sqlite3.Error as exc:
+            raise self._failure(exc, "read")
+        level_column = SUMMARY_KEYS.index("level")
+        summaries = []
+        for row in activity:
+            summary = dict(zip(SUMMARY_KEYS, row[1:-1]))
+            summary["level"] = LEVELS[row[1 + level_column]]
+            summaries.append((row[0], summary, row[-1]))
+        return {"recent": [(arrived, self._decode(packed)) for arrived, packed in reversed(last)],
+                "open": [(arrived, self._decode(packed))
+                         for arrived, packed in reversed(alerting)],
+                "activity": summaries, "seen": seen}
+
+
+class _TimeAndSender(object):
+    """The time and sender filters of a question alone (what heartbeats are counted by)."""
+
+    def __init__(self, event_filter):
+        self.since, self.until, self.host = (event_filter.since, event_filter.until,
+                                             event_filter.host)
+        self.user = self.key = self.search = self.session = None
+
+
+def _uri_path(path):
+    from urllib.parse import quote
+    return quote(path)

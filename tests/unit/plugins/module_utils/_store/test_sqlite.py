@@ -1,0 +1,235 @@
+"""The SQLite event store on its own: what goes in comes back whole and inert, commits carry
+the resume point, retention removes exactly what it should, and a store that cannot be used
+says why without hanging."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
+    iter_events,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+    EventFilter,
+    format_table,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
+    classify,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store import sqlite as backend
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    EventStore,
+    EventStoreError,
+    Ruleset,
+    StoreUnavailable,
+    event_identity,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (
+    SqliteStore,
+)
+from tests.support.audit_records import evtsys, exec_records, stored
+
+RULES = Ruleset.load()
+HOSTILE = ["sh", "-c", "\x1b]0;owned\x07\x1b[2J<script>alert(1)</script>'; DROP TABLE events;--",
+           "\u202etxt.exe", "caf\u00e9\x00nul"]
+
+
+def events_of(*commands, host="web01"):
+    lines = []
+    for serial, argv in enumerate(commands, 1):
+        lines += stored(exec_records(list(argv), serial=serial, epoch="1700000%03d.250" % serial),
+                        host=host)
+    return [classify(event, RULES.rules) for event in iter_events(lines)]
+
+
+def filled(path, events, arrived=1700000000.0, **options):
+    store = SqliteStore(str(path), **options)
+    for index, event in enumerate(events):
+        store.add(event, arrived + index, RULES.fingerprint)
+    store.commit(len(events))
+    return store
+
+
+def test_events_come_back_whole_with_hostile_text_inert(tmp_path):
+    events = events_of(["ls", "-l"], HOSTILE, ["auditctl", "-D"])
+    windows = classify(next(iter_events([evtsys(4720, "A user account was created. Subject: "
+                                                      "Account Name: dave New Account: "
+                                                      "Account Name: x\x1b[31m")])), RULES.rules)
+    store = filled(tmp_path / "events.db", events + [windows])
+    assert isinstance(store, EventStore) and store.answers_questions
+    assert [event for _arrived, event in store.dump()] == events + [windows]
+    assert store.counts["stored"] == 4
+    found, counts = store.find(EventFilter(search="drop table"), RULES, 10)
+    assert [event["argv"] for event in found] == [HOSTILE] and counts["matched"] == 1
+    table = "\n".join(format_table(found))
+    assert "\x1b" not in table and "\x00" not in table and "\\x1b]0;owned" in table
+    # the table's text is stored as data: the statement in it did nothing
+    assert len(store.dump()) == 4
+    store.close()
+
+
+def test_a_commit_carries_the_resume_point_and_a_rollback_forgets_the_batch(tmp_path):
+    store = filled(tmp_path / "events.db", events_of(["id"]))
+    assert store.resume_point() == 1
+    store.add(events_of(["whoami"])[0], 1.0, RULES.fingerprint)
+    store.rollback()
+    store.commit({"offset": 7})
+    store.close()
+    again = SqliteStore(str(tmp_path / "events.db"))
+    assert again.resume_point() == {"offset": 7}
+    assert [event["argv"] for _arrived, event in again.dump()] == [["id"]]
+    again.close()
+
+
+def test_known_names_the_events_already_stored(tmp_path):
+    first, second = events_of(["id"], ["w"])
+    store = filled(tmp_path / "events.db", [first])
+    copy = dict(first, level="critical")  # the same event, whatever its classification
+    assert store.known([second, copy, first]) == {1, 2}
+    assert event_identity(copy) == event_identity(first) != event_identity(second)
+    store.close()
+
+
+def test_retention_by_age_removes_exactly_what_arrived_before_the_limit(tmp_path):
+    day = 86400.0
+    now = 1800000000.0
+    events = events_of(*[["id", str(number)] for number in range(6)])
+    store = SqliteStore(str(tmp_path / "events.db"), max_age_days=2, max_bytes=0)
+    ages = [5 * day, 3 * day, 2 * day + 1, 2 * day, day, 0.0]
+    for event, age in zip(events, ages):
+        store.add(event, now - age, RULES.fingerprint)
+    store.commit(0)
+    assert store.prune(now) == 3
+    assert store.prune(now) == 0
+    assert [arrived for arrived, _event in store.dump()] == [now - 2 * day, now - day, now]
+    assert store.find(EventFilter(search="id"), RULES, 0)[1]["matched"] == 3
+    store.close()
+
+
+def test_retention_by_size_removes_the_oldest_arrivals_until_it_fits(tmp_path):
+    events = events_of(*[["printf", "%s", "x" * 3000 + str(number)] for number in range(400)])
+    store = SqliteStore(str(tmp_path / "events.db"), max_age_days=0, max_bytes=600 << 10)
+    for index, event in enumerate(events):
+        store.add(event, 1000.0 + index, RULES.fingerprint)
+    store.commit(0)
+    assert store.used_bytes() > 600 << 10
+    while store.prune(0.0):
+        pass
+    assert store.used_bytes() <= 600 << 10
+    kept = [arrived for arrived, _event in store.dump()]
+    assert kept == [1000.0 + index for index in range(400 - len(kept), 400)] and kept
+    store.close()
+
+
+@pytest.mark.parametrize("arguments, says", [
+    ({"path": "events.db"}, "absolute"),
+    ({"max_age_days": -1}, "max_age_days"),
+    ({"max_bytes": "10G"}, "max_bytes"),
+])
+def test_bad_settings_are_named(tmp_path, arguments, says):
+    arguments = dict({"path": str(tmp_path / "events.db")}, **arguments)
+    with pytest.raises(EventStoreError, match=says):
+        SqliteStore(**arguments)
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda path: os.mkfifo(path), "not a regular file"),
+    (lambda path: path.mkdir(), "not a regular file"),
+    (lambda path: path.write_bytes(b"\x89PNG\r\n" + b"\x00" * 4096), "not a database.*move it away"),
+])
+def test_what_is_not_a_store_is_refused_with_the_reason_and_left_as_it_was(tmp_path, make,
+                                                                             says):
+    path = tmp_path / "events.db"
+    make(path)
+    before = path.read_bytes() if path.is_file() else None
+    with pytest.raises(StoreUnavailable, match=says):
+        SqliteStore(str(path))
+    assert (path.read_bytes() if path.is_file() else None) == before
+
+
+def test_a_reader_needs_a_store(tmp_path):
+    with pytest.raises(StoreUnavailable, match="there is no event store at"):
+        SqliteStore(str(tmp_path / "none.db"), readonly=True)
+
+
+def test_a_locked_store_is_named_when_the_wait_is_over(tmp_path):
+    filled(tmp_path / "events.db", events_of(["id"])).close()
+    store = SqliteStore(str(tmp_path / "events.db"), busy_seconds=0.2)
+    holder = sqlite3.connect(str(tmp_path / "events.db"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store.add(events_of(["w"])[0], 1.0, RULES.fingerprint)
+        with pytest.raises(StoreUnavailable, match="locked.*tried again"):
+            store.commit(2)
+        store.rollback()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.add(events_of(["w"])[0], 1.0, RULES.fingerprint)
+    store.commit(2)
+    assert [event["argv"] for _arrived, event in store.dump()] == [["id"], ["w"]]
+    store.close()
+
+
+def test_another_versions_store_is_refused(tmp_path):
+    filled(tmp_path / "events.db", []).close()
+    with sqlite3.connect(str(tmp_path / "events.db")) as raw:
+        raw.execute("UPDATE store_info SET value = '0' WHERE name = 'schema'")
+    with pytest.raises(StoreUnavailable, match="written by another version"):
+        SqliteStore(str(tmp_path / "events.db"))
+
+
+def test_a_search_gives_the_same_events_with_and_without_the_text_index(tmp_path, monkeypatch):
+    events = events_of(["cat", "/etc/Shadow"], ["ls", "/ETC"], ["grep", "-r", "shad", "/srv"])
+    indexed = filled(tmp_path / "indexed.db", events)
+    monkeypatch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
+    scanned = filled(tmp_path / "scanned.db", events)
+    assert indexed.full_text and not scanned.full_text
+    for needle in ("shad", "SHADOW", "/etc", "sh", "e", "no such thing"):
+        answers = [store.find(EventFilter(search=needle), RULES, 0)[0]
+                   for store in (indexed, scanned)]
+        assert answers[0] == answers[1], needle
+    indexed.close()
+    scanned.close()
+
+
+def test_events_classified_by_other_rules_are_classified_again(tmp_path):
+    events = events_of(["deploy.sh", "--now"], ["auditctl", "-D"], ["id"])
+    store = filled(tmp_path / "events.db", events)
+    site = Ruleset.load([{"id": "site-deploy", "level": "high", "reason": "deploy by hand",
+                          "match": {"program": ["deploy.sh"]}}])
+    assert site.fingerprint != RULES.fingerprint
+    found, counts = store.find(EventFilter(min_level="high"), site, 0)
+    assert [(event["argv"][0], event["level"], event["rules"]) for event in found] == [
+        ("deploy.sh", "high", ["site-deploy"]),
+        ("auditctl", "critical", ["audit-rules-deleted"])]
+    assert counts["matched"] == 2
+    everything, _counts = store.find(EventFilter(), site, 0)
+    assert [event["level"] for event in everything] == ["high", "critical", "info"]
+    # the question's own rules are trusted as stored
+    assert [event["level"] for event in store.find(EventFilter(), RULES, 0)[0]] == [
+        "info", "critical", "info"]
+    store.close()
+
+
+def test_a_reader_sees_what_a_writer_commits_meanwhile(tmp_path):
+    writer = filled(tmp_path / "events.db", events_of(["id"]))
+    reader = SqliteStore(str(tmp_path / "events.db"), readonly=True)
+    seen = []
+
+    def ask():
+        seen.append(reader.find(EventFilter(), RULES, 0)[1]["matched"])
+
+    asker = threading.Thread(target=ask)
+    writer.add(events_of(["w"], host="db01")[0], 2.0, RULES.fingerprint)
+    asker.start()
+    asker.join(10)
+    writer.commit(2)
+    ask()
+    assert seen == [1, 2]
+    reader.close()
+    writer.close()
