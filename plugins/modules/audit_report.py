@@ -121,7 +121,7 @@ options:
         A negative number is refused.
       - With O(view=sessions), at most this many sessions, the most recently active.
       - Memory stays bounded by it however large the logs are (with O(view=sessions), by
-        the number of events held, 200,000; a session keeps its first 5,000 events and
+        the number of events held, 20,000; a session keeps its first 2,000 events and
         counts the others in RV(sessions[].left_out)).
     type: int
     default: 1000
@@ -304,7 +304,7 @@ sessions:
     reasons: {description: "The reasons of its events, highest level first.", type: list, elements: str}
     rules: {description: "The rules that fired on its events.", type: list, elements: str}
     counts: {description: "Its C(events), C(commands), C(files) written, C(failed) events, and C(matched) events.", type: dict}
-    left_out: {description: Events of the session read but not kept (over 5,000)., type: int}
+    left_out: {description: Events of the session read but not kept (over 2,000)., type: int}
     login: {description: "The records of the login itself (sshd's USER_AUTH, USER_START, USER_LOGIN, USER_END...), as events.", type: list, elements: dict}
     tree:
       description:
@@ -343,7 +343,7 @@ counts:
     - With O(view=sessions), C(sessions) counts the sessions given; C(truncated) is true when
       sessions with a matching event were left out (more than O(limit), or let go to keep
       memory bounded - C(matched_sessions_let_go)); C(sessions_let_go) and C(events_let_go)
-      count what was let go, C(events_left_out) the events over a session's 5,000.
+      count what was let go, C(events_left_out) the events over a session's 2,000.
   returned: always
   type: dict
 """

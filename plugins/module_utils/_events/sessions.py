@@ -275,7 +275,7 @@ class SessionBook(object):
     session (more are counted in it, not kept).  ``counts`` says what was let go.
     """
 
-    def __init__(self, max_sessions=20000, max_events=200000, max_session_events=5000):
+    def __init__(self, max_sessions=5000, max_events=20000, max_session_events=2000):
         for name, value in (("max_sessions", max_sessions), ("max_events", max_events),
                             ("max_session_events", max_session_events)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

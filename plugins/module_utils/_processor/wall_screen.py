@@ -85,7 +85,7 @@ _TREE_ROWS = 1000
 _LIMITS = {"host": 120, "user": 64, "what": 600, "reason": 200, "rule": 100, "time": 32,
            "title": 300, "name": 64}
 # What the screen keeps of the sessions it shows: enough for a room's view of the last hour.
-_BOOK = {"max_sessions": 2000, "max_events": 50000, "max_session_events": 2000}
+_BOOK = {"max_sessions": 500, "max_events": 20000, "max_session_events": 1000}
 # An acknowledgment's request body is a short JSON object.
 _MAX_BODY = 4096
 
