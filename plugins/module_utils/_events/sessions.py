@@ -57,7 +57,7 @@ LOGIN = "login"
 PROCESSES = "processes"
 HOST = "host"
 
-# Records a PAM application writes about itself: one line with the command it ran.
+# The records a PAM application (sudo, su, sshd) writes of its own steps.
 _PAM_RECORDS = frozenset((
     "USER_AUTH", "USER_ACCT", "CRED_ACQ", "CRED_REFR", "CRED_DISP", "USER_START", "USER_END",
     "USER_CMD", "USER_ROLE_CHANGE", "USER_LOGIN", "USER_LOGOUT", "USER_TTY", "USER_ERR"))
@@ -83,6 +83,13 @@ def session_key_id(*parts):
 
 def _record_types(event):
     return event.get("record_types") or ()
+
+
+def _is_write(event):
+    """A file the process wrote, by its path or (the client's filters drop PATH records) by
+    the key of the watch that saw it."""
+    return event.get("success") is not False and (event.get("kind") == "file" or (
+        event.get("kind") == "syscall" and bool(event.get("keys"))))
 
 
 def _program(event):
@@ -119,8 +126,7 @@ class _Node(object):
                     self.wrapping = True
                 elif "USER_END" in types:
                     self.wrapping = False
-        elif event.get("success") is not False and (event.get("kind") == "file" or (
-                event.get("kind") == "syscall" and event.get("keys"))):
+        elif _is_write(event):
             self.files.append(event)
         else:
             self.calls.append(event)
@@ -176,7 +182,7 @@ class _Session(object):
             counts["commands"] += 1
         if event.get("success") is False:
             counts["failed"] += 1
-        elif kind == "file":
+        elif _is_write(event):
             counts["files"] += 1
         level = event.get("level") or "info"
         rank = LEVEL_RANK.get(level, 0)
