@@ -19,10 +19,8 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,8 +101,8 @@ def main():
     print("machine: %s, %d CPUs, Python %s, load %.1f" % (
         platform.processor() or platform.machine(), os.cpu_count(), platform.python_version(),
         os.getloadavg()[0]))
-    print("%10s %12s %12s %10s %10s %10s" % ("events", "group ev/s", "tell ev/s", "sessions",
-                                            "let go", "peak MiB"))
+    print("%10s %12s %12s %10s %10s %10s" % (
+        "events", "group ev/s", "tell ev/s", "sessions", "let go", "peak MiB"))
     for size in (options.events // 10, options.events // 2, options.events):
         done = subprocess.run([sys.executable, "-c", WORKER, str(ROOT), str(size),
                                str(options.sessions), str(options.hosts)],

@@ -105,8 +105,9 @@ options:
         address and terminal of the login records), start, end or still open, the highest
         level, the reasons and counts - with its commands as a tree by parent process.
         Folded into the line of the command that made them - the PAM records of C(sudo) and
-        C(su) (kept in RV(sessions[].tree[].pam)), the files it wrote (with their watch keys
-        and levels), identical failed commands and calls (one line with a count).
+        C(su) (kept in the C(pam) of each node of RV(sessions[].tree)), the files it wrote
+        (with their watch keys and levels), identical failed commands and calls (one line
+        with a count).
       - Commands without a login session (daemons, a web server's shell) are grouped by the
         process that started them; a sender's loss reports, Windows events and user-space
         records of no session (failed logins) by their sender.
@@ -304,7 +305,7 @@ sessions:
     reasons: {description: "The reasons of its events, highest level first.", type: list, elements: str}
     rules: {description: "The rules that fired on its events.", type: list, elements: str}
     counts: {description: "Its C(events), C(commands), C(files) written, C(failed) events, and C(matched) events.", type: dict}
-    left_out: {description: Events of the session read but not kept (over 2,000)., type: int}
+    left_out: {description: "Events of the session read but not kept (over 2,000).", type: int}
     login: {description: "The records of the login itself (sshd's USER_AUTH, USER_START, USER_LOGIN, USER_END...), as events.", type: list, elements: dict}
     tree:
       description:

@@ -50,7 +50,6 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     Event,
-    format_time,
 )
 
 LOGIN = "login"
@@ -805,8 +804,8 @@ def format_sessions(views, width=100):
     carries control characters."""
     lines = []
     for view in views:
-        lines.append(_cut(sanitize("== [%s] %s" % (view["level"].upper(), session_title(view))),
-                          width))
+        title = "== [%s] %s" % (view["level"].upper(), session_title(view))
+        lines.append(_cut(sanitize(title), width))
         lines.append(_cut("   " + sanitize(session_facts(view)), width))
         lines.append(_cut("   " + sanitize(session_counts(view)), width))
         for row in session_rows(view):

@@ -211,8 +211,8 @@ def test_a_services_shells_without_a_login_are_one_story():
              [text for _depth, _level, text in lines_of(view)]) for view in sessions] == [
         ("processes", 812, 812, "sh", ["www-data"],
          ["sh -c id; uname -a", "id", "sh -c cat /etc/passwd"]),
-        ("processes", 950, None, "python3", ["www-data"], ["/usr/bin/python3 app.py",
-                                                          "sh -c whoami"])]
+        ("processes", 950, None, "python3", ["www-data"],
+         ["/usr/bin/python3 app.py", "sh -c whoami"])]
     assert [view["level"] for view in sessions] == ["high", "high"]
     assert format_sessions(sessions)[0] == (
         "== [HIGH] www-data on web01 (192.0.2.10), no login session: sh (children of pid 812, "
