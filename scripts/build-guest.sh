@@ -15,7 +15,7 @@
 set -euo pipefail
 
 SUITE="${1:-bookworm}"
-PACKAGES="linux-image-amd64,systemd,systemd-sysv,udev,kmod,dbus,auditd,audispd-plugins,rsyslog,rsyslog-relp,rsyslog-gnutls,openssh-server,python3,python3-apt,sudo,procps,iproute2,ca-certificates,passwd"
+PACKAGES="linux-image-amd64,systemd,systemd-sysv,udev,kmod,dbus,auditd,audispd-plugins,rsyslog,rsyslog-relp,rsyslog-gnutls,openssh-server,python3,python3-apt,sudo,procps,iproute2,ca-certificates,passwd,curl"
 CACHE="${WHOTOUCHED_GUEST_CACHE:-/var/cache/whotouched/guest}"
 DISK_SIZE=3G
 

@@ -86,9 +86,11 @@ for host, body in re.findall(r"^ok: \[(demo-[a-z]+)\] =>\s*\n((?:[ \t]+.*\n)+)",
 PY
 
   say "3/4 Who did what: the audit_report module, ad hoc, on the log server"
-  python3 molecule/demo/report.py --wait-for "update.sh?$tag" "since=1h"
+  echo "   Each login session, its commands as a tree (sudo's records and the files a command"
+  echo "   wrote folded into its line):"
+  python3 molecule/demo/report.py --wait-for "update.sh?$tag" "since=1h view=sessions" | sed 's/^/   /'
   echo
-  echo "   What deserves attention:"
+  echo "   The same as a list of events, those that deserve attention (all of them: drop min_level):"
   python3 molecule/demo/report.py "since=1h min_level=high" | sed 's/^/   /'
   cat <<'TXT'
 

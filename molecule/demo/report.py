@@ -63,12 +63,31 @@ def event_text(event: dict) -> str:
     return " ".join([event.get("exe") or "", " ".join(event.get("argv") or []), event.get("path") or ""])
 
 
+def _node_events(nodes):
+    for node in nodes:
+        yield node["event"]
+        for name in ("pam", "files", "calls"):
+            yield from node[name]
+        yield from _node_events(node["repeated"] + node["children"])
+
+
+def report_events(result: dict) -> list:
+    """Every event of the report: its list, or those of its sessions (``view=sessions``)."""
+    events = list(result["events"])
+    for session in result.get("sessions") or ():
+        events += session["login"] + list(_node_events(session["tree"]))
+    return events
+
+
 def summary(result: dict) -> str:
     """The line under the table: what was shown, and what was left out and why."""
     counts = result.get("counts", {})
-    return ("(%d events from %d files; %s lines skipped as not audit; %s fragments of "
+    shown = "%d events" % len(report_events(result))
+    if result.get("sessions"):
+        shown = "%d sessions of %s" % (len(result["sessions"]), shown)
+    return ("(%s from %d files; %s lines skipped as not audit; %s fragments of "
             "filtered commands left out)" % (
-                len(result["events"]), counts.get("files", 0), counts.get("other", 0),
+                shown, counts.get("files", 0), counts.get("other", 0),
                 counts.get("fragments", 0)))
 
 
@@ -77,7 +96,7 @@ def wait_for_report(module_args: str, wait_for: str | None, timeout: float) -> d
     deadline = time.monotonic() + timeout
     while True:
         result = run_report(module_args)
-        if not wait_for or any(wait_for in event_text(event) for event in result["events"]):
+        if not wait_for or any(wait_for in event_text(event) for event in report_events(result)):
             return result
         if time.monotonic() >= deadline:
             return result
@@ -98,7 +117,6 @@ def main() -> int:
         return 1
     for line in result["table"]:
         print(line)
-    counts = result.get("counts", {})
     print(summary(result))
     return 0
 

@@ -43,6 +43,7 @@ options:
       - Both give the same events with the same fields. The store holds what the processor
         received since it was set up (or what its rebuild read from the files), for as long as
         its retention keeps it; the files hold what their rotation keeps.
+      - O(view=sessions) reads the files (the store answers lists of events).
     type: str
     choices: [auto, store, files]
     default: auto
@@ -137,6 +138,25 @@ options:
         account management and Kerberos events).
     type: bool
     default: true
+  view:
+    description:
+      - C(events) returns one entry per action (RV(events)), oldest first.
+      - C(sessions) returns one entry per login session (RV(sessions)) - the host and its
+        address, the session number, the login user, where they came from (the source
+        address and terminal of the login records), start, end or still open, the highest
+        level, the reasons and counts - with its commands as a tree by parent process.
+        Folded into the line of the command that made them - the PAM records of C(sudo) and
+        C(su) (kept in the C(pam) of each node of RV(sessions[].tree)), the files it wrote
+        (with their watch keys and levels), identical failed commands and calls (one line
+        with a count).
+      - Commands without a login session (daemons, a web server's shell) are grouped by the
+        process that started them; a sender's loss reports, Windows events and user-space
+        records of no session (failed logins) by their sender.
+      - The filters select the sessions that hold at least one matching event; each is given
+        with all its events that were read.
+    type: str
+    choices: [events, sessions]
+    default: events
   limit:
     description:
       - Return at most this many events, the newest that match; C(0) returns all.
@@ -144,6 +164,10 @@ options:
       - Memory stays bounded by it however large the logs are.
       - From the files, the newest are the last read (files in the order of their senders'
         directories, each oldest first); from the store, the newest by the time of the event.
+      - With O(view=sessions), at most this many sessions, the most recently active.
+      - Memory stays bounded by it however large the logs are (with O(view=sessions), by
+        the number of events held, 20,000; a session keeps its first 2,000 events and
+        counts the others in RV(sessions[].left_out)).
     type: int
     default: 1000
   wait_seconds:
@@ -215,12 +239,24 @@ EXAMPLES = r"""
   whotouched.server_audit.audit_report:
     path: /var/log/audit/audit.log
     search: authorized_keys
+
+- name: The login sessions of the last day that did something risky, as command trees
+  whotouched.server_audit.audit_report:
+    since: 1d
+    min_level: high
+    view: sessions
+  register: sessions
+
+- name: Who logged in from where, and what they ran
+  ansible.builtin.debug:
+    var: sessions.table
 """
 
 RETURN = r"""
 events:
   description:
     - One event per action, oldest first (at most O(limit), the newest matching).
+    - Empty with O(view=sessions), whose events are in RV(sessions).
     - Linux events also carry C(auid), C(uid), C(euid), C(comm), C(keys), C(syscall), C(exit),
       C(paths) (name, absolute path and name type of each file touched), C(path) and
       C(operation) for file watches (C(read) or C(write) for an open, by its flags),
@@ -299,8 +335,59 @@ source:
   returned: always
   type: str
   sample: store
+sessions:
+  description:
+    - With O(view=sessions), the sessions that hold a matching event (at most O(limit), the
+      most recently active), oldest first; empty with O(view=events).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id: {description: "The session's id, the same wherever its events are read (the wall screen's too).", type: str}
+    kind:
+      description:
+        - C(login) for a login session; C(processes) for commands run outside any login
+          session, grouped by the process that started them; C(host) for what a sender sent
+          that belongs to no process (loss reports, Windows events, failed logins).
+      type: str
+    host: {description: Host name the sender gave., type: str}
+    address: {description: Address the events really came from., type: str}
+    session: {description: "The audit session number (C(ses=)) of a login session.", type: int}
+    login_user: {description: The login user., type: str}
+    users: {description: "The effective users its commands ran as, first seen first.", type: list, elements: str}
+    remote_address: {description: "Where the login came from - the C(addr=) of its login records (sshd's); none when they name none.", type: str}
+    terminal: {description: "The terminal of the login (C(/dev/pts/0), C(ssh), C(cron)).", type: str}
+    service: {description: "The program that logged the user in (C(sshd), C(login), C(cron)).", type: str}
+    program: {description: "For C(processes), the program at the root of the tree.", type: str}
+    root_pid: {description: "For C(processes), the pid at the root of the tree.", type: int}
+    parent_pid: {description: "For C(processes) started by a process never recorded (a daemon started before the rules were loaded), its pid.", type: int}
+    start: {description: "Time of its first event read (ISO 8601 UTC).", type: str}
+    last: {description: "Time of its last event read.", type: str}
+    end: {description: "Time the login ended (its USER_END or USER_LOGOUT record); none while it is open.", type: str}
+    open: {description: "For a login session, whether it was still open in the records read.", type: bool}
+    level: {description: The highest risk level of its events., type: str}
+    reasons: {description: "The reasons of its events, highest level first.", type: list, elements: str}
+    rules: {description: "The rules that fired on its events.", type: list, elements: str}
+    counts: {description: "Its C(events), C(commands), C(files) written, C(failed) events, and C(matched) events.", type: dict}
+    left_out: {description: "Events of the session read but not kept (over 2,000).", type: int}
+    login: {description: "The records of the login itself (sshd's USER_AUTH, USER_START, USER_LOGIN, USER_END...), as events.", type: list, elements: dict}
+    tree:
+      description:
+        - The commands, each a node - C(event) (the execution, or for a process never seen
+          executing, its first event), C(level) (the highest of the node and what is folded
+          into it), C(pam) (the PAM records of sudo or su), C(files) (the writes it made),
+          C(calls) (its other audited calls), C(repeated) (identical failed runs right after
+          it, as nodes) and C(children) (nodes started by it).
+        - A command started from a child of sudo that sudo never executed (sudo's own
+          terminal, C(use_pty)) is shown under that sudo.
+      type: list
+      elements: dict
 table:
-  description: The events as a table for people, one line each, control characters escaped.
+  description:
+    - The events as a table for people, one line each, control characters escaped.
+    - With O(view=sessions), each session as a title, where from and when, what it did and
+      why it matters, then its commands as an indented tree - one line each, at most 100
+      characters.
   returned: always
   type: list
   elements: str
@@ -320,6 +407,10 @@ counts:
       was lost is an event of kind C(loss).
     - From the store (RV(source) C(store)), only C(matched), C(truncated) and
       C(health_reports) (those of the time and O(host) asked) are given.
+    - With O(view=sessions), C(sessions) counts the sessions given; C(truncated) is true when
+      sessions with a matching event were left out (more than O(limit), or let go to keep
+      memory bounded - C(matched_sessions_let_go)); C(sessions_let_go) and C(events_let_go)
+      count what was let go, C(events_left_out) the events over a session's 2,000.
   returned: always
   type: dict
 """
@@ -332,8 +423,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     ReportError,
     build_report,
     check_limits,
+    classified_events,
     format_table,
     log_files,
+    new_counts,
     read_rules_file,
     time_window,
 )
@@ -352,6 +445,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sessions import (
+    format_sessions,
+    group_sessions,
 )
 
 DEFAULT_PATH = "/var/log/remote"
@@ -372,6 +469,7 @@ ARGUMENT_SPEC = dict(
     rules=dict(type="list", elements="dict", default=[]),
     rules_file=dict(type="path"),
     shipped_rules=dict(type="bool", default=True),
+    view=dict(type="str", default="events", choices=["events", "sessions"]),
     limit=dict(type="int", default=1000),
     wait_seconds=dict(type="float", default=5.0),
 )
@@ -429,7 +527,8 @@ def main():
             session=params["session"])
     except (RiskRuleError, ReportError, IOError, OSError) as exc:
         module.fail_json(msg=str(exc))
-    store = _event_store(module)
+    # the store answers lists of events; sessions are grouped from the files
+    store = _event_store(module) if params["view"] == "events" else None
     if store is not None:
         try:
             events, counts = store.find(event_filter, ruleset, params["limit"])
@@ -437,23 +536,33 @@ def main():
             module.fail_json(msg=str(exc))
         finally:
             store.close()
-        module.exit_json(changed=False, events=events, table=format_table(events),
+        module.exit_json(changed=False, events=events, sessions=[], table=format_table(events),
                          counts=counts, source="store")
     try:
         paths = log_files(params["path"] or DEFAULT_PATH)
     except (ReportError, IOError, OSError) as exc:
         module.fail_json(msg=str(exc))
     unread = []
-    events, counts = build_report(
-        paths, ruleset.rules, event_filter, limit=params["limit"], local_names=_local_names(),
-        assembler_options={"wait_seconds": params["wait_seconds"]}, unread=unread)
+    reading = {"local_names": _local_names(), "unread": unread,
+               "assembler_options": {"wait_seconds": params["wait_seconds"]}}
+    if params["view"] == "sessions":
+        counts = new_counts()
+        sessions, grouped = group_sessions(
+            classified_events(paths, ruleset.rules, since, counts, **reading),
+            event_filter.keeps, params["limit"])
+        counts.update(grouped)
+        table, events = format_sessions(sessions), []
+    else:
+        events, counts = build_report(paths, ruleset.rules, event_filter, limit=params["limit"],
+                                      **reading)
+        sessions, table = [], format_table(events)
     for problem in unread[:MAX_FILE_WARNINGS]:
         module.warn(sanitize(problem))
     if len(unread) > MAX_FILE_WARNINGS:
         module.warn("%d more files were not read (see counts.unreadable)"
                     % (len(unread) - MAX_FILE_WARNINGS))
-    module.exit_json(changed=False, events=events, table=format_table(events), counts=counts,
-                     source="files")
+    module.exit_json(changed=False, events=events, sessions=sessions, table=table,
+                     counts=counts, source="files")
 
 
 if __name__ == "__main__":

@@ -99,6 +99,25 @@ def file_records(path, syscall=257, nametype="NORMAL", serial=43, epoch="1700000
     return [prefix + line for line in lines]
 
 
+def user_record(record_type, pid, serial, epoch="1700000000.500", auid=1000, ses=3,
+                login_name="alice", acct="alice", exe="/usr/bin/sudo", addr="?", terminal="pts/0",
+                res="success", op="PAM:session_open"):
+    """One user-space record (PAM, sshd, shadow-utils) as auditd 3 writes it, ENRICHED."""
+    return ("type=%s msg=audit(%s:%d): pid=%d uid=0 auid=%d ses=%d subj=unconfined "
+            "msg='op=%s acct=\"%s\" exe=\"%s\" hostname=%s addr=%s terminal=%s res=%s'"
+            "\x1dUID=\"root\" AUID=\"%s\""
+            % (record_type, epoch, serial, pid, auid, ses, op, acct, exe,
+               addr if addr != "?" else "?", addr, terminal, res, login_name))
+
+
+def login_records(pid, serial, epoch="1700000000.100", auid=1000, ses=3, login_name="alice"):
+    """The kernel's records of a login uid being set (pam_loginuid): a new session."""
+    stamp = "msg=audit(%s:%d):" % (epoch, serial)
+    return ["type=LOGIN %s pid=%d uid=0 subj=unconfined old-auid=4294967295 auid=%d tty=(none) "
+            "old-ses=4294967295 ses=%d res=1\x1dUID=\"root\" OLD-AUID=\"unset\" AUID=\"%s\""
+            % (stamp, pid, auid, ses, login_name), "type=EOE %s " % stamp]
+
+
 def stored(lines, host="web01", address="192.0.2.10", stamp="Nov 14 22:13:20"):
     """Lines in the log server's runcmdformat, 0x1d escaped as rsyslog does (#035)."""
     return ["%s %s %s %s" % (stamp, host, address, line.replace("\x1d", "#035"))

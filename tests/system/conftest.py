@@ -3,7 +3,9 @@
 Booting it costs half a minute and every command in it is slow, so every test that needs a
 kernel of its own, systemd as PID 1 and journald uses this one machine.  Tests that lock its
 audit rules (marked ``locks_guest``) run last; a test that needs the rules unlocked asks for
-``unlocked_guest``, which reboots the guest without the lock when one was set.
+``unlocked_guest``, which reboots the guest without the lock when one was set.  One login
+typed there (``recorded_sessions``) serves the tests of the sessions view and of the wall
+screen's sessions.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import pytest
 
 from tests.support.guest import QEMU, Guest, build_image
+from tests.support.login_sessions import record_sessions
 
 
 def _missing_for_guest():
@@ -55,3 +58,10 @@ def unlocked_guest(guest):
         guest.lock_files = []
         guest.reboot()
     return guest
+
+
+@pytest.fixture(scope="session")
+def recorded_sessions(guest, tmp_path_factory):
+    """One real login on the test guest, typed and recorded once for every test that reads
+    it (tests/support/login_sessions.py)."""
+    return record_sessions(guest, tmp_path_factory.mktemp("sessions"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import struct
-import subprocess
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -40,15 +39,13 @@ from tests.support.audit_records import (
     file_records,
     stored,
 )
+from tests.support.browser import CHROMIUM, MISSING, run_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / ".cache" / "screenshots" / "wall-screen.png"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TOKEN = "wall-T0ken_for.tests"
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; "
-                             "scripts/host-packages.sh installs it)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 
 SCRIPT_TAG = "<script>document.title='pwned-script'</script>"
 IMG_TAG = "<img src=x id=injected-img onerror=\"document.title='pwned-img'\">"
@@ -146,10 +143,17 @@ class _Dom(HTMLParser):
         self.text = []
         self._in_title = False
         self.body_attrs = {}
+        # the rows of the recent events' table
+        self.event_rows = []
+        self._in_events = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         self.tags.append((tag, attrs))
+        if tag == "tbody":
+            self._in_events = attrs.get("id") == "events"
+        elif tag == "tr" and self._in_events:
+            self.event_rows.append(attrs)
         if attrs.get("id"):
             self.ids.add(attrs["id"])
         if tag == "title":
@@ -160,6 +164,8 @@ class _Dom(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "title":
             self._in_title = False
+        if tag == "tbody":
+            self._in_events = False
 
     def handle_data(self, data):
         if self._in_title:
@@ -168,16 +174,8 @@ class _Dom(HTMLParser):
 
 
 def chromium(*args, user_dir):
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-               "--disable-dev-shm-usage", "--user-data-dir=%s" % user_dir, "--no-first-run",
-               "--no-default-browser-check", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--disable-extensions",
-               "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-               "--no-pings", "--metrics-recording-only", "--hide-scrollbars",
-               # No name but the test server's resolves: the browser talks to loopback only.
-               "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-               "--virtual-time-budget=8000"] + list(args)
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    # Virtual time: the page's polls run without the test waiting for them.
+    return run_chromium("--virtual-time-budget=8000", *args, user_dir=user_dir)
 
 
 @pytest.fixture(scope="module")
@@ -212,14 +210,16 @@ def test_the_page_renders_the_recorded_events(rendered):
                      "write /etc/audit/rules.d/audit.rules (/usr/bin/vim.basic)",
                      "audit rules deleted or auditing switched off", "alice \u2192 root"):
         assert expected in text, expected
-    rows = [attrs for tag, attrs in dom.tags if tag == "tr" and attrs.get("class")]
+    rows = dom.event_rows
     assert len(events) == 15
-    # Refreshed live: the event added after the first read is on the page, newest first.
-    assert len(rows) == 16 and rows[0]["class"] == "high"
+    # Refreshed live: the event added after the first read is on the page, newest first;
+    # a click on each opens its session.
+    assert len(rows) == 16 and rows[0]["class"] == "high link"
+    assert all(attrs.get("data-session") for attrs in rows)
     assert "journalctl --vacuum-time=1s" in text and "erin \u2192 root" in text
     rows = rows[1:]
     levels = [event["level"] for event in events]
-    assert [attrs["class"] for attrs in rows] == list(reversed(levels))
+    assert [attrs["class"].split()[0] for attrs in rows] == list(reversed(levels))
     assert {"critical", "high", "info"} <= set(levels)
     # The level pills carry the window's totals.
     for level in ("critical", "high", "medium", "low", "info"):

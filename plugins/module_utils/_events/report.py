@@ -311,21 +311,22 @@ def searchable_text(event: Event):
     return "\n".join(parts)
 
 
-def build_report(paths, rules, event_filter, limit=1000, local_names=None,
-                 assembler_options=None, unread=None):
-    """Events read from ``paths``, classified by ``rules`` and filtered.
+def new_counts():
+    """What reading counts, all at zero: the assembler's counts and the report's own."""
+    return dict(EventAssembler().counts, files=0, matched=0, unreadable=0, health_reports=0)
 
-    Returns ``(events, counts)``: at most ``limit`` events, the newest that passed the filter,
-    oldest first; ``counts`` adds ``files``, ``matched`` and ``truncated`` to the reader's.
-    Files last written before ``since`` are not opened.  A file that cannot be read (a FIFO,
-    a device, no permission) is counted as ``unreadable`` and, with ``unread`` (a list), said
-    why in it.
-    """
-    kept = collections.deque(maxlen=limit if limit and limit > 0 else None)
-    counts = dict(EventAssembler().counts, files=0, matched=0, unreadable=0, health_reports=0)
+
+def classified_events(paths, rules, since=None, counts=None, local_names=None,
+                      assembler_options=None, unread=None):
+    """Every event read from ``paths``, classified by ``rules``, but the loss reporters'
+    heartbeats (counted as ``health_reports``); files last written before ``since`` are
+    not opened.  ``counts`` (see :func:`new_counts`) is updated as the files are read.  A
+    file that cannot be read (a FIFO, a device, no permission) is counted as ``unreadable``
+    and, with ``unread`` (a list), said why in it."""
+    counts = new_counts() if counts is None else counts
     for path in paths:
         try:
-            if event_filter.since is not None and os.path.getmtime(path) < event_filter.since:
+            if since is not None and os.path.getmtime(path) < since:
                 continue
             stream = open_log(path)
         except (IOError, OSError, NotARegularFile) as exc:
@@ -344,10 +345,7 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
                     # a loss reporter's heartbeat: nothing happened, nothing to show
                     counts["health_reports"] += 1
                     continue
-                classify(event, rules)
-                if event_filter.keeps(event):
-                    counts["matched"] += 1
-                    kept.append(event)
+                yield classify(event, rules)
         except (IOError, OSError, EOFError, zlib.error) as exc:
             counts["unreadable"] += 1
             if unread is not None:
@@ -356,6 +354,24 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
             stream.close()
         for name, value in single.counts.items():
             counts[name] = counts.get(name, 0) + value
+
+
+def build_report(paths, rules, event_filter, limit=1000, local_names=None,
+                 assembler_options=None, unread=None):
+    """Events read from ``paths``, classified by ``rules`` and filtered.
+
+    Returns ``(events, counts)``: at most ``limit`` events, the newest that passed the filter,
+    oldest first; ``counts`` adds ``files``, ``matched`` and ``truncated`` to the reader's.
+    Files last written before ``since`` are not opened; ``unread``: see
+    :func:`classified_events`.
+    """
+    kept = collections.deque(maxlen=limit if limit and limit > 0 else None)
+    counts = new_counts()
+    for event in classified_events(paths, rules, event_filter.since, counts, local_names,
+                                   assembler_options, unread):
+        if event_filter.keeps(event):
+            counts["matched"] += 1
+            kept.append(event)
     counts["truncated"] = counts["matched"] > len(kept)
     events = sorted(kept, key=lambda event: (event.get("epoch") or 0, event.get("serial") or 0))
     return events, counts

@@ -429,13 +429,20 @@ def _write_all(fd, data):
         data = data[os.write(fd, data):]
 
 
-def _start_wall(config, state_class=None):
+def _start_wall(config, state_class=None, log=log_to_stderr):
     wall = config["wall"]
     from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
         WallState,
         serve_wall,
     )
-    state = (state_class or WallState)(max_events=wall["max_events"])
+
+    def record(item):
+        # the processor's log is the record of who acknowledged what, and when
+        log("wall screen: %s acknowledged by %s from %s at %s (%s on %s, %s)" % (
+            item["id"], item["ack"]["by"], item["ack"]["from"], item["ack"]["at"],
+            item["rule"] or item["what"], item["host"], item["login_user"] or "?"))
+
+    state = (state_class or WallState)(max_events=wall["max_events"], on_acknowledge=record)
     server = serve_wall(state, wall["address"], wall["port"], wall["token"] or None)
     return state, server
 
@@ -452,7 +459,7 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
     state = server = None
     if config["wall"]["enabled"]:
         try:
-            state, server = _start_wall(config)
+            state, server = _start_wall(config, log=log)
         except (ImportError, OSError, ValueError) as exc:
             # Alerts and the store matter more than the screen: run on without it.
             log("wall screen not started: %s" % exc)

@@ -49,6 +49,18 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sc
     Event,
     format_time,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sessions import (
+    LOGIN,
+    SessionBook,
+    row_text,
+    session_counts,
+    session_facts,
+    session_key_id,
+    session_rows,
+    session_summary,
+    session_title,
+    session_view,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
 )
@@ -71,7 +83,14 @@ _LOOPBACK_NAMES = frozenset(("localhost", "localhost.localdomain", "ip6-localhos
 
 _BUCKETS_PER_WINDOW = 60
 _TOP_ROWS = 30
-_LIMITS = {"host": 120, "user": 64, "what": 600, "reason": 200, "rule": 100, "time": 32}
+_SESSION_ROWS = 30
+_TREE_ROWS = 1000
+_LIMITS = {"host": 120, "user": 64, "what": 600, "reason": 200, "rule": 100, "time": 32,
+           "title": 300, "name": 64}
+# What the screen keeps of the sessions it shows: enough for a room's view of the last hour.
+_BOOK = {"max_sessions": 500, "max_events": 20000, "max_session_events": 1000}
+# An acknowledgment's request body is a short JSON object.
+_MAX_BODY = 4096
 
 SECURITY_HEADERS = (
     ("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -161,11 +180,14 @@ class WallState(object):
 
     ``max_events`` recent events are kept; activity is counted over the last
     ``window_seconds`` (in slices of a sixtieth of it); ``now`` is the clock (epoch seconds).
-    Safe to use from several threads.
+    Events are also filed in sessions (``_events.sessions``), shown while open or active in
+    the window.  An open high-risk item can be acknowledged (:meth:`acknowledge`);
+    ``on_acknowledge(item)`` is called with it, to record it.  Safe to use from several
+    threads.
     """
 
     def __init__(self, max_events=200, window_seconds=3600, now=time.time, max_open=50,
-                 max_keys=1000):
+                 max_keys=1000, on_acknowledge=None):
         for name, value in (("max_events", max_events), ("window_seconds", window_seconds),
                             ("max_open", max_open), ("max_keys", max_keys)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -183,6 +205,10 @@ class WallState(object):
         self._buckets = collections.OrderedDict()
         self._open = collections.OrderedDict()
         self._seen = 0
+        self._book = SessionBook(**_BOOK)
+        # session id -> when its last event arrived (the log server's clock)
+        self._session_seen = {}
+        self._on_acknowledge = on_acknowledge
 
     def add(self, event: Event, seen=None):
         """Take one classified event (see ``_events.schema``), seen now or at ``seen``."""
@@ -196,6 +222,9 @@ class WallState(object):
         row["seen"] = now
         with self._lock:
             self._seen += 1
+            row["session"] = self._book.add(event)
+            if row["session"] is not None:
+                self._session_seen[row["session"]] = now
             self._recent.append(row)
             self._count(row, now, 1)
             if level in OPEN_LEVELS:
@@ -237,10 +266,14 @@ class WallState(object):
         key = (row["host"], row["rule"] or row["what"], row["login_user"])
         item = self._open.pop(key, None)
         if item is None:
-            item = {"first": row["time"], "first_seen": now, "count": 0, "level": row["level"]}
+            item = {"id": session_key_id("item", *key), "first": row["time"], "first_seen": now,
+                    "count": 0, "level": row["level"], "ack": None, "previous_ack": None}
+        elif item["ack"] is not None:
+            # it happened again since: open once more, the acknowledgment still shown
+            item["previous_ack"], item["ack"] = item["ack"], None
         item.update(host=row["host"], login_user=row["login_user"], user=row["user"],
                     what=row["what"], reason=row["reason"], rule=row["rule"], last=row["time"],
-                    last_seen=now)
+                    last_seen=now, session=row["session"])
         item["count"] += 1
         if LEVEL_RANK[row["level"]] > LEVEL_RANK[item["level"]]:
             item["level"] = row["level"]
@@ -261,6 +294,63 @@ class WallState(object):
             if self._open[key]["last_seen"] > limit:
                 break
             del self._open[key]
+        if len(self._session_seen) > 2 * len(self._book) + 64:
+            self._session_seen = {session_id: seen for session_id, seen
+                                  in self._session_seen.items() if self._book.get(session_id)}
+
+    def acknowledge(self, item_id, by, source=None):
+        """Acknowledge the open item ``item_id`` in the name of ``by`` (from ``source``, the
+        address the request came from); the item as it is now.  Raises ``KeyError`` for an
+        item not open, :class:`WallError` for a name that cannot be shown."""
+        name = _text(by.strip(), _LIMITS["name"]) if isinstance(by, str) else None
+        if not name:
+            raise WallError("by must name who acknowledges, in at most %d characters"
+                            % _LIMITS["name"])
+        now = self._now()
+        with self._lock:
+            item = next((item for item in self._open.values() if item["id"] == item_id), None)
+            if item is None:
+                raise KeyError(item_id)
+            item["ack"] = {"by": name, "at": format_time(now), "at_epoch": now,
+                           "from": _text(source, _LIMITS["host"])}
+            found = dict(item)
+        if self._on_acknowledge is not None:
+            self._on_acknowledge(found)
+        return found
+
+    def _session_panel(self, now):
+        """The sessions open, or active in the window, highest level first."""
+        shown = []
+        limit = now - self.window_seconds
+        for session in self._book.sessions():
+            seen = self._session_seen.get(session.id, 0)
+            if seen > limit or (session.kind == LOGIN and session.end is None):
+                view = panel_row(session_summary(session))
+                view["seen"] = seen
+                shown.append(view)
+        shown.sort(key=lambda view: (-LEVEL_RANK[view["level"]], -view["seen"]))
+        return shown[:_SESSION_ROWS]
+
+    def session(self, session_id):
+        """One session for its page: what is known of it and its tree as lines of safe,
+        bounded text; None when no session of that id is held."""
+        with self._lock:
+            session = self._book.get(session_id) if isinstance(session_id, str) else None
+            if session is None:
+                return None
+            view = session_view(session)
+            rows = session_rows(view)
+        found = panel_row(view)
+        found["rows"] = [{
+            "depth": min(row["depth"], 12),
+            "time": _text(row["time"], _LIMITS["time"]),
+            "level": row["level"],
+            "text": _text(row_text(row), _LIMITS["what"]),
+            "failed": row["failed"] or row["pam_failed"],
+            "kind": row["kind"],
+        } for row in rows[:_TREE_ROWS]]
+        found["rows_left_out"] = max(0, len(rows) - _TREE_ROWS)
+        return found
 
     def snapshot(self):
         """The screen's data, ready for JSON: recent events (newest first), counts per host,
@@ -278,7 +368,9 @@ class WallState(object):
             recent = [dict(row) for row in reversed(self._recent)]
             open_items = [dict(item) for item in reversed(self._open.values())]
             seen = self._seen
-        open_items.sort(key=lambda item: (-LEVEL_RANK[item["level"]], -item["last_seen"]))
+            sessions = self._session_panel(now)
+        open_items.sort(key=lambda item: (item["ack"] is not None, -LEVEL_RANK[item["level"]],
+                                          -item["last_seen"]))
         return {
             "generated": format_time(now),
             "generated_epoch": now,
@@ -291,8 +383,37 @@ class WallState(object):
             "users": [{"name": name, "count": count}
                       for name, count in _top(users)],
             "open": open_items,
+            "sessions": sessions,
             "events": recent,
         }
+
+
+def panel_row(view):
+    """What the screen shows of a session (``sessions.session_summary``), as safe, bounded
+    text."""
+    users = view["users"]
+    return {
+        "id": view["id"],
+        "kind": view["kind"],
+        "title": _text(session_title(view), _LIMITS["title"]),
+        "facts": _text(session_facts(view), _LIMITS["title"]),
+        "counts": _text(session_counts(view), _LIMITS["title"]),
+        "host": _text(view["host"] or view["address"], _LIMITS["host"]) or "?",
+        "address": _text(view["address"], _LIMITS["host"])
+        if view["address"] and view["address"] != view["host"] else None,
+        "login_user": _text(view["login_user"], _LIMITS["user"]),
+        "users": [_text(user, _LIMITS["user"]) for user in users[:4]],
+        "remote_address": _text(view["remote_address"], _LIMITS["host"]),
+        "terminal": _text(view["terminal"], _LIMITS["user"]),
+        "program": _text(view["program"], _LIMITS["user"]),
+        "start": _text(view["start"], _LIMITS["time"]),
+        "last": _text(view["last"], _LIMITS["time"]),
+        "open": view["open"],
+        "level": view["level"],
+        "reasons": [_text(reason, _LIMITS["reason"]) for reason in view["reasons"][:8]],
+        "commands": view["counts"]["commands"],
+        "events": view["counts"]["events"],
+    }
 
 
 def _top(counter):
@@ -335,7 +456,8 @@ def render_page(token=None, page=None):
 # ---------------------------------------------------------------- the server
 
 class _WallHandler(BaseHTTPRequestHandler):
-    """GET (and HEAD) of the page, its script, its style sheet and the state; nothing else."""
+    """GET (and HEAD) of the page, its script, its style sheet, the state and a session;
+    POST of an acknowledgment; nothing else."""
 
     server_version = "wall"
     sys_version = ""
@@ -370,7 +492,8 @@ class _WallHandler(BaseHTTPRequestHandler):
         for name, value in SECURITY_HEADERS:
             self.send_header(name, value)
         if status == 405:
-            self.send_header("Allow", "GET, HEAD")
+            self.send_header("Allow", "GET, HEAD, POST" if self.path.startswith("/api/ack")
+                             else "GET, HEAD")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -394,10 +517,21 @@ class _WallHandler(BaseHTTPRequestHandler):
             content_type, body = self.server.wall_files[path[1:]]
             self._send(200, body, content_type, head_only)
         elif path == "/api/state":
-            body = json.dumps(self.server.wall_state.snapshot(), sort_keys=True).encode("ascii")
-            self._send(200, body, "application/json", head_only)
+            self._json(200, self.server.wall_state.snapshot(), head_only)
+        elif path == "/api/session":
+            values = parse_qs(query).get("id")
+            found = self.server.wall_state.session(values[0]) if values else None
+            if found is None:
+                self._json(404, {"error": "no such session is held (it may have ended "
+                                          "long ago, or the processor restarted)"}, head_only)
+            else:
+                self._json(200, found, head_only)
         else:
             self._send(404, b"not found\n", "text/plain; charset=utf-8", head_only)
+
+    def _json(self, status, data, head_only=False):
+        self._send(status, json.dumps(data, sort_keys=True).encode("ascii"), "application/json",
+                   head_only)
 
     def do_GET(self):
         self._answer(head_only=False)
@@ -405,11 +539,50 @@ class _WallHandler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self._answer(head_only=True)
 
+    def do_POST(self):
+        """An acknowledgment of an open item: ``{"item": ID, "by": NAME}`` as JSON, with the
+        token when there is one.  JSON needs a CORS preflight, which is refused: another
+        site's page cannot post one."""
+        path, query = self.path.partition("#")[0].partition("?")[::2]
+        self.close_connection = True
+        if path != "/api/ack":
+            self._refuse()
+            return
+        if not self._host_allowed() or not self._authorised(query):
+            self._json(403, {"error": "forbidden: a valid token is required"})
+            return
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+            self._json(415, {"error": "the acknowledgment must be sent as application/json"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or "-1")
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_BODY:
+            self._json(413, {"error": "the acknowledgment must be a JSON object of at most "
+                                      "%d bytes, with its Content-Length" % _MAX_BODY})
+            return
+        try:
+            request = json.loads(self.rfile.read(length).decode("utf-8"))
+            item, by = request["item"], request["by"]
+            if not isinstance(item, str):
+                raise TypeError("item")
+            found = self.server.wall_state.acknowledge(item, by, self.client_address[0])
+        except KeyError:
+            self._json(404, {"error": "no open item of that id (it may have left the window)"})
+        except (ValueError, TypeError, AttributeError) as exc:
+            # WallError is a ValueError and says what is wrong with the name.
+            message = str(exc) if isinstance(exc, WallError) else (
+                'the acknowledgment must be a JSON object {"item": ID, "by": NAME}')
+            self._json(400, {"error": message})
+        else:
+            self._json(200, {"item": found})
+
     def _refuse(self):
         self.close_connection = True
         self._send(405, b"method not allowed\n", "text/plain; charset=utf-8")
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
 
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (bad request line, unknown method): short, plain, no echo

@@ -1,11 +1,14 @@
-// The wall screen's script: polls api/state and renders it.  Every value from the log goes
-// into the page through textContent: never as markup.
+// The wall screen's script: polls api/state (or api/session for the page of one session)
+// and renders it.  Every value from the log goes into the page through textContent: never
+// as markup.
 // Private to whotouched.server_audit: it may change in any release.
 'use strict';
 (function () {
   var LEVELS = ['critical', 'high', 'medium', 'low', 'info'];
   var token = new URLSearchParams(window.location.search).get('token');
   var refresh = 3000;
+  var timer = null;
+  var NAME_KEY = 'wall-ack-name';
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -30,6 +33,23 @@
     var user = row.user || '?';
     return login === user ? login : login + ' \u2192 ' + user;
   }
+  function badge(name) { return el('span', 'badge ' + level(name), level(name)); }
+  // A click anywhere on an event, item or session row opens the page of its session.
+  function opens(node, session) {
+    if (!session) { return; }
+    node.classList.add('link');
+    node.setAttribute('data-session', session);
+    node.addEventListener('click', function (event) {
+      if (event.target.closest('button')) { return; }
+      window.location.hash = '#session=' + encodeURIComponent(session);
+    });
+  }
+  function headers(extra) {
+    var found = {'Accept': 'application/json'};
+    if (token) { found['X-Wall-Token'] = token; }
+    Object.keys(extra || {}).forEach(function (name) { found[name] = extra[name]; });
+    return found;
+  }
 
   function renderLevels(levels) {
     var box = document.getElementById('levels');
@@ -44,22 +64,94 @@
     });
   }
 
+  function acknowledge(item, button) {
+    var input = document.getElementById('ack-name');
+    var name = input.value.trim();
+    if (!name) {
+      input.focus();
+      status('live', 'type your name to acknowledge');
+      return;
+    }
+    window.localStorage.setItem(NAME_KEY, name);
+    button.disabled = true;
+    fetch('api/ack', {method: 'POST', headers: headers({'Content-Type': 'application/json'}),
+                      body: JSON.stringify({item: item.id, by: name}), cache: 'no-store',
+                      credentials: 'same-origin'})
+      .then(function (response) {
+        return response.json().then(function (answer) {
+          if (!response.ok) { throw new Error(answer.error || 'refused'); }
+        });
+      })
+      .catch(function (error) { status('stale', 'not acknowledged: ' + error.message); })
+      .then(function () { schedule(0); });
+  }
+
   function renderOpen(items) {
     var box = document.getElementById('open');
     clear(box);
-    document.getElementById('open-count').textContent = items.length ? String(items.length) : '';
+    var waiting = items.filter(function (item) { return !item.ack; }).length;
+    document.getElementById('open-count').textContent = items.length ?
+      waiting + ' open' + (items.length > waiting ? ', ' + (items.length - waiting) + ' acknowledged' : '') : '';
     if (!items.length) { box.appendChild(el('p', 'empty', 'nothing open')); return; }
-    items.slice(0, 6).forEach(function (item) {
-      var card = el('div', 'item ' + level(item.level));
+    items.slice(0, 4).forEach(function (item) {
+      var card = el('div', 'item ' + level(item.level) + (item.ack ? ' acked' : ''));
+      card.setAttribute('data-item', item.id);
       var top = el('div', 'top');
-      top.appendChild(el('span', 'badge ' + level(item.level), level(item.level)));
+      top.appendChild(badge(item.level));
       top.appendChild(el('span', 'host', item.host));
       top.appendChild(el('span', 'who', who(item)));
       top.appendChild(el('span', 'times', (item.count > 1 ? '\u00d7' + item.count + '  ' : '') + when(item.last)));
       card.appendChild(top);
       card.appendChild(el('div', 'what', item.what));
-      card.appendChild(el('div', 'why', item.reason || item.rule || ''));
+      var bottom = el('div', 'bottom');
+      bottom.appendChild(el('span', 'why', item.reason || item.rule || ''));
+      if (item.ack) {
+        bottom.appendChild(el('span', 'ack', 'acknowledged by ' + item.ack.by + ' at ' + when(item.ack.at)));
+      } else {
+        if (item.previous_ack) {
+          bottom.appendChild(el('span', 'ack', 'again since ' + item.previous_ack.by + ' acknowledged it'));
+        }
+        var button = el('button', 'ack-button', 'Acknowledge');
+        button.type = 'button';
+        button.addEventListener('click', function () { acknowledge(item, button); });
+        bottom.appendChild(button);
+      }
+      card.appendChild(bottom);
+      opens(card, item.session);
       box.appendChild(card);
+    });
+  }
+
+  function renderSessions(rows) {
+    var body = document.getElementById('sessions');
+    clear(body);
+    if (!rows.length) {
+      var tr = el('tr');
+      var cell = el('td', 'empty', 'no session open or active');
+      cell.colSpan = 6;
+      tr.appendChild(cell);
+      body.appendChild(tr);
+    }
+    rows.slice(0, 5).forEach(function (row) {
+      var tr = el('tr', level(row.level) + (row.open ? ' is-open' : ''));
+      var cell = el('td', 'level');
+      cell.appendChild(badge(row.level));
+      tr.appendChild(cell);
+      var host = el('td', 'host', row.host);
+      if (row.address) { host.appendChild(el('span', 'addr', row.address)); }
+      tr.appendChild(host);
+      var person = row.login_user || (row.users || []).join(', ') || '?';
+      if (row.kind === 'processes') { person += ' (' + (row.program || '?') + ')'; }
+      if (row.kind === 'host') { person = 'the sender'; }
+      tr.appendChild(el('td', 'who', person));
+      var from = row.kind === 'login' ? (row.remote_address || 'unknown address') : 'no login';
+      if (row.terminal) { from += ' on ' + row.terminal; }
+      tr.appendChild(el('td', 'from', from));
+      tr.appendChild(el('td', 'time', when(row.last) + (row.open ? ' \u2022 open' : '')));
+      tr.appendChild(el('td', 'n', row.commands));
+      tr.title = row.title;
+      opens(tr, row.id);
+      body.appendChild(tr);
     });
   }
 
@@ -78,9 +170,10 @@
       if (row.failed) { what.appendChild(el('span', 'failed', 'failed')); }
       tr.appendChild(what);
       var cell = el('td', 'level');
-      cell.appendChild(el('span', 'badge ' + level(row.level), level(row.level)));
+      cell.appendChild(badge(row.level));
       tr.appendChild(cell);
       tr.appendChild(el('td', 'why', row.reason || ''));
+      opens(tr, row.session);
       body.appendChild(tr);
     });
   }
@@ -103,6 +196,7 @@
   function render(state) {
     renderLevels(state.levels);
     renderOpen(state.open || []);
+    renderSessions(state.sessions || []);
     renderEvents(state.events || []);
     renderBars('hosts', state.hosts || []);
     renderBars('users', state.users || []);
@@ -112,26 +206,83 @@
     if (state.refresh_seconds) { refresh = 1000 * state.refresh_seconds; }
   }
 
+  function renderSession(found) {
+    document.getElementById('session-title').textContent = found.title;
+    var title = document.getElementById('session-title');
+    title.insertBefore(badge(found.level), title.firstChild);
+    document.getElementById('session-facts').textContent = found.facts;
+    document.getElementById('session-counts').textContent = found.counts;
+    var body = document.getElementById('tree');
+    clear(body);
+    (found.rows || []).forEach(function (row) {
+      var tr = el('tr', level(row.level) + ' ' + (row.kind === 'call' ? 'call' : 'command'));
+      tr.appendChild(el('td', 'time', when(row.time)));
+      var cell = el('td', 'level');
+      cell.appendChild(badge(row.level));
+      tr.appendChild(cell);
+      var what = el('td', 'what', row.text);
+      what.title = row.text;
+      what.setAttribute('data-depth', String(row.depth));
+      what.style.paddingLeft = (0.6 + 1.4 * row.depth) + 'em';
+      if (row.failed) { tr.classList.add('failed-row'); }
+      tr.appendChild(what);
+      body.appendChild(tr);
+    });
+    document.getElementById('tree-more').textContent = found.rows_left_out ?
+      found.rows_left_out + ' more lines not shown' : '';
+    document.title = 'Wall screen: session';
+  }
+
   function status(state, text) {
     document.body.setAttribute('data-state', state);
     document.getElementById('status').textContent = text;
   }
 
+  function shownSession() {
+    var match = /^#session=([0-9a-f]{1,64})$/.exec(window.location.hash);
+    return match ? match[1] : null;
+  }
+
   function poll() {
-    var headers = {'Accept': 'application/json'};
-    if (token) { headers['X-Wall-Token'] = token; }
-    fetch('api/state', {headers: headers, cache: 'no-store', credentials: 'same-origin'})
+    var session = shownSession();
+    var url = session ? 'api/session?id=' + session : 'api/state';
+    fetch(url, {headers: headers(), cache: 'no-store', credentials: 'same-origin'})
       .then(function (response) {
         if (response.status === 403) { throw new Error('token refused'); }
+        if (response.status === 404 && session) {
+          return response.json().then(function (answer) { throw new Error(answer.error); });
+        }
         if (!response.ok) { throw new Error('server answered ' + response.status); }
         return response.json();
       })
-      .then(function (state) {
-        render(state);
-        status('live', 'live \u2022 ' + (state.seen || 0) + ' events seen');
+      .then(function (found) {
+        if (session !== shownSession()) { return; }
+        if (session) {
+          renderSession(found);
+          status('live', 'live \u2022 one session');
+        } else {
+          render(found);
+          status('live', 'live \u2022 ' + (found.seen || 0) + ' events seen');
+        }
+        document.body.setAttribute('data-loaded', session ? 'session' : 'overview');
       })
       .catch(function (error) { status('stale', 'no data: ' + error.message); })
-      .then(function () { window.setTimeout(poll, refresh); });
+      .then(function () { schedule(refresh); });
+  }
+
+  function schedule(delay) {
+    if (timer !== null) { window.clearTimeout(timer); }
+    timer = window.setTimeout(function () { timer = null; poll(); }, delay);
+  }
+
+  function route() {
+    var session = shownSession();
+    document.body.setAttribute('data-view', session ? 'session' : 'overview');
+    document.body.removeAttribute('data-loaded');
+    document.getElementById('overview').hidden = Boolean(session);
+    document.getElementById('session').hidden = !session;
+    if (!session) { document.title = 'Wall screen'; }
+    schedule(0);
   }
 
   function tick() {
@@ -141,9 +292,15 @@
   }
 
   document.addEventListener('DOMContentLoaded', function () {
+    var input = document.getElementById('ack-name');
+    input.value = window.localStorage.getItem(NAME_KEY) || '';
+    input.addEventListener('change', function () {
+      window.localStorage.setItem(NAME_KEY, input.value.trim());
+    });
     renderLevels({});
     tick();
     window.setInterval(tick, 1000);
-    poll();
+    window.addEventListener('hashchange', route);
+    route();
   });
 }());

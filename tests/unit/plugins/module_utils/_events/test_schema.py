@@ -30,8 +30,8 @@ from tests.support.corpus import corpus_dir
 
 ROOT = Path(__file__).resolve().parents[5]
 FIXTURE = Path(__file__).parent / "fixtures" / "audit" / "usermod_sudo.log"
-CONSUMERS = ["_events/report.py", "_events/risk.py", "_processor/alert_policy.py",
-             "_processor/wall_screen.py"]
+CONSUMERS = ["_events/report.py", "_events/risk.py", "_events/sessions.py",
+             "_processor/alert_policy.py", "_processor/wall_screen.py"]
 
 
 def _events(lines):

@@ -266,3 +266,25 @@ def test_a_senders_loss_is_stored_alerted_and_shown_and_its_heartbeat_only_store
     shown = wall.snapshot()
     assert [row["what"] for row in shown["events"]] == [
         "lost 12 audit events between 2023-11-14 22:08:20 and 2023-11-14 22:13:20 (kernel backlog full or rate limit)"]
+    # a loss has no login session: it goes with its sender's events
+    assert [(row["kind"], row["level"]) for row in shown["sessions"]] == [("host", "high")]
+
+
+def test_an_acknowledgment_on_the_wall_screen_is_written_to_the_processors_log(tmp_path):
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
+        _start_wall,
+    )
+    logged = []
+    config = config_with(tmp_path, wall={"enabled": True, "port": 1})
+    config["wall"]["port"] = 0  # a free one
+    state, server = _start_wall(config, log=logged.append)
+    processor = Processor(config, workers=[], wall_state=state)
+    try:
+        for line in stored(exec_records(["auditctl", "-D"], login_name="mallory")):
+            processor.handle_line(line)
+        processor.close()
+        item = state.acknowledge(state.snapshot()["open"][0]["id"], "Erin", "127.0.0.1")
+    finally:
+        server.shutdown()
+    assert logged == ["wall screen: %s acknowledged by Erin from 127.0.0.1 at %s "
+                      "(audit-rules-deleted on web01, mallory)" % (item["id"], item["ack"]["at"])]

@@ -36,7 +36,9 @@ from tests.support.audit_records import (
     evtsys,
     exec_records,
     file_records,
+    login_records,
     stored,
+    user_record,
 )
 
 RULES = compile_risk_rules(SHIPPED_RISK_RULES)
@@ -193,6 +195,98 @@ def test_bad_settings_are_named(options, message):
         WallState(**options)
 
 
+# ---------------------------------------------------------------- sessions
+
+
+def two_sessions():
+    """alice's login from 203.0.113.7 (a sudo, a wiped log), and bob's command, as events."""
+    lines = login_records(500, 10, ses=3)
+    lines.append(user_record("USER_LOGIN", 500, 11, addr="203.0.113.7", terminal="/dev/pts/1",
+                             exe="/usr/sbin/sshd", op="login"))
+    lines += exec_records(["-bash"], serial=12, pid=600, ppid=500)
+    lines += exec_records(["sudo", "rm", "-f", "/var/log/auth.log"], serial=13, pid=601, ppid=600)
+    lines += exec_records(["rm", "-f", "/var/log/auth.log"], serial=14, pid=602, ppid=601)
+    lines += exec_records(["uptime"], serial=15, pid=700, ppid=650, ses=4, auid=1001,
+                          login_name="bob")
+    return classified(stored(lines))
+
+
+def test_sessions_are_shown_while_open_or_active_in_the_window():
+    clock = Clock()
+    state = WallState(window_seconds=600, now=clock)
+    for found in two_sessions():
+        state.add(found)
+    panel = state.snapshot()["sessions"]
+    assert [(row["login_user"], row["level"], row["remote_address"], row["terminal"],
+             row["commands"], row["open"]) for row in panel] == [
+        ("alice", "critical", "203.0.113.7", "/dev/pts/1", 3, True),
+        ("bob", "info", None, "pts0", 1, True)]
+    rows = state.snapshot()["events"]
+    assert {row["session"] for row in rows} == {panel[0]["id"], panel[1]["id"]}
+    # alice logs out; after the window only the session still open is shown
+    state.add(classified(stored([user_record("USER_END", 500, 16, exe="/usr/sbin/sshd",
+                                             addr="203.0.113.7")]))[0])
+    clock.value += 601
+    assert [row["login_user"] for row in state.snapshot()["sessions"]] == ["bob"]
+
+
+def test_a_sessions_page_is_its_tree_as_safe_text():
+    state = WallState(now=Clock())
+    events = two_sessions()
+    events += classified(stored(exec_records(["printf", "<b>\x1b[2J\u202e"], serial=20, pid=603,
+                                             ppid=600)))
+    for found in events:
+        state.add(found)
+    alice = state.snapshot()["sessions"][0]
+    page = state.session(alice["id"])
+    assert page["title"] == "alice on web01 (192.0.2.10), session 3"
+    assert page["facts"].startswith("from 203.0.113.7 via sshd on /dev/pts/1, ")
+    assert [(row["depth"], row["level"], row["text"]) for row in page["rows"]] == [
+        (0, "info", "-bash (as root)"),
+        (1, "low", "sudo rm -f /var/log/auth.log"),
+        (2, "critical", "rm -f /var/log/auth.log"),
+        (1, "info", "printf <b>\\x1b[2J\\u202e")]
+    assert page["rows_left_out"] == 0
+    assert state.session("0" * 16) is None and state.session(None) is None
+
+
+def test_an_acknowledgment_is_recorded_and_reopened_by_a_new_occurrence():
+    recorded = []
+    clock = Clock()
+    state = WallState(now=clock, on_acknowledge=recorded.append)
+    for found in two_sessions():
+        state.add(found)
+    item = state.snapshot()["open"][0]
+    assert (item["rule"], item["ack"], item["session"]) == (
+        "logs-wiped", None, state.snapshot()["sessions"][0]["id"])
+    clock.value += 5
+    found = state.acknowledge(item["id"], "  Erin \x1b[31m ", "127.0.0.1")
+    assert found["ack"] == {"by": "Erin \\x1b[31m", "at": "1970-01-12T13:46:45.000Z",
+                            "at_epoch": 1000005.0, "from": "127.0.0.1"}
+    assert recorded == [found]
+    assert state.snapshot()["open"][0]["ack"] == found["ack"]
+    # it happens again: open once more, the earlier acknowledgment still said
+    state.add(two_sessions()[4])
+    again = state.snapshot()["open"][0]
+    assert again["ack"] is None and again["previous_ack"] == found["ack"] and again["count"] == 2
+
+
+@pytest.mark.parametrize("item, by, error", [
+    ("nope", "Erin", KeyError),
+    (None, "", WallError),
+    (None, "   ", WallError),
+    (None, 42, WallError),
+])
+def test_an_acknowledgment_needs_an_open_item_and_a_name(item, by, error):
+    state = WallState(now=Clock())
+    for found in two_sessions():
+        state.add(found)
+    item = item or state.snapshot()["open"][0]["id"]
+    with pytest.raises(error):
+        state.acknowledge(item, by)
+    assert state.snapshot()["open"][0]["ack"] is None
+
+
 def test_bad_events_are_named():
     state = WallState()
     with pytest.raises(WallError, match="an event must be a dict, got list"):
@@ -225,8 +319,8 @@ def served():
 WALL_FILES = ROOT / "plugins" / "module_utils" / "_processor" / "wall"
 
 
-def get(url, headers=None, method="GET"):
-    request = urllib.request.Request(url, headers=headers or {}, method=method)
+def get(url, headers=None, method="GET", data=None):
+    request = urllib.request.Request(url, headers=headers or {}, method=method, data=data)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
@@ -259,7 +353,7 @@ def test_the_state_as_json(served):
     state = json.loads(body)
     assert status == 200
     assert sorted(state) == ["events", "generated", "generated_epoch", "hosts", "levels", "open",
-                             "refresh_seconds", "seen", "users", "window_seconds"]
+                             "refresh_seconds", "seen", "sessions", "users", "window_seconds"]
     assert [row["what"] for row in state["events"]] == ["echo <script>alert(1)</script>",
                                                         "auditctl -D"]
     assert state["open"][0]["rule"] == "audit-rules-deleted"
@@ -309,6 +403,53 @@ def test_the_page_passes_the_token_on_to_its_script_and_style():
     page = render_page("a/b?c&d")
     assert 'href="wall.css?token=a%2Fb%3Fc%26d"' in page
     assert 'src="wall.js?token=a%2Fb%3Fc%26d"' in page
+
+
+def post(url, body, headers=None):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return get(url, dict({"Content-Type": "application/json"}, **(headers or {})), "POST", data)
+
+
+def test_a_session_over_http(served):
+    server = served()
+    state = json.loads(get(server.url + "api/state")[2])
+    status, _headers, body = get(server.url + "api/session?id=" + state["events"][0]["session"])
+    assert status == 200 and json.loads(body)["rows"][0]["text"].startswith("auditctl -D")
+    status, headers, body = get(server.url + "api/session?id=0123456789abcdef")
+    assert status == 404 and "no such session" in json.loads(body)["error"]
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_an_acknowledgment_over_http(served):
+    server = served(token="s3cret")
+    item = json.loads(get(server.url + "api/state?token=s3cret")[2])["open"][0]
+    token = {"X-Wall-Token": "s3cret"}
+    refused = [
+        post(server.url + "api/ack", {"item": item["id"], "by": "Erin"}),
+        post(server.url + "api/ack", {"item": item["id"], "by": "Erin"}, {"X-Wall-Token": "x"}),
+        post(server.url + "api/ack", {"item": item["id"], "by": "Erin"},
+             dict(token, **{"Content-Type": "text/plain"})),
+        post(server.url + "api/ack", b"x" * 5000, token),
+        post(server.url + "api/ack", b"{not json", token),
+        post(server.url + "api/ack", ["item"], token),
+        post(server.url + "api/ack", {"item": item["id"], "by": ""}, token),
+        post(server.url + "api/ack", {"item": "0" * 16, "by": "Erin"}, token),
+    ]
+    assert [status for status, _headers, _body in refused] == [
+        403, 403, 415, 413, 400, 400, 400, 404]
+    assert [json.loads(body)["error"] for _status, _headers, body in refused[2:]] == [
+        "the acknowledgment must be sent as application/json",
+        "the acknowledgment must be a JSON object of at most 4096 bytes, with its "
+        "Content-Length",
+        'the acknowledgment must be a JSON object {"item": ID, "by": NAME}',
+        'the acknowledgment must be a JSON object {"item": ID, "by": NAME}',
+        "by must name who acknowledges, in at most 64 characters",
+        "no open item of that id (it may have left the window)"]
+    status, _headers, body = post(server.url + "api/ack", {"item": item["id"], "by": "Erin"}, token)
+    assert status == 200 and json.loads(body)["item"]["ack"]["by"] == "Erin"
+    state = json.loads(get(server.url + "api/state", token)[2])
+    assert state["open"][-1]["ack"]["from"] == "127.0.0.1"
+    assert post(server.url + "api/state", {"item": "x"}, token)[0] == 405
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])

