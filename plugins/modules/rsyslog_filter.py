@@ -251,7 +251,7 @@ def main():
     params = module.params
     rules, problems = checked_filter_rules(params["filters"], params["state"])
     if problems:
-        module.fail_json(msg="; ".join(problems), problems=problems)
+        module.fail_json(msg="; ".join(problems), problems=problems, changed=False)
 
     def merge(before):
         try:

@@ -175,6 +175,11 @@ def _person(row):
     return row["login_user"] or row["user"] or "?"
 
 
+def _event_identity(event):
+    """What tells one stored event from another: its sender, stamp and serial."""
+    return (event.get("address") or event.get("host"), event.get("epoch"), event.get("serial"))
+
+
 class WallState(object):
     """What the wall screen shows, updated by :meth:`add` and read by :meth:`snapshot`.
 
@@ -247,12 +252,21 @@ class WallState(object):
             for index, summary, count in sorted(history["activity"], key=lambda item: item[0]):
                 row = event_row(summary)
                 self._count(row, (index + 0.5) * self._slice, count)
-            for seen, event in history["open"]:
-                self._open_item(event_row(event), seen)
-            for seen, event in history["recent"]:
+            # the recent events build the sessions again; an open item links to its
+            # event's session when that event is among them
+            sessions = {}
+            for seen, event in sorted(history["recent"], key=lambda item: item[0]):
                 row = event_row(event)
                 row["seen"] = seen
+                row["session"] = self._book.add(event)
+                if row["session"] is not None:
+                    self._session_seen[row["session"]] = seen
+                    sessions[_event_identity(event)] = row["session"]
                 self._recent.append(row)
+            for seen, event in history["open"]:
+                row = event_row(event)
+                row["session"] = sessions.get(_event_identity(event))
+                self._open_item(row, seen)
             self._seen = history["seen"]
             self._expire(self._now())
 

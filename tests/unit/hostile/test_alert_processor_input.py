@@ -24,9 +24,15 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.jsonl import (
     JsonLinesStore,
-    read_store,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    StoreUnavailable,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (
+    SqliteStore,
 )
 from tests.support.audit_records import exec_records, stored
+from tests.support.event_store import processor_config, stored_events
 
 # Not a time limit: how long a hung call is waited for before the test says so.
 HANG = 60
@@ -52,8 +58,7 @@ def _returns(function, *args):
 
 
 def test_a_forged_stamp_neither_stops_the_processor_nor_hides_the_events_around_it(tmp_path):
-    processor = Processor(read_config({"store": {"path": str(tmp_path / "events.jsonl")}}),
-                          workers=[], log=lambda message: None)
+    processor = Processor(processor_config(tmp_path), workers=[], log=lambda message: None)
     forged = "Nov 14 22:13:20 web01 192.0.2.10 type=X msg=audit(99999999999999999999999.0:1): x=1"
     lines = (stored(exec_records(["id"], serial=1)) + [forged]
              + stored(exec_records(["whoami"], serial=2, epoch="1700000001.000"))
@@ -63,7 +68,7 @@ def test_a_forged_stamp_neither_stops_the_processor_nor_hides_the_events_around_
         processor.handle_line(line)
     processor.tick()
     processor.close(drain_seconds=0)
-    assert [event["argv"] for event in read_store(str(tmp_path / "events.jsonl"))] == \
+    assert [event["argv"] for event in stored_events(tmp_path / "events.db")] == \
         [["id"], ["whoami"]]
     assert processor.assembler.counts["malformed"] == 2
     assert processor.counts["errors"] == 0
@@ -81,6 +86,14 @@ def test_a_store_path_that_is_a_link_a_fifo_or_a_directory_is_refused(tmp_path, 
         _returns(JsonLinesStore, str(path))
     assert says in str(raised.value)
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, lambda path: path.mkdir()])
+def test_an_sqlite_store_path_that_is_a_fifo_or_a_directory_is_refused(tmp_path, make):
+    path = tmp_path / "events.db"
+    make(path)
+    with pytest.raises(StoreUnavailable, match="is not a regular file"):
+        _returns(SqliteStore, str(path))
 
 
 @pytest.mark.needs_root

@@ -26,6 +26,9 @@ from tests.support.audit_records import exec_records
 from tests.support.corpus import corpus_dir
 
 LOGS = "audit-logs"
+# log -> events whose records are not in it (see the test's last check)
+LOGS_WITH_RECORDS_MISSING = {"go-libaudit/auparse_testdata_audit-ubuntu17.log": 1,
+                             "go-libaudit/testdata_rollover.log": 1}
 
 
 def corpus_logs():
@@ -71,9 +74,10 @@ def test_every_log_of_the_corpus_is_read_as_ausearch_reads_it(capsys):
     assert not stale, "entries of %s that no difference matches any more:\n%s" % (
         ALLOWED_DIFFERENCES.name, "\n".join(map(repr, stale)))
     assert {key[0] for key in allowed.events} <= names, "entries naming logs the corpus lacks"
-    assert all(comparison.incomplete == 0 for comparison in comparisons), [
-        (comparison.name, comparison.incomplete) for comparison in comparisons
-        if comparison.incomplete]
+    # Incomplete are only the events whose records the log itself lacks: a successful
+    # execve's SYSCALL record without its EXECVE record (a one-line log; a rollover's cut).
+    assert {comparison.name: comparison.incomplete for comparison in comparisons
+            if comparison.incomplete} == LOGS_WITH_RECORDS_MISSING
 
 
 def test_a_difference_from_ausearch_is_seen(tmp_path):

@@ -126,7 +126,7 @@ def test_a_login_session_as_a_tree_with_what_is_folded():
         "kind", "host", "address", "session", "login_user", "remote_address", "terminal",
         "service", "open", "level")} == {
         "kind": "login", "host": "web01", "address": "192.0.2.10", "session": 3,
-        "login_user": "alice", "remote_address": "203.0.113.7", "terminal": "/dev/pts/1",
+        "login_user": "alice", "remote_address": "203.0.113.7", "terminal": "pts/1",
         "service": "sshd", "open": False, "level": "high"}
     assert lines_of(session) == [
         (0, "info", "-bash"),
@@ -155,7 +155,7 @@ def test_the_table_for_people():
     sessions, _counts = group_sessions(mallory_session().events())
     assert format_sessions(sessions) == [
         "== [HIGH] alice on web01 (192.0.2.10), session 3",
-        "   from 203.0.113.7 via sshd on /dev/pts/1, 2023-11-14 22:13:30 to 22:13:32 UTC (closed)",
+        "   from 203.0.113.7 via sshd on pts/1, 2023-11-14 22:13:30 to 22:13:32 UTC (closed)",
         "   9 commands, 1 file written, 3 failed; why: scheduled jobs changed; account database"
         " changed; c...",
         "   22:13:30 info     -bash",

@@ -219,8 +219,8 @@ def test_sessions_are_shown_while_open_or_active_in_the_window():
     panel = state.snapshot()["sessions"]
     assert [(row["login_user"], row["level"], row["remote_address"], row["terminal"],
              row["commands"], row["open"]) for row in panel] == [
-        ("alice", "critical", "203.0.113.7", "/dev/pts/1", 3, True),
-        ("bob", "info", None, "pts0", 1, True)]
+        ("alice", "critical", "203.0.113.7", "pts/1", 3, True),
+        ("bob", "info", None, "pts/0", 1, True)]
     rows = state.snapshot()["events"]
     assert {row["session"] for row in rows} == {panel[0]["id"], panel[1]["id"]}
     # alice logs out; after the window only the session still open is shown
@@ -240,7 +240,7 @@ def test_a_sessions_page_is_its_tree_as_safe_text():
     alice = state.snapshot()["sessions"][0]
     page = state.session(alice["id"])
     assert page["title"] == "alice on web01 (192.0.2.10), session 3"
-    assert page["facts"].startswith("from 203.0.113.7 via sshd on /dev/pts/1, ")
+    assert page["facts"].startswith("from 203.0.113.7 via sshd on pts/1, ")
     assert [(row["depth"], row["level"], row["text"]) for row in page["rows"]] == [
         (0, "info", "-bash (as root)"),
         (1, "low", "sudo rm -f /var/log/auth.log"),
