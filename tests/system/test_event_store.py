@@ -24,7 +24,8 @@ from tests.support.event_store import stored_events
 from tests.support.process import run
 from tests.support.role_vars import install_processor
 from tests.system.test_alert_processor import role_processor_call, role_processor_section
-from tests.system.test_audit_events_kernel import (  # noqa: F401 (session_log: a fixture)
+# session_log is a fixture the tests ask for by name
+from tests.system.test_audit_events_kernel import (  # noqa: F401 pylint: disable=unused-import
     AUDISP_SYSLOG,
     RSYSLOGD,
     UID,
@@ -134,6 +135,9 @@ def test_the_store_rebuilt_from_the_files_holds_the_events_of_the_live_path(pipe
     assert counts["stored"] == 0 and counts["already_stored"] == counts["events"] > 0
     live = stored_events(work / "live" / "events.db")
     rebuilt = stored_events(work / "rebuilt" / "events.db")
-    key = lambda event: (event["epoch"] or 0, event["serial"] or 0)  # noqa: E731
-    assert sorted(rebuilt, key=key) == sorted(live, key=key)
+    assert sorted(rebuilt, key=_stamp) == sorted(live, key=_stamp)
     check_session(mine(rebuilt))
+
+
+def _stamp(event):
+    return event["epoch"] or 0, event["serial"] or 0

@@ -185,8 +185,8 @@ def _line_warnings(lines: Sequence[RuleLine]) -> List[str]:
             problems.append("line %d is not a valid rule and is left as it is: %s"
                             % (number, line.error))
         else:
-            problems.append('line %d "%s": %s' % (number, sanitize(line.text.strip(" ")),
-                                                   line.note))
+            problems.append('line %d "%s": %s'
+                            % (number, sanitize(line.text.strip(" ")), line.note))
     if more:
         problems.append("%d more lines are not valid rules or do not read as they look (only "
                         "the first %d are named)" % (more, MAX_LINE_WARNINGS))

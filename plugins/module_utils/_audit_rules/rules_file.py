@@ -43,6 +43,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._text.prin
     sanitize,
 )
 
+
 class RuleLine:
     """One line of a rules file: its text (without the newline), and its rule when it is one.
 

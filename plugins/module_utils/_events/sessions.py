@@ -810,8 +810,9 @@ def format_sessions(views, width=100):
         lines.append(_cut("   " + sanitize(session_counts(view)), width))
         for row in session_rows(view):
             indent = "  " * row["depth"]
-            lines.append(_cut("   %s %-8s %s%s" % (_clock(row["epoch"]), row["level"], indent,
-                                                    sanitize(row_text(row))), width))
+            line = "   %s %-8s %s%s" % (
+                _clock(row["epoch"]), row["level"], indent, sanitize(row_text(row)))
+            lines.append(_cut(line, width))
         if view["left_out"]:
             lines.append("   (%d more events of this session not kept)" % view["left_out"])
         lines.append("")

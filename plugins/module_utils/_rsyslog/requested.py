@@ -71,8 +71,8 @@ def _filter_problem(flt) -> Optional[str]:
         for function, literal in _REGEX_CALL.findall(flt.expression):
             problem = regex_problem(unescape_script(literal[1:-1]), True)
             if problem:
-                return "the pattern %s of %s() cannot be compiled: %s" % (literal, function,
-                                                                         problem)
+                return "the pattern %s of %s() cannot be compiled: %s" % (
+                    literal, function, problem)
     return None
 
 

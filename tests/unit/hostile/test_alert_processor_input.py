@@ -76,7 +76,7 @@ def test_a_forged_stamp_neither_stops_the_processor_nor_hides_the_events_around_
 
 @pytest.mark.parametrize("make, says", [
     (lambda path: os.symlink(path.parent / "elsewhere", path), "is a symbolic link"),
-    (lambda path: os.mkfifo(path), "is a FIFO, not a file"),
+    (os.mkfifo, "is a FIFO, not a file"),
     (lambda path: path.mkdir(), "Is a directory"),
 ])
 def test_a_store_path_that_is_a_link_a_fifo_or_a_directory_is_refused(tmp_path, make, says):

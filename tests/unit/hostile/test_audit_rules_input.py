@@ -149,8 +149,8 @@ SECRET = "root:$6$Secret.Salt$HashHashHash:19000:0:99999:7:::\ndaemon:*:19000:0:
 @pytest.mark.parametrize("through_link", [True, False])
 @pytest.mark.parametrize("check, state", [(True, "present"), (False, "present"),
                                           (False, "absent")])
-def test_a_file_that_is_no_rules_file_is_refused_without_showing_it(tmp_path, through_link,
-                                                                   check, state):
+def test_a_file_that_is_no_rules_file_is_refused_without_showing_it(
+        tmp_path, through_link, check, state):
     secret = tmp_path / "shadow"
     secret.write_text(SECRET)
     target = secret

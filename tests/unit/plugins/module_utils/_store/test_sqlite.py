@@ -137,12 +137,12 @@ def test_bad_settings_are_named(tmp_path, arguments, says):
 
 
 @pytest.mark.parametrize("make, says", [
-    (lambda path: os.mkfifo(path), "not a regular file"),
+    (os.mkfifo, "not a regular file"),
     (lambda path: path.mkdir(), "not a regular file"),
     (lambda path: path.write_bytes(b"\x89PNG\r\n" + b"\x00" * 4096), "not a database.*move it away"),
 ])
-def test_what_is_not_a_store_is_refused_with_the_reason_and_left_as_it_was(tmp_path, make,
-                                                                             says):
+def test_what_is_not_a_store_is_refused_with_the_reason_and_left_as_it_was(
+        tmp_path, make, says):
     path = tmp_path / "events.db"
     make(path)
     before = path.read_bytes() if path.is_file() else None
