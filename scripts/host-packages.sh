@@ -2,11 +2,13 @@
 # The host packages the tests run for real: the audit userspace (real kernel tests),
 # rsyslog with its TCP/RELP/TLS modules (real rsyslogd tests), the image builder,
 # chromium (the wall screen tested in a real headless browser), QEMU and socat (the test
-# guest: a kernel of its own, see scripts/build-guest.sh) with an SSH client, and Python's venv.
+# guest: a kernel of its own, see scripts/build-guest.sh) with an SSH client, Python's venv,
+# and Debian's ClickHouse server (18.16, with the time zones it needs; the event store's tests
+# start their own server process).
 # Installs only what is missing, so a re-run costs nothing.
 set -euo pipefail
 
-PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo chromium openssh-client qemu-system-x86 qemu-utils socat)
+PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo chromium openssh-client qemu-system-x86 qemu-utils socat clickhouse-server tzdata)
 
 die() { echo "host-packages: $*" >&2; exit 1; }
 
@@ -21,7 +23,7 @@ done
 [ "$(id -u)" = 0 ] || die "missing packages ${missing[*]}: install them as root (apt-get install ${missing[*]})."
 echo "host-packages: installing ${missing[*]}"
 apt-get update -qq
-# Installing auditd or rsyslog must not start them here: tests start their own.
+# Installing auditd, rsyslog or clickhouse-server must not start them here: tests start their own.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT

@@ -74,6 +74,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
     open_store,
+    store_name,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
     EventStoreError,
@@ -472,7 +473,7 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
         return 2
     reader = LineReader(stdin_fd)
     log("ready: %d rules, %d sinks, store %s%s" % (
-        len(processor.rules), len(processor.workers), config["store"]["path"],
+        len(processor.rules), len(processor.workers), store_name(config["store"]),
         " (unavailable: lines are refused until it works)" if processor.trouble else ""))
     try:
         _write_all(stdout_fd, b"OK\n")

@@ -30,16 +30,23 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bac
 )
 
 _TOKEN = re.compile(r"[\x21-\x7e]+\Z")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 # Every setting and its default: the one place they are written.  The rsyslog_server role's
 # defaults and argument specs say the same (a unit test compares them); what the role's
 # configuration leaves out, the processor takes from here.
 DEFAULTS = {
-    # max_age_days: SQLite only (0: none); max_bytes: the whole store (0: none, SQLite only);
-    # keep and fsync_seconds: the JSON lines only.
+    # max_age_days: SQLite and ClickHouse (0: none; ClickHouse drops whole days); max_bytes:
+    # the whole store (0: none; SQLite and the JSON lines); keep and fsync_seconds: the JSON
+    # lines only; url to writer: ClickHouse only (credentials_file: the user on its first
+    # line, the password on its second, '' for the default user; cluster: the cluster of the
+    # replicated form, '' for one server; writer: this log server's name, '' for its host
+    # name).
     "store": {"backend": BACKENDS[0], "path": "/var/lib/whotouched/events.db",
-              "max_age_days": 90, "max_bytes": 10 << 30, "keep": 5, "fsync_seconds": 1.0},
+              "max_age_days": 90, "max_bytes": 10 << 30, "keep": 5, "fsync_seconds": 1.0,
+              "url": "", "database": "whotouched", "cluster": "", "credentials_file": "",
+              "ca_file": None, "timeout": 10.0, "writer": ""},
     # The processor's input journal: every line, written before it is confirmed to rsyslog.
     "journal": "/var/lib/whotouched/processor.journal",
     # The per-sender files that hold what the processor is fed: what --rebuild reads.
@@ -241,6 +248,20 @@ def read_store_settings(mapping):
         _check_number(store["max_bytes"], "store.max_bytes (jsonl)", 1 << 20, whole=True)
     _check_number(store["keep"], "store.keep", 1, whole=True)
     _check_number(store["fsync_seconds"], "store.fsync_seconds")
+    if store["backend"] == "clickhouse":
+        _url(store["url"], "store.url")
+        for name in ("database", "cluster"):
+            if not isinstance(store[name], str) or not _NAME.match(store[name] or "x"):
+                raise ProcessorConfigError("store.%s must be a ClickHouse name (letters, digits "
+                                           "and _), got %r" % (name, store[name]))
+        if store["credentials_file"]:
+            _absolute(store["credentials_file"], "store.credentials_file")
+        _ca_file(store["ca_file"], "store.ca_file")
+        _check_number(store["timeout"], "store.timeout", 0.1)
+        if not isinstance(store["writer"], str) or (store["writer"] and not valid_token(
+                store["writer"])):
+            raise ProcessorConfigError("store.writer must be printable ASCII characters without "
+                                       "blanks, got %r" % (store["writer"],))
     return store
 
 

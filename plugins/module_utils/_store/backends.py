@@ -16,7 +16,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     StoreUnavailable,
 )
 
-BACKENDS = ("sqlite", "jsonl")
+BACKENDS = ("sqlite", "jsonl", "clickhouse")
 """The backends ``store.backend`` may name; the first is the default."""
 
 
@@ -46,4 +46,20 @@ def open_store(settings, readonly=False):
         per_file = max(4096, settings["max_bytes"] // (settings["keep"] + 1))
         return JsonLinesStore(settings["path"], per_file, settings["keep"],
                               settings["fsync_seconds"])
+    if backend == "clickhouse":
+        from ansible_collections.whotouched.server_audit.plugins.module_utils._store.clickhouse import (
+            ClickHouseStore,
+            read_credentials,
+        )
+        return ClickHouseStore(settings["url"], settings["database"], settings["cluster"],
+                               read_credentials(settings["credentials_file"]),
+                               settings["ca_file"], settings["timeout"], settings["writer"],
+                               settings["max_age_days"], readonly=readonly)
     raise StoreUnavailable("unknown store backend %r (known: %s)" % (backend, ", ".join(BACKENDS)))
+
+
+def store_name(settings):
+    """What the processor's log calls the store ``settings`` describe."""
+    if settings["backend"] == "clickhouse":
+        return "%s (ClickHouse database %s)" % (settings["url"], settings["database"])
+    return settings["path"]

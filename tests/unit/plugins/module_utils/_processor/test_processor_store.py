@@ -1,11 +1,14 @@
 """The processor and its event store: a processor that dies at any point loses nothing and
 stores nothing twice, a store it cannot write holds the input back instead of losing it, the
-wall screen gets its history back.  (Under the real rsyslogd: tests/system.)"""
+wall screen gets its history back; with SQLite and with ClickHouse (18.16 and current).
+(Under the real rsyslogd: tests/system.)"""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
+
+import pytest
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     RETRY_SECONDS,
@@ -14,8 +17,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.wall_screen import (
     WallState,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
+    open_store,
+)
 from tests.support.audit_records import exec_records, stored
-from tests.support.event_store import processor_config, stored_events
+from tests.support.clickhouse import CLICKHOUSE_ENGINES, new_database
+from tests.support.event_store import processor_config
 
 
 class Clock(object):
@@ -31,17 +38,35 @@ def command(serial, *argv, host="web01"):
                                epoch="1700000%03d.000" % serial), host=host)
 
 
-def start(tmp_path, clock=None, log=None, wall=None):
-    return Processor(processor_config(tmp_path, wait_seconds=5), workers=[], wall_state=wall,
-                     clock=clock or Clock(), wall_clock=lambda: 1700000500.0,
+@pytest.fixture(params=("sqlite",) + CLICKHOUSE_ENGINES)
+def new_store(request):
+    """Gives the settings of a new, empty store (SQLite: in the processor's directory)."""
+    if request.param == "sqlite":
+        return dict
+    engine = request.getfixturevalue(request.param)
+    return lambda: new_database(engine)
+
+
+def start(tmp_path, clock=None, log=None, wall=None, store=None):
+    return Processor(processor_config(tmp_path, wait_seconds=5, store=dict(store or {})),
+                     workers=[], wall_state=wall, clock=clock or Clock(),
+                     wall_clock=lambda: 1700000500.0,
                      log=(log.append if log is not None else lambda _message: None))
 
 
-def argvs(tmp_path):
-    return [event["argv"] for event in stored_events(tmp_path / "events.db")]
+def argvs(tmp_path, store=None):
+    settings = processor_config(tmp_path, store=dict(store or {}))["store"]
+    if settings["backend"] == "sqlite" and not (tmp_path / "events.db").exists():
+        return []
+    reader = open_store(settings, readonly=True)
+    try:
+        return [event["argv"] for _arrived, event in reader.dump()]
+    finally:
+        reader.close()
 
 
-def test_a_processor_killed_at_any_line_loses_nothing_and_stores_nothing_twice(tmp_path):
+def test_a_processor_killed_at_any_line_loses_nothing_and_stores_nothing_twice(tmp_path,
+                                                                                 new_store):
     # three commands, the second's records interleaved with the third's, and a fourth whose
     # last record comes only after the restart
     first, second, third, fourth = (command(1, "id"), command(2, "useradd", "eve"),
@@ -51,30 +76,33 @@ def test_a_processor_killed_at_any_line_loses_nothing_and_stores_nothing_twice(t
     for kill_after in range(len(lines) + 1):
         work = tmp_path / str(kill_after)
         work.mkdir()
-        processor = start(work)
+        store = new_store()
+        processor = start(work, store=store)
         for index, line in enumerate(lines[:kill_after]):
             assert processor.handle_line(line)
             if index % 4 == 3:
                 processor.commit()  # batches end anywhere
         # killed: no close; rsyslog offers the line it had no answer for, then the rest
-        again = start(work)
+        again = start(work, store=store)
         for line in lines[max(0, kill_after - 1):] + fourth[-1:]:
             assert again.handle_line(line)
         again.close()
-        assert argvs(work) == expected, kill_after
+        assert argvs(work, store) == expected, kill_after
 
 
-def test_the_events_waiting_at_a_clean_stop_wait_in_the_journal_for_the_next_start(tmp_path):
-    processor = start(tmp_path)
+def test_the_events_waiting_at_a_clean_stop_wait_in_the_journal_for_the_next_start(tmp_path,
+                                                                                   new_store):
+    store = new_store()
+    processor = start(tmp_path, store=store)
     for line in command(1, "id") + command(2, "whoami")[:-1]:
         processor.handle_line(line)
     processor.close()
-    assert argvs(tmp_path) == [["id"]]
-    again = start(tmp_path)
+    assert argvs(tmp_path, store) == [["id"]]
+    again = start(tmp_path, store=store)
     assert again.assembler.pending == 1 and again.counts["replayed"] >= 4
     again.handle_line(command(2, "whoami")[-1])
     again.close()
-    assert argvs(tmp_path) == [["id"], ["whoami"]]
+    assert argvs(tmp_path, store) == [["id"], ["whoami"]]
 
 
 def test_a_locked_store_holds_the_input_back_until_it_can_be_written(tmp_path):
@@ -127,10 +155,11 @@ def test_a_corrupt_store_is_named_refused_and_taken_again_once_moved_away(tmp_pa
     assert any("not a database" in message for message in log)
 
 
-def test_the_wall_screen_shows_the_same_after_a_restart(tmp_path):
+def test_the_wall_screen_shows_the_same_after_a_restart(tmp_path, new_store):
+    store = new_store()
     now = Clock(1700000500.0)
     wall = WallState(now=now)
-    processor = start(tmp_path, wall=wall)
+    processor = start(tmp_path, wall=wall, store=store)
     for serial, argv in enumerate((["id"], ["auditctl", "-D"], ["auditctl", "-D"],
                                    ["cat", "/etc/shadow"]), 1):
         for line in command(serial, *argv, host="db%02d" % (serial % 2)):
@@ -139,7 +168,7 @@ def test_the_wall_screen_shows_the_same_after_a_restart(tmp_path):
     before = wall.snapshot()
     assert before["seen"] == 4 and before["open"]
     restored = WallState(now=now)
-    start(tmp_path, wall=restored).close()
+    start(tmp_path, wall=restored, store=store).close()
     after = restored.snapshot()
     for shown in (before, after):
         for row in shown["events"]:

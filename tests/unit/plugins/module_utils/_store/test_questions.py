@@ -1,5 +1,7 @@
 """The same questions asked of the event store, filled live by the processor, and of the
-stored files, read as audit_report reads them: the same events, field for field."""
+stored files, read as audit_report reads them: the same events, field for field, from each
+backend that answers questions (SQLite, and ClickHouse on Debian's 18.16 server and on a
+current release through chdb)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     Processor,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
+    open_store,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
     Ruleset,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (
-    SqliteStore,
-)
 from tests.support.audit_records import evtsys, exec_records, file_records, stored
 from tests.support.event_store import processor_config
+from tests.support.clickhouse import CLICKHOUSE_ENGINES, new_database
 
 T0 = 1700000000
 HEALTH = ("type=USER msg=audit(%d.000:%d): pid=726 uid=0 auid=4294967295 ses=4294967295 "
@@ -62,16 +65,22 @@ def log_lines():
                      "Account Name: backdoor", address="192.0.2.30"),
         evtsys(4625, "An account failed to log on. Account For Which Logon Failed: Account "
                      "Name: alice Source Network Address: 198.51.100.7", success=False,
-               address="192.0.2.30")]
+               address="192.0.2.30"),
+        # a name of more than ASCII: a pattern's ? is one character, not one byte
+        evtsys(4720, "A user account was created. Subject: Account Name: dave New Account: "
+                     "Account Name: j\u00fcrgen", address="192.0.2.30")]
     return files
 
 
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory):
+@pytest.fixture(scope="module", params=("sqlite",) + CLICKHOUSE_ENGINES)
+def sources(request, tmp_path_factory):
     """The stored files, and the store the processor filled from the same lines."""
     work = tmp_path_factory.mktemp("questions")
+    store = {} if request.param == "sqlite" else new_database(
+        request.getfixturevalue(request.param))
+    config = processor_config(work, store=store)
     paths = []
-    processor = Processor(processor_config(work), workers=[], log=lambda _message: None)
+    processor = Processor(config, workers=[], log=lambda _message: None)
     for address, lines in sorted(log_lines().items()):
         path = work / "remote" / address / ("windows.log" if address == "192.0.2.30"
                                             else "audit.log")
@@ -81,7 +90,7 @@ def sources(tmp_path_factory):
         for line in lines:
             assert processor.handle_line(line)
     processor.close()
-    store = SqliteStore(str(work / "events.db"), readonly=True)
+    store = open_store(config["store"], readonly=True)
     yield paths, store
     store.close()
 
@@ -100,6 +109,11 @@ QUESTIONS = [
     {"user": "ali*"},
     {"user": "root"},
     {"user": "backdoor"},
+    {"user": "j?rgen"},
+    {"user": "j[\u00fc]rgen"},
+    {"user": "j[!a-z]rgen"},
+    {"user": "*\u00fc*"},
+    {"user": "j??rgen"},
     {"min_level": "medium"},
     {"min_level": "high"},
     {"min_level": "critical", "host": "db*"},

@@ -54,21 +54,31 @@ def filled(path, events, arrived=1700000000.0, **options):
     return store
 
 
-def test_events_come_back_whole_with_hostile_text_inert(tmp_path):
-    events = events_of(["ls", "-l"], HOSTILE, ["auditctl", "-D"])
+def hostile_events():
+    """Events whose text is hostile: escape sequences, markup, SQL, a NUL (a Windows one too)."""
     windows = classify(next(iter_events([evtsys(4720, "A user account was created. Subject: "
                                                       "Account Name: dave New Account: "
                                                       "Account Name: x\x1b[31m")])), RULES.rules)
-    store = filled(tmp_path / "events.db", events + [windows])
+    return events_of(["ls", "-l"], HOSTILE, ["auditctl", "-D"]) + [windows]
+
+
+def check_stored_whole_and_inert(store, events):
+    """``store`` holds ``events`` whole; searched, the hostile one comes back inert."""
     assert isinstance(store, EventStore) and store.answers_questions
-    assert [event for _arrived, event in store.dump()] == events + [windows]
-    assert store.counts["stored"] == 4
+    assert [event for _arrived, event in store.dump()] == events
+    assert store.counts["stored"] == len(events)
     found, counts = store.find(EventFilter(search="drop table"), RULES, 10)
     assert [event["argv"] for event in found] == [HOSTILE] and counts["matched"] == 1
     table = "\n".join(format_table(found))
     assert "\x1b" not in table and "\x00" not in table and "\\x1b]0;owned" in table
     # the table's text is stored as data: the statement in it did nothing
-    assert len(store.dump()) == 4
+    assert len(store.dump()) == len(events)
+
+
+def test_events_come_back_whole_with_hostile_text_inert(tmp_path):
+    events = hostile_events()
+    store = filled(tmp_path / "events.db", events)
+    check_stored_whole_and_inert(store, events)
     store.close()
 
 

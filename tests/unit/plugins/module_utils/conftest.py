@@ -1,0 +1,36 @@
+"""The ClickHouse engines the store's and the processor's tests run on: Debian's
+clickhouse-server (18.16) as a real server process, and chdb (a current release) behind the
+HTTP interface; each started once, each test in a database of its own
+(``tests.support.clickhouse.new_database``)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.clickhouse import CLICKHOUSE_ENGINES, SERVER, ChdbHttp, ClickHouseServer
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory):
+    if not os.access(SERVER, os.X_OK):
+        pytest.skip("no clickhouse-server: scripts/host-packages.sh installs Debian's package")
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chdb_engine():
+    pytest.importorskip("chdb", reason="chdb, a test dependency (requirements-dev.txt), is "
+                                       "not installed")
+    engine = ChdbHttp()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(params=CLICKHOUSE_ENGINES)
+def clickhouse(request):
+    """Each ClickHouse engine in turn."""
+    return request.getfixturevalue(request.param)
