@@ -503,21 +503,43 @@ def run(config, stdin_fd=0, stdout_fd=1, log=log_to_stderr):
     return 0
 
 
-USAGE = "usage: alert-processor [--check | --rebuild LOG_DIR] CONFIG.json"
+USAGE = "usage: alert-processor [--check | --create-schema | --rebuild LOG_DIR] CONFIG.json"
+
+
+def _create_schema(store):
+    if store["backend"] != "clickhouse":
+        log_to_stderr("--create-schema: the %s store has no schema to create (only clickhouse "
+                      "has)" % store["backend"])
+        return 2
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._store.clickhouse import (
+        create_schema,
+        read_credentials,
+    )
+    try:
+        created = create_schema(store, read_credentials(store["credentials_file"]))
+    except (StoreUnavailable, EventStoreError) as exc:
+        log_to_stderr("cannot create the schema: %s" % exc)
+        return 2
+    _write_all(1, (json.dumps({"created": created}) + "\n").encode("utf-8"))
+    return 0
 
 
 def main(argv=None):
-    """Entry point: ``alert-processor [--check | --rebuild LOG_DIR] CONFIG.json``.
+    """Entry point: ``alert-processor [--check | --create-schema | --rebuild LOG_DIR]
+    CONFIG.json``.
 
     ``--check`` reads the configuration and compiles the rules, then exits: 0 when the
-    processor would start with them, 2 with the reason on stderr when not.  ``--rebuild``
+    processor would start with them, 2 with the reason on stderr when not.
+    ``--create-schema`` creates what is missing of the ClickHouse store's schema and prints
+    ``{"created": [tables]}`` on stdout: 0 when it is there, 2 when not.  ``--rebuild``
     fills the store from the stored files under LOG_DIR (see ``rebuild``) and exits: 0 when
     every file was read, 1 when some could not be, 2 when the store could not be written.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     check = argv[:1] == ["--check"]
+    schema = argv[:1] == ["--create-schema"]
     rebuild_from = argv[1] if argv[:1] == ["--rebuild"] and len(argv) > 1 else None
-    argv = argv[1:] if check else argv[2:] if rebuild_from else argv
+    argv = argv[1:] if check or schema else argv[2:] if rebuild_from else argv
     if len(argv) != 1 or argv[0].startswith("--"):
         log_to_stderr(USAGE)
         return 2
@@ -531,6 +553,8 @@ def main(argv=None):
         return 2
     if check:
         return 0
+    if schema:
+        return _create_schema(config["store"])
     if rebuild_from:
         from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.rebuild import (
             rebuild_command,

@@ -22,6 +22,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     WEBHOOK_DEFAULTS,
     read_config,
 )
+from tests.support.clickhouse import WRITER_PASSWORD
 from tests.support.collection_path import ROOT
 from tests.support.role_vars import install_processor, rendered
 
@@ -140,3 +141,38 @@ def test_the_suboption_defaults_are_the_processors(variable, processor_defaults)
     assert set(suboptions) <= set(processor_defaults)
     assert {name: option.get("default") for name, option in suboptions.items()} == {
         name: processor_defaults[name] for name in suboptions}
+
+
+def test_the_clickhouse_settings_reach_the_processor_and_its_schema_is_created_once(
+        tmp_path, clickhouse_server):
+    """The role's variables for a ClickHouse store make a configuration the processor takes;
+    the role's schema task (the installed processor's --create-schema, from the copied tree
+    with the standard library alone) creates the tables once, on Debian's ClickHouse."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("writer\n%s\n" % WRITER_PASSWORD)
+    settings = rendered(
+        "rsyslog_server", "rsyslog_server_processor_settings",
+        rsyslog_server_processor_store_backend="clickhouse",
+        rsyslog_server_processor_store_clickhouse_url=clickhouse_server.url,
+        rsyslog_server_processor_store_clickhouse_database="from_the_role",
+        rsyslog_server_processor_store_clickhouse_user="writer",
+        rsyslog_server_processor_store_clickhouse_credentials_file=str(credentials),
+        rsyslog_server_processor_store_clickhouse_timeout=5)
+    store = read_config(settings)["store"]
+    assert (store["backend"], store["url"], store["database"], store["credentials_file"],
+            store["ca_file"], store["timeout"], store["cluster"]) == (
+        "clickhouse", clickhouse_server.url, "from_the_role", str(credentials), None, 5.0, "")
+    entry = install_processor(tmp_path / "lib")
+    config = tmp_path / "alert-processor.json"
+    config.write_text(json.dumps(settings))
+    created = []
+    for _run in range(2):
+        result = subprocess.run([sys.executable, "-I", "-S", str(entry), "--create-schema",
+                                 str(config)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        created.append(json.loads(result.stdout)["created"])
+    assert created == [["events", "writers"], []]
+    without_user = rendered("rsyslog_server", "rsyslog_server_processor_settings",
+                            rsyslog_server_processor_store_backend="clickhouse",
+                            rsyslog_server_processor_store_clickhouse_url="http://ch:8123/")
+    assert read_config(without_user)["store"]["credentials_file"] == ""

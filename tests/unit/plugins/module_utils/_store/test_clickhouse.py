@@ -325,3 +325,33 @@ def test_while_clickhouse_is_away_lines_are_refused_and_none_is_lost(tmp_path):
         assert any("work again" in message for message in log)
     finally:
         server.stop()
+
+
+def test_the_processor_creates_the_schema_once_when_asked(clickhouse_server, tmp_path, capfd):
+    """``--create-schema`` (what the rsyslog_server role runs), with the password from a
+    file; a store that is not ClickHouse's has nothing to create."""
+    import json
+
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
+        main,
+    )
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text("writer\n%s\n" % WRITER_PASSWORD)
+    config = tmp_path / "processor.json"
+    store = {"backend": "clickhouse", "url": clickhouse_server.url,
+             "database": "made_%d" % random.randrange(10 ** 9),
+             "credentials_file": str(credentials)}
+    config.write_text(json.dumps({"store": store, "journal": str(tmp_path / "journal")}))
+    answers = []
+    for _run in range(2):
+        assert main(["--create-schema", str(config)]) == 0
+        answers.append(json.loads(capfd.readouterr().out))
+    assert answers == [{"created": ["events", "writers"]}, {"created": []}]
+    config.write_text(json.dumps({"store": dict(store, url="http://127.0.0.1:%d/"
+                                                % free_port())}))
+    assert main(["--create-schema", str(config)]) == 2
+    assert "cannot be reached" in capfd.readouterr().err
+    config.write_text(json.dumps({"store": {"path": str(tmp_path / "events.db")}}))
+    assert main(["--create-schema", str(config)]) == 2
+    assert "sqlite store has no schema" in capfd.readouterr().err

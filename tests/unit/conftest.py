@@ -1,4 +1,4 @@
-"""The ClickHouse engines the store's and the processor's tests run on: Debian's
+"""The ClickHouse engines the store's, the processor's and the role's tests run on: Debian's
 clickhouse-server (18.16) as a real server process, and chdb (a current release) behind the
 HTTP interface; each started once, each test in a database of its own
 (``tests.support.clickhouse.new_database``)."""
