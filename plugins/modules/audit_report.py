@@ -19,6 +19,8 @@ description:
     P(whotouched.server_audit.rsyslog_server#role) role's default), asks the store - indexed, so
     a question over millions of events takes milliseconds - and otherwise reads the stored files.
     O(source) chooses.
+  - When the log servers' processors share one ClickHouse store (the role's C(clickhouse)
+    backend), the question asked on any one log server answers for all of them.
   - Reads the log server's stored forms written by the P(whotouched.server_audit.rsyslog_server#role)
     role (C(runcmdformat) audit files, C(evtsysformat) Windows files, C(pipeformat)) and raw
     C(audit.log) files of audit 2.x, 3.x and 4.x, C(log_format=RAW) or C(ENRICHED); rotated

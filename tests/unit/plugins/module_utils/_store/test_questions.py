@@ -5,6 +5,9 @@ current release through chdb)."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
@@ -21,7 +24,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     Ruleset,
 )
 from tests.support.audit_records import evtsys, exec_records, file_records, stored
+from ansible_collections.whotouched.server_audit.plugins.modules import audit_report
 from tests.support.event_store import processor_config
+from tests.support.module_main import run_main
 from tests.support.clickhouse import CLICKHOUSE_ENGINES, new_database
 
 T0 = 1700000000
@@ -90,6 +95,7 @@ def sources(request, tmp_path_factory):
         for line in lines:
             assert processor.handle_line(line)
     processor.close()
+    (work / "processor.json").write_text(json.dumps(config), encoding="utf-8")
     store = open_store(config["store"], readonly=True)
     yield paths, store
     store.close()
@@ -159,3 +165,18 @@ def test_with_a_limit_the_store_gives_the_newest_events(sources):
     assert events == sorted(everything, key=lambda event: event["epoch"] or 0)[-3:]
     # the heartbeat that said nothing was lost (the other report is a loss event)
     assert counts == {"matched": len(everything), "truncated": True, "health_reports": 1}
+
+
+def test_audit_report_asks_the_store_and_gives_what_the_files_give(sources):
+    """The module itself, on the log server: its store (of the processor's configuration)
+    and its files, the same options, the same events."""
+    paths, _store = sources
+    work = os.path.dirname(os.path.dirname(os.path.dirname(paths[0])))
+    answers = {}
+    for source, args in (("store", {"store_config": os.path.join(work, "processor.json")}),
+                         ("files", {"path": os.path.join(work, "remote")})):
+        status, result = run_main(audit_report, dict(args, source=source, host="*0[12]",
+                                                     min_level="low", limit=0))
+        assert status == 0 and result["source"] == source, result
+        answers[source] = result["events"]
+    assert answers["store"] == answers["files"] and len(answers["store"]) > 3
