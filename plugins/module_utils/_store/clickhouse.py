@@ -191,6 +191,16 @@ _TSV_ESCAPES = {b"b": b"\b", b"f": b"\f", b"r": b"\r", b"n": b"\n", b"t": b"\t",
                 b"a": b"\a", b"v": b"\v", b"e": b"\x1b"}
 
 
+_UINT64_MAX = (1 << 64) - 1
+
+
+def _int64_or_none(number):
+    """``number`` when an Int64 column holds it, else None."""
+    if number is None or not -(1 << 63) <= number < (1 << 63):
+        return None
+    return number
+
+
 def _utc_day(epoch):
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
@@ -355,12 +365,16 @@ class ClickHouseStore(EventStore):
         self._batch.append({
             "day": _utc_day(arrived), "arrived": float(arrived), "seq": self._next_seq(),
             "writer": self.writer, "epoch": float(epoch or 0), "timed": int(epoch is not None),
-            "serial": event.get("serial") or 0, "ident": event_identity(event), "kind": kind,
+            # a forged serial past 64 bits orders as the largest; such a session is NULL here
+            # (and found through the file scan's filter, see _conditions)
+            "serial": min(event.get("serial") or 0, _UINT64_MAX), "ident": event_identity(event),
+            "kind": kind,
             "host": event.get("host") or "", "address": event.get("address") or "",
             "login_user": event.get("login_user") or "", "user": event.get("user") or "",
             "account": event.get("account") or "",
             "target_account": event.get("target_account") or "",
-            "session": event.get("session"), "keys": list(event.get("keys") or ()),
+            "session": _int64_or_none(event.get("session")),
+            "keys": list(event.get("keys") or ()),
             "level": LEVEL_RANK.get(event.get("level"), 0), "ruleset": fingerprint,
             "text": "" if kind == "health" else searchable_text(event).lower(),
             "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)})
@@ -452,8 +466,12 @@ class ClickHouseStore(EventStore):
                     for column in columns))
         if event_filter.key:
             where.append("has(keys, %s)" % quote(event_filter.key))
-        if getattr(event_filter, "session", None) is not None:
-            where.append("session = %d" % int(event_filter.session))
+        session = getattr(event_filter, "session", None)
+        if session is not None and _int64_or_none(session) is None:
+            where.append("session IS NULL")
+            exact = False
+        elif session is not None:
+            where.append("session = %d" % session)
         if event_filter.search:
             where.append("position(text, %s) > 0" % quote(event_filter.search))
         return " AND ".join(where), exact

@@ -355,3 +355,50 @@ def test_the_processor_creates_the_schema_once_when_asked(clickhouse_server, tmp
     config.write_text(json.dumps({"store": {"path": str(tmp_path / "events.db")}}))
     assert main(["--create-schema", str(config)]) == 2
     assert "sqlite store has no schema" in capfd.readouterr().err
+
+
+def test_numbers_beyond_the_columns_neither_stop_the_processor_nor_hide_other_events(
+        clickhouse, tmp_path):
+    """A compromised client's serial, session and ids past 64 bits: stored and found whole,
+    and the events around them too."""
+    from tests.support.audit_records import exec_records, stored
+
+    huge = 10 ** 25
+    lines = (stored(exec_records(["id"], serial=1, epoch="1700000001.000"))
+             + stored(exec_records(["sh", "-c", "x"], serial=99999999999999999999,
+                                   epoch="1700000002.000", ses=huge, auid=huge))
+             + stored(exec_records(["whoami"], serial=3, epoch="1700000003.000")))
+    store = new_database(clickhouse)
+    processor = Processor(processor_config(tmp_path, store=store), workers=[],
+                          log=lambda _message: None)
+    for line in lines:
+        assert processor.handle_line(line)
+    processor.close()
+    assert processor.trouble is None
+    reader = open_store(store, readonly=True)
+    found = reader.find(EventFilter(), RULES, 0)[0]
+    assert [event["argv"][0] for event in found] == ["id", "sh", "whoami"]
+    assert (found[1]["serial"], found[1]["session"]) == (99999999999999999999, huge)
+    assert reader.find(EventFilter(session=huge), RULES, 0)[0] == [found[1]]
+
+
+def test_a_rebuild_from_the_stored_files_stores_each_event_once(clickhouse, tmp_path):
+    """--rebuild into ClickHouse, twice, beside what the processor stored: nothing twice,
+    and the processor's resume point left as it was."""
+    from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.rebuild import (
+        rebuild,
+    )
+    from tests.support.audit_records import exec_records, stored
+
+    lines = []
+    for serial, argv in enumerate((["id"], ["uptime"], ["auditctl", "-D"]), 1):
+        lines += stored(exec_records(argv, serial=serial, epoch="1700000%03d.250" % serial))
+    (tmp_path / "audit.log").write_text("\n".join(lines) + "\n")
+    settings = new_database(clickhouse)
+    running = filled(settings, events_of(["id"]), resume={"offset": 42})
+    counts = [rebuild(open_store(settings), [str(tmp_path / "audit.log")], RULES)
+              for _run in range(2)]
+    assert [(count["stored"], count["already_stored"]) for count in counts] == [(2, 1), (0, 3)]
+    assert [event["argv"][0] for _arrived, event in running.dump()] == [
+        "id", "uptime", "auditctl"]
+    assert running.resume_point() == {"offset": 42}
