@@ -317,7 +317,8 @@ class ClickHouseStore(EventStore):
         self._batch = []
         self._last_seq = 0
         self._check_tables()
-        self._seen = self._writer_state()[1]
+        # what this writer stored so far (the wall screen's count), carried on by each commit
+        self._seen = 0 if readonly else self._writer_state()[1]
 
     # ------------------------------------------------------------ opening
 

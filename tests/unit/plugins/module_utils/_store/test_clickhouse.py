@@ -216,6 +216,17 @@ def test_the_cluster_form_declares_the_one_server_forms_columns():
     assert not any("TTL" in statement for statement in single + cluster)
 
 
+def test_the_cluster_forms_statements_parse_on_both_generations(clickhouse):
+    """Sent as they are, each is refused for want of a cluster (no ZooKeeper, no distributed
+    DDL here), never for its syntax (ClickHouse's code 62), as a broken one is."""
+    http = ClickHouseHttp(clickhouse.url, "default")
+    for statement in schema_statements("whotouched_test", "syntax_only") + ["CREATE TABLE ("]:
+        with pytest.raises(StoreUnavailable) as refused:
+            http.execute(statement)
+        assert ("Code: 62" in str(refused.value)) == (statement == "CREATE TABLE ("), (
+            statement, str(refused.value))
+
+
 def test_the_same_queries_answer_through_distributed_tables(clickhouse_server):
     """The cluster form's distributed tables over local tables, on the real 18.16 server (a
     one-shard cluster of itself; replication needs ZooKeeper, which the test has not)."""
