@@ -333,7 +333,8 @@ class ClickHouseStore(EventStore):
             if missing:
                 raise StoreUnavailable(
                     "%s has %s: create the schema (the rsyslog_server role's "
-                    "rsyslog_server_clickhouse_create_schema, or %s from the collection)"
+                    "rsyslog_server_processor_store_clickhouse_create_schema, or %s from the "
+                    "collection)"
                     % (self.where, "no table %s.%s" % (self.database, table)
                        if table not in found else "a table %s.%s without the columns %s of "
                        "schema 1" % (self.database, table, ", ".join(missing)),
@@ -342,7 +343,7 @@ class ClickHouseStore(EventStore):
     def _writer_state(self):
         """``(resume point, seen)`` of the last commit of this writer."""
         rows = self.http.all("SELECT resume, seen FROM writers WHERE writer = %s ORDER BY "
-                         "committed DESC LIMIT 1" % quote(self.writer))
+                             "committed DESC LIMIT 1" % quote(self.writer))
         if not rows:
             return None, 0
         return json.loads(rows[0][0]), int(rows[0][1])
@@ -386,8 +387,8 @@ class ClickHouseStore(EventStore):
     def _insert(self, table, columns, rows):
         data = "".join(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n"
                        for row in rows).encode("utf-8", "surrogatepass")
-        self.http.post(data, "INSERT INTO %s (%s) FORMAT JSONEachRow" % (table, ", ".join(columns)))\
-            .close()
+        query = "INSERT INTO %s (%s) FORMAT JSONEachRow" % (table, ", ".join(columns))
+        self.http.post(data, query).close()
 
     def commit(self, resume_point):
         """Send the batch, then ``resume_point`` (None: the one stored is kept); returns once

@@ -6,6 +6,9 @@ server that goes away and comes back with nothing lost."""
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import os
 import random
 import re
 
@@ -17,6 +20,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     RETRY_SECONDS,
     Processor,
+    main,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.rebuild import (
+    rebuild,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
     ProcessorConfigError,
@@ -41,6 +48,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.cli
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (
     SqliteStore,
 )
+from tests.support.audit_records import exec_records, stored
 from tests.support.clickhouse import WRITER_PASSWORD, ClickHouseServer, free_port, new_database
 from tests.support.event_store import processor_config
 from tests.unit.plugins.module_utils._store.test_sqlite import (
@@ -157,8 +165,6 @@ PATTERN_ALPHABET = "ab*?[]!-.\\^$()|+{}\u00e9\u4e2d\n"
 def test_name_patterns_match_as_fnmatch_does(clickhouse):
     """Random fnmatch patterns and names through the engine's match(): exactly fnmatch's
     answer where the translation says it is exact, at least its matches everywhere."""
-    import fnmatch
-
     chooser = random.Random(20)
     cases = []
     for _round in range(300):
@@ -263,8 +269,6 @@ def test_bad_settings_are_named(settings, says):
 
 
 def test_a_credentials_file_must_be_a_regular_file_with_a_user(tmp_path):
-    import os
-
     fifo = tmp_path / "fifo"
     os.mkfifo(str(fifo))
     with pytest.raises(EventStoreError, match="fifo.*FIFO"):
@@ -309,8 +313,6 @@ def test_a_password_from_a_file_and_https_with_a_ca(clickhouse_server, tmp_path)
 def test_while_clickhouse_is_away_lines_are_refused_and_none_is_lost(tmp_path):
     """The processor on a real server that stops and starts again (same ports, same data):
     refused lines while it is away, then every event once."""
-    from tests.support.audit_records import exec_records, stored
-
     server = ClickHouseServer(tmp_path / "server")
     try:
         store = new_database(server)
@@ -341,11 +343,6 @@ def test_while_clickhouse_is_away_lines_are_refused_and_none_is_lost(tmp_path):
 def test_the_processor_creates_the_schema_once_when_asked(clickhouse_server, tmp_path, capfd):
     """``--create-schema`` (what the rsyslog_server role runs), with the password from a
     file; a store that is not ClickHouse's has nothing to create."""
-    import json
-
-    from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
-        main,
-    )
 
     credentials = tmp_path / "credentials"
     credentials.write_text("writer\n%s\n" % WRITER_PASSWORD)
@@ -372,8 +369,6 @@ def test_numbers_beyond_the_columns_neither_stop_the_processor_nor_hide_other_ev
         clickhouse, tmp_path):
     """A compromised client's serial, session and ids past 64 bits: stored and found whole,
     and the events around them too."""
-    from tests.support.audit_records import exec_records, stored
-
     huge = 10 ** 25
     lines = (stored(exec_records(["id"], serial=1, epoch="1700000001.000"))
              + stored(exec_records(["sh", "-c", "x"], serial=99999999999999999999,
@@ -396,11 +391,6 @@ def test_numbers_beyond_the_columns_neither_stop_the_processor_nor_hide_other_ev
 def test_a_rebuild_from_the_stored_files_stores_each_event_once(clickhouse, tmp_path):
     """--rebuild into ClickHouse, twice, beside what the processor stored: nothing twice,
     and the processor's resume point left as it was."""
-    from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.rebuild import (
-        rebuild,
-    )
-    from tests.support.audit_records import exec_records, stored
-
     lines = []
     for serial, argv in enumerate((["id"], ["uptime"], ["auditctl", "-D"]), 1):
         lines += stored(exec_records(argv, serial=serial, epoch="1700000%03d.250" % serial))
