@@ -51,6 +51,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sql
 from tests.support.audit_records import exec_records, stored
 from tests.support.clickhouse import WRITER_PASSWORD, ClickHouseServer, free_port, new_database
 from tests.support.event_store import processor_config
+from tests.support.playbook import run_module
 from tests.unit.plugins.module_utils._store.test_sqlite import (
     HOSTILE,
     RULES,
@@ -403,3 +404,19 @@ def test_a_rebuild_from_the_stored_files_stores_each_event_once(clickhouse, tmp_
     assert [event["argv"][0] for _arrived, event in running.dump()] == [
         "id", "uptime", "auditctl"]
     assert running.resume_point() == {"offset": 42}
+
+
+def test_audit_report_run_by_ansible_asks_clickhouse(clickhouse_server, tmp_path):
+    """The module as Ansible ships it (the store's code among its module_utils), with the
+    password from the credentials file the processor's configuration names."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("writer\n%s\n" % WRITER_PASSWORD)
+    store = dict(new_database(clickhouse_server), credentials_file=str(credentials))
+    filled(store, events_of(["id"], HOSTILE, ["auditctl", "-D"]))
+    config = tmp_path / "alert-processor.json"
+    config.write_text(json.dumps({"store": store}))
+    result = run_module("audit_report", {"store_config": str(config), "source": "store",
+                                         "min_level": "high"})
+    assert not result.get("failed"), result
+    assert result["source"] == "store"
+    assert [event["argv"] for event in result["events"]] == [["auditctl", "-D"]]
