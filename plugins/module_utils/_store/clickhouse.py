@@ -370,16 +370,15 @@ class ClickHouseStore(EventStore):
             # a forged serial past 64 bits orders as the largest; such a session is NULL here
             # (and found through the file scan's filter, see _conditions)
             "serial": min(event.get("serial") or 0, _UINT64_MAX), "ident": event_identity(event),
-            "kind": kind,
-            "host": event.get("host") or "", "address": event.get("address") or "",
-            "login_user": event.get("login_user") or "", "user": event.get("user") or "",
-            "account": event.get("account") or "",
-            "target_account": event.get("target_account") or "",
-            "session": _int64_or_none(event.get("session")),
-            "keys": list(event.get("keys") or ()),
+            "kind": kind, "session": _int64_or_none(event.get("session")),
+            "keys": [str(key) for key in event.get("keys") or ()],
             "level": LEVEL_RANK.get(event.get("level"), 0), "ruleset": fingerprint,
             "text": "" if kind == "health" else searchable_text(event).lower(),
             "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)})
+        # the names as text, whatever an event holds: a value a column cannot take would stop
+        # every insert after it
+        self._batch[-1].update((column, str(event.get(column) or ""))
+                               for column in _SENDER_COLUMNS + _PERSON_COLUMNS)
 
     def rollback(self):
         self._batch = []
