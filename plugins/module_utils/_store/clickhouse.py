@@ -218,7 +218,7 @@ class ClickHouseHttp(object):
                                   "got %r" % (url,))
         self.url = url.rstrip("/") + "/"
         self.where = "ClickHouse %s (database %s)" % (urllib.parse.urlsplit(url).netloc,
-                                                     database)
+                                                      database)
         self.database = database
         self.cluster = cluster
         self.timeout = timeout
@@ -422,8 +422,9 @@ class ClickHouseStore(EventStore):
                               % (quote(address), quote(low), quote(high))
                               for address, (low, high) in sorted(ranges.items()))
         found = set()
-        for row in self.http.rows("SELECT DISTINCT ident FROM events WHERE (%s) AND ident IN (%s)"
-                              % (senders, ", ".join(map(str, wanted)))):
+        lookup = "SELECT DISTINCT ident FROM events WHERE (%s) AND ident IN (%s)" % (
+            senders, ", ".join(map(str, wanted)))
+        for row in self.http.rows(lookup):
             found.update(wanted.get(int(row[0]), ()))
         return found
 
@@ -432,14 +433,14 @@ class ClickHouseStore(EventStore):
         if not self.max_age_days:
             return 0
         limit = _utc_day(now - self.max_age_days * _DAY)
-        rows = self.http.all("SELECT day, count() FROM events WHERE day < %s GROUP BY day ORDER BY "
-                         "day LIMIT 1" % quote(limit))
+        rows = self.http.all("SELECT day, count() FROM events WHERE day < %s GROUP BY day "
+                             "ORDER BY day LIMIT 1" % quote(limit))
         if not rows:
             return 0
         day, count = rows[0][0], int(rows[0][1])
         if self.cluster:
             self.http.execute("ALTER TABLE %s.events_local ON CLUSTER %s DROP PARTITION %s"
-                         % (self.database, self.cluster, quote(day)))
+                              % (self.database, self.cluster, quote(day)))
         else:
             self.http.execute("ALTER TABLE events DROP PARTITION %s" % quote(day))
         self.counts["pruned"] += count
@@ -489,8 +490,8 @@ class ClickHouseStore(EventStore):
             % (rank, mine, where))[0])
         if exact and not (others and rank):
             rows = self.http.rows("SELECT ruleset, body FROM events WHERE %s AND level >= %d%s%s"
-                              % (where, rank, _NEWEST_FIRST,
-                                 " LIMIT %d" % limit if limit else ""))
+                                  % (where, rank, _NEWEST_FIRST,
+                                     " LIMIT %d" % limit if limit else ""))
             events = []
             for ruleset, body in rows:
                 event = self._decode(body)
@@ -542,11 +543,11 @@ class ClickHouseStore(EventStore):
         mine = "writer = %s AND kind != 'health'" % quote(self.writer)
         lately = "%s AND arrived >= %s AND day >= %s" % (mine, quote(float(since)),
                                                          quote(_utc_day(since)))
-        last = self.http.all("SELECT arrived, body FROM events WHERE %s ORDER BY seq DESC LIMIT %d"
-                         % (mine, recent))
-        alerting = self.http.all("SELECT arrived, body FROM events WHERE %s AND level >= %d ORDER "
-                             "BY arrived DESC, seq DESC LIMIT %d" % (lately, open_rank,
-                                                                     open_limit))
+        last = self.http.all("SELECT arrived, body FROM events WHERE %s ORDER BY seq DESC "
+                             "LIMIT %d" % (mine, recent))
+        alerting = self.http.all("SELECT arrived, body FROM events WHERE %s AND level >= %d "
+                                 "ORDER BY arrived DESC, seq DESC LIMIT %d"
+                                 % (lately, open_rank, open_limit))
         activity = self.http.all(
             "SELECT toUInt64(floor(arrived / %s)) AS slice, %s, count() FROM events WHERE %s "
             "GROUP BY slice, %s" % (quote(float(slice_seconds)), ", ".join(SUMMARY_KEYS),

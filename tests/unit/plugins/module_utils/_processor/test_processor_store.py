@@ -65,8 +65,8 @@ def argvs(tmp_path, store=None):
         reader.close()
 
 
-def test_a_processor_killed_at_any_line_loses_nothing_and_stores_nothing_twice(tmp_path,
-                                                                                 new_store):
+def test_a_processor_killed_at_any_line_loses_nothing_and_stores_nothing_twice(
+        tmp_path, new_store):
     # three commands, the second's records interleaved with the third's, and a fourth whose
     # last record comes only after the restart
     first, second, third, fourth = (command(1, "id"), command(2, "useradd", "eve"),
@@ -90,8 +90,8 @@ def test_a_processor_killed_at_any_line_loses_nothing_and_stores_nothing_twice(t
         assert argvs(work, store) == expected, kill_after
 
 
-def test_the_events_waiting_at_a_clean_stop_wait_in_the_journal_for_the_next_start(tmp_path,
-                                                                                   new_store):
+def test_the_events_waiting_at_a_clean_stop_wait_in_the_journal_for_the_next_start(
+        tmp_path, new_store):
     store = new_store()
     processor = start(tmp_path, store=store)
     for line in command(1, "id") + command(2, "whoami")[:-1]:

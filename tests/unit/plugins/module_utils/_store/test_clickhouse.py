@@ -150,8 +150,8 @@ def test_the_answers_equal_the_sqlite_stores(clickhouse, tmp_path):
             for limit in (0, 2):
                 assert store.find(EventFilter(**question), rules, limit) == \
                     sqlite.find(EventFilter(**question), rules, limit), (question, limit)
-    assert {event["argv"][0]: event["level"] for event in store.find(EventFilter(), site, 0)[0]}\
-        ["deploy.sh"] == "high"
+    levels = {event["argv"][0]: event["level"] for event in store.find(EventFilter(), site, 0)[0]}
+    assert levels["deploy.sh"] == "high"
     for since in (NOW - 1, NOW + 200):
         mine, theirs = (target.wall_history(since, 60, 3, 3, 10) for target in (store, sqlite))
         for history in (mine, theirs):
@@ -169,9 +169,10 @@ def test_name_patterns_match_as_fnmatch_does(clickhouse):
     chooser = random.Random(20)
     cases = []
     for _round in range(300):
-        pattern = "".join(chooser.choice(PATTERN_ALPHABET) for _ in range(chooser.randint(1, 6)))
+        pattern = "".join(chooser.choice(PATTERN_ALPHABET)
+                          for _place in range(chooser.randint(1, 6)))
         names = ["".join(chooser.choice(PATTERN_ALPHABET.replace("*", "").replace("?", ""))
-                         for _ in range(chooser.randint(1, 6))) for _ in range(3)]
+                         for _place in range(chooser.randint(1, 6))) for _name in range(3)]
         # and names that fnmatch matches, so that matches are not rare
         names.append(re.sub(r"[*?]|\[[^]]*\]", "a", pattern))
         regex, exact = clickhouse_regex(pattern)
