@@ -131,7 +131,8 @@ def test_the_store_rebuilt_from_the_files_holds_the_events_of_the_live_path(pipe
     assert first.returncode == 0, first.stderr
     second = run(*command)  # idempotent: nothing stored twice
     assert second.returncode == 0, second.stderr
-    counts = json.loads(second.stderr.strip().splitlines()[-1].split(": ", 1)[1])
+    last = second.stderr.strip().splitlines()[-1]  # "... rebuilt from DIR: {counts}"
+    counts = json.loads(last[last.index("{"):])
     assert counts["stored"] == 0 and counts["already_stored"] == counts["events"] > 0
     live = stored_events(work / "live" / "events.db")
     rebuilt = stored_events(work / "rebuilt" / "events.db")
