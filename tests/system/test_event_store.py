@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -35,6 +34,7 @@ from tests.system.test_audit_events_kernel import (  # noqa: F401 pylint: disabl
     read_events,
     role_template,
     session_log,
+    through_the_syslog_plugin,
     wait_for,
 )
 
@@ -69,7 +69,6 @@ def pipeline(session_log, tmp_path_factory):
     entry = install_processor(work / "lib")
     config = _config(work, "live")
     port = free_port()
-    socket_path = work / "log"
     (work / "server.conf").write_text(
         'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s'
         'ruleset(name="store") {\n  action(type="omfile" file="%s" template="runcmdformat")\n'
@@ -81,33 +80,11 @@ def pipeline(session_log, tmp_path_factory):
             rsyslog_server_processor_log=str(work / "processor.err"),
             rsyslog_server_processor_queue_size=100000, rsyslog_server_rsyslog_user="root"),
            stored, role_processor_call("runcmdformat"), port))
-    (work / "client.conf").write_text(
-        'global(workDirectory="%s")\nmodule(load="imuxsock" SysSock.Use="off")\n'
-        'input(type="imuxsock" Socket="%s" RateLimit.Interval="0")\n'
-        'action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" '
-        'action.resumeRetryCount="-1" queue.type="LinkedList" queue.size="100000")\n'
-        % (work / "client", socket_path, port))
-    daemons = []
-    try:
-        for name in ("server", "client"):
-            daemons.append(subprocess.Popen(
-                [RSYSLOGD, "-n", "-f", str(work / ("%s.conf" % name)), "-i",
-                 str(work / ("%s.pid" % name))], stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL))
-        wait_for(socket_path.exists, 30, "the client rsyslogd's socket")
-        with open(session_log, "rb") as records:
-            plugin = run("unshare", "--mount", "sh", "-c",
-                         "mount -t tmpfs tmpfs /dev && ln -s %s /dev/log && exec %s LOG_INFO "
-                         "LOG_LOCAL6" % (socket_path, AUDISP_SYSLOG), stdin=records)
-        assert plugin.returncode == 0, plugin.stderr
+    with through_the_syslog_plugin(work, port, session_log):
         expected = len(read_events(session_log))
         wait_for(lambda: len(mine(stored_events(work / "live" / "events.db"))) >= expected, 120,
                  "the session's %d events in the store" % expected)
         time.sleep(1)
-    finally:
-        for daemon in daemons:
-            daemon.terminate()
-            daemon.wait(30)
     return {"work": work, "stored": stored, "entry": entry, "log": session_log}
 
 
