@@ -139,10 +139,10 @@ def signed_alert(received_line, secret):
     return json.loads(body)
 
 
-def stored_events(host, **options):
+def stored_events(log_server, **options):
     """The events the log server's event store answers for ``options`` (audit_report's, with
     values free of spaces), asked as an admin would: audit_report with source=store."""
     arguments = " ".join("%s=%s" % item for item in sorted(dict(options, source="store").items()))
-    result = host.ansible("whotouched.server_audit.audit_report", arguments, check=False)
+    result = log_server.ansible("whotouched.server_audit.audit_report", arguments, check=False)
     assert not result.get("failed"), result
     return result["events"]

@@ -102,7 +102,6 @@ def test_audit_events_enter_one_reliable_queue(host):
     assert ruleset["name"] == "whotouched_audit"
     assert ruleset["queue.type"].lower() == "linkedlist"
     assert ruleset["queue.saveonshutdown"] == "on"
-    assert ruleset["queue.dequeuebatchsize"] == "16"  # what a stop while the server is away can lose
     assert ruleset["queue.maxdiskspace"] == "1g"
     assert ruleset["queue.filename"] == "whotouched_audit_fwd"
     assert ruleset["queue.spooldirectory"] == SPOOL
