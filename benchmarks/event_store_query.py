@@ -382,7 +382,7 @@ def dataset(args):
 
 # ---------------------------------------------------------------- measuring
 
-def processor_rate(stream_path, limit_lines=600000):
+def processor_rate(stream_path, limit_lines=200000):
     """Events/s and events per CPU second of reading the stream as the processor does (one
     line at a time into its assembler) and classifying each event."""
     rules = Ruleset.load().rules
