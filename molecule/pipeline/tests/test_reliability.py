@@ -115,8 +115,9 @@ def test_a_client_restart_in_the_middle_of_a_burst_loses_nothing(client, server,
 
 
 def test_a_burst_while_the_server_is_away_waits_within_the_disk_cap_and_arrives_whole(client, server, audit_file):
-    # a small in-memory part and a small disk cap
-    configure_client(client, protocol="relp", queue_size=100, queue_max_disk_space=DISK_CAP)
+    # the role's in-memory part (rsyslog does not support queues much under 100 events) and a
+    # small disk cap
+    configure_client(client, protocol="relp", queue_max_disk_space=DISK_CAP)
     run_id = unique("cap")
     count = 6000
     queue_bytes = ("find %s -maxdepth 1 -name '%s.*' -printf '%%s\\n' | awk '{s += $1} END {print s + 0}'"
