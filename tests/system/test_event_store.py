@@ -22,7 +22,7 @@ import pytest
 from tests.support.event_store import stored_events
 from tests.support.process import run
 from tests.support.role_vars import install_processor
-from tests.system.test_alert_processor import role_processor_call, role_processor_section
+from tests.system.test_alert_processor import processor_section, store_ruleset
 # session_log is a fixture the tests ask for by name
 from tests.system.test_audit_events_kernel import (  # noqa: F401 pylint: disable=unused-import
     AUDISP_SYSLOG,
@@ -70,16 +70,10 @@ def pipeline(session_log, tmp_path_factory):
     config = _config(work, "live")
     port = free_port()
     (work / "server.conf").write_text(
-        'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s'
-        'ruleset(name="store") {\n  action(type="omfile" file="%s" template="runcmdformat")\n'
-        '  %s\n}\n'
-        'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="store")\n'
-        % (work / "server", role_template("runcmdformat"), role_processor_section(
-            rsyslog_server_processor_python=PYTHON, rsyslog_server_processor_entry=entry,
-            rsyslog_server_processor_config=config,
-            rsyslog_server_processor_log=str(work / "processor.err"),
-            rsyslog_server_processor_queue_size=100000, rsyslog_server_rsyslog_user="root"),
-           stored, role_processor_call("runcmdformat"), port))
+        'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s%s'
+        % (work / "server", role_template("runcmdformat"),
+           processor_section(work, entry, config, 100000),
+           store_ruleset("store", "runcmdformat", stored, port)))
     with through_the_syslog_plugin(work, port, session_log):
         expected = len(read_events(session_log))
         wait_for(lambda: len(mine(stored_events(work / "live" / "events.db"))) >= expected, 120,
