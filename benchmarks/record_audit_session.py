@@ -13,6 +13,9 @@ Run it under the kernel lock:
 
     flock /run/whotouched-kernel.lock python benchmarks/record_audit_session.py \
         session OUT.log [--rounds 100]
+
+Other benchmarks get their logs from :func:`recorded_log`, which records one the first time
+(taking the lock itself) and finds it in their cache directory after that.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from linux_audit_exec_cost import Auditd, load, log_sink, role_configuration, run  # noqa: E402
 
 USER, UID = "wtbench", 4343
+KERNEL_LOCK = "/run/whotouched-kernel.lock"
+# Where benchmarks keep the logs they had recorded, so that later runs read the same ones.
+RECORDINGS = Path(tempfile.gettempdir()) / "whotouched-audit-recordings"
 SUDOERS = Path("/etc/sudoers.d/whotouched-bench")
 WORK = {
     "session": r"""
@@ -62,6 +69,23 @@ done >/dev/null
 SUDO_COMMANDS = ("/usr/sbin/useradd, /usr/sbin/usermod, /usr/sbin/userdel, /usr/bin/tee "
                  "/etc/cron.d/wtbench, /bin/rm -f /etc/cron.d/wtbench, /bin/cat /etc/shadow, "
                  "/bin/su")
+
+
+def recorded_log(kind: str, directory: Path, rounds: int = 100) -> Path:
+    """The log of ``rounds`` rounds of ``kind`` work in ``directory``: recorded now (as root,
+    under the kernel lock) unless an earlier run left it there."""
+    path = Path(directory) / ("%s-%d.log" % (kind, rounds))
+    if path.is_file() and path.stat().st_size:
+        return path
+    if os.geteuid() != 0:
+        raise SystemExit("no recorded %s log in %s, and recording one needs root: run as root "
+                         "or pass a recorded log" % (kind, directory))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    subprocess.run(["flock", KERNEL_LOCK, sys.executable, __file__, kind, str(partial),
+                    "--rounds", str(rounds)], check=True)
+    partial.rename(path)
+    return path
 
 
 def main() -> int:

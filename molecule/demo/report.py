@@ -85,6 +85,8 @@ def summary(result: dict) -> str:
     shown = "%d events" % len(report_events(result))
     if result.get("sessions"):
         shown = "%d sessions of %s" % (len(result["sessions"]), shown)
+    if result.get("source") == "store":
+        return "(%s from the event store the alert processor fills as events arrive)" % shown
     return ("(%s from %d files; %s lines skipped as not audit; %s fragments of "
             "filtered commands left out)" % (
                 shown, counts.get("files", 0), counts.get("other", 0),

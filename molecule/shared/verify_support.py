@@ -1,6 +1,7 @@
 """Shared by the scenarios' testinfra verifiers: the collection's own parsers, so the
 verifiers judge configuration files by meaning, not by the text the role wrote."""
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -116,8 +117,8 @@ def as_logged_in_user(command, uid=1001, run_as=None):
     0 for a command run through sudo).  The line first prints the process id the command
     will have (``exec`` keeps it), by which the kernel's records of it can be found."""
     run_as = uid if run_as is None else run_as
-    return (f"sh -c 'echo $$ && echo {uid} > /proc/self/loginuid && "
-            f"exec setpriv --reuid={run_as} --regid={run_as} --clear-groups {command}'")
+    return "sh -c " + shlex.quote(f"echo $$ && echo {uid} > /proc/self/loginuid && "
+                                  f"exec setpriv --reuid={run_as} --regid={run_as} --clear-groups {command}")
 
 
 # What the test webhook receiver (tasks/webhook_receiver.yml) keeps: one JSON line per POST.
@@ -136,3 +137,12 @@ def signed_alert(received_line, secret):
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     assert received["signature"] == expected, "bad signature %r on %r" % (received["signature"], body)
     return json.loads(body)
+
+
+def stored_events(log_server, **options):
+    """The events the log server's event store answers for ``options`` (audit_report's, with
+    values free of spaces), asked as an admin would: audit_report with source=store."""
+    arguments = " ".join("%s=%s" % item for item in sorted(dict(options, source="store").items()))
+    result = log_server.ansible("whotouched.server_audit.audit_report", arguments, check=False)
+    assert not result.get("failed"), result
+    return result["events"]

@@ -128,6 +128,23 @@ def _role_text():
     return (ROOT / "roles" / "rsyslog_server" / "templates" / "server.conf.j2").read_text()
 
 
+def processor_section(work, entry, config, queue_size):
+    """The role's processor section for a private rsyslogd run as root in ``work``."""
+    return role_processor_section(
+        rsyslog_server_processor_python=PYTHON, rsyslog_server_processor_entry=entry,
+        rsyslog_server_processor_config=config,
+        rsyslog_server_processor_log=str(work / "processor.err"),
+        rsyslog_server_processor_queue_size=queue_size, rsyslog_server_rsyslog_user="root")
+
+
+def store_ruleset(name, template, stored, port):
+    """A ruleset that stores what arrives on the loopback TCP ``port`` in ``stored`` with the
+    role's ``template`` and hands it to the processor, as the role's server.conf does."""
+    return ('ruleset(name="%s") {\n  action(type="omfile" file="%s" template="%s")\n  %s\n}\n'
+            'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="%s")\n'
+            % (name, stored, template, role_processor_call(template), port, name))
+
+
 def role_processor_section(**values):
     """The rsyslog_server role's processor section (omprog, its template and ruleset), with
     the role's variables it names replaced by ``values``."""
@@ -209,24 +226,11 @@ def pipeline(tmp_path_factory):
     stored = work / "stored.log"
     # The role's own processor section and hand-over (its j2 text, variables filled in).
     rsyslog_config = (
-        'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s'
-        'ruleset(name="store") {\n'
-        '  action(type="omfile" file="%s" template="runcmdformat")\n'
-        '  %s\n'
-        '}\n'
-        'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="store")\n'
-        '%sruleset(name="windows") {\n'
-        '  action(type="omfile" file="%s" template="evtsysformat")\n'
-        '  %s\n'
-        '}\n'
-        'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="windows")\n'
-        % (work / "spool", role_template("runcmdformat"), role_processor_section(
-            rsyslog_server_processor_python=PYTHON, rsyslog_server_processor_entry=entry,
-            rsyslog_server_processor_config=config_path,
-            rsyslog_server_processor_log=str(work / "processor.err"),
-            rsyslog_server_processor_queue_size=20000, rsyslog_server_rsyslog_user="root"),
-           stored, role_processor_call("runcmdformat"), port, role_template("evtsysformat"),
-           work / "windows.log", role_processor_call("evtsysformat"), windows_port))
+        'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s%s%s%s'
+        % (work / "spool", role_template("runcmdformat"),
+           processor_section(work, entry, config_path, 20000),
+           store_ruleset("store", "runcmdformat", stored, port), role_template("evtsysformat"),
+           store_ruleset("windows", "evtsysformat", work / "windows.log", windows_port)))
     try:
         with private_rsyslogd(work, rsyslog_config, port) as daemon, \
                 socket.create_connection(("127.0.0.1", port)) as sender:

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -258,7 +259,6 @@ def stored_log(session_log, tmp_path_factory):
         pytest.skip("unshare (util-linux) is not installed")
     work = tmp_path_factory.mktemp("rsyslog")
     port = free_port()
-    socket_path = work / "log"
     stored = work / "stored" / "audit.log"
     for name in ("client", "server", "stored"):
         (work / name).mkdir()
@@ -267,6 +267,27 @@ def stored_log(session_log, tmp_path_factory):
         'ruleset(name="store") {\n  action(type="omfile" file="%s" template="runcmdformat")\n}\n'
         'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="store")\n'
         % (work / "server", role_template("runcmdformat"), stored, port))
+    raw_lines = [line for line in session_log.read_text(errors="replace").splitlines() if line]
+    with through_the_syslog_plugin(work, port, session_log):
+        sizes = []
+
+        def settled():
+            # Done when every record is there, or nothing more arrived for a few seconds
+            # (the comparison of events below then names what is missing).
+            sizes.append(len(stored.read_bytes().splitlines()) if stored.exists() else 0)
+            return sizes[-1] >= len(raw_lines) or (
+                len(sizes) > 25 and sizes[-1] > 0 and sizes[-1] == sizes[-26])
+        wait_for(settled, 120, "the server rsyslogd to store %d records" % len(raw_lines))
+    return stored
+
+
+@contextmanager
+def through_the_syslog_plugin(work, port, session_log):
+    """``session_log``'s records given to the real audit syslog plugin, whose syslog(3) calls
+    reach a client rsyslogd (its socket ``work``/log) that forwards them over TCP to
+    ``port``, where the server rsyslogd of ``work``/server.conf listens; both daemons run
+    until the block ends."""
+    socket_path = work / "log"
     (work / "client.conf").write_text(
         'global(workDirectory="%s")\nmodule(load="imuxsock" SysSock.Use="off")\n'
         'input(type="imuxsock" Socket="%s" RateLimit.Interval="0")\n'
@@ -281,30 +302,18 @@ def stored_log(session_log, tmp_path_factory):
                  str(work / ("%s.pid" % name))], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
         wait_for(socket_path.exists, 30, "the client rsyslogd's socket")
-        raw_lines = [line for line in session_log.read_text(errors="replace").splitlines()
-                     if line]
-        # The real audit syslog plugin reads records on stdin and calls syslog(3), which
-        # writes to /dev/log: in a mount namespace of its own, /dev/log is the client's socket.
+        # The plugin reads records on stdin and calls syslog(3), which writes to /dev/log: in
+        # a mount namespace of its own, /dev/log is the client's socket.
         with open(session_log, "rb") as records:
             plugin = run("unshare", "--mount", "sh", "-c",
                          "mount -t tmpfs tmpfs /dev && ln -s %s /dev/log && exec %s LOG_INFO "
                          "LOG_LOCAL6" % (socket_path, AUDISP_SYSLOG), stdin=records)
         assert plugin.returncode == 0, plugin.stderr
-
-        sizes = []
-
-        def settled():
-            # Done when every record is there, or nothing more arrived for a few seconds
-            # (the comparison of events below then names what is missing).
-            sizes.append(len(stored.read_bytes().splitlines()) if stored.exists() else 0)
-            return sizes[-1] >= len(raw_lines) or (
-                len(sizes) > 25 and sizes[-1] > 0 and sizes[-1] == sizes[-26])
-        wait_for(settled, 120, "the server rsyslogd to store %d records" % len(raw_lines))
+        yield
     finally:
         for daemon in daemons:
             daemon.terminate()
             daemon.wait(30)
-    return stored
 
 
 def comparable(event):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -23,7 +22,7 @@ import pytest
 from tests.support.event_store import stored_events
 from tests.support.process import run
 from tests.support.role_vars import install_processor
-from tests.system.test_alert_processor import role_processor_call, role_processor_section
+from tests.system.test_alert_processor import processor_section, store_ruleset
 # session_log is a fixture the tests ask for by name
 from tests.system.test_audit_events_kernel import (  # noqa: F401 pylint: disable=unused-import
     AUDISP_SYSLOG,
@@ -35,6 +34,7 @@ from tests.system.test_audit_events_kernel import (  # noqa: F401 pylint: disabl
     read_events,
     role_template,
     session_log,
+    through_the_syslog_plugin,
     wait_for,
 )
 
@@ -69,45 +69,16 @@ def pipeline(session_log, tmp_path_factory):
     entry = install_processor(work / "lib")
     config = _config(work, "live")
     port = free_port()
-    socket_path = work / "log"
     (work / "server.conf").write_text(
-        'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s'
-        'ruleset(name="store") {\n  action(type="omfile" file="%s" template="runcmdformat")\n'
-        '  %s\n}\n'
-        'input(type="imtcp" address="127.0.0.1" port="%d" ruleset="store")\n'
-        % (work / "server", role_template("runcmdformat"), role_processor_section(
-            rsyslog_server_processor_python=PYTHON, rsyslog_server_processor_entry=entry,
-            rsyslog_server_processor_config=config,
-            rsyslog_server_processor_log=str(work / "processor.err"),
-            rsyslog_server_processor_queue_size=100000, rsyslog_server_rsyslog_user="root"),
-           stored, role_processor_call("runcmdformat"), port))
-    (work / "client.conf").write_text(
-        'global(workDirectory="%s")\nmodule(load="imuxsock" SysSock.Use="off")\n'
-        'input(type="imuxsock" Socket="%s" RateLimit.Interval="0")\n'
-        'action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" '
-        'action.resumeRetryCount="-1" queue.type="LinkedList" queue.size="100000")\n'
-        % (work / "client", socket_path, port))
-    daemons = []
-    try:
-        for name in ("server", "client"):
-            daemons.append(subprocess.Popen(
-                [RSYSLOGD, "-n", "-f", str(work / ("%s.conf" % name)), "-i",
-                 str(work / ("%s.pid" % name))], stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL))
-        wait_for(socket_path.exists, 30, "the client rsyslogd's socket")
-        with open(session_log, "rb") as records:
-            plugin = run("unshare", "--mount", "sh", "-c",
-                         "mount -t tmpfs tmpfs /dev && ln -s %s /dev/log && exec %s LOG_INFO "
-                         "LOG_LOCAL6" % (socket_path, AUDISP_SYSLOG), stdin=records)
-        assert plugin.returncode == 0, plugin.stderr
+        'global(workDirectory="%s")\nmodule(load="imtcp")\n%s%s%s'
+        % (work / "server", role_template("runcmdformat"),
+           processor_section(work, entry, config, 100000),
+           store_ruleset("store", "runcmdformat", stored, port)))
+    with through_the_syslog_plugin(work, port, session_log):
         expected = len(read_events(session_log))
         wait_for(lambda: len(mine(stored_events(work / "live" / "events.db"))) >= expected, 120,
                  "the session's %d events in the store" % expected)
         time.sleep(1)
-    finally:
-        for daemon in daemons:
-            daemon.terminate()
-            daemon.wait(30)
     return {"work": work, "stored": stored, "entry": entry, "log": session_log}
 
 
@@ -131,7 +102,8 @@ def test_the_store_rebuilt_from_the_files_holds_the_events_of_the_live_path(pipe
     assert first.returncode == 0, first.stderr
     second = run(*command)  # idempotent: nothing stored twice
     assert second.returncode == 0, second.stderr
-    counts = json.loads(second.stderr.strip().splitlines()[-1].split(": ", 1)[1])
+    last = second.stderr.strip().splitlines()[-1]  # "... rebuilt from DIR: {counts}"
+    counts = json.loads(last[last.index("{"):])
     assert counts["stored"] == 0 and counts["already_stored"] == counts["events"] > 0
     live = stored_events(work / "live" / "events.db")
     rebuilt = stored_events(work / "rebuilt" / "events.db")

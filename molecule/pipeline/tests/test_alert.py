@@ -1,16 +1,14 @@
 """A high-risk command typed on the audited client raises, within a bounded time, a signed
 alert at the log server's webhook: kernel, client rsyslog, server rsyslog, alert processor."""
 
-import json
 import time
 
 import yaml
 from pipeline_support import CLIENT, SCENARIO_DIR, kernel_serial, poll, report, run_on_client
-from verify_support import WEBHOOK_RECEIVED, signed_alert
+from verify_support import WEBHOOK_RECEIVED, signed_alert, stored_events
 
 # How long the alert may take from the kernel to the webhook.
 ALERT_BOUND = 60
-STORE = "/var/lib/whotouched/events.jsonl"
 # Wiping one's shell history: "history-removed" (high) in the shipped risk rules.  rm -f of
 # a file that need not exist touches nothing else and always succeeds.
 WIPE = ["rm", "-f", "/home/alice/.bash_history"]
@@ -21,12 +19,6 @@ def _webhook_secret():
     with open(SCENARIO_DIR / "group_vars" / "log_servers.yml", encoding="utf-8") as settings:
         webhooks = yaml.safe_load(settings)["rsyslog_server_processor_webhooks"]
     return webhooks[0]["secret"].encode("utf-8")
-
-
-def _lines(host, path, pid):
-    """The lines of ``path`` on ``host`` holding the process id ``pid`` as a JSON number."""
-    result = host.run("grep -aE -- %s %s", r'"pid": ?%d[,}]' % pid, path)
-    return result.stdout.splitlines()
 
 
 def test_a_history_wipe_typed_on_the_client_alerts_the_webhook(client, server):
@@ -62,7 +54,8 @@ def test_a_history_wipe_typed_on_the_client_alerts_the_webhook(client, server):
 
     # The store holds every event of that process id: the shell and setpriv that exec'd rm
     # (not alerted: below high), and rm itself, as alerted.
-    stored = [json.loads(line) for line in _lines(server, STORE, pid)]
+    stored = [found for found in stored_events(server, host=CLIENT, session=event["session"])
+              if found["pid"] == pid]
     wipes = [found for found in stored if found["argv"] == WIPE]
     assert [(found["level"], found["rules"], found["host"], found["address"], found["login_user"])
             for found in wipes] == [("high", ["history-removed"], CLIENT, client_address, "alice")], stored

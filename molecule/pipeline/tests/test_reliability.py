@@ -114,9 +114,10 @@ def test_a_client_restart_in_the_middle_of_a_burst_loses_nothing(client, server,
         len(arrivals.missing), arrivals.missing[:10])
 
 
-def test_the_queue_stops_at_its_disk_cap_and_drains_when_the_server_returns(client, server, audit_file):
-    # a small in-memory part, so the queue spills to disk at once
-    configure_client(client, protocol="relp", queue_size=100, queue_max_disk_space=DISK_CAP)
+def test_a_burst_while_the_server_is_away_waits_within_the_disk_cap_and_arrives_whole(client, server, audit_file):
+    # the role's in-memory part (rsyslog does not support queues much under 100 events) and a
+    # small disk cap
+    configure_client(client, protocol="relp", queue_max_disk_space=DISK_CAP)
     run_id = unique("cap")
     count = 6000
     queue_bytes = ("find %s -maxdepth 1 -name '%s.*' -printf '%%s\\n' | awk '{s += $1} END {print s + 0}'"
@@ -127,14 +128,14 @@ def test_the_queue_stops_at_its_disk_cap_and_drains_when_the_server_returns(clie
 
     wait_until_forwarding(client, server, audit_file)
     stop_server(server)
-    # 6000 events of about 1 KB, about 1.9 KB each in the queue's files: more than twice the cap
+    # 6000 events of about 1 KB, about 1.9 KB each in a queue's files: more than twice the cap
     client.run_expect([0], burst_command(run_id, count, padding=1000))
     expected = set(range(1, count + 1))
     assert recorded(client, run_id, expected) == expected, "the kernel and auditd did not record the whole burst"
-    assert poll(lambda: spool_size() >= DISK_CAP_BYTES[0] * 0.9, 120), \
-        "the queue never reached its cap: %d bytes" % spool_size()
+    # rsyslog reads auditd's log only as fast as its queue takes the events: while the server
+    # is away they wait in auditd's log, and the queue stays within its cap
     largest = 0
-    for _sample in range(6):
+    for _sample in range(20):
         largest = max(largest, spool_size())
         time.sleep(1)
     assert not server.service("rsyslog").is_running
@@ -146,9 +147,9 @@ def test_the_queue_stops_at_its_disk_cap_and_drains_when_the_server_returns(clie
            arrived=arrivals.unique, missing=len(arrivals.missing), duplicates=arrivals.duplicates,
            seconds_to_drain=seconds)
     assert largest <= DISK_CAP_BYTES[1] + DISK_CAP_SLACK, "the queue grew past its cap: %d bytes" % largest
-    # Past the cap the client stops reading auditd's log and reads on once the queue drains:
-    # the burst (more than twice the cap) arrives whole.
-    assert arrivals.missing == [], "lost at the cap: %d, first %s" % (len(arrivals.missing), arrivals.missing[:10])
+    # the burst (more than twice the cap) arrives whole once the server is back
+    assert arrivals.missing == [], "lost while the server was away: %d, first %s" % (
+        len(arrivals.missing), arrivals.missing[:10])
     # the queue's files are given back once read
     assert left < DISK_CAP_BYTES[0] / 2, "%d bytes still queued after the drain" % left
 

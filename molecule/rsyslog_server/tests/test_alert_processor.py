@@ -5,11 +5,11 @@ import re
 import time
 import uuid
 
-from verify_support import WEBHOOK_RECEIVED, signed_alert, wait_for_line
+from verify_support import WEBHOOK_RECEIVED, signed_alert, stored_events, wait_for_line
 
 DROP_IN = "/etc/rsyslog.d/10-whotouched-server.conf"
 CONFIG = "/etc/whotouched/alert-processor.json"
-STORE = "/var/lib/whotouched/events.jsonl"
+STORE = "/var/lib/whotouched/events.db"
 SECRET = b"molecule-webhook-secret"
 
 
@@ -82,8 +82,7 @@ def test_an_audit_line_sent_over_tcp_lands_in_the_store_and_alerts(host, rsyslog
     marker = "whotouched-" + uuid.uuid4().hex[:12]
     serial = int(uuid.uuid4().int % 1000000)
     _send(host, _records(serial, ["auditctl", "-D", marker]))
-    line = wait_for_line(host, STORE, marker, timeout=30)
-    event = json.loads(line)
+    event = _poll(lambda: stored_events(host, search=marker), 30)[-1]
     assert event["argv"] == ["auditctl", "-D", marker]
     assert event["level"] == "critical" and event["address"] == "127.0.0.1"
     assert event["host"] == host.check_output("hostname")
@@ -94,3 +93,14 @@ def test_an_audit_line_sent_over_tcp_lands_in_the_store_and_alerts(host, rsyslog
     user, _group = rsyslogd_identity
     store = host.file(STORE)
     assert store.mode == 0o640 and store.user == user
+
+
+def _poll(found, seconds):
+    """The first truthy answer of ``found()``, asked until ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = found()
+        if answer or time.monotonic() > deadline:
+            assert answer, "nothing found in %d s" % seconds
+            return answer
+        time.sleep(1)

@@ -617,7 +617,7 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
         "kind": kind,
         "record_types": types,
         "login_user": _user_name(auid, main_names.get("AUID"), local_names),
-        "auid": None if auid == UNSET_ID else auid,
+        "auid": None if auid in (UNSET_ID, -1) else auid,
         "user": _user_name(euid, main_names.get("EUID") or main_names.get("UID"), local_names),
         "uid": uid,
         "euid": euid,

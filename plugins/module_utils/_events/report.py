@@ -54,7 +54,7 @@ _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, 
 _ZONE = re.compile(r"(Z|([+-])(\d\d):?(\d\d))$", re.ASCII)
 _ABSOLUTE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
                      "%Y-%m-%d %H:%M", "%Y-%m-%d")
-_ROTATED = re.compile(r"^(?P<base>.+?\.log)(?:[.-](?P<number>\d+))?(?:\.gz)?$")
+_ROTATED = re.compile(r"^(?P<base>.+?\.log)(?:(?P<separator>[.-])(?P<number>\d+))?(?:\.gz)?$")
 
 
 class ReportError(ValueError):
@@ -226,11 +226,23 @@ def _yaml_rules(path, text):
                           % (path, " ".join(str(exc).split())))
 
 
+def _rotation_order(match):
+    """Where a file stands among its rotations, oldest first: logrotate's ``dateext`` names
+    (``audit.log-20261204``) by their date, then numbered ones (``audit.log.2`` before
+    ``audit.log.1``), then the file being written."""
+    digits = match.group("number")
+    if digits is None:
+        return (1, 0)
+    if match.group("separator") == "-" and len(digits) == 8:
+        return (0, int(digits))
+    return (1, -int(digits))
+
+
 def log_files(path):
     """The files to read under ``path`` (a file or a directory), each rotation oldest first.
 
-    In a directory, ``*.log`` files and their rotations (``audit.log.1``, ``audit.log.2.gz``)
-    are read; other files are not.
+    In a directory, ``*.log`` files and their rotations (``audit.log.1``, ``audit.log.2.gz``,
+    ``audit.log-20261204.gz``) are read; other files are not.
     """
     if os.path.isfile(path):
         return [path]
@@ -245,8 +257,7 @@ def log_files(path):
             match = _ROTATED.match(name)
             if match is None:
                 continue
-            number = int(match.group("number")) if match.group("number") else 0
-            found.append((directory, match.group("base"), -number, name))
+            found.append((directory, match.group("base"), _rotation_order(match), name))
     found.sort()
     return [os.path.join(directory, name) for directory, _base, _order, name in found]
 

@@ -176,6 +176,17 @@ def _fts_query(needle):
     return " AND ".join('"%s"' % trigram.replace('"', '""') for trigram in trigrams)
 
 
+_INTEGER_RANGE = (-(1 << 63), (1 << 63) - 1)
+
+
+def _column_integer(value):
+    """``value`` for an INTEGER column: a number a client forged past SQLite's 64 bits (a
+    serial or session no kernel writes) is left out of the column; the event's body keeps it."""
+    if isinstance(value, int) and not _INTEGER_RANGE[0] <= value <= _INTEGER_RANGE[1]:
+        return None
+    return value
+
+
 def _regular_or_absent(path):
     """Refuse a store path that is a directory, a FIFO or a device: SQLite would hang on a
     FIFO or read a device."""
@@ -335,10 +346,11 @@ class SqliteStore(EventStore):
         if len(keys) > 1:
             self._extra_keys.append((len(self._batch), keys[1:]))
         self._batch.append((
-            arrived, event.get("epoch"), event.get("serial"), event_identity(event), kind,
+            arrived, event.get("epoch"), _column_integer(event.get("serial")),
+            event_identity(event), kind,
             event.get("host"), event.get("address"), event.get("login_user"),
             event.get("user"), event.get("account"), event.get("target_account"),
-            event.get("session"), keys[0] if keys else None,
+            _column_integer(event.get("session")), keys[0] if keys else None,
             LEVEL_RANK.get(event.get("level"), 0), fingerprint,
             "" if kind == "health" else searchable_text(event), packed))
 
@@ -514,8 +526,11 @@ class SqliteStore(EventStore):
             where.append("(key = ? OR id IN (SELECT event FROM event_keys WHERE key = ?))")
             params.extend((event_filter.key, event_filter.key))
         if getattr(event_filter, "session", None) is not None:
-            where.append("session = ?")
-            params.append(event_filter.session)
+            # a session past the column's range is one no kernel gives: nothing stored has it
+            where.append("session = ?" if _column_integer(event_filter.session) is not None
+                         else "0")
+            if _column_integer(event_filter.session) is not None:
+                params.append(event_filter.session)
         if event_filter.search:
             indexes = self._text_indexes() if self.full_text else ()
             if indexes and len(event_filter.search) >= 3:

@@ -91,6 +91,12 @@ def test_unset_login_user_and_session():
         "unset", None, None, None)
 
 
+def test_an_auid_written_as_minus_one_is_unset_too():
+    # audit 2.8's own records write auid=-1 where the kernel writes 4294967295
+    event = only(exec_records(["cron"], auid=-1, log_format="RAW"))
+    assert (event["login_user"], event["auid"]) == ("unset", None)
+
+
 def test_long_argument_split_by_the_kernel_and_many_records():
     stamp = "msg=audit(1700000000.123:42):"
     long_arg = ("é" * 6000)

@@ -128,3 +128,16 @@ def test_a_log_path_that_is_missing_or_not_a_file_is_named(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ReportError, match="^path %s is neither a file nor a directory$" % fifo):
         log_files(str(fifo))
+
+
+@pytest.mark.parametrize("names", [
+    # logrotate's numbers: the highest is the oldest
+    ["audit.log.3.gz", "audit.log.2.gz", "audit.log.1", "audit.log"],
+    # dateext, as the rsyslog_server role rotates: the earliest date is the oldest
+    ["audit.log-20261130.gz", "audit.log-20261203.gz", "audit.log-20261204", "audit.log"],
+])
+def test_rotations_are_read_oldest_first(tmp_path, names):
+    for name in reversed(names):
+        (tmp_path / name).write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    assert log_files(str(tmp_path)) == [str(tmp_path / name) for name in names]

@@ -82,6 +82,19 @@ def test_events_come_back_whole_with_hostile_text_inert(tmp_path):
     store.close()
 
 
+def test_a_serial_and_session_past_64_bits_are_stored_and_come_back_whole(tmp_path):
+    # forged by a client: the kernel writes 32-bit sessions and serials
+    lines = stored(exec_records(["id"], serial=2 ** 66, ses=2 ** 65 + 5))
+    forged = [classify(event, RULES.rules) for event in iter_events(lines)]
+    assert (forged[0]["serial"], forged[0]["session"]) == (2 ** 66, 2 ** 65 + 5)
+    store = filled(tmp_path / "events.db", forged + events_of(["whoami"]))
+    assert [event for _arrived, event in store.dump()][0] == forged[0]
+    found, _counts = store.find(EventFilter(search="whoami"), RULES, 10)
+    assert [event["argv"] for event in found] == [["whoami"]]
+    assert store.find(EventFilter(session=2 ** 65 + 5), RULES, 10)[0] == []
+    store.close()
+
+
 def test_a_commit_carries_the_resume_point_and_a_rollback_forgets_the_batch(tmp_path):
     store = filled(tmp_path / "events.db", events_of(["id"]))
     assert store.resume_point() == 1
