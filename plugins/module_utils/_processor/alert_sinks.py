@@ -192,14 +192,15 @@ def _safe_url(url):
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def backoff_delay(attempt, first=1.0, factor=2.0, longest=60.0):
+    """The pause before retry number ``attempt`` (1 for the first): ``first``, then
+    ``factor`` times longer each time, at most ``longest``."""
+    return min(first * factor ** min(max(attempt, 1) - 1, 64), longest)
+
+
 def backoff_delays(retries, first=1.0, factor=2.0, longest=60.0):
-    """The pauses before each retry: ``first``, then ``factor`` times longer, capped."""
-    delays = []
-    delay = first
-    for _attempt in range(retries):
-        delays.append(min(delay, longest))
-        delay *= factor
-    return delays
+    """The pauses before each of ``retries`` retries (backoff_delay)."""
+    return [backoff_delay(attempt, first, factor, longest) for attempt in range(1, retries + 1)]
 
 
 class SinkWorker(object):

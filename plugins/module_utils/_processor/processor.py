@@ -52,6 +52,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     SmsGatewaySink,
     SmtpSink,
     WebhookSink,
+    backoff_delay,
     log_to_stderr,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
@@ -88,8 +89,10 @@ TICK_SECONDS = 0.5
 MAX_CONFIG_BYTES = 16 << 20
 # A batch is committed at every tick, and sooner when it holds this many events.
 BATCH_EVENTS = 2000
-# While the store or the journal fails, how often they are tried again.
+# While the store or the journal fails, when they are tried again: after RETRY_SECONDS,
+# then twice as long after each failure, at most RETRY_LONGEST_SECONDS.
 RETRY_SECONDS = 5.0
+RETRY_LONGEST_SECONDS = 60.0
 # How often retention runs, and how long one run may take.
 PRUNE_SECONDS = 30.0
 PRUNE_BUDGET_SECONDS = 0.2
@@ -155,6 +158,7 @@ class Processor(object):
         # Why lines are refused (the store or the journal fails), None while they work.
         self.trouble = None
         self._retry_at = self._pruned_at = 0.0
+        self._failures = 0
         self._prune_more = False
         self._wall_restored = wall_state is None
         self.recover()
@@ -190,6 +194,7 @@ class Processor(object):
         if self.trouble is not None:
             self.log("the event store and the journal work again: lines are taken")
             self.trouble = None
+        self._failures = 0
         return True
 
     def _restore_wall(self):
@@ -203,14 +208,17 @@ class Processor(object):
         self._wall_restored = True
 
     def _fail(self, exc):
-        """Refuse lines until the store and the journal work again (tried every
-        RETRY_SECONDS); rsyslog keeps the refused lines in its queue."""
+        """Refuse lines until the store and the journal work again (tried again with a
+        growing pause: backoff_delay); rsyslog keeps the refused lines in its queue."""
         message = str(exc)
+        self._failures += 1
+        delay = backoff_delay(self._failures, RETRY_SECONDS, longest=RETRY_LONGEST_SECONDS)
         if message != self.trouble:
             self.log("%s; lines are refused (rsyslog keeps them in its queue) and the store "
-                     "is tried again every %d s" % (message, RETRY_SECONDS))
+                     "is tried again in %d s, then less often (at most every %d s)"
+                     % (message, delay, RETRY_LONGEST_SECONDS))
         self.trouble = message
-        self._retry_at = self.clock() + RETRY_SECONDS
+        self._retry_at = self.clock() + delay
         self._close_store()
 
     def _usable(self):

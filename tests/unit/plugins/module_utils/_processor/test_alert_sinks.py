@@ -18,6 +18,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     SmsCommandSink,
     SmsGatewaySink,
     _safe_url,
+    backoff_delay,
     backoff_delays,
 )
 
@@ -38,6 +39,8 @@ def wait_until(condition, seconds=10.0):
 def test_backoff_grows_and_is_capped():
     assert backoff_delays(5, 1.0, 2.0, 5.0) == [1.0, 2.0, 4.0, 5.0, 5.0]
     assert backoff_delays(0) == []
+    # a store away for days: the pause stays at its cap, no overflow
+    assert backoff_delay(100000, 5.0, 2.0, 60.0) == 60.0 and backoff_delay(1, 5.0) == 5.0
 
 
 def test_a_hanging_sink_never_blocks_offer_and_drops_over_its_queue():

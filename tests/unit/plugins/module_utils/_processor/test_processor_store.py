@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
+    RETRY_LONGEST_SECONDS,
     RETRY_SECONDS,
     Processor,
 )
@@ -125,12 +126,46 @@ def test_a_locked_store_holds_the_input_back_until_it_can_be_written(tmp_path):
         holder.execute("ROLLBACK")
         holder.close()
     clock.value += RETRY_SECONDS
+    # after a second failure the next try waits twice as long: not tried yet
+    assert not processor.handle_line(refused[0]) and processor.trouble
+    clock.value += RETRY_SECONDS
     for line in refused:  # rsyslog offers them again
         assert processor.handle_line(line)
     processor.close()
     assert argvs(tmp_path) == [["id"], ["whoami"]]
     assert [message for message in log if "refused" in message] != []
     assert any("work again" in message for message in log)
+
+
+def test_the_store_is_tried_again_less_and_less_often_and_at_once_after_it_worked(tmp_path):
+    clock = Clock()
+    processor = start(tmp_path, clock)
+    holder = sqlite3.connect(str(tmp_path / "events.db"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    processor.store._db.execute("PRAGMA busy_timeout = 50")
+    pauses = []
+    try:
+        for line in command(1, "id"):
+            assert processor.handle_line(line)
+        processor.tick()  # the commit fails
+        for _try in range(6):
+            pause = processor._retry_at - clock.value
+            pauses.append(pause)
+            clock.value += pause - 1
+            assert not processor.handle_line(command(2, "whoami")[0])  # refused, not tried
+            assert processor._retry_at - clock.value == 1
+            clock.value += 1
+            assert not processor.handle_line(command(2, "whoami")[0])  # tried: still locked
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert pauses == [5, 10, 20, 40, 60, 60]
+    clock.value += RETRY_LONGEST_SECONDS
+    for line in command(2, "whoami"):
+        assert processor.handle_line(line)
+    assert processor.trouble is None and processor._failures == 0
+    processor.close()
+    assert argvs(tmp_path) == [["id"], ["whoami"]]
 
 
 def test_a_corrupt_store_is_named_refused_and_taken_again_once_moved_away(tmp_path):
