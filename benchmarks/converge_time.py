@@ -75,8 +75,9 @@ exec {docker} "$@"
 """
 
 
-# The command that runs a module: its AnsiballZ file, or (pipelining) Python reading stdin.
-MODULE_RUN = re.compile(r"/usr/bin/python3 (\S*AnsiballZ_\w+\.py )?&& sleep 0")
+# The command that runs a module: its AnsiballZ file, or (pipelining) Python reading stdin;
+# with become, inside the quoted sudo command line.
+MODULE_RUN = re.compile(r"/usr/bin/python3(?: \S*AnsiballZ_\w+\.py)?['\"]*\s*&& sleep 0")
 
 
 def sh(*command: str, check: bool = True, **options) -> subprocess.CompletedProcess:
