@@ -16,7 +16,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 # One kernel, one audit rule table: whatever loads audit rules runs under this lock.
 KERNEL_LOCK := flock /run/whotouched-kernel.lock
 
-.PHONY: test test-steps venv host unit system sanity lint lint-runs build molecule images guest engine demo demo-down clean
+.PHONY: test test-steps venv chdb host unit system sanity lint lint-runs build molecule images guest engine demo demo-down clean
 
 # `make test` ends by printing how long each step took (and each Molecule scenario run); a
 # step records its time through scripts/timed.sh when WHOTOUCHED_TIMINGS names a file.
@@ -38,10 +38,16 @@ $(VENV)/.installed: requirements-dev.txt
 	$(TIMED) pip $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# chdb, a current ClickHouse in-process, only for the unit tests (requirements-chdb.txt).
+chdb: $(VENV)/.chdb
+$(VENV)/.chdb: requirements-chdb.txt $(VENV)/.installed
+	$(TIMED) pip-chdb $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-chdb.txt
+	touch $@
+
 host:
 	$(TIMED) host scripts/host-packages.sh
 
-unit: venv
+unit: venv chdb
 	$(TIMED) unit pytest tests/unit
 
 # The system tests include the test guest (a kernel of its own under QEMU) and a log
