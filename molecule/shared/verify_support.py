@@ -1,9 +1,18 @@
 """Shared by the scenarios' testinfra verifiers: the collection's own parsers, so the
 verifiers judge configuration files by meaning, not by the text the role wrote."""
 
+import json
+import os
 import shlex
+import shutil
+import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
+
+import pytest
+import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -100,7 +109,6 @@ def listening_ports(ss_output, process):
 
 def wait_for_line(host, path, marker, timeout=20.0):
     """The first line of the file ``path`` on ``host`` holding ``marker`` (polls; fails after ``timeout``)."""
-    import time
 
     deadline = time.monotonic() + timeout
     while True:
@@ -146,3 +154,37 @@ def stored_events(log_server, **options):
     result = log_server.ansible("whotouched.server_audit.audit_report", arguments, check=False)
     assert not result.get("failed"), result
     return result["events"]
+
+
+def platform_host(request, name):
+    """The testinfra host of the scenario's platform ``name`` (through Molecule's inventory)."""
+    inventory = request.config.option.ansible_inventory or os.environ["MOLECULE_INVENTORY_FILE"]
+    return testinfra.get_host(name, connection="ansible", ansible_inventory=inventory)
+
+
+def unique(prefix):
+    """A word no earlier run of a scenario can have logged."""
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+
+
+def poll(probe, timeout, interval=0.5):
+    """``probe()``'s first true value, or its last value once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def run_playbook(playbook, extra_vars=None):
+    """Run ``playbook`` (a scenario's own, with its group_vars) against the scenario's
+    inventory, as a user would change the running hosts; fails the test when it fails."""
+    command = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.fail("MOLECULE_INVENTORY_FILE is not set: run the verifier through molecule")
+    result = subprocess.run(
+        [command, "-i", inventory, str(playbook), "-e", json.dumps(extra_vars or {})],
+        cwd=str(Path(playbook).parent), capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import platform
+from verify_support import poll
 
 TOOL = Path(__file__).with_name("audit_burst.py")
 AUDIT_LOG = "/var/log/audit/audit.log"
@@ -32,15 +33,6 @@ NUM_LOGS = 5
 # Records of the template event the client's noise filters let through, and the one they drop.
 KEPT_TYPES = ("SYSCALL", "BPRM_FCAPS", "EXECVE", "CWD", "PROCTITLE")
 CLIENTS = ("delivery-debian", "delivery-rhel")
-
-
-def poll(probe, timeout, interval=1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def install_tool(host):

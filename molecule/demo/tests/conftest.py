@@ -1,16 +1,12 @@
-import os
 import sys
 from pathlib import Path
 
 import pytest
-import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-
-def _platform(request, name):
-    inventory = request.config.option.ansible_inventory or os.environ["MOLECULE_INVENTORY_FILE"]
-    return testinfra.get_host(name, connection="ansible", ansible_inventory=inventory)
+from verify_support import platform_host as _platform  # noqa: E402
 
 
 @pytest.fixture(scope="session")

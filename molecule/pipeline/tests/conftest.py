@@ -1,19 +1,13 @@
-import os
 import sys
 from pathlib import Path
 
 import pytest
-import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from verify_support import platform_host as _platform  # noqa: E402
 from pipeline_support import CLIENT, SERVER, sender_directory  # noqa: E402
-
-
-def _platform(request, name):
-    inventory = request.config.option.ansible_inventory or os.environ["MOLECULE_INVENTORY_FILE"]
-    return testinfra.get_host(name, connection="ansible", ansible_inventory=inventory)
 
 
 @pytest.fixture(scope="session")

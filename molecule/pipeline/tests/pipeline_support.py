@@ -5,16 +5,11 @@ import json
 import os
 import re
 import shlex
-import shutil
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
-import pytest
-from verify_support import as_logged_in_user
+from verify_support import as_logged_in_user, poll, run_playbook, unique  # noqa: F401
 
 CLIENT = "pipeline-client"
 SERVER = "pipeline-server"
@@ -28,21 +23,6 @@ CLIENT_SPOOL = "/var/spool/rsyslog"
 QUEUE_FILE = "whotouched_audit_fwd"
 # The settings converge.yml leaves (group_vars/linux.yml and the role's defaults).
 CONVERGED = {"protocol": "tcp", "queue_size": 50000, "queue_max_disk_space": "1g"}
-
-
-def unique(prefix):
-    """A word no earlier run of the scenario can have logged."""
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
-
-
-def poll(probe, timeout, interval=0.5):
-    """``probe()``'s first true value, or its last value once ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def sender_directory(server):
@@ -225,14 +205,7 @@ def configure_client(client, **settings):
     wanted = dict(CONVERGED, **settings)
     if client_settings(client) == wanted:
         return
-    playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory:
-        pytest.fail("MOLECULE_INVENTORY_FILE is not set: run the verifier through molecule")
     extra_vars = {"rsyslog_client_%s" % name: value for name, value in wanted.items()}
-    result = subprocess.run(
-        [playbook, "-i", inventory, str(SCENARIO_DIR / "client.yml"), "-e", json.dumps(extra_vars)],
-        cwd=str(SCENARIO_DIR), capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    run_playbook(SCENARIO_DIR / "client.yml", extra_vars)
     assert client_settings(client) == wanted
     assert poll(lambda: client.socket("unix:///dev/log").is_listening or client.file("/dev/log").exists, 30)
