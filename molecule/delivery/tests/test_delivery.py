@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import platform
-from verify_support import poll
+from verify_support import platform_host as platform, poll
 
 TOOL = Path(__file__).with_name("audit_burst.py")
 AUDIT_LOG = "/var/log/audit/audit.log"
