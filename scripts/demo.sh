@@ -13,6 +13,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The collection is the checkout itself, through a link (as scripts/molecule.sh points at it):
+# without it a fresh clone's site.yml would not find the roles.
+ANSIBLE_COLLECTIONS_PATH=$(python3 -c 'from tests.support.collection_path import collections_base; print(collections_base())')
+export ANSIBLE_COLLECTIONS_PATH
 export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 LOCK=/run/whotouched-kernel.lock
 HOLDER=/run/whotouched-demo.lock-holder
