@@ -109,7 +109,6 @@ def listening_ports(ss_output, process):
 
 def wait_for_line(host, path, marker, timeout=20.0):
     """The first line of the file ``path`` on ``host`` holding ``marker`` (polls; fails after ``timeout``)."""
-
     deadline = time.monotonic() + timeout
     while True:
         result = host.run("grep -F -- %s %s", marker, path)
