@@ -29,12 +29,21 @@ and closed each time as audit_report does, page cache warm):
 Ingest is compared with what the processor does before it: reading the stream of the slice
 (records to events) and classifying, in this run.
 
+The ClickHouse backend beside it, on the same events: Debian's clickhouse-server (started on
+loopback ports with its data in the cache directory) or the server at --clickhouse-url,
+filled once with the events of the SQLite store, read back in the order stored and put
+into the ClickHouse store as the processor does (``known``, ``add``, ``commit`` every 2,000
+events); its ingest rate (this process's CPU and the server's, when it runs here), its
+bytes per event on disk (the active parts) and the same questions, whose matched counts
+must equal SQLite's.  --no-clickhouse leaves it out.
+
 Built once and kept in --cache-dir (a directory per size and recording), so reruns only ask;
 the ingest figures then are those of the build, with its date.
 Goals: every question under 200 ms at 10 million events and at least 100x faster than the
 scan; ingest at least as fast as parse + classify.
 
     python benchmarks/event_store_query.py [--events 10000000] [--cache-dir DIR]
+        [--clickhouse-url URL | --no-clickhouse]
 """
 
 from __future__ import annotations
@@ -75,16 +84,22 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sc
     format_time)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (  # noqa: E402
     BATCH_EVENTS)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (  # noqa: E402
+    read_store_settings)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (  # noqa: E402
     Ruleset)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (  # noqa: E402
     SqliteStore)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.clickhouse import (  # noqa: E402
+    ClickHouseHttp, ClickHouseStore, create_schema)
 from machine import machine_line  # noqa: E402
 from record_audit_session import RECORDINGS  # noqa: E402
 from record_audit_session import UID as RECORDED_UID  # noqa: E402
 from record_audit_session import USER as RECORDED_USER  # noqa: E402
 from record_audit_session import recorded_log  # noqa: E402
 from tests.support.audit_records import stored, through_default_filters  # noqa: E402
+from tests.support.clickhouse import SERVER as CLICKHOUSE_SERVER  # noqa: E402
+from tests.support.clickhouse import ClickHouseServer  # noqa: E402
 
 # Changed whenever the data built changes, so that an old cache is not used.
 DATA_FORMAT = "1"
@@ -95,6 +110,7 @@ LIMIT = 1000  # audit_report's default
 SAMPLE_EVERY = 100  # slice events compared with the store's
 GOAL_MS = 200.0
 GOAL_SPEEDUP = 100.0
+CLICKHOUSE_DATABASE = "whotouched_bench"
 
 
 # ---------------------------------------------------------------- the recorded events
@@ -380,6 +396,106 @@ def dataset(args):
     return directory, measured, logs
 
 
+# ---------------------------------------------------------------- ClickHouse
+
+def process_cpu(pid):
+    """CPU seconds (user + system) that process ``pid`` has used so far."""
+    with open("/proc/%d/stat" % pid) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def clickhouse_events(url):
+    rows = ClickHouseHttp(url, "system").all(
+        "SELECT count() FROM system.tables WHERE database = '%s' AND name = 'events'"
+        % CLICKHOUSE_DATABASE)
+    if not int(rows[0][0]):
+        return 0
+    return int(ClickHouseHttp(url, CLICKHOUSE_DATABASE).all("SELECT count() FROM events")[0][0])
+
+
+def fill_clickhouse(url, directory, server_pid):
+    """The SQLite store's events put into a new ClickHouse store as the processor puts them
+    there; what that measured."""
+    ClickHouseHttp(url, "system").execute("DROP DATABASE IF EXISTS %s" % CLICKHOUSE_DATABASE)
+    create_schema(read_store_settings({"backend": "clickhouse", "url": url,
+                                       "database": CLICKHOUSE_DATABASE}))
+    target = ClickHouseStore(url, CLICKHOUSE_DATABASE, writer="benchmark", max_age_days=0,
+                             timeout=300.0)
+    source = SqliteStore(str(directory / "events.db"), readonly=True)
+    fingerprint = Ruleset.load().fingerprint
+    measured = {"events": 0, "ingest_seconds": 0.0, "ingest_cpu": 0.0, "known_seconds": 0.0,
+                "already_stored": 0}
+    server_before = process_cpu(server_pid) if server_pid else None
+
+    def put(batch):
+        began, began_cpu = time.perf_counter(), time.process_time()
+        events = [event for _arrived, event in batch]
+        known = target.known(events)
+        measured["known_seconds"] += time.perf_counter() - began
+        for position, (arrived, event) in enumerate(batch):
+            if position not in known:
+                target.add(event, arrived, fingerprint)
+        measured["events"] += len(batch)
+        target.commit(measured["events"])
+        measured["ingest_seconds"] += time.perf_counter() - began
+        measured["ingest_cpu"] += time.process_time() - began_cpu
+        measured["already_stored"] += len(known)
+
+    batch = []
+    for stored_event in source.stored_events():
+        batch.append(stored_event)
+        if len(batch) >= BATCH_EVENTS:
+            put(batch)
+            batch = []
+            if measured["events"] % 1000000 == 0:
+                print("  ClickHouse: %d events stored (%.0f events/s)" % (
+                    measured["events"], measured["events"] / measured["ingest_seconds"]),
+                    file=sys.stderr, flush=True)
+    if batch:
+        put(batch)
+    source.close()
+    target.close()
+    if server_pid:
+        measured["server_cpu"] = process_cpu(server_pid) - server_before
+    measured["built"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return measured
+
+
+def clickhouse_dataset(args, directory, events):
+    """ClickHouse holding the dataset's events (filled when it does not): the server
+    started here (None with --clickhouse-url), its URL, and what the fill measured."""
+    server = None
+    url = args.clickhouse_url
+    if url is None:
+        server = ClickHouseServer(directory / "clickhouse")
+        url = server.url
+    record = directory / "clickhouse.json"
+    fills = json.loads(record.read_text()) if record.is_file() else {}
+    where = args.clickhouse_url or "local"
+    if where not in fills or clickhouse_events(url) != events:
+        print("filling ClickHouse at %s with the %d events (once; reruns use it)" % (url, events),
+              file=sys.stderr, flush=True)
+        fills[where] = fill_clickhouse(url, directory, server and server.process.pid)
+        record.write_text(json.dumps(fills, indent=1))
+    http = ClickHouseHttp(url, "system")
+    version = http.all("SELECT version()")[0][0]
+    parts = http.all("SELECT count(), sum(rows), sum(bytes_on_disk) FROM system.parts WHERE "
+                     "active AND database = '%s' AND table = 'events'" % CLICKHOUSE_DATABASE)[0]
+    return server, url, dict(fills[where], version=version, parts=int(parts[0]),
+                             bytes=int(parts[2]))
+
+
+def ask_clickhouse(url, ruleset, filters):
+    began = time.perf_counter()
+    store = ClickHouseStore(url, CLICKHOUSE_DATABASE, readonly=True, timeout=300.0)
+    try:
+        _events, counts = store.find(EventFilter(**filters), ruleset, LIMIT)
+    finally:
+        store.close()
+    return time.perf_counter() - began, counts["matched"]
+
+
 # ---------------------------------------------------------------- measuring
 
 def processor_rate(stream_path, limit_lines=200000):
@@ -502,10 +618,35 @@ def main():
                         help="where the recorded logs are kept (recorded there when missing)")
     parser.add_argument("--session-log", help="a recorded session log instead")
     parser.add_argument("--exec-log", help="a recorded exec-heavy log instead")
+    parser.add_argument("--clickhouse-url",
+                        help="a ClickHouse (HTTP) to fill and ask instead of starting Debian's "
+                        "clickhouse-server here (its database %s is replaced)"
+                        % CLICKHOUSE_DATABASE)
+    parser.add_argument("--no-clickhouse", action="store_true",
+                        help="SQLite alone, without the ClickHouse backend beside it")
     args = parser.parse_args()
     if not 1 <= args.hosts <= 750 or args.events < args.block or args.slice < 1:
         parser.error("--hosts from 1 to 750, --events at least --block, --slice 1 or more")
+    if not args.no_clickhouse and not args.clickhouse_url and \
+            not os.access(CLICKHOUSE_SERVER, os.X_OK):
+        parser.error("no %s: install Debian's clickhouse-server (scripts/host-packages.sh), "
+                     "give --clickhouse-url, or --no-clickhouse" % CLICKHOUSE_SERVER)
     directory, measured, logs = dataset(args)
+    server = None
+    try:
+        clickhouse = None
+        if not args.no_clickhouse:
+            server, url, clickhouse = clickhouse_dataset(args, directory, measured["events"])
+            clickhouse["url"] = url
+        report(args, directory, measured, logs, clickhouse)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def report(args, directory, measured, logs, clickhouse):
+    """Ask the questions and print every figure; ``clickhouse``: what
+    :func:`clickhouse_dataset` gave, or None."""
     templates = {name: recorded_events(path) for name, path in logs.items()}
     ruleset = Ruleset.load()
     wall_rate, cpu_rate = processor_rate(directory / "stream.log")
@@ -539,6 +680,21 @@ def main():
               measured["tail_events"] / max(measured["tail_seconds"], 1e-9)))
     if measured["already_stored"]:
         print("WRONG: known() said %d new events were stored already" % measured["already_stored"])
+    if clickhouse:
+        print("ClickHouse %s: %.2f GB on disk (%d active parts), %.0f bytes per event; "
+              "ingest (known + add + commit every %d events): %.0f events/s, %.0f events per "
+              "CPU s of this process%s (filled %s)" % (
+                  clickhouse["version"], clickhouse["bytes"] / 1e9, clickhouse["parts"],
+                  clickhouse["bytes"] / float(measured["events"]), BATCH_EVENTS,
+                  clickhouse["events"] / clickhouse["ingest_seconds"],
+                  clickhouse["events"] / clickhouse["ingest_cpu"],
+                  ", %.0f per CPU s of this process and the server together" % (
+                      clickhouse["events"] / (clickhouse["ingest_cpu"]
+                                              + clickhouse["server_cpu"]))
+                  if "server_cpu" in clickhouse else "", clickhouse["built"]))
+        if clickhouse["already_stored"]:
+            print("WRONG: ClickHouse's known() said %d new events were stored already"
+                  % clickhouse["already_stored"])
     print("processor's parse + classify of the stored stream (this run): %.0f events/s, "
           "%.0f events per CPU s" % (wall_rate, cpu_rate))
     # per CPU second: the build and this run may have had different shares of a busy machine
@@ -554,14 +710,22 @@ def main():
     header = "%-20s %9s %17s %9s %17s %17s %9s" % (
         "question", "matched", "store ms med/max", "scan x", "scan s med/max",
         "ausearch s med/max", "speedup")
+    if clickhouse:
+        header += " %20s" % "ClickHouse ms med/max"
     print(header)
-    missed = []
+    missed, disagree = [], []
     for name, rounds in questions(args, measured, templates):
-        store_times, matched = [], []
+        store_times, matched, clickhouse_times = [], [], []
         for filters, _arguments in rounds:
             seconds, count = ask_store(database, ruleset, filters)
             store_times.append(seconds)
             matched.append(count)
+            if clickhouse:
+                seconds, other = ask_clickhouse(clickhouse["url"], ruleset, filters)
+                clickhouse_times.append(seconds)
+                if other != count:
+                    disagree.append("%s %r: SQLite %d, ClickHouse %d" % (name, filters, count,
+                                                                         other))
         scan_times, ausearch_times = [], []
         for filters, arguments in rounds[:args.scan_rounds]:
             scan_times.append(scan_files(directory / "remote", ruleset, filters)[0] * args.slice)
@@ -575,7 +739,8 @@ def main():
             name, statistics.median(matched), store_median, store_worst, args.slice,
             scan_median / 1000.0, scan_worst / 1000.0,
             "%8.1f/%-8.1f" % tuple(value / 1000.0 for value in figures(ausearch_times))
-            if ausearch_times else "(cannot ask)", speedup))
+            if ausearch_times else "(cannot ask)", speedup)
+            + (" %11.1f/%-8.1f" % figures(clickhouse_times) if clickhouse else ""))
         if store_worst >= GOAL_MS:
             missed.append("%s: worst %.0f ms >= %.0f ms" % (name, store_worst, GOAL_MS))
         if speedup < GOAL_SPEEDUP:
@@ -585,6 +750,9 @@ def main():
              "MET" if not missed else "MISSED (%s)" % "; ".join(missed)))
     print("(ausearch: one host has no risk level in ausearch, so it gives the whole host; the "
           "common search is ausearch -f on the path, which matches PATH records only)")
+    if clickhouse:
+        print("ClickHouse and SQLite matched the same events: %s" % (
+            "yes, every question" if not disagree else "NO: " + "; ".join(disagree)))
 
 
 if __name__ == "__main__":

@@ -602,11 +602,21 @@ class SqliteStore(EventStore):
     def dump(self):
         """Every event with its arrival time, in the order they were stored (for tests and
         tools)."""
-        try:
-            rows = self._db.execute("SELECT arrived, body FROM events ORDER BY id").fetchall()
-        except self._sqlite3.Error as exc:
-            raise self._failure(exc, "read")
-        return [(arrived, self._decode(packed)) for arrived, packed in rows]
+        return list(self.stored_events())
+
+    def stored_events(self, chunk=10000):
+        """:meth:`dump`, read ``chunk`` events at a time (a store too large for memory)."""
+        last = 0
+        while True:
+            try:
+                rows = self._db.execute("SELECT id, arrived, body FROM events WHERE id > ? "
+                                        "ORDER BY id LIMIT ?", (last, chunk)).fetchall()
+            except self._sqlite3.Error as exc:
+                raise self._failure(exc, "read")
+            for last, arrived, packed in rows:
+                yield arrived, self._decode(packed)
+            if len(rows) < chunk:
+                return
 
     def wall_history(self, since, slice_seconds, recent, open_rank, open_limit):
         db = self._db

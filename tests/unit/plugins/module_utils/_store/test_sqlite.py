@@ -117,6 +117,16 @@ def test_known_names_the_events_already_stored(tmp_path):
     store.close()
 
 
+def test_stored_events_are_read_a_chunk_at_a_time_in_the_order_stored(tmp_path):
+    events = events_of(["id"], ["w"], ["ls"], ["who"], ["date"])
+    store = filled(tmp_path / "events.db", events)
+    for chunk in (1, 2, 5, 6):
+        assert list(store.stored_events(chunk)) == store.dump()
+    assert [event["argv"] for _arrived, event in store.stored_events(2)] == [
+        ["id"], ["w"], ["ls"], ["who"], ["date"]]
+    store.close()
+
+
 def test_retention_by_age_removes_exactly_what_arrived_before_the_limit(tmp_path):
     day = 86400.0
     now = 1800000000.0
