@@ -92,7 +92,10 @@ _DAY = 86400
 # A name pattern's character wildcards: ClickHouse before 23.x matches them per byte.
 _ONE_CHARACTER = ".{1,4}"
 _REGEX_SPECIAL = frozenset("\\|()^$.[]?*+{}")
+# A query that reads the events' bodies filters in PREWHERE: the bodies are then read only
+# where its conditions hold (with WHERE, 18.16 reads every body it scans).
 _NEWEST_FIRST = " ORDER BY epoch DESC, serial DESC, seq DESC"
+_WILDCARDS = frozenset("*?[")  # what makes a host or user filter an fnmatch pattern
 _MAX_ERROR = 300
 
 
@@ -460,7 +463,11 @@ class ClickHouseStore(EventStore):
             where.append("level >= %d" % level_rank)
         for columns, pattern in ((_SENDER_COLUMNS, event_filter.host),
                                  (_PERSON_COLUMNS, event_filter.user)):
-            if pattern:
+            if pattern and not _WILDCARDS.intersection(pattern):
+                # a name: compared, not matched (the columns' data is read, no regex run)
+                where.append("(%s)" % " OR ".join(
+                    "%s = %s" % (column, quote(pattern)) for column in columns))
+            elif pattern:
                 regex, precise = _pattern_regex(pattern)
                 exact = exact and precise
                 where.append("(%s)" % " OR ".join(
@@ -489,7 +496,7 @@ class ClickHouseStore(EventStore):
             "SELECT countIf(level >= %d), countIf(ruleset != %s) FROM events WHERE %s"
             % (rank, mine, where))[0])
         if exact and not (others and rank):
-            rows = self.http.rows("SELECT ruleset, body FROM events WHERE %s AND level >= %d%s%s"
+            rows = self.http.rows("SELECT ruleset, body FROM events PREWHERE %s AND level >= %d%s%s"
                                   % (where, rank, _NEWEST_FIRST,
                                      " LIMIT %d" % limit if limit else ""))
             events = []
@@ -509,7 +516,7 @@ class ClickHouseStore(EventStore):
         by the file scan's own filter."""
         matched, newest = 0, []
         for ruleset, body in self.http.rows(
-                "SELECT ruleset, body FROM events WHERE %s AND (ruleset != %s OR level >= %d)%s"
+                "SELECT ruleset, body FROM events PREWHERE %s AND (ruleset != %s OR level >= %d)%s"
                 % (where, quote(rules.fingerprint), event_filter.min_rank, _NEWEST_FIRST)):
             event = self._decode(body)
             if ruleset != rules.fingerprint:
@@ -530,7 +537,7 @@ class ClickHouseStore(EventStore):
         where = where.replace("kind != 'health'", "kind = 'health'", 1)
         if exact:
             return int(self.http.all("SELECT count() FROM events WHERE %s" % where)[0][0])
-        return sum(1 for (body,) in self.http.rows("SELECT body FROM events WHERE %s" % where)
+        return sum(1 for (body,) in self.http.rows("SELECT body FROM events PREWHERE %s" % where)
                    if sender.keeps(self._decode(body)))
 
     def dump(self):
@@ -543,9 +550,9 @@ class ClickHouseStore(EventStore):
         mine = "writer = %s AND kind != 'health'" % quote(self.writer)
         lately = "%s AND arrived >= %s AND day >= %s" % (mine, quote(float(since)),
                                                          quote(_utc_day(since)))
-        last = self.http.all("SELECT arrived, body FROM events WHERE %s ORDER BY seq DESC "
+        last = self.http.all("SELECT arrived, body FROM events PREWHERE %s ORDER BY seq DESC "
                              "LIMIT %d" % (mine, recent))
-        alerting = self.http.all("SELECT arrived, body FROM events WHERE %s AND level >= %d "
+        alerting = self.http.all("SELECT arrived, body FROM events PREWHERE %s AND level >= %d "
                                  "ORDER BY arrived DESC, seq DESC LIMIT %d"
                                  % (lately, open_rank, open_limit))
         activity = self.http.all(
