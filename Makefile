@@ -16,7 +16,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 # One kernel, one audit rule table: whatever loads audit rules runs under this lock.
 KERNEL_LOCK := flock /run/whotouched-kernel.lock
 
-.PHONY: test test-steps venv chdb host unit system sanity lint lint-runs build molecule images guest engine demo demo-down clean
+.PHONY: test test-steps venv chdb host unit system sanity lint lint-runs build molecule images guest engine demo demo-images demo-down clean
 
 # `make test` ends by printing how long each step took (and each Molecule scenario run); a
 # step records its time through scripts/timed.sh when WHOTOUCHED_TIMINGS names a file.
@@ -99,12 +99,16 @@ molecule: venv images
 
 # The demo: three local containers, site.yml, two sessions, the who-did-what report
 # (the Molecule scenario molecule/demo).  It holds the kernel lock until demo-down.  It
-# builds only the images its scenario runs on (molecule/demo/molecule.yml's defaults).
+# builds only the images its scenario runs on (molecule/demo/molecule.yml's defaults),
+# while the Python toolchain installs.
 DEMO_SUITES := bookworm trixie
 
-demo: venv engine
-	scripts/build-images.sh $(DEMO_SUITES)
+demo:
+	$(MAKE) --no-print-directory -j2 venv demo-images
 	scripts/demo.sh up
+
+demo-images: engine
+	scripts/build-images.sh $(DEMO_SUITES)
 
 demo-down: venv
 	scripts/demo.sh down

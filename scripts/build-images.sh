@@ -25,17 +25,12 @@ command -v mmdebstrap >/dev/null 2>&1 || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null || die "apt-get install mmdebstrap failed."
 }
 
-recipe_hash() {
-  { echo "$1 $PACKAGES"; cat "$0"; } | sha256sum | cut -c1-16
-}
-
 work=$(mktemp -d)
 chmod 0755 "$work"  # apt's sandbox user reads the Ubuntu keyring from here
 trap 'rm -rf "$work"' EXIT
 
-UBUNTU_KEYRING=""
+UBUNTU_KEYRING="$work/ubuntu-archive-keyring.gpg"
 fetch_ubuntu_keyring() {
-  UBUNTU_KEYRING="$work/ubuntu-archive-keyring.gpg"
   if [ ! -s "$UBUNTU_KEYRING" ]; then
     curl -fsS -o "$work/ubuntu-keyring.deb" "$UBUNTU_MIRROR/$UBUNTU_KEYRING_DEB" \
       || die "cannot download the Ubuntu keyring from $UBUNTU_MIRROR."
@@ -46,43 +41,75 @@ fetch_ubuntu_keyring() {
   fi
 }
 
-build() {
-  local suite=$1 tag hash current
+is_ubuntu() { case "$1" in focal|jammy|noble) return 0 ;; *) return 1 ;; esac; }
+
+image_tag() {
+  if is_ubuntu "$1"; then echo "$UBUNTU_REPOSITORY:$1"; else echo "$REPOSITORY:$1"; fi
+}
+
+# The recipe: the root file system of SUITE as a tarball at OUT.
+rootfs() {
+  local suite=$1 out=$2
   local -a sources=() options=()
-  case "$suite" in
-    focal|jammy|noble)
-      tag="$UBUNTU_REPOSITORY:$suite"
-      fetch_ubuntu_keyring
-      options=("--components=main,universe" "--keyring=$UBUNTU_KEYRING")
-      sources=("deb $UBUNTU_MIRROR $suite main universe"
-               "deb $UBUNTU_MIRROR $suite-updates main universe"
-               "deb $UBUNTU_MIRROR $suite-security main universe")
-      ;;
-    *) tag="$REPOSITORY:$suite" ;;
-  esac
-  hash=$(recipe_hash "$suite")
-  current=$(docker image inspect -f '{{ index .Config.Labels "org.whotouched.recipe" }}' "$tag" 2>/dev/null || true)
-  if [ "$current" = "$hash" ]; then
-    echo "build-images: $tag is up to date"
-    return
+  if is_ubuntu "$suite"; then
+    options=("--components=main,universe" "--keyring=$UBUNTU_KEYRING")
+    sources=("deb $UBUNTU_MIRROR $suite main universe"
+             "deb $UBUNTU_MIRROR $suite-updates main universe"
+             "deb $UBUNTU_MIRROR $suite-security main universe")
   fi
-  echo "build-images: building $tag"
   # A Debian container's own sources come from the host's, so it reaches the same mirror;
-  # an Ubuntu container's are the archive lines above.  Keep the package lists, as an installed system has them.  The hooks' "$1" is the
-  # new root, expanded by mmdebstrap, not by this shell.
+  # an Ubuntu container's are the archive lines above.  Keep the package lists, as an
+  # installed system has them.  The hooks' "$1" is the new root, expanded by mmdebstrap,
+  # not by this shell.
   # shellcheck disable=SC2016
   mmdebstrap --quiet --variant=apt --include="$PACKAGES" --skip=cleanup/apt/lists "${options[@]}" \
     --customize-hook='chroot "$1" systemctl mask getty.target systemd-logind.service console-getty.service' \
     --customize-hook='rm -f "$1"/etc/machine-id; touch "$1"/etc/machine-id' \
-    "$suite" "$work/rootfs.tar" "${sources[@]}" || die "mmdebstrap $suite failed: see the messages above."
+    "$suite" "$out" "${sources[@]}"
+}
+
+# An image is rebuilt when its recipe changes: the suite, the packages, the sources and
+# the rootfs function above (not the rest of this script).
+recipe_hash() {
+  { echo "$1 $PACKAGES $UBUNTU_MIRROR $UBUNTU_KEYRING_SHA256"; declare -f rootfs; } \
+    | sha256sum | cut -c1-16
+}
+
+build() {
+  local suite=$1 tag=$2 hash=$3
+  rootfs "$suite" "$work/$suite.tar" || { echo "build-images: mmdebstrap $suite failed: see the messages above." >&2; return 1; }
   docker import \
     --change 'CMD ["/lib/systemd/systemd"]' \
     --change "LABEL org.whotouched.recipe=$hash" \
-    "$work/rootfs.tar" "$tag" >/dev/null || die "docker import of $tag failed."
-  rm -f "$work/rootfs.tar"
+    "$work/$suite.tar" "$tag" >/dev/null || { echo "build-images: docker import of $tag failed." >&2; return 1; }
+  rm -f "$work/$suite.tar"
+  echo "build-images: built $tag"
 }
 
 [ $# -gt 0 ] || set -- bookworm trixie bullseye focal jammy noble
+# Several images are built at once (their packages mostly come over the network).
+jobs=${WHOTOUCHED_IMAGE_JOBS:-3}
+failed=0
+running=0
 for suite in "$@"; do
-  build "$suite"
+  tag=$(image_tag "$suite")
+  hash=$(recipe_hash "$suite")
+  current=$(docker image inspect -f '{{ index .Config.Labels "org.whotouched.recipe" }}' "$tag" 2>/dev/null || true)
+  if [ "$current" = "$hash" ]; then
+    echo "build-images: $tag is up to date"
+    continue
+  fi
+  if is_ubuntu "$suite"; then fetch_ubuntu_keyring; fi
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
+  echo "build-images: building $tag"
+  build "$suite" "$tag" "$hash" &
+  running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+[ "$failed" = 0 ] || die "an image was not built: see the messages above."
