@@ -58,6 +58,17 @@ class RuleContext:
 DEFAULT_CONTEXT = RuleContext()
 
 
+def _with_slots(cls, *extra: str):
+    """The dataclass ``cls`` made again with ``__slots__`` (``dataclass(slots=True)`` needs
+    Python 3.10): its fields and ``extra`` names in slots instead of an instance dict."""
+    names = tuple(item.name for item in dataclass_fields(cls))
+    namespace = dict(cls.__dict__)
+    for name in names + ("__dict__", "__weakref__"):
+        namespace.pop(name, None)
+    namespace["__slots__"] = names + extra
+    return type(cls)(cls.__name__, cls.__bases__, namespace)
+
+
 @dataclass(frozen=True)
 class AuditRule:
     """One line of a rules file, by meaning.
@@ -83,13 +94,15 @@ class AuditRule:
     keys: Tuple[str, ...] = ()
     prepend: bool = field(default=False, compare=False)
 
-    def __hash__(self) -> int:
+    def __post_init__(self) -> None:
         # The rules of a long file go through sets and dicts again and again: hash them once.
-        cached = self.__dict__.get("_hash")
-        if cached is None:
-            cached = hash(tuple(getattr(self, name) for name in _COMPARED_FIELDS))
-            object.__setattr__(self, "_hash", cached)
-        return cached
+        object.__setattr__(self, "_hash", hash((
+            self.kind, self.option, self.value, self.delete, self.action, self.filter_list,
+            self.syscalls, self.fields, self.comparisons, self.path, self.permissions,
+            self.keys)))
+
+    def __hash__(self) -> int:
+        return self._hash  # pylint: disable=no-member
 
     @property
     def arch(self) -> Optional[str]:
@@ -104,7 +117,8 @@ class AuditRule:
         return None
 
 
-_COMPARED_FIELDS = tuple(item.name for item in dataclass_fields(AuditRule) if item.compare)
+# A long file has a million rules: slots instead of a dict each, and the hash in one of them.
+AuditRule = _with_slots(AuditRule, "_hash")  # type: ignore[misc]
 
 
 def arch_of(fields: Iterable[Field]) -> Optional[str]:
