@@ -30,6 +30,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.rules_file import (
     RuleLine,
+    cyclic_gc_paused,
     parse_rules_text,
     render_lines,
 )
@@ -227,6 +228,7 @@ def _lock_warning(lines: Sequence[RuleLine]) -> Optional[str]:
             % (lock, after))
 
 
+@cyclic_gc_paused()
 def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state: str = "present",
                 exclusive: bool = False, context: RuleContext = DEFAULT_CONTEXT,
                 cache: Optional[Dict[str, tuple]] = None) -> MergeResult:

@@ -21,7 +21,9 @@ byte (a CRLF file keeps its carriage returns).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+import gc
+from contextlib import contextmanager
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
     unknown_syscalls,
@@ -42,6 +44,19 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
 )
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector off while a long file's lines and rules are made, and as it was
+    afterwards: they hold no cycles, and a million of them would be scanned again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class RuleLine:
@@ -79,6 +94,12 @@ def file_lines(text: Optional[str]) -> List[str]:
     if lines[-1] == "":
         lines.pop()
     return lines
+
+
+def handle_lines(handle: Iterable[str]) -> Iterator[str]:
+    """:func:`file_lines` of a file opened with ``newline="\\n"``, read as they come."""
+    for piece in handle:
+        yield piece[:-1] if piece.endswith("\n") else piece
 
 
 def render_lines(lines: Sequence[RuleLine]) -> str:
@@ -140,21 +161,24 @@ def read_line(content: str, context: RuleContext = DEFAULT_CONTEXT) -> RuleLine:
     return RuleLine(content, rule=rule, note="; ".join(notes) or None)
 
 
+@cyclic_gc_paused()
 def parse_rules_text(text: Optional[str], context: RuleContext = DEFAULT_CONTEXT,
-                     cache: Optional[Dict[str, Tuple]] = None) -> List[RuleLine]:
+                     cache: Optional[Dict[str, RuleLine]] = None) -> List[RuleLine]:
     """The lines of a rules file; comments, blanks and bad lines keep their text.
 
-    ``cache`` maps line texts already read (with the same ``context``) to what they hold, so
-    that a file read again, or a line repeated, is parsed once.
+    ``cache`` maps line texts already read (with the same ``context``) to their
+    :class:`RuleLine`, so that a file read again, or a line repeated, is parsed once (its lines
+    are not changed: they are shared).
     """
+    return list(read_lines(file_lines(text), context, cache))
+
+
+def read_lines(contents: Iterable[str], context: RuleContext = DEFAULT_CONTEXT,
+               cache: Optional[Dict[str, RuleLine]] = None) -> Iterator[RuleLine]:
+    """:func:`parse_rules_text` for lines given one by one (without their newline)."""
     cache = {} if cache is None else cache
-    lines = []
-    for content in file_lines(text):
-        known = cache.get(content)
-        if known is None:
-            line = read_line(content, context)
-            cache[content] = (line.rule, line.error, line.note)
-        else:
-            line = RuleLine(content, *known)
-        lines.append(line)
-    return lines
+    for content in contents:
+        line = cache.get(content)
+        if line is None:
+            line = cache[content] = read_line(content, context)
+        yield line
