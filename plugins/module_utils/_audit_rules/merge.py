@@ -194,6 +194,18 @@ def _line_warnings(lines: Sequence[RuleLine]) -> List[str]:
     return problems
 
 
+def _spellings(rules: Sequence[AuditRule], spelled: Dict[AuditRule, str]) -> List[str]:
+    """Each rule's normalized text, worked out once per distinct rule (``spelled`` holds those
+    known): a long file repeats them."""
+    result = []
+    for rule in rules:
+        text = spelled.get(rule)
+        if text is None:
+            text = spelled[rule] = format_rule(rule)
+        result.append(text)
+    return result
+
+
 def _not_a_rules_file(lines: Sequence[RuleLine]) -> Optional[str]:
     """Why the file is no audit rules file (a link to /etc/shadow, say), or None.
 
@@ -216,7 +228,7 @@ def _lock_warning(lines: Sequence[RuleLine]) -> Optional[str]:
     for number, line in enumerate(lines, start=1):
         if line.rule is None:
             continue
-        if lock is None and _locks(line.rule):
+        if lock is None and line.rule.kind == "control" and _locks(line.rule):
             lock = number
         elif lock is not None and not _is_control(line.rule, "-e"):
             after += 1
@@ -310,6 +322,6 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
         added=[spelling(rule) for rule in added],
         removed=[spelling(rule) for rule in removed],
         warnings=warnings,
-        returns={"rules": [spelling(rule) for rule in after],
+        returns={"rules": _spellings(after, spelled),
                  "duplicates": [spelling(rule) for rule in duplicates]},
     )

@@ -94,12 +94,30 @@ class AuditRule:
     keys: Tuple[str, ...] = ()
     prepend: bool = field(default=False, compare=False)
 
-    def __post_init__(self) -> None:
+    # pylint: disable-next=too-many-arguments
+    def __init__(self, kind: str, option: str = "", value: Optional[str] = None,
+                 delete: bool = False, action: str = "", filter_list: str = "",
+                 syscalls: Tuple[str, ...] = (), fields: Tuple[Field, ...] = (),
+                 comparisons: Tuple[Field, ...] = (), path: str = "", permissions: str = "",
+                 keys: Tuple[str, ...] = (), prepend: bool = False):
+        # What dataclass(frozen=True) writes, without looking up object.__setattr__ for each
+        # field: a long file makes a million rules.  The slots' own setters are frozen-proof.
+        _SET_KIND(self, kind)
+        _SET_OPTION(self, option)
+        _SET_VALUE(self, value)
+        _SET_DELETE(self, delete)
+        _SET_ACTION(self, action)
+        _SET_FILTER_LIST(self, filter_list)
+        _SET_SYSCALLS(self, syscalls)
+        _SET_FIELDS(self, fields)
+        _SET_COMPARISONS(self, comparisons)
+        _SET_PATH(self, path)
+        _SET_PERMISSIONS(self, permissions)
+        _SET_KEYS(self, keys)
+        _SET_PREPEND(self, prepend)
         # The rules of a long file go through sets and dicts again and again: hash them once.
-        object.__setattr__(self, "_hash", hash((
-            self.kind, self.option, self.value, self.delete, self.action, self.filter_list,
-            self.syscalls, self.fields, self.comparisons, self.path, self.permissions,
-            self.keys)))
+        _SET_HASH(self, hash((kind, option, value, delete, action, filter_list, syscalls, fields,
+                              comparisons, path, permissions, keys)))
 
     def __hash__(self) -> int:
         return self._hash  # pylint: disable=no-member
@@ -119,6 +137,9 @@ class AuditRule:
 
 # A long file has a million rules: slots instead of a dict each, and the hash in one of them.
 AuditRule = _with_slots(AuditRule, "_hash")  # type: ignore[misc]
+(_SET_KIND, _SET_OPTION, _SET_VALUE, _SET_DELETE, _SET_ACTION, _SET_FILTER_LIST, _SET_SYSCALLS,
+ _SET_FIELDS, _SET_COMPARISONS, _SET_PATH, _SET_PERMISSIONS, _SET_KEYS, _SET_PREPEND,
+ _SET_HASH) = (AuditRule.__dict__[name].__set__ for name in AuditRule.__slots__)
 
 
 def arch_of(fields: Iterable[Field]) -> Optional[str]:

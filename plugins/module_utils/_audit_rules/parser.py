@@ -105,6 +105,8 @@ class _Shared(dict):
 
 
 _SHARED = _Shared()
+# "-F", "-S" ...: the option words that take the next word as their value.
+_VALUE_OPTION_WORDS = frozenset("-" + letter for letter in SHORT_OPTIONS_WITH_VALUE)
 # What an option's argument was read as, for arguments read before (long files repeat them):
 # per machine name (what ``-F arch=`` values mean) the ``-F`` argument's canonical field;
 # ``-S``, ``-p`` and ``-a`` arguments; syscall lists (without numbers) in their canonical order.
@@ -138,11 +140,11 @@ def _options(rule_text: str, words: List[str]) -> List[Tuple[str, Optional[str],
     """(option, argument, word) triples the way getopt_long reads auditctl's options."""
     options = []
     index = 0
-    while index < len(words):
+    count = len(words)
+    while index < count:
         word = words[index]
         index += 1
-        if len(word) == 2 and word[0] == "-" and word[1] in SHORT_OPTIONS_WITH_VALUE \
-                and index < len(words):
+        if word in _VALUE_OPTION_WORDS and index < count:
             # The common case, "-F arch=b64": what the loop below does with it, in short.
             argument = words[index]
             index += 1
@@ -157,7 +159,7 @@ def _options(rule_text: str, words: List[str]) -> List[Tuple[str, Optional[str],
             if LONG_OPTIONS[name]:
                 if has_value:
                     argument = attached
-                elif index < len(words):
+                elif index < count:
                     argument = words[index]
                     index += 1
                 else:
@@ -177,7 +179,7 @@ def _options(rule_text: str, words: List[str]) -> List[Tuple[str, Optional[str],
             if letter in SHORT_OPTIONS_WITH_VALUE:
                 if position < len(word):
                     argument = word[position:]
-                elif index < len(words):
+                elif index < count:
                     # getopt takes the next word even when it starts with "-".
                     argument = words[index]
                     index += 1
@@ -335,7 +337,7 @@ def _add_key(keys: List[str], key: str, rule_text: str, token: str) -> None:
         raise RuleSyntaxError(rule_text, token, "key option needs a value")
     if KEY_SEPARATOR in key:
         raise RuleSyntaxError(rule_text, token, "key %s has an illegal character" % key)
-    joined = len(KEY_SEPARATOR.join(keys + [key]))
+    joined = len(KEY_SEPARATOR.join(keys + [key])) if keys else len(key)
     if joined > AUDIT_MAX_KEY_LEN:
         raise RuleSyntaxError(rule_text, token, "key option exceeds size limit")
     keys.append(_SHARED[key])
@@ -365,10 +367,13 @@ def parse_rule(text: str, context: RuleContext = DEFAULT_CONTEXT) -> AuditRule:
     to the kernel, and for a few things it would send but the kernel refuses for sure
     (relative paths, ordering operators on strings).
     """
-    words = rule_words(text)
+    words = text.split(" ")
+    joined = text
+    if "" in words:
+        words = [word for word in words if word]  # rule_words
+        joined = " ".join(words)
     if not words:
         raise RuleSyntaxError(text, text, "empty rule")
-    joined = " ".join(words)
     options = _options(joined, words)
 
     controls = [item for item in options if item[0] in CONTROL_OPTIONS]
@@ -547,7 +552,8 @@ def _take_comparison(draft: _Draft, option: str, argument: str, token: str) -> N
 
 def _take_key(draft: _Draft, option: str, argument: str, token: str) -> None:
     """``-k KEY``."""
-    if not draft.command or not draft.takes_key:
+    if not draft.command or not (draft.key_anchor or draft.filter_list == "filesystem"):
+        # (not draft.takes_key, spelled out: a long file has a key on most lines)
         draft.refuse(token, "key option needs a watch or syscall given prior to it")
     _add_key(draft.keys, argument, draft.text, token)
 

@@ -142,7 +142,7 @@ def read_line(content: str, context: RuleContext = DEFAULT_CONTEXT) -> RuleLine:
     if size > LINE_BYTES:
         return RuleLine(content, error=_overlong(content, size))
     seen, _nul, hidden = content.partition("\x00")
-    if is_comment_or_blank(seen):
+    if seen[:1] != "-" and is_comment_or_blank(seen):
         return RuleLine(content)
     notes = []
     if _nul:
@@ -155,10 +155,11 @@ def read_line(content: str, context: RuleContext = DEFAULT_CONTEXT) -> RuleLine:
         rule = parse_rule(seen, context)
     except RuleSyntaxError as error:
         return RuleLine(content, error="; ".join([str(error)] + notes))
-    for name in unknown_syscalls(rule, context):
-        notes.append("syscall %s is unknown for arch %s here: auditctl refuses the line"
-                     % (sanitize(name), rule.arch or context.native_arch))
-    return RuleLine(content, rule=rule, note="; ".join(notes) or None)
+    if rule.kind == "syscall" and context.syscall_tables:
+        for name in unknown_syscalls(rule, context):
+            notes.append("syscall %s is unknown for arch %s here: auditctl refuses the line"
+                         % (sanitize(name), rule.arch or context.native_arch))
+    return RuleLine(content, rule=rule, note="; ".join(notes) if notes else None)
 
 
 @cyclic_gc_paused()
