@@ -412,6 +412,9 @@ def main():
         kernel_changed = _load(module, run, params["path"], merged.text, merged.changed,
                                context, cache, result)
         result["changed"] = kernel_changed or result["changed"]
+    # The file's texts and lines are read for good: a long file's result is large enough.
+    cache.clear()
+    del merged
     module.exit_json(**result)
 
 

@@ -194,14 +194,20 @@ def _line_warnings(lines: Sequence[RuleLine]) -> List[str]:
     return problems
 
 
-def _spellings(rules: Sequence[AuditRule], spelled: Dict[AuditRule, str]) -> List[str]:
-    """Each rule's normalized text, worked out once per distinct rule (``spelled`` holds those
-    known): a long file repeats them."""
+def _spellings(lines: Sequence[RuleLine], spelled: Dict[AuditRule, str]) -> List[str]:
+    """The normalized text of each line's rule, worked out once per distinct rule (``spelled``
+    holds those known): a long file repeats them.  A line written as normalized lends its text."""
     result = []
-    for rule in rules:
+    for line in lines:
+        rule = line.rule
+        if rule is None:
+            continue
         text = spelled.get(rule)
         if text is None:
-            text = spelled[rule] = format_rule(rule)
+            text = format_rule(rule)
+            if text == line.text:
+                text = line.text
+            spelled[rule] = text
         result.append(text)
     return result
 
@@ -322,6 +328,6 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
         added=[spelling(rule) for rule in added],
         removed=[spelling(rule) for rule in removed],
         warnings=warnings,
-        returns={"rules": _spellings(after, spelled),
+        returns={"rules": _spellings(lines, spelled),
                  "duplicates": [spelling(rule) for rule in duplicates]},
     )

@@ -606,7 +606,7 @@ def _finished_rule(draft: _Draft) -> AuditRule:
     if draft.watch:
         return AuditRule(kind="watch", delete=draft.command == "-W", path=draft.path,
                          permissions=draft.permissions or PERMISSION_ORDER,
-                         keys=tuple(draft.keys))
+                         keys=_SHARED[tuple(draft.keys)])
     syscalls = draft.syscalls
     if "all" in syscalls and draft.filter_list == "exit":
         syscalls = []
@@ -628,7 +628,7 @@ def _finished_rule(draft: _Draft) -> AuditRule:
         filter_list=draft.filter_list, syscalls=canonical_syscalls,
         fields=_SHARED[tuple(sorted(fields, key=field_sort_key)) if len(fields) > 1
                        else tuple(fields)],
-        comparisons=tuple(sorted(draft.comparisons)), keys=tuple(draft.keys),
+        comparisons=tuple(sorted(draft.comparisons)), keys=_SHARED[tuple(draft.keys)],
         prepend=draft.command == "-A",
     )
 
