@@ -109,12 +109,14 @@ _SHARED = _Shared()
 _VALUE_OPTION_WORDS = frozenset("-" + letter for letter in SHORT_OPTIONS_WITH_VALUE)
 # What an option's argument was read as, for arguments read before (long files repeat them):
 # per machine name (what ``-F arch=`` values mean) the ``-F`` argument's canonical field;
-# ``-S``, ``-p`` and ``-a`` arguments; syscall lists (without numbers) in their canonical order.
+# ``-S``, ``-p`` and ``-a`` arguments; syscall lists (without numbers) and fields in their
+# canonical order.
 _FIELD_MEMOS: Dict[str, Dict[str, Field]] = {}
 _SYSCALL_MEMO: Dict[str, Tuple[List[str], bool]] = {}
 _PERMISSIONS_MEMO: Dict[str, str] = {}
 _LIST_ACTION_MEMO: Dict[str, Tuple[str, str]] = {}
 _SORTED_SYSCALLS_MEMO: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
+_SORTED_FIELDS_MEMO: Dict[Tuple[Field, ...], Tuple[Field, ...]] = {}
 
 
 def _remember(memo: Dict, key, value):
@@ -593,8 +595,8 @@ def _rule_from_options(text: str, options, context: RuleContext) -> AuditRule:
         if take is None:
             if option[1:] in NOT_IN_A_RULES_FILE:
                 draft.refuse(token, "%s, it is not a rule" % NOT_IN_A_RULES_FILE[option[1:]])
-            # pragma: no cover - _options only yields the options handled above
-            draft.refuse(token, "unsupported option %s" % option)
+            # _options only yields the options handled above
+            draft.refuse(token, "unsupported option %s" % option)  # pragma: no cover
         take(draft, option, argument, token)
     return _finished_rule(draft)
 
@@ -622,12 +624,14 @@ def _finished_rule(draft: _Draft) -> AuditRule:
     else:
         canonical_syscalls = _canonical_syscalls(
             syscalls, draft.syscall_arch or draft.context.native_arch, draft.context)
-    fields = draft.fields
+    fields = tuple(draft.fields)
+    canonical_fields = _SORTED_FIELDS_MEMO.get(fields)
+    if canonical_fields is None:
+        canonical_fields = _remember(_SORTED_FIELDS_MEMO, fields,
+                                     _SHARED[tuple(sorted(fields, key=field_sort_key))])
     return AuditRule(
         kind="syscall", delete=draft.command == "-d", action=draft.action,
-        filter_list=draft.filter_list, syscalls=canonical_syscalls,
-        fields=_SHARED[tuple(sorted(fields, key=field_sort_key)) if len(fields) > 1
-                       else tuple(fields)],
+        filter_list=draft.filter_list, syscalls=canonical_syscalls, fields=canonical_fields,
         comparisons=tuple(sorted(draft.comparisons)), keys=_SHARED[tuple(draft.keys)],
         prepend=draft.command == "-A",
     )
