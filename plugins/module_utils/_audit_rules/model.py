@@ -60,12 +60,21 @@ DEFAULT_CONTEXT = RuleContext()
 
 def _with_slots(cls, *extra: str):
     """The dataclass ``cls`` made again with ``__slots__`` (``dataclass(slots=True)`` needs
-    Python 3.10): its fields and ``extra`` names in slots instead of an instance dict."""
+    Python 3.10): its fields and ``extra`` names in slots instead of an instance dict.  Copies
+    and pickles of a frozen instance are made through ``__init__``, as Python 3.10 does."""
     names = tuple(item.name for item in dataclass_fields(cls))
     namespace = dict(cls.__dict__)
     for name in names + ("__dict__", "__weakref__"):
         namespace.pop(name, None)
     namespace["__slots__"] = names + extra
+
+    def __getstate__(self):
+        return [getattr(self, name) for name in names]
+
+    def __setstate__(self, state):
+        self.__init__(*state)
+
+    namespace.update(__getstate__=__getstate__, __setstate__=__setstate__)
     return type(cls)(cls.__name__, cls.__bases__, namespace)
 
 
