@@ -267,13 +267,13 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
     problem = _not_a_rules_file(lines)
     if problem:
         raise FileValidationError(problem)
-    before = [line.rule for line in lines if line.rule is not None]
     wanted = unique_rules(wanted)
     warnings = _line_warnings(lines)
     added: List[AuditRule] = []
     removed: List[AuditRule] = []
 
     if exclusive:
+        before = [line.rule for line in lines if line.rule is not None]
         ordered = sorted(wanted, key=_control_rank)
         lines = [RuleLine(EXCLUSIVE_HEADER)]
         lines += [RuleLine(format_rule(rule), rule=rule) for rule in ordered]
