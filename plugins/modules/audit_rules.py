@@ -253,7 +253,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
     merge_rules,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.rules_file import (
+    cyclic_gc_paused,
+    handle_lines,
     parse_rules_text,
+    read_lines,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.model import (
     RuleContext,
@@ -296,9 +299,11 @@ def _runner(module):
 def _validate_candidate(wanted, state, context, cache):
     """The temp file must hold the wanted rules (or lack them) when read back."""
     def validate(temp_path):
-        with open(temp_path, encoding="utf-8", newline="") as handle:
-            held = set(line.rule for line in parse_rules_text(handle.read(), context, cache)
-                       if line.is_rule)
+        wanted_set = set(wanted)
+        # Read line by line: a long file is not held twice over while the merge result lives.
+        with open(temp_path, encoding="utf-8", newline="\n") as handle:
+            held = set(line.rule for line in read_lines(handle_lines(handle), context, cache)
+                       if line.rule in wanted_set)
         for rule in wanted:
             if (rule in held) != (state == "present"):
                 raise FileValidationError("the new file does not read back as intended")
@@ -362,6 +367,7 @@ def _load(module, run, path, text, changed, context, cache, result):
     return kernel_changed
 
 
+@cyclic_gc_paused()
 def main():
     module = AnsibleModule(
         argument_spec=merged_file_argument_spec(
@@ -406,6 +412,9 @@ def main():
         kernel_changed = _load(module, run, params["path"], merged.text, merged.changed,
                                context, cache, result)
         result["changed"] = kernel_changed or result["changed"]
+    # The file's texts and lines are read for good: a long file's result is large enough.
+    cache.clear()
+    del merged
     module.exit_json(**result)
 
 

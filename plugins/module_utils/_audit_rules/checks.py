@@ -10,7 +10,6 @@ refused on this target (an unknown syscall, two values for one setting)."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.grammar import (
@@ -175,11 +174,16 @@ def filter_list_of(rule: AuditRule) -> str:
     return "exit" if rule.kind == "watch" else rule.filter_list
 
 
-def _overlap_shape(rule: AuditRule) -> AuditRule:
-    """The rule as :func:`may_overlap` sees it: without keys, comparisons and tests other than
-    ``=`` (copies of a rule that differ only there overlap the same rules)."""
-    return replace(rule, keys=(), comparisons=(), prepend=False,
-                   fields=tuple(item for item in rule.fields if item[1] == "="))
+def _overlap_shape(rule: AuditRule) -> Tuple:
+    """What :func:`may_overlap` sees of a rule (its kind, list, syscalls, path and ``=`` tests),
+    so that rules of one shape overlap the same rules: copies of a rule that differ only in
+    keys, comparisons or other tests, a watch's permissions."""
+    fields = rule.fields
+    for item in fields:
+        if item[1] != "=":
+            fields = tuple(item for item in fields if item[1] == "=")
+            break
+    return (rule.kind, rule.filter_list, rule.syscalls, rule.path, fields)
 
 
 def shadowed_never_rules(rules: Sequence[AuditRule]) -> List[Tuple[AuditRule, AuditRule]]:
@@ -192,9 +196,9 @@ def shadowed_never_rules(rules: Sequence[AuditRule]) -> List[Tuple[AuditRule, Au
     """
     pairs = []
     # per filter list: the shape of each earlier always rule or watch -> its first rule, in order
-    earlier: Dict[str, Dict[AuditRule, AuditRule]] = {}
+    earlier: Dict[str, Dict[Tuple, AuditRule]] = {}
     # never shape -> (the first earlier rule it overlaps, or None; how many shapes were tried)
-    verdicts: Dict[AuditRule, Tuple[Optional[AuditRule], int]] = {}
+    verdicts: Dict[Tuple, Tuple[Optional[AuditRule], int]] = {}
     checked = set()
     for rule in rules:
         if rule.kind == "control" or rule.delete:
@@ -210,8 +214,9 @@ def shadowed_never_rules(rules: Sequence[AuditRule]) -> List[Tuple[AuditRule, Au
         candidates = earlier.get(rule.filter_list, {})
         found, tried = verdicts.get(shape, (None, 0))
         if found is None:
-            for other_shape, first in itertools.islice(candidates.items(), tried, None):
-                if may_overlap(other_shape, shape):
+            # A rule overlaps what its shape overlaps: the first rule of each shape stands for it.
+            for first in itertools.islice(candidates.values(), tried, None):
+                if may_overlap(first, rule):
                     found = first
                     break
             verdicts[shape] = (found, len(candidates))

@@ -22,23 +22,23 @@ def format_rule(rule: AuditRule) -> str:
     if rule.kind == "control":
         return rule.option if rule.value is None else "%s %s" % (rule.option, rule.value)
     if rule.kind == "watch":
-        words = ["-W" if rule.delete else "-w", rule.path, "-p", rule.permissions]
-        for key in rule.keys:
-            words += ["-k", key]
-        return " ".join(words)
+        text = "%s %s -p %s" % ("-W" if rule.delete else "-w", rule.path, rule.permissions)
+        return text + "".join([" -k " + key for key in rule.keys])
     command = "-d" if rule.delete else ("-A" if rule.prepend else "-a")
-    words = [command, "%s,%s" % (rule.action, rule.filter_list)]
+    words = ["%s %s,%s" % (command, rule.action, rule.filter_list)]
+    fields = rule.fields
     # -F arch= must come before -S, because it decides which table names the syscalls.
-    words += ["-F %s%s%s" % item for item in rule.fields if item[0] == "arch"]
+    words += ["-F %s%s%s" % item for item in fields if item[0] == "arch"]
     if rule.syscalls:
-        words += ["-S", ",".join(rule.syscalls)]
+        words.append("-S " + ",".join(rule.syscalls))
     elif rule.filter_list == "exit":
         # Spelled out as auditctl -l does: a key needs -S (or a path) before it.
-        words += ["-S", "all"]
-    words += ["-F %s%s%s" % item for item in rule.fields if item[0] != "arch"]
-    words += ["-C %s%s%s" % item for item in rule.comparisons]
+        words.append("-S all")
+    words += ["-F %s%s%s" % item for item in fields if item[0] != "arch"]
+    if rule.comparisons:
+        words += ["-C %s%s%s" % item for item in rule.comparisons]
     # "-F key=" is accepted on every list; "-k" needs a syscall, a watch or a perm first.
-    words += ["-F key=%s" % key for key in rule.keys]
+    words += ["-F key=" + key for key in rule.keys]
     return " ".join(words)
 
 

@@ -30,6 +30,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.rules_file import (
     RuleLine,
+    cyclic_gc_paused,
     parse_rules_text,
     render_lines,
 )
@@ -193,6 +194,24 @@ def _line_warnings(lines: Sequence[RuleLine]) -> List[str]:
     return problems
 
 
+def _spellings(lines: Sequence[RuleLine], spelled: Dict[AuditRule, str]) -> List[str]:
+    """The normalized text of each line's rule, worked out once per distinct rule (``spelled``
+    holds those known): a long file repeats them.  A line written as normalized lends its text."""
+    result = []
+    for line in lines:
+        rule = line.rule
+        if rule is None:
+            continue
+        text = spelled.get(rule)
+        if text is None:
+            text = format_rule(rule)
+            if text == line.text:
+                text = line.text
+            spelled[rule] = text
+        result.append(text)
+    return result
+
+
 def _not_a_rules_file(lines: Sequence[RuleLine]) -> Optional[str]:
     """Why the file is no audit rules file (a link to /etc/shadow, say), or None.
 
@@ -215,7 +234,7 @@ def _lock_warning(lines: Sequence[RuleLine]) -> Optional[str]:
     for number, line in enumerate(lines, start=1):
         if line.rule is None:
             continue
-        if lock is None and _locks(line.rule):
+        if lock is None and line.rule.kind == "control" and _locks(line.rule):
             lock = number
         elif lock is not None and not _is_control(line.rule, "-e"):
             after += 1
@@ -227,6 +246,7 @@ def _lock_warning(lines: Sequence[RuleLine]) -> Optional[str]:
             % (lock, after))
 
 
+@cyclic_gc_paused()
 def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state: str = "present",
                 exclusive: bool = False, context: RuleContext = DEFAULT_CONTEXT,
                 cache: Optional[Dict[str, tuple]] = None) -> MergeResult:
@@ -247,13 +267,13 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
     problem = _not_a_rules_file(lines)
     if problem:
         raise FileValidationError(problem)
-    before = [line.rule for line in lines if line.rule is not None]
     wanted = unique_rules(wanted)
     warnings = _line_warnings(lines)
     added: List[AuditRule] = []
     removed: List[AuditRule] = []
 
     if exclusive:
+        before = [line.rule for line in lines if line.rule is not None]
         ordered = sorted(wanted, key=_control_rank)
         lines = [RuleLine(EXCLUSIVE_HEADER)]
         lines += [RuleLine(format_rule(rule), rule=rule) for rule in ordered]
@@ -308,6 +328,6 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
         added=[spelling(rule) for rule in added],
         removed=[spelling(rule) for rule in removed],
         warnings=warnings,
-        returns={"rules": [spelling(rule) for rule in after],
+        returns={"rules": _spellings(lines, spelled),
                  "duplicates": [spelling(rule) for rule in duplicates]},
     )

@@ -58,6 +58,26 @@ class RuleContext:
 DEFAULT_CONTEXT = RuleContext()
 
 
+def _with_slots(cls, *extra: str):
+    """The dataclass ``cls`` made again with ``__slots__`` (``dataclass(slots=True)`` needs
+    Python 3.10): its fields and ``extra`` names in slots instead of an instance dict.  Copies
+    and pickles of a frozen instance are made through ``__init__``, as Python 3.10 does."""
+    names = tuple(item.name for item in dataclass_fields(cls))
+    namespace = dict(cls.__dict__)
+    for name in names + ("__dict__", "__weakref__"):
+        namespace.pop(name, None)
+    namespace["__slots__"] = names + extra
+
+    def __getstate__(self):
+        return [getattr(self, name) for name in names]
+
+    def __setstate__(self, state):
+        self.__init__(*state)
+
+    namespace.update(__getstate__=__getstate__, __setstate__=__setstate__)
+    return type(cls)(cls.__name__, cls.__bases__, namespace)
+
+
 @dataclass(frozen=True)
 class AuditRule:
     """One line of a rules file, by meaning.
@@ -83,13 +103,33 @@ class AuditRule:
     keys: Tuple[str, ...] = ()
     prepend: bool = field(default=False, compare=False)
 
-    def __hash__(self) -> int:
+    # pylint: disable-next=too-many-arguments
+    def __init__(self, kind: str, option: str = "", value: Optional[str] = None,
+                 delete: bool = False, action: str = "", filter_list: str = "",
+                 syscalls: Tuple[str, ...] = (), fields: Tuple[Field, ...] = (),
+                 comparisons: Tuple[Field, ...] = (), path: str = "", permissions: str = "",
+                 keys: Tuple[str, ...] = (), prepend: bool = False):
+        # What dataclass(frozen=True) writes, without looking up object.__setattr__ for each
+        # field: a long file makes a million rules.  The slots' own setters are frozen-proof.
+        _SET_KIND(self, kind)
+        _SET_OPTION(self, option)
+        _SET_VALUE(self, value)
+        _SET_DELETE(self, delete)
+        _SET_ACTION(self, action)
+        _SET_FILTER_LIST(self, filter_list)
+        _SET_SYSCALLS(self, syscalls)
+        _SET_FIELDS(self, fields)
+        _SET_COMPARISONS(self, comparisons)
+        _SET_PATH(self, path)
+        _SET_PERMISSIONS(self, permissions)
+        _SET_KEYS(self, keys)
+        _SET_PREPEND(self, prepend)
         # The rules of a long file go through sets and dicts again and again: hash them once.
-        cached = self.__dict__.get("_hash")
-        if cached is None:
-            cached = hash(tuple(getattr(self, name) for name in _COMPARED_FIELDS))
-            object.__setattr__(self, "_hash", cached)
-        return cached
+        _SET_HASH(self, hash((kind, option, value, delete, action, filter_list, syscalls, fields,
+                              comparisons, path, permissions, keys)))
+
+    def __hash__(self) -> int:
+        return self._hash  # pylint: disable=no-member
 
     @property
     def arch(self) -> Optional[str]:
@@ -104,7 +144,11 @@ class AuditRule:
         return None
 
 
-_COMPARED_FIELDS = tuple(item.name for item in dataclass_fields(AuditRule) if item.compare)
+# A long file has a million rules: slots instead of a dict each, and the hash in one of them.
+AuditRule = _with_slots(AuditRule, "_hash")  # type: ignore[misc]
+(_SET_KIND, _SET_OPTION, _SET_VALUE, _SET_DELETE, _SET_ACTION, _SET_FILTER_LIST, _SET_SYSCALLS,
+ _SET_FIELDS, _SET_COMPARISONS, _SET_PATH, _SET_PERMISSIONS, _SET_KEYS, _SET_PREPEND,
+ _SET_HASH) = (AuditRule.__dict__[name].__set__ for name in AuditRule.__slots__)
 
 
 def arch_of(fields: Iterable[Field]) -> Optional[str]:

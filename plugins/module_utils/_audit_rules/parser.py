@@ -88,6 +88,43 @@ _EQUALITY_ONLY_FIELDS = PATH_FIELDS | LABEL_FIELDS | {"arch", "perm", "filetype"
 # A field's name, its operator (the first of OPERATORS it begins with) and its value.
 _FIELD_RE = re.compile(r"([a-z_0-9]*)(%s)?(.*)\Z" % "|".join(map(re.escape, OPERATORS)),
                        re.DOTALL)
+# How many values the tables below keep before they start again (a long process reads many
+# files).
+_MEMO_LIMIT = 100000
+
+
+class _Shared(dict):
+    """Equal values as one object: a long file repeats the same words, fields and syscall lists,
+    and its rules then share them instead of holding a copy each."""
+
+    def __missing__(self, value):
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        self[value] = value
+        return value
+
+
+_SHARED = _Shared()
+# "-F", "-S" ...: the option words that take the next word as their value.
+_VALUE_OPTION_WORDS = frozenset("-" + letter for letter in SHORT_OPTIONS_WITH_VALUE)
+# What an option's argument was read as, for arguments read before (long files repeat them):
+# per machine name (what ``-F arch=`` values mean) the ``-F`` argument's canonical field;
+# ``-S``, ``-p`` and ``-a`` arguments; syscall lists (without numbers) and fields in their
+# canonical order.
+_FIELD_MEMOS: Dict[str, Dict[str, Field]] = {}
+_SYSCALL_MEMO: Dict[str, Tuple[List[str], bool]] = {}
+_PERMISSIONS_MEMO: Dict[str, str] = {}
+_LIST_ACTION_MEMO: Dict[str, Tuple[str, str]] = {}
+_SORTED_SYSCALLS_MEMO: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
+_SORTED_FIELDS_MEMO: Dict[Tuple[Field, ...], Tuple[Field, ...]] = {}
+
+
+def _remember(memo: Dict, key, value):
+    """``value``, stored in ``memo`` under ``key`` (a full memo starts again)."""
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def rule_words(text: str) -> List[str]:
@@ -105,9 +142,16 @@ def _options(rule_text: str, words: List[str]) -> List[Tuple[str, Optional[str],
     """(option, argument, word) triples the way getopt_long reads auditctl's options."""
     options = []
     index = 0
-    while index < len(words):
+    count = len(words)
+    while index < count:
         word = words[index]
         index += 1
+        if word in _VALUE_OPTION_WORDS and index < count:
+            # The common case, "-F arch=b64": what the loop below does with it, in short.
+            argument = words[index]
+            index += 1
+            options.append((word, argument, argument))
+            continue
         if word.startswith("--") and len(word) > 2:
             name, has_value, attached = word.partition("=")
             if name not in LONG_OPTIONS:
@@ -117,7 +161,7 @@ def _options(rule_text: str, words: List[str]) -> List[Tuple[str, Optional[str],
             if LONG_OPTIONS[name]:
                 if has_value:
                     argument = attached
-                elif index < len(words):
+                elif index < count:
                     argument = words[index]
                     index += 1
                 else:
@@ -137,7 +181,7 @@ def _options(rule_text: str, words: List[str]) -> List[Tuple[str, Optional[str],
             if letter in SHORT_OPTIONS_WITH_VALUE:
                 if position < len(word):
                     argument = word[position:]
-                elif index < len(words):
+                elif index < count:
                     # getopt takes the next word even when it starts with "-".
                     argument = words[index]
                     index += 1
@@ -295,10 +339,10 @@ def _add_key(keys: List[str], key: str, rule_text: str, token: str) -> None:
         raise RuleSyntaxError(rule_text, token, "key option needs a value")
     if KEY_SEPARATOR in key:
         raise RuleSyntaxError(rule_text, token, "key %s has an illegal character" % key)
-    joined = len(KEY_SEPARATOR.join(keys + [key]))
+    joined = len(KEY_SEPARATOR.join(keys + [key])) if keys else len(key)
     if joined > AUDIT_MAX_KEY_LEN:
         raise RuleSyntaxError(rule_text, token, "key option exceeds size limit")
-    keys.append(key)
+    keys.append(_SHARED[key])
 
 
 def _syscall_sort_key(name: str) -> Tuple[int, int, str]:
@@ -325,10 +369,13 @@ def parse_rule(text: str, context: RuleContext = DEFAULT_CONTEXT) -> AuditRule:
     to the kernel, and for a few things it would send but the kernel refuses for sure
     (relative paths, ordering operators on strings).
     """
-    words = rule_words(text)
+    words = text.split(" ")
+    joined = text
+    if "" in words:
+        words = [word for word in words if word]  # rule_words
+        joined = " ".join(words)
     if not words:
         raise RuleSyntaxError(text, text, "empty rule")
-    joined = " ".join(words)
     options = _options(joined, words)
 
     controls = [item for item in options if item[0] in CONTROL_OPTIONS]
@@ -359,7 +406,7 @@ class _Draft:
 
     __slots__ = ("text", "context", "command", "watch", "filter_list", "action", "syscalls",
                  "syscall_arch", "fields", "comparisons", "keys", "path", "permissions",
-                 "key_anchor")
+                 "key_anchor", "numbered", "field_memo")
 
     def __init__(self, text: str, context: RuleContext):
         self.text = text
@@ -378,6 +425,10 @@ class _Draft:
         # auditctl takes a key only after something that selects events: -S, a watch, a
         # path/dir/perm/exe field, or the filesystem list.
         self.key_anchor = False
+        self.numbered = False  # a syscall is given by its number
+        self.field_memo = _FIELD_MEMOS.get(context.machine)
+        if self.field_memo is None:
+            self.field_memo = _FIELD_MEMOS[context.machine] = {}
 
     @property
     def takes_key(self) -> bool:
@@ -393,7 +444,11 @@ def _take_list(draft: _Draft, option: str, argument: str, token: str) -> None:
         draft.refuse(token, "watch option can't be given with a syscall")
     if draft.command:
         draft.refuse(token, "Multiple rule insert/delete operations are not allowed")
-    draft.filter_list, draft.action = _parse_list_action(argument, draft.text, token)
+    list_action = _LIST_ACTION_MEMO.get(argument)
+    if list_action is None:
+        list_action = _remember(_LIST_ACTION_MEMO, argument,
+                                _parse_list_action(argument, draft.text, token))
+    draft.filter_list, draft.action = list_action
     if draft.filter_list == "task" and draft.syscalls:
         draft.refuse(token, "Syscall auditing requested for task list")
     draft.command = option
@@ -405,7 +460,7 @@ def _take_watch(draft: _Draft, option: str, argument: str, token: str) -> None:
         draft.refuse(token, "watch option can't be given with a syscall")
     if not argument.startswith("/"):
         draft.refuse(token, "The path must start with '/'")
-    draft.command, draft.path = option, _canonical_path(argument)
+    draft.command, draft.path = option, _SHARED[_canonical_path(argument)]
     draft.watch = draft.key_anchor = True
 
 
@@ -417,10 +472,16 @@ def _take_syscalls(draft: _Draft, option: str, argument: str, token: str) -> Non
         draft.refuse(token, "-S needs -a, -A or -d before it")
     if draft.filter_list not in LISTS_WITH_SYSCALLS:
         draft.refuse(token, "syscall auditing cannot be added to the %s list" % draft.filter_list)
-    for name in argument.split(","):
-        if not _SYSCALL_RE.match(name):
-            draft.refuse(token, "Syscall name unknown: %s" % name)
-        draft.syscalls.append(name)
+    names = _SYSCALL_MEMO.get(argument)
+    if names is None:
+        names = argument.split(",")
+        for name in names:
+            if not _SYSCALL_RE.match(name):
+                draft.refuse(token, "Syscall name unknown: %s" % name)
+        names = _remember(_SYSCALL_MEMO, argument,
+                          ([_SHARED[name] for name in names], any(map(str.isdigit, names))))
+    draft.syscalls += names[0]
+    draft.numbered = draft.numbered or names[1]
     if draft.syscall_arch is None:
         draft.syscall_arch = arch_of(draft.fields) or draft.context.native_arch
     draft.key_anchor = True
@@ -443,14 +504,22 @@ def _take_field(draft: _Draft, option: str, argument: str, token: str) -> None:
             draft.refuse(token, "Key field needs a watch, syscall or exe path given prior to it")
         _add_key(draft.keys, argument[4:], draft.text, token)
         return
-    name, operator, value = _split_field(argument, "-F", draft.text, token)
-    name = FIELD_ALIASES.get(name, name)
-    problem = _field_problem(draft, name)
-    if problem:
-        draft.refuse(token, problem)
-    value = _canonical_field_value(name, operator, value, draft.context, draft.text, token)
-    draft.fields.append((name, operator, value))
-    draft.key_anchor = draft.key_anchor or name in ("path", "dir", "perm", "exe")
+    item = draft.field_memo.get(argument)
+    if item is None:
+        name, operator, value = _split_field(argument, "-F", draft.text, token)
+        name = FIELD_ALIASES.get(name, name)
+        problem = _field_problem(draft, name)
+        if problem:
+            draft.refuse(token, problem)
+        value = _canonical_field_value(name, operator, value, draft.context, draft.text, token)
+        item = _remember(draft.field_memo, argument,
+                         _SHARED[(_SHARED[name], _SHARED[operator], _SHARED[value])])
+    else:
+        problem = _field_problem(draft, item[0])
+        if problem:
+            draft.refuse(token, problem)
+    draft.fields.append(item)
+    draft.key_anchor = draft.key_anchor or item[0] in ("path", "dir", "perm", "exe")
 
 
 def _field_problem(draft: _Draft, name: str) -> Optional[str]:
@@ -485,7 +554,8 @@ def _take_comparison(draft: _Draft, option: str, argument: str, token: str) -> N
 
 def _take_key(draft: _Draft, option: str, argument: str, token: str) -> None:
     """``-k KEY``."""
-    if not draft.command or not draft.takes_key:
+    if not draft.command or not (draft.key_anchor or draft.filter_list == "filesystem"):
+        # (not draft.takes_key, spelled out: a long file has a key on most lines)
         draft.refuse(token, "key option needs a watch or syscall given prior to it")
     _add_key(draft.keys, argument, draft.text, token)
 
@@ -494,10 +564,13 @@ def _take_permissions(draft: _Draft, option: str, argument: str, token: str) -> 
     """``-p rwxa``: a watch's permissions, or a ``perm`` field of a syscall rule."""
     if not draft.command:
         draft.refuse(token, "permission option needs a watch given prior to it")
-    bad = [letter for letter in argument if letter not in PERMISSION_ORDER]
-    if bad or not argument:
-        draft.refuse(token, "Permission %s isn't supported" % ("".join(bad) or argument))
-    permissions = "".join(letter for letter in PERMISSION_ORDER if letter in argument)
+    permissions = _PERMISSIONS_MEMO.get(argument)
+    if permissions is None:
+        bad = [letter for letter in argument if letter not in PERMISSION_ORDER]
+        if bad or not argument:
+            draft.refuse(token, "Permission %s isn't supported" % ("".join(bad) or argument))
+        permissions = _remember(_PERMISSIONS_MEMO, argument, "".join(
+            letter for letter in PERMISSION_ORDER if letter in argument))
     if draft.watch:
         draft.permissions = permissions
         return
@@ -518,12 +591,12 @@ _TAKE_OPTION = {
 def _rule_from_options(text: str, options, context: RuleContext) -> AuditRule:
     draft = _Draft(text, context)
     for option, argument, token in options:
-        letter = option[1:]
-        if letter in NOT_IN_A_RULES_FILE:
-            draft.refuse(token, "%s, it is not a rule" % NOT_IN_A_RULES_FILE[letter])
         take = _TAKE_OPTION.get(option)
-        if take is None:  # pragma: no cover - _options only yields the options handled above
-            draft.refuse(token, "unsupported option %s" % option)
+        if take is None:
+            if option[1:] in NOT_IN_A_RULES_FILE:
+                draft.refuse(token, "%s, it is not a rule" % NOT_IN_A_RULES_FILE[option[1:]])
+            # _options only yields the options handled above
+            draft.refuse(token, "unsupported option %s" % option)  # pragma: no cover
         take(draft, option, argument, token)
     return _finished_rule(draft)
 
@@ -535,22 +608,31 @@ def _finished_rule(draft: _Draft) -> AuditRule:
     if draft.watch:
         return AuditRule(kind="watch", delete=draft.command == "-W", path=draft.path,
                          permissions=draft.permissions or PERMISSION_ORDER,
-                         keys=tuple(draft.keys))
+                         keys=_SHARED[tuple(draft.keys)])
     syscalls = draft.syscalls
     if "all" in syscalls and draft.filter_list == "exit":
         syscalls = []
     elif "all" in syscalls:
         syscalls = [name for name in syscalls if name != "all"]
-    if draft.filter_list == "io_uring":
-        canonical_syscalls = tuple(sorted(set(syscalls), key=_syscall_sort_key))
+    if draft.filter_list == "io_uring" or not draft.numbered:
+        # Names alone do not depend on the syscall tables: their order is worked out once.
+        names = tuple(syscalls)
+        canonical_syscalls = _SORTED_SYSCALLS_MEMO.get(names)
+        if canonical_syscalls is None:
+            canonical_syscalls = _remember(_SORTED_SYSCALLS_MEMO, names, _SHARED[
+                tuple(sorted(set(syscalls), key=_syscall_sort_key))])
     else:
         canonical_syscalls = _canonical_syscalls(
             syscalls, draft.syscall_arch or draft.context.native_arch, draft.context)
+    fields = tuple(draft.fields)
+    canonical_fields = _SORTED_FIELDS_MEMO.get(fields)
+    if canonical_fields is None:
+        canonical_fields = _remember(_SORTED_FIELDS_MEMO, fields,
+                                     _SHARED[tuple(sorted(fields, key=field_sort_key))])
     return AuditRule(
         kind="syscall", delete=draft.command == "-d", action=draft.action,
-        filter_list=draft.filter_list, syscalls=canonical_syscalls,
-        fields=tuple(sorted(draft.fields, key=field_sort_key)),
-        comparisons=tuple(sorted(draft.comparisons)), keys=tuple(draft.keys),
+        filter_list=draft.filter_list, syscalls=canonical_syscalls, fields=canonical_fields,
+        comparisons=tuple(sorted(draft.comparisons)), keys=_SHARED[tuple(draft.keys)],
         prepend=draft.command == "-A",
     )
 

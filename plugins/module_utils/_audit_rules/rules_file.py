@@ -21,7 +21,9 @@ byte (a CRLF file keeps its carriage returns).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+import gc
+from contextlib import contextmanager
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
     unknown_syscalls,
@@ -42,6 +44,19 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
 )
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector off while a long file's lines and rules are made, and as it was
+    afterwards: they hold no cycles, and a million of them would be scanned again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class RuleLine:
@@ -79,6 +94,12 @@ def file_lines(text: Optional[str]) -> List[str]:
     if lines[-1] == "":
         lines.pop()
     return lines
+
+
+def handle_lines(handle: Iterable[str]) -> Iterator[str]:
+    """:func:`file_lines` of a file opened with ``newline="\\n"``, read as they come."""
+    for piece in handle:
+        yield piece[:-1] if piece.endswith("\n") else piece
 
 
 def render_lines(lines: Sequence[RuleLine]) -> str:
@@ -121,7 +142,7 @@ def read_line(content: str, context: RuleContext = DEFAULT_CONTEXT) -> RuleLine:
     if size > LINE_BYTES:
         return RuleLine(content, error=_overlong(content, size))
     seen, _nul, hidden = content.partition("\x00")
-    if is_comment_or_blank(seen):
+    if seen[:1] != "-" and is_comment_or_blank(seen):
         return RuleLine(content)
     notes = []
     if _nul:
@@ -134,27 +155,31 @@ def read_line(content: str, context: RuleContext = DEFAULT_CONTEXT) -> RuleLine:
         rule = parse_rule(seen, context)
     except RuleSyntaxError as error:
         return RuleLine(content, error="; ".join([str(error)] + notes))
-    for name in unknown_syscalls(rule, context):
-        notes.append("syscall %s is unknown for arch %s here: auditctl refuses the line"
-                     % (sanitize(name), rule.arch or context.native_arch))
-    return RuleLine(content, rule=rule, note="; ".join(notes) or None)
+    if rule.kind == "syscall" and context.syscall_tables:
+        for name in unknown_syscalls(rule, context):
+            notes.append("syscall %s is unknown for arch %s here: auditctl refuses the line"
+                         % (sanitize(name), rule.arch or context.native_arch))
+    return RuleLine(content, rule=rule, note="; ".join(notes) if notes else None)
 
 
+@cyclic_gc_paused()
 def parse_rules_text(text: Optional[str], context: RuleContext = DEFAULT_CONTEXT,
-                     cache: Optional[Dict[str, Tuple]] = None) -> List[RuleLine]:
+                     cache: Optional[Dict[str, RuleLine]] = None) -> List[RuleLine]:
     """The lines of a rules file; comments, blanks and bad lines keep their text.
 
-    ``cache`` maps line texts already read (with the same ``context``) to what they hold, so
-    that a file read again, or a line repeated, is parsed once.
+    ``cache`` maps line texts already read (with the same ``context``) to their
+    :class:`RuleLine`, so that a file read again, or a line repeated, is parsed once (its lines
+    are not changed: they are shared).
     """
+    return list(read_lines(file_lines(text), context, cache))
+
+
+def read_lines(contents: Iterable[str], context: RuleContext = DEFAULT_CONTEXT,
+               cache: Optional[Dict[str, RuleLine]] = None) -> Iterator[RuleLine]:
+    """:func:`parse_rules_text` for lines given one by one (without their newline)."""
     cache = {} if cache is None else cache
-    lines = []
-    for content in file_lines(text):
-        known = cache.get(content)
-        if known is None:
-            line = read_line(content, context)
-            cache[content] = (line.rule, line.error, line.note)
-        else:
-            line = RuleLine(content, *known)
-        lines.append(line)
-    return lines
+    for content in contents:
+        line = cache.get(content)
+        if line is None:
+            line = cache[content] = read_line(content, context)
+        yield line
