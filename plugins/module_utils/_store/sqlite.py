@@ -114,6 +114,8 @@ _SCHEMA = (
     "WHERE session IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS events_key ON events (key, epoch) WHERE key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS events_level ON events (level, epoch) WHERE level >= 1",
+    # the loss reporters' heartbeats, which every question counts in its time and senders
+    "CREATE INDEX IF NOT EXISTS events_health ON events (epoch) WHERE kind = 'health'",
 )
 # One text index per day of arrival: trigrams only (no positions; a search is checked
 # against the text itself anyway), contentless (the text is in the events table).
@@ -150,12 +152,14 @@ def _literal_prefix(pattern):
     return pattern
 
 
-def _name_condition(columns, pattern):
+def _name_condition(columns, pattern, indexed=True):
     """SQL (and its parameters) keeping rows where one of ``columns`` matches ``pattern``,
-    shaped so that each column's index narrows the rows."""
+    shaped so that each column's index narrows the rows (``indexed``), or so that no index of
+    theirs is used (the rows come from another index)."""
     prefix = _literal_prefix(pattern)
     terms, params = [], []
     for column in columns:
+        column = column if indexed else "+" + column
         if prefix == pattern:
             terms.append("%s = ?" % column)
             params.append(pattern)
@@ -503,10 +507,11 @@ class SqliteStore(EventStore):
         unpacker = zlib.decompressobj(zdict=BODY_DICTIONARY)
         return restore_keys(json.loads(unpacker.decompress(packed) + unpacker.flush()))
 
-    def _conditions(self, event_filter, level_rank):
+    def _conditions(self, event_filter, level_rank, heartbeats=False):
         """The WHERE clause (and parameters) of what ``event_filter`` keeps, the level left
-        to the caller unless ``level_rank`` is given."""
-        where, params = ["kind != 'health'"], []
+        to the caller unless ``level_rank`` is given; the loss reporters' heartbeats instead
+        of the events with ``heartbeats`` (read through their own index)."""
+        where, params = ["kind = 'health'" if heartbeats else "kind != 'health'"], []
         if event_filter.since is not None:
             where.append("epoch >= ?")
             params.append(event_filter.since)
@@ -519,7 +524,7 @@ class SqliteStore(EventStore):
         for columns, pattern in ((_SENDER_COLUMNS, event_filter.host),
                                  (_PERSON_COLUMNS, event_filter.user)):
             if pattern:
-                clause, values = _name_condition(columns, pattern)
+                clause, values = _name_condition(columns, pattern, indexed=not heartbeats)
                 where.append(clause)
                 params.extend(values)
         if event_filter.key:
@@ -560,10 +565,9 @@ class SqliteStore(EventStore):
                         if ruleset != mine:
                             classify(event, rules.rules)
                 events = [event for event, _ruleset in events]
-            where, params = self._conditions(_TimeAndSender(event_filter), 0)
-            health = self._db.execute(
-                "SELECT count(*) FROM events WHERE %s" % where.replace(
-                    "kind != 'health'", "kind = 'health'"), params).fetchone()[0]
+            where, params = self._conditions(_TimeAndSender(event_filter), 0, heartbeats=True)
+            health = self._db.execute("SELECT count(*) FROM events WHERE %s" % where,
+                                      params).fetchone()[0]
         except self._sqlite3.Error as exc:
             raise self._failure(exc, "read")
         return events, {"matched": matched, "truncated": matched > len(events),

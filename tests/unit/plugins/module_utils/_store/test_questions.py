@@ -152,6 +152,24 @@ def test_the_store_and_the_files_give_the_same_events(sources, question):
     assert store_counts["matched"] == file_counts["matched"] == len(from_files)
 
 
+# db01's heartbeat at T0 + 8000 said nothing was lost (its report at T0 + 8300 is a loss)
+HEARTBEAT_QUESTIONS = [({}, 1), ({"host": "db01"}, 1), ({"host": "192.0.2.20"}, 1),
+                       ({"host": "db*"}, 1), ({"host": "web01"}, 0), ({"since": T0 + 8200}, 0),
+                       ({"until": T0 + 8200}, 1),
+                       ({"host": "db0?", "since": T0 + 7900, "until": T0 + 8100}, 1),
+                       ({"host": "db0?", "since": T0 + 8200, "until": T0 + 8400}, 0)]
+
+
+@pytest.mark.parametrize("question, heartbeats", HEARTBEAT_QUESTIONS,
+                         ids=[repr(question) for question, _count in HEARTBEAT_QUESTIONS])
+def test_the_store_counts_the_heartbeats_in_the_questions_time_and_senders(
+        sources, question, heartbeats):
+    """Read through an index of their own: the time and sender filters still apply."""
+    _paths, store = sources
+    _events, counts = store.find(EventFilter(**question), Ruleset.load(), 0)
+    assert counts["health_reports"] == heartbeats
+
+
 def test_the_questions_are_not_all_answered_alike(sources):
     """The table above asks questions whose answers differ (it could not pass by accident)."""
     paths, _store = sources
