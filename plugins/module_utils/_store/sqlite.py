@@ -234,6 +234,7 @@ class SqliteStore(EventStore):
         self._rulesets = {}
         self._sqlite3 = _sqlite3()
         self._db = None
+        self._heartbeat_index = False
         self._connect(busy_seconds, mode)
 
     # ------------------------------------------------------------ opening
@@ -280,6 +281,10 @@ class SqliteStore(EventStore):
                 self._db.execute("PRAGMA synchronous = NORMAL")
                 self._create()
             self._info = dict(self._db.execute("SELECT name, value FROM store_info"))
+            # a store its writer has not opened since the index came reads heartbeats without
+            self._heartbeat_index = bool(self._db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = "
+                "'events_health'").fetchone()[0])
         except (sqlite3.Error, OSError) as exc:
             self.close()
             raise self._failure(exc, "opened")
@@ -524,7 +529,8 @@ class SqliteStore(EventStore):
         for columns, pattern in ((_SENDER_COLUMNS, event_filter.host),
                                  (_PERSON_COLUMNS, event_filter.user)):
             if pattern:
-                clause, values = _name_condition(columns, pattern, indexed=not heartbeats)
+                clause, values = _name_condition(
+                    columns, pattern, indexed=not (heartbeats and self._heartbeat_index))
                 where.append(clause)
                 params.extend(values)
         if event_filter.key:

@@ -127,6 +127,33 @@ def test_stored_events_are_read_a_chunk_at_a_time_in_the_order_stored(tmp_path):
     store.close()
 
 
+def test_a_store_written_before_the_heartbeat_index_counts_them_alike(tmp_path):
+    heartbeat = ("type=USER msg=audit(1700000100.000:9): pid=726 uid=0 auid=4294967295 "
+                 "ses=4294967295 msg='op=whotouched-audit-health lost=0 lost_total=0 "
+                 "since=1699999700.000 backlog=0 backlog_limit=8192 backlog_wait_time=60000 "
+                 "logging_suspended=no plugin_overflow=no res=success'")
+    events = events_of(["id"]) + [classify(event, RULES.rules) for event in iter_events(
+        stored([heartbeat], host="web01"))]
+    assert events[-1]["kind"] == "health"
+    filled(tmp_path / "events.db", events).close()
+    questions = [EventFilter(host="web01"), EventFilter(host="db01"),
+                 EventFilter(host="web0?", since=1700000000)]
+    with_index = [counts_of(tmp_path / "events.db", question) for question in questions]
+    raw = sqlite3.connect(str(tmp_path / "events.db"))
+    raw.execute("DROP INDEX events_health")
+    raw.close()
+    assert [counts_of(tmp_path / "events.db", question) for question in questions] == \
+        with_index == [1, 0, 1]
+
+
+def counts_of(path, question):
+    store = SqliteStore(str(path), readonly=True)
+    try:
+        return store.find(question, RULES, 0)[1]["health_reports"]
+    finally:
+        store.close()
+
+
 def test_retention_by_age_removes_exactly_what_arrived_before_the_limit(tmp_path):
     day = 86400.0
     now = 1800000000.0
