@@ -132,6 +132,15 @@ class Ruleset(object):
         return cls(load_risk_rules(specs, shipped), hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
+def literal_prefix(pattern):
+    """The beginning of an fnmatch ``pattern`` that every match starts with (the whole
+    pattern when it has no wildcard: a name)."""
+    for index, character in enumerate(pattern):
+        if character in "*?[":
+            return pattern[:index]
+    return pattern
+
+
 def event_identity(event: Event) -> int:
     """A 63-bit number naming ``event`` among all events, the same each time it is built from
     the same records: a Linux event by its sender, node, time and serial (as the assembler

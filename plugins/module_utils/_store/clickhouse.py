@@ -72,6 +72,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStoreError,
     StoreUnavailable,
     event_identity,
+    literal_prefix,
     restore_keys,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
@@ -95,7 +96,6 @@ _REGEX_SPECIAL = frozenset("\\|()^$.[]?*+{}")
 # A query that reads the events' bodies filters in PREWHERE: the bodies are then read only
 # where its conditions hold (with WHERE, 18.16 reads every body it scans).
 _NEWEST_FIRST = " ORDER BY epoch DESC, serial DESC, seq DESC"
-_WILDCARDS = frozenset("*?[")  # what makes a host or user filter an fnmatch pattern
 _MAX_ERROR = 300
 
 
@@ -451,10 +451,11 @@ class ClickHouseStore(EventStore):
 
     # ------------------------------------------------------------ reading
 
-    def _conditions(self, event_filter, level_rank=0):
+    def _conditions(self, event_filter, level_rank=0, heartbeats=False):
         """``(where, exact)``: what ``event_filter`` keeps (the level only with
-        ``level_rank``), exactly or (``exact`` false) a superset of it."""
-        where, exact = ["kind != 'health'"], True
+        ``level_rank``), exactly or (``exact`` false) a superset of it; the loss reporters'
+        heartbeats instead of the events with ``heartbeats``."""
+        where, exact = ["kind = 'health'" if heartbeats else "kind != 'health'"], True
         if event_filter.since is not None:
             where.append("timed AND epoch >= %s" % quote(float(event_filter.since)))
         if event_filter.until is not None:
@@ -463,7 +464,7 @@ class ClickHouseStore(EventStore):
             where.append("level >= %d" % level_rank)
         for columns, pattern in ((_SENDER_COLUMNS, event_filter.host),
                                  (_PERSON_COLUMNS, event_filter.user)):
-            if pattern and not _WILDCARDS.intersection(pattern):
+            if pattern and literal_prefix(pattern) == pattern:
                 # a name: compared, not matched (the columns' data is read, no regex run)
                 where.append("(%s)" % " OR ".join(
                     "%s = %s" % (column, quote(pattern)) for column in columns))
@@ -533,8 +534,7 @@ class ClickHouseStore(EventStore):
         """The loss reporters' heartbeats in the question's time and among its senders."""
         sender = EventFilter(since=event_filter.since, until=event_filter.until,
                              host=event_filter.host)
-        where, exact = self._conditions(sender)
-        where = where.replace("kind != 'health'", "kind = 'health'", 1)
+        where, exact = self._conditions(sender, heartbeats=True)
         if exact:
             return int(self.http.all("SELECT count() FROM events WHERE %s" % where)[0][0])
         return sum(1 for (body,) in self.http.rows("SELECT body FROM events PREWHERE %s" % where)

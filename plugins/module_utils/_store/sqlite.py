@@ -56,6 +56,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStoreError,
     StoreUnavailable,
     event_identity,
+    literal_prefix,
     restore_keys,
 )
 
@@ -144,19 +145,11 @@ def _contains(text, needle):
     return 1 if text and needle in text.lower() else 0
 
 
-def _literal_prefix(pattern):
-    """The beginning of an fnmatch ``pattern`` that every match starts with."""
-    for index, character in enumerate(pattern):
-        if character in "*?[":
-            return pattern[:index]
-    return pattern
-
-
 def _name_condition(columns, pattern, indexed=True):
     """SQL (and its parameters) keeping rows where one of ``columns`` matches ``pattern``,
     shaped so that each column's index narrows the rows (``indexed``), or so that no index of
     theirs is used (the rows come from another index)."""
-    prefix = _literal_prefix(pattern)
+    prefix = literal_prefix(pattern)
     terms, params = [], []
     for column in columns:
         column = column if indexed else "+" + column
