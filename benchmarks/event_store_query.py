@@ -552,22 +552,32 @@ def questions(args, measured, templates):
 
 
 def search_terms(templates, rounds):
-    """Words to search for: ``rounds`` found in few recorded events, and paths found in
-    many (from 2 to 10 of a hundred events); the rounds use them in turn."""
+    """Words to search for: ``rounds`` found in few recorded events (as a search finds them:
+    inside longer words too), and paths found in many (from 2 to 10 of a hundred events); the
+    rounds use them in turn."""
     texts = [searchable_text(event).lower() for found in templates.values()
              for _lines, event in found]
     counts = collections.Counter()
     for text in texts:
         counts.update(set(word for word in re.split(r"[\s=]+", text) if len(word) >= 5))
     total = float(len(texts))
-    rare = sorted(word for word, count in counts.items() if count <= max(1, total * 0.002))
+    few = max(1, total * 0.002)
+    rare = sorted(word for word, count in counts.items() if count <= few)
     paths = [word for word in counts if word.startswith("/")]
     common = sorted((word for word in paths if 0.02 <= counts[word] / total <= 0.10),
                     key=lambda word: -counts[word]) or \
         sorted(paths, key=lambda word: abs(counts[word] / total - 0.05))[:1]
     if not rare or not common:
         raise SystemExit("the recorded logs hold no word for a text search")
-    pick = [rare[int((index + 0.5) * len(rare) / rounds)] for index in range(rounds)]
+    # a search finds a word inside longer ones too: a rare word is one few texts hold at all
+    pick = []
+    for index in range(rounds):
+        for word in rare[int((index + 0.5) * len(rare) / rounds):]:
+            if word not in pick and sum(word in text for text in texts) <= few:
+                pick.append(word)
+                break
+    if len(pick) < rounds:
+        raise SystemExit("the recorded logs hold too few rare words for %d rounds" % rounds)
     return pick, [common[index % len(common)] for index in range(rounds)]
 
 

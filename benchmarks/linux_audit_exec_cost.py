@@ -12,7 +12,7 @@ under
   role+syslog  - the same with the audit syslog plugin on (the old way to rsyslog)
   deployed     - the whole sender path as linux_audit and rsyslog_client set it up: the
                  role's rules, auditd with the role's settings (flush INCREMENTAL_ASYNC,
-                 freq 1, its queues), and rsyslogd reading auditd's log (imfile) through
+                 freq 50, its queues), and rsyslogd reading auditd's log (imfile) through
                  the noise filters and forwarding it over tcp to a log server on loopback
   role floor   - every record the kernel can leave out excluded (PROCTITLE, PATH, CWD,
                  BPRM_FCAPS) and write_logs=no: the least an execve rule that matches costs
@@ -21,8 +21,11 @@ and with --breakdown, variants that take the cost apart:
   role nowrite    - auditd write_logs=no: what writing the log costs
   role -fcaps     - BPRM_FCAPS records excluded (the event library does not read them)
   role prio0      - auditd priority_boost 0 instead of the host's
-  deployed f50    - deployed, with auditd handing its log to the kernel every 50 records
-                    (auditd's default) instead of every record
+  deployed f1     - deployed, with auditd syncing its log to disk after every record
+                    instead of every 50 (readers see each record at once either way)
+  deployed poll   - deployed, with imfile polling the log once a second instead of waking
+                    for every line written (inotify)
+  deployed nofilt - deployed, without rsyslog_client's noise filters
   exec nomatch    - execve rules that match nothing: the kernel's per-syscall audit cost alone
   watches only    - the role's file watches without the execve rules
 in interleaved rounds.  It prints the median wall time of each, its ratio to none, and where
@@ -122,10 +125,19 @@ def role_configuration(work: Path, sink_port: int) -> dict:
     if result.returncode != 0:
         raise SystemExit("composing the roles' configuration failed:\n" + result.stdout[-3000:])
     (work / "spool").mkdir(exist_ok=True)
-    (work / "rsyslog.conf").write_text(
-        f'global(workDirectory="{work / "spool"}")\n'
-        f'include(file="{settings["rsyslog_client_filter_file"]}")\n'
-        f'include(file="{settings["rsyslog_client_forward_file"]}")\n')
+    filters, forward = settings["rsyslog_client_filter_file"], settings["rsyslog_client_forward_file"]
+    text = Path(forward).read_text()
+    # the breakdown's readers: imfile polling once a second; no noise filters
+    Path(forward + ".poll").write_text(text.replace('module(load="imfile" ', 'module(load="imfile" '
+                                                    'mode="polling" pollingInterval="1" '))
+    Path(forward + ".nofilter").write_text(text.replace(f'include(file="{filters}")', ""))
+    for name, forward_file, filter_include in (
+            ("rsyslog.conf", forward, True), ("rsyslog-poll.conf", forward + ".poll", True),
+            ("rsyslog-nofilter.conf", forward + ".nofilter", False)):
+        (work / name).write_text(
+            f'global(workDirectory="{work / "spool"}")\n'
+            + (f'include(file="{filters}")\n' if filter_include else "")
+            + f'include(file="{forward_file}")\n')
     return json.loads(out.read_text())
 
 
@@ -276,7 +288,7 @@ def measure(variant: dict, processes: int, kind: str, work: Path,
         if variant.get("reader"):
             shutil.rmtree(work / "spool", ignore_errors=True)
             (work / "spool").mkdir()
-            reader = Rsyslogd(work / "rsyslog.conf")
+            reader = Rsyslogd(work / variant.get("reader_conf", "rsyslog.conf"))
         plugin = pids_named("audisp-syslog", parent=daemon.process.pid)
         watched = {"auditd": [daemon.process.pid], "kauditd": kauditd, "plugin": plugin,
                    "reader": [reader.process.pid] if reader else []}
@@ -327,13 +339,13 @@ def main() -> int:
         sink.stop()
         raise
     role = configured["rules"]
+    deployed_auditd = {key: str(value) for key, value in configured["auditd"].items()}
     variants = {
         "none": {"rules": []},
         "seed": {"rules": SEED_RULES},
         "role": {"rules": role},
         "role+syslog": {"rules": role, "syslog": True},
-        "deployed": {"rules": role, "auditd": {key: str(value) for key, value in configured["auditd"].items()},
-                     "reader": True},
+        "deployed": {"rules": role, "auditd": deployed_auditd, "reader": True},
         "role floor": {"rules": EXCLUDE_OPTIONAL + role, "auditd": {"write_logs": "no"}},
     }
     if args.breakdown:
@@ -342,9 +354,11 @@ def main() -> int:
             "role nowrite": {"rules": role, "auditd": {"write_logs": "no"}},
             "role -fcaps": {"rules": EXCLUDE_FCAPS + role},
             "role prio0": {"rules": role, "auditd": {"priority_boost": "0"}},
-            "deployed f50": {"rules": role, "reader": True,
-                             "auditd": dict({key: str(value) for key, value in configured["auditd"].items()},
-                                            freq="50")},
+            "deployed f1": {"rules": role, "reader": True, "auditd": dict(deployed_auditd, freq="1")},
+            "deployed poll": {"rules": role, "reader": True, "reader_conf": "rsyslog-poll.conf",
+                              "auditd": deployed_auditd},
+            "deployed nofilt": {"rules": role, "reader": True, "reader_conf": "rsyslog-nofilter.conf",
+                                "auditd": deployed_auditd},
             "exec nomatch": {"rules": EXEC_NOMATCH},
             "watches only": {"rules": [rule for rule in role if rule.startswith("-w ")]},
         })

@@ -158,6 +158,8 @@ def session_log():
         assert marker.returncode == 0, marker.stderr
         wait_for(lambda: "whotouched session recorded" in log.read_text(errors="replace"),
                  30, "auditd to write the session")
+        for number in range(3):
+            HANDED_OVER.append(single_record_seen(log, "whotouched single record %d" % number))
     finally:
         if daemon is not None:
             daemon.send_signal(signal.SIGTERM)
@@ -179,6 +181,25 @@ def session_log():
         yield log
     finally:
         shutil.rmtree(work)
+
+
+# What a reader of the log saw of single records, written while nothing else was (freq = 50)
+HANDED_OVER: list = []
+
+
+def single_record_seen(log, text):
+    """How many records followed ``text`` in ``log`` when a reader first saw it (None: not
+    seen within 10 s)."""
+    marked = run(AUDITCTL, "-m", text)
+    assert marked.returncode == 0, marked.stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = log.read_text(errors="replace").splitlines()
+        seen = [index for index, line in enumerate(lines) if text in line]
+        if seen:
+            return len(lines) - 1 - seen[0]
+        time.sleep(0.05)
+    return None
 
 
 def read_events(path):
@@ -219,6 +240,13 @@ def check_session(events):
     assert watch["path"].endswith("/watched")
     assert all(event["complete"] for event in events)
     return programs
+
+
+def test_auditd_hands_each_record_to_readers_at_once_whatever_its_sync_frequency(session_log):
+    # freq = 50 only spaces the syncs to disk: a single record is in the log at once, not
+    # after 49 more (a quiet host's last command reaches rsyslog_client without waiting)
+    assert len(HANDED_OVER) == 3 and None not in HANDED_OVER, HANDED_OVER
+    assert all(following < 49 for following in HANDED_OVER), HANDED_OVER
 
 
 def test_events_rebuilt_from_the_raw_log(session_log):

@@ -3,7 +3,7 @@ recorded on the project's test machine with log_format ENRICHED), renumbered, as
 it can be written.
 
   audit_burst.py file BASE COUNT LOG ROTATE_BYTES NUM_LOGS [EVENTS_PER_SECOND]
-      appends the records to LOG one write per record, as auditd does with freq = 1, and
+      appends the records to LOG one write per record, as auditd's line-buffered log does, and
       rotates LOG when it passes ROTATE_BYTES the way auditd rotates (LOG.1 ... LOG.N-1);
       at most EVENTS_PER_SECOND events a second when given;
   audit_burst.py stdout BASE COUNT

@@ -1,7 +1,7 @@
 """Bursts of audit events on systemd hosts reach the log server whole.
 
 auditd's part is played by audit_burst.py: a real recorded event, renumbered, written into
-auditd's log one record per write (as auditd does with freq = 1) as fast as Python writes,
+auditd's log one record per write (as auditd's line-buffered log does) as fast as Python writes,
 the log rotated the way auditd rotates it; and, where the audit syslog plugin is on, handed
 to the plugin's program (audisp-syslog, run as a unit) as auditd hands events to it.  With
 rsyslog_client's defaults rsyslog reads the log, on a host with Debian's rsyslog.conf and on

@@ -188,6 +188,24 @@ def test_with_a_limit_the_store_gives_the_newest_events(sources):
     assert counts == {"matched": len(everything), "truncated": True, "health_reports": 1}
 
 
+SEARCHES = [question for question in QUESTIONS if "search" in question]
+
+
+@pytest.mark.parametrize("question", SEARCHES, ids=[repr(question) for question in SEARCHES])
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_a_search_with_a_limit_gives_the_newest_matches_and_counts_them_all(
+        sources, question, limit):
+    paths, store = sources
+    rules = Ruleset.load()
+    everything, _counts = build_report(paths, rules.rules, EventFilter(**question), limit=0)
+    from_files, file_counts = build_report(paths, rules.rules, EventFilter(**question),
+                                           limit=limit)
+    events, counts = store.find(EventFilter(**question), rules, limit)
+    assert events == from_files == everything[-limit:]
+    assert counts["matched"] == file_counts["matched"] == len(everything)
+    assert counts["truncated"] == (len(everything) > limit)
+
+
 def test_audit_report_asks_the_store_and_gives_what_the_files_give(sources):
     """The module itself, on the log server: its store (of the processor's configuration)
     and its files, the same options, the same events."""

@@ -9,6 +9,8 @@ import sqlite3
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
@@ -16,6 +18,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.as
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     EventFilter,
     format_table,
+    searchable_text,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify,
@@ -253,6 +256,60 @@ def test_a_search_gives_the_same_events_with_and_without_the_text_index(tmp_path
         answers = [store.find(EventFilter(search=needle), RULES, 0)[0]
                    for store in (indexed, scanned)]
         assert answers[0] == answers[1], needle
+    indexed.close()
+    scanned.close()
+
+
+@pytest.mark.parametrize("needle, expected", [
+    ("abc", ['"abc"']),
+    ("abcd", ['"abc"', '"bcd"']),
+    ('a"bcd', ['"a""b"', '"bcd"', '"""bc"']),
+])
+def test_a_short_search_asks_the_index_for_every_trigram(needle, expected):
+    assert sorted(backend._fts_query(needle).split(" AND ")) == sorted(expected)
+
+
+def test_a_long_search_asks_the_index_for_a_few_trigrams_from_first_to_last():
+    needle = "/var/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby/850ea526"
+    asked = [term.strip('"') for term in backend._fts_query(needle).split(" AND ")]
+    assert 2 <= len(asked) <= backend._FTS_TRIGRAMS
+    assert needle[:3] in asked and needle[-3:] in asked
+    assert all(trigram in needle for trigram in asked)
+
+
+def test_a_text_holding_the_asked_trigrams_but_not_the_search_is_not_found(tmp_path, monkeypatch):
+    needle = "/srv/backup/nightly-dump.sql"
+    asked = [term.strip('"') for term in backend._fts_query(needle).split(" AND ")]
+    decoy = "_".join(asked)  # every trigram the index is asked for, never the whole path
+    assert needle not in decoy
+    events = events_of(["cat", decoy], ["cat", needle], ["cat", needle.upper()])
+    indexed = filled(tmp_path / "indexed.db", events)
+    monkeypatch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
+    scanned = filled(tmp_path / "scanned.db", events)
+    answers = [store.find(EventFilter(search=needle), RULES, 0) for store in (indexed, scanned)]
+    assert [event["argv"][1] for event in answers[0][0]] == [needle, needle.upper()]
+    assert answers[0] == answers[1]
+    indexed.close()
+    scanned.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(needle=st.text(alphabet="ab/.-\u00e9", min_size=1, max_size=24),
+       texts=st.lists(st.text(alphabet="ab/.-\u00e9 ", min_size=0, max_size=40), min_size=1,
+                      max_size=6))
+def test_any_search_finds_the_same_events_through_the_text_index_as_by_scanning(
+        tmp_path_factory, needle, texts):
+    directory = tmp_path_factory.mktemp("search")
+    events = events_of(*(["echo", text] for text in texts))
+    indexed = filled(directory / "indexed.db", events)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
+        scanned = filled(directory / "scanned.db", events)
+    assert indexed.full_text and not scanned.full_text
+    answers = [store.find(EventFilter(search=needle), RULES, 0) for store in (indexed, scanned)]
+    assert answers[0] == answers[1]
+    assert answers[0][1]["matched"] == sum(needle.lower() in searchable_text(event).lower()
+                                           for event in events)
     indexed.close()
     scanned.close()
 
