@@ -128,9 +128,14 @@ def role_configuration(work: Path, sink_port: int) -> dict:
     filters, forward = settings["rsyslog_client_filter_file"], settings["rsyslog_client_forward_file"]
     text = Path(forward).read_text()
     # the breakdown's readers: imfile polling once a second; no noise filters
-    Path(forward + ".poll").write_text(text.replace('module(load="imfile" ', 'module(load="imfile" '
-                                                    'mode="polling" pollingInterval="1" '))
-    Path(forward + ".nofilter").write_text(text.replace(f'include(file="{filters}")', ""))
+    polling = text.replace('module(load="imfile" ', 'module(load="imfile" mode="polling" '
+                           'pollingInterval="1" ')
+    unfiltered = text.replace(f'include(file="{filters}")', "")
+    if text in (polling, unfiltered):
+        raise SystemExit("rsyslog_client's forwarding template changed: the polling and "
+                         "unfiltered readers of --breakdown need updating")
+    Path(forward + ".poll").write_text(polling)
+    Path(forward + ".nofilter").write_text(unfiltered)
     for name, forward_file, filter_include in (
             ("rsyslog.conf", forward, True), ("rsyslog-poll.conf", forward + ".poll", True),
             ("rsyslog-nofilter.conf", forward + ".nofilter", False)):
@@ -294,7 +299,9 @@ def measure(variant: dict, processes: int, kind: str, work: Path,
                    "reader": [reader.process.pid] if reader else []}
         before = {name: sum(map(cpu_seconds, pids)) for name, pids in watched.items()}
         wall, cpu = workload(processes, kind)
-        time.sleep(0.3)  # what auditd and its plugin still had to take in
+        # what auditd, its plugin and the reader still had to take in (a polling reader
+        # reads once a second)
+        time.sleep(1.5)
         result = {name: sum(map(cpu_seconds, pids)) - before[name]
                   for name, pids in watched.items()}
         run("auditctl", "-D")

@@ -70,7 +70,7 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Keep four 50 MB logs and hand each record to the kernel at once
+- name: Keep four 50 MB logs, synced to disk in the background every 50 records
   whotouched.server_audit.auditd_conf:
     path: /etc/audit/auditd.conf
     settings:

@@ -189,10 +189,10 @@ HANDED_OVER: list = []
 
 def single_record_seen(log, text):
     """How many records followed ``text`` in ``log`` when a reader first saw it (None: not
-    seen within 10 s)."""
+    seen within 5 s)."""
     marked = run(AUDITCTL, "-m", text)
     assert marked.returncode == 0, marked.stderr
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         lines = log.read_text(errors="replace").splitlines()
         seen = [index for index, line in enumerate(lines) if text in line]
@@ -243,10 +243,11 @@ def check_session(events):
 
 
 def test_auditd_hands_each_record_to_readers_at_once_whatever_its_sync_frequency(session_log):
-    # freq = 50 only spaces the syncs to disk: a single record is in the log at once, not
-    # after 49 more (a quiet host's last command reaches rsyslog_client without waiting)
+    # freq = 50 only spaces the syncs to disk: on a quiet kernel (no rules) a single record is
+    # in the log at once, not after the records that would fill a buffer (a quiet host's last
+    # command reaches rsyslog_client without waiting); at most two others may come between
     assert len(HANDED_OVER) == 3 and None not in HANDED_OVER, HANDED_OVER
-    assert all(following < 49 for following in HANDED_OVER), HANDED_OVER
+    assert all(following <= 2 for following in HANDED_OVER), HANDED_OVER
 
 
 def test_events_rebuilt_from_the_raw_log(session_log):

@@ -378,7 +378,9 @@ class SqliteStore(EventStore):
         days = {}
         for row in rows:
             if row[5] != "health":
-                days.setdefault(int(row[1] // _DAY), []).append((row[0], row[16]))
+                # lowered as the search's check lowers it (SQLite's folding leaves some
+                # letters, such as a dotted capital I, as they are)
+                days.setdefault(int(row[1] // _DAY), []).append((row[0], row[16].lower()))
         for day, entries in days.items():
             name = "events_text_%d" % day
             self._db.execute(_FTS % name)
@@ -554,7 +556,7 @@ class SqliteStore(EventStore):
                 where.append("id IN (%s)" % " UNION ALL ".join(
                     "SELECT rowid FROM %s WHERE %s MATCH ?" % (name, name)
                     for _day, name in indexes))
-                params.extend([_fts_query(event_filter.search)] * len(indexes))
+                params.extend([_fts_query(event_filter.search.lower())] * len(indexes))
             where.append("whotouched_contains(text, ?)")
             params.append(event_filter.search)
         return " AND ".join(where), params
@@ -618,7 +620,9 @@ class SqliteStore(EventStore):
             rows.update((row[0], row[1:]) for row in self._db.execute(
                 "SELECT id, body, ruleset FROM events WHERE id IN (%s)"
                 % ", ".join("?" * len(chunk)), chunk))
-        return [(self._decode(rows[number][0]), rows[number][1]) for number in ids], matched
+        # an event retention removed between the two reads is left out
+        return [(self._decode(rows[number][0]), rows[number][1]) for number in ids
+                if number in rows], matched
 
     def _find_classifying(self, event_filter, rules, mine, limit):
         """Events stored under other rules are classified again, then filtered by level."""

@@ -293,12 +293,69 @@ def test_a_text_holding_the_asked_trigrams_but_not_the_search_is_not_found(tmp_p
     scanned.close()
 
 
+@pytest.mark.parametrize("needle", ["abi", "\u0130st", "stanbul", "\u0130stanbul",
+                                    "i\u0307stanbul", "\u212aelvin", "kelvin", "\u03b4\u03bf\u03c2"])
+def test_letters_that_lower_unlike_sqlite_folds_them_are_found_through_the_index(
+        tmp_path, monkeypatch, needle):
+    # a dotted capital I lowers to two characters; SQLite's folding leaves it as it is
+    texts = ["ab\u0130x", "\u0130stanbul", "i\u0307stanbul", "\u212aelvin", "\u039f\u0394\u039f\u03a3"]
+    events = events_of(*(["echo", text] for text in texts))
+    indexed = filled(tmp_path / "indexed.db", events)
+    monkeypatch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
+    scanned = filled(tmp_path / "scanned.db", events)
+    answers = [[event["argv"][1] for event in store.find(EventFilter(search=needle), RULES, 0)[0]]
+               for store in (indexed, scanned)]
+    assert answers[0] == answers[1] and answers[0], needle
+    indexed.close()
+    scanned.close()
+
+
+def stamped_events(stamps, argv=("echo", "needle")):
+    """One event per (host, epoch, serial), stored in the order given."""
+    lines, addresses = [], {}
+    for host, epoch, serial in stamps:
+        address = addresses.setdefault(host, "192.0.2.%d" % (len(addresses) + 1))
+        lines += stored(exec_records(list(argv), serial=serial, epoch=epoch), host=host,
+                        address=address)
+    return [classify(event, RULES.rules) for event in iter_events(lines)]
+
+
+def test_a_search_with_a_limit_orders_its_events_as_every_question_does(tmp_path):
+    # arrivals out of time order; equal times, and equal times and serials on two hosts
+    stamps = [("web01", "1700000005.000", 1), ("web01", "1700000001.000", 2),
+              ("web02", "1700000005.000", 8), ("web01", "1700000003.000", 7),
+              ("web01", "1700000005.000", 3), ("web02", "1700000005.000", 3),
+              ("web02", "1700000001.000", 9)]
+    store = filled(tmp_path / "events.db", stamped_events(stamps))
+    for limit in range(1, len(stamps) + 1):
+        searched, counts = store.find(EventFilter(search="needle"), RULES, limit)
+        # a question without a search is ordered by SQLite's ORDER BY
+        assert searched == store.find(EventFilter(), RULES, limit)[0], limit
+        assert counts["matched"] == len(stamps)
+    newest = store.find(EventFilter(search="needle"), RULES, 3)[0]
+    assert [(event["host"], event["serial"]) for event in newest] == [
+        ("web01", 3), ("web02", 3), ("web02", 8)]
+    store.close()
+
+
+def test_a_search_with_a_limit_of_more_than_a_query_of_ids_reads_every_body(tmp_path):
+    stamps = [("web%02d" % (number % 7), "17000%05d.000" % (number * 37 % 1000), number)
+              for number in range(1, 1001)]
+    store = filled(tmp_path / "events.db", stamped_events(stamps))
+    searched, counts = store.find(EventFilter(search="needle"), RULES, 950)
+    assert len(searched) == 950 and counts == dict(counts, matched=1000, truncated=True)
+    assert searched == store.find(EventFilter(), RULES, 950)[0]
+    store.close()
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(needle=st.text(alphabet="ab/.-\u00e9", min_size=1, max_size=24),
-       texts=st.lists(st.text(alphabet="ab/.-\u00e9 ", min_size=0, max_size=40), min_size=1,
-                      max_size=6))
+@given(needle=st.text(alphabet='aBiI/."-\u00e9\u0130\u0307\u03a3\u03c2\u212a',
+                      min_size=1, max_size=24),
+       texts=st.lists(st.text(alphabet='Abi/."-\u00e9\u0130\u0307\u03c3\u212ak ', min_size=0,
+                              max_size=40), min_size=1, max_size=6),
+       limit=st.integers(min_value=0, max_value=4))
 def test_any_search_finds_the_same_events_through_the_text_index_as_by_scanning(
-        tmp_path_factory, needle, texts):
+        tmp_path_factory, needle, texts, limit):
     directory = tmp_path_factory.mktemp("search")
     events = events_of(*(["echo", text] for text in texts))
     indexed = filled(directory / "indexed.db", events)
@@ -306,7 +363,8 @@ def test_any_search_finds_the_same_events_through_the_text_index_as_by_scanning(
         patch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
         scanned = filled(directory / "scanned.db", events)
     assert indexed.full_text and not scanned.full_text
-    answers = [store.find(EventFilter(search=needle), RULES, 0) for store in (indexed, scanned)]
+    answers = [store.find(EventFilter(search=needle), RULES, limit)
+               for store in (indexed, scanned)]
     assert answers[0] == answers[1]
     assert answers[0][1]["matched"] == sum(needle.lower() in searchable_text(event).lower()
                                            for event in events)
