@@ -412,11 +412,11 @@ def report(kind: str, variants: dict, results: dict[str, list[dict[str, float]]]
     none = median["none"]
     print(f"\nworkload {kind}: {WORKLOADS[kind] if kind == 'true' else ', '.join(COMMANDS)}")
     print(f"  no rules: {none['wall'] / processes * 1e6:.0f} us of wall time per process")
-    print(f"  {'variant':13s} {'rules':>5s} {'wall s':>7s} {'x none':>7s} {'workload':>8s} "
+    print(f"  {'variant':15s} {'rules':>5s} {'wall s':>7s} {'x none':>7s} {'workload':>8s} "
           f"{'extra':>6s} {'auditd':>6s} {'kauditd':>7s} {'plugin':>6s} {'reader':>6s} {'log MB':>6s}  rounds")
     for name, variant in variants.items():
         m = median[name]
-        print(f"  {name:13s} {len(variant['rules']):5d} {m['wall']:7.2f} {m['wall'] / none['wall']:7.3f} "
+        print(f"  {name:15s} {len(variant['rules']):5d} {m['wall']:7.2f} {m['wall'] / none['wall']:7.3f} "
               f"{m['workload']:8.2f} {m['workload'] - none['workload']:6.2f} {m['auditd']:6.2f} "
               f"{m['kauditd']:7.2f} {m['plugin']:6.2f} {m['reader']:6.2f} {m['log'] / 1e6:6.1f}  "
               + ", ".join(f"{r['wall']:.2f}" for r in results[name]))
