@@ -556,7 +556,7 @@ class SqliteStore(EventStore):
                 where.append("id IN (%s)" % " UNION ALL ".join(
                     "SELECT rowid FROM %s WHERE %s MATCH ?" % (name, name)
                     for _day, name in indexes))
-                params.extend([_fts_query(event_filter.search.lower())] * len(indexes))
+                params.extend([_fts_query(event_filter.search)] * len(indexes))  # lowered
             where.append("whotouched_contains(text, ?)")
             params.append(event_filter.search)
         return " AND ".join(where), params

@@ -42,11 +42,8 @@ HOSTILE = ["sh", "-c", "\x1b]0;owned\x07\x1b[2J<script>alert(1)</script>'; DROP 
 
 
 def events_of(*commands, host="web01"):
-    lines = []
-    for serial, argv in enumerate(commands, 1):
-        lines += stored(exec_records(list(argv), serial=serial, epoch="1700000%03d.250" % serial),
-                        host=host)
-    return [classify(event, RULES.rules) for event in iter_events(lines)]
+    return stamped_events([(host, "1700000%03d.250" % serial, serial)
+                           for serial in range(1, len(commands) + 1)], commands)
 
 
 def filled(path, events, arrived=1700000000.0, **options):
@@ -310,11 +307,13 @@ def test_letters_that_lower_unlike_sqlite_folds_them_are_found_through_the_index
     scanned.close()
 
 
-def stamped_events(stamps, argv=("echo", "needle")):
-    """One event per (host, epoch, serial), stored in the order given."""
+def stamped_events(stamps, commands=None):
+    """One event per (host, epoch, serial), stored in the order given, running the command
+    of the same place in ``commands`` (``echo needle`` without)."""
     lines, addresses = [], {}
-    for host, epoch, serial in stamps:
-        address = addresses.setdefault(host, "192.0.2.%d" % (len(addresses) + 1))
+    for index, (host, epoch, serial) in enumerate(stamps):
+        address = addresses.setdefault(host, "192.0.2.%d" % (10 + len(addresses)))
+        argv = commands[index] if commands else ("echo", "needle")
         lines += stored(exec_records(list(argv), serial=serial, epoch=epoch), host=host,
                         address=address)
     return [classify(event, RULES.rules) for event in iter_events(lines)]
