@@ -28,6 +28,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    NotARegularFile,
+    open_regular,
+)
+
 # The options every merge module has; the merged_file doc fragment documents them.
 MERGED_FILE_OPTIONS = dict(
     path=dict(type="path", required=True),
@@ -35,6 +40,11 @@ MERGED_FILE_OPTIONS = dict(
     exclusive=dict(type="bool", default=False),
     backup=dict(type="bool", default=False),
 )
+
+# The largest file a merge module reads: 500 times the largest public audit rule sets (about
+# 250,000 rules, read in a few seconds).  A larger one is no working configuration (the kernel
+# checks its rules one by one on every system call) and is refused before it is read.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 # One clause of a symbolic mode, as Ansible's file attributes accept it (u+rw,g=r,o-rwx).
 _SYMBOLIC_MODE_CLAUSE = re.compile(r"^[ugoa]*[-+=](?:[rwxXst]*|[ugo])$")
@@ -69,27 +79,47 @@ def regular_file_problem(path, what="a file"):
     return None
 
 
-def read_text(path, what="a file"):
+def read_text(path, what="a file", max_bytes=None):
     """Return the file's text, or None when it does not exist.  Line endings are kept.
 
     Raises :class:`FileValidationError` naming the file when it is a directory, not a
-    regular file (a FIFO would block the read), unreadable, or not UTF-8 text.
+    regular file (a FIFO would block the read), unreadable, larger than ``max_bytes`` (refused
+    before it is read) or not UTF-8 text.
     """
     problem = regular_file_problem(path, what)
     if problem:
         raise FileValidationError(problem)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        # Opened as report files are: the path may have become a FIFO since it was looked at.
+        handle = open_regular(path, what)
     except FileNotFoundError:
         return None
+    except NotARegularFile as error:
+        raise FileValidationError(str(error))
     except OSError as error:
         raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
+    with handle:
+        status = os.fstat(handle.fileno())
+        if max_bytes is not None and status.st_size > max_bytes:
+            raise FileValidationError(_too_large(path, what, status.st_size, max_bytes))
+        try:
+            data = handle.read(-1 if max_bytes is None else max_bytes + 1)
+        except OSError as error:
+            raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FileValidationError(_too_large(path, what, len(data), max_bytes))  # it grew
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FileValidationError("%s is not UTF-8 text (byte 0x%02x at offset %d)"
                                   % (path, data[error.start], error.start))
+
+
+def _too_large(path, what, size, max_bytes):
+    mebibytes, rest = divmod(max_bytes, 1024 * 1024)
+    limit = "%d MiB" % mebibytes if mebibytes and not rest else "%d bytes" % max_bytes
+    return "%s is too large for %s: %d bytes, over the %s this module reads" % (
+        path, what, size, limit)
 
 
 def _user_exists(name):
@@ -293,7 +323,7 @@ def edit_merged_file(module, merge: Callable[[Optional[str]], MergeResult], what
     if params["exclusive"] and params["state"] == "absent":
         module.fail_json(msg="exclusive=true only makes sense with state=present")
     try:
-        before = read_text(path, what)
+        before = read_text(path, what, MAX_FILE_BYTES)
     except FileValidationError as error:
         module.fail_json(msg=str(error), changed=False)
     try:

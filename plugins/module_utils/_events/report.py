@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import stat
 import time
 import zlib
 
@@ -37,6 +36,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.lo
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     classify,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    NotARegularFile,
+    open_regular,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     LATEST_EPOCH,
@@ -144,36 +147,6 @@ def check_limits(limit, wait_seconds):
 
 MAX_RULES_FILE_BYTES = 16 << 20
 """More than a risk rules file holds: a larger one (``/dev/zero`` named by mistake) is refused."""
-
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-               (stat.S_ISSOCK, "a socket"))
-
-
-class NotARegularFile(ReportError):
-    """A file that is a FIFO, a device, a socket or a directory: reading it could block or never
-    end, so it is not read."""
-
-
-def open_regular(path, what):
-    """A binary stream of the regular file at ``path`` (``what`` it should be, for the message).
-
-    It is opened without blocking and checked once open, so that neither a FIFO (whose open
-    and read wait for a writer) nor a device (``/dev/zero`` never ends) is ever read, even when
-    a link points to it or it took the file's place a moment ago; raises
-    :class:`NotARegularFile` naming what it is, or ``OSError``.
-    """
-    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
-                     | getattr(os, "O_CLOEXEC", 0))
-    try:
-        mode = os.fstat(handle).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
-            raise NotARegularFile("%s is %s, not %s" % (path, kind, what))
-        return os.fdopen(handle, "rb")
-    except BaseException:
-        os.close(handle)
-        raise
 
 
 def read_rules_file(path):

@@ -58,9 +58,6 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
-    open_regular,
-)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     LEVEL_RANK,
     LEVELS,
@@ -81,6 +78,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStoreError,
     Ruleset,
     StoreUnavailable,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    open_regular,
 )
 
 MAX_LINE = 65536

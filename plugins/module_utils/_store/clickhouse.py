@@ -58,7 +58,6 @@ import urllib.request
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     EventFilter,
-    open_regular,
     searchable_text,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
@@ -77,6 +76,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
     sanitize,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    open_regular,
 )
 
 SCHEMA_FILES = {False: "clickhouse-schema-1.sql", True: "clickhouse-cluster-schema-1.sql"}

@@ -16,11 +16,14 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
     parse_rule,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    MAX_FILE_BYTES,
     FileValidationError,
     file_attribute_problems,
     read_text,
     resolved_path,
 )
+from ansible_collections.whotouched.server_audit.plugins.modules import audit_rules, rsyslog_filter
+from tests.support.module_main import run_main
 
 
 def known(name, *_):
@@ -66,6 +69,53 @@ def test_read_text_keeps_line_endings_and_names_what_it_cannot_read(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(FileValidationError, match="fifo is not a regular file"):
         read_text(str(fifo))
+
+
+def test_read_text_refuses_a_file_over_its_limit_before_reading_it(tmp_path):
+    path = tmp_path / "a.rules"
+    path.write_bytes(b"-D\n" * 33 + b"\n")
+    assert read_text(str(path), "a rules file", max_bytes=100) == "-D\n" * 33 + "\n"
+    path.write_bytes(b"-D\n" * 33 + b"\n\n")
+    with pytest.raises(FileValidationError) as raised:
+        read_text(str(path), "a rules file", max_bytes=100)
+    assert str(raised.value) == "%s is too large for a rules file: 101 bytes, over the 100 bytes " \
+                                "this module reads" % path
+    # Refused by its size: a sparse file of 1 TiB holds no byte that would be read.
+    with open(path, "wb") as handle:
+        handle.truncate(1 << 40)
+    with pytest.raises(FileValidationError, match="1099511627776 bytes, over the 16 MiB"):
+        read_text(str(path), "a rules file", max_bytes=16 * 1024 * 1024)
+    # A file whose size says nothing (a regular file of /proc, one that grows) is read no
+    # further than the limit.
+    with pytest.raises(FileValidationError, match="maps is too large for a rules file: 101 bytes"):
+        read_text("/proc/self/maps", "a rules file", max_bytes=100)
+
+
+@pytest.mark.parametrize("module, args, what", [
+    (audit_rules, {"rules": ["-w /etc/hosts -p wa"]}, "a rules file"),
+    (rsyslog_filter, {"validate": False, "filters": [
+        {"property": "msg", "operator": "contains", "value": "x", "action": "stop"}]},
+     "an rsyslog configuration file"),
+])
+@pytest.mark.parametrize("check, state", [(True, "present"), (False, "present"),
+                                          (False, "absent")])
+def test_the_merge_modules_refuse_a_file_over_16_mib_before_reading_it(
+        tmp_path, module, args, what, check, state):
+    # audit_rules once took 51 s and 1.27 GB for 50 MB; no working file comes near the limit.
+    target = tmp_path / "50-site.conf"
+    with open(target, "wb") as handle:
+        handle.write(b"-w /etc/passwd -p wa\n")
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing of it is on disk
+    before = target.stat()
+    status, result = run_main(module, dict(args, path=str(target), state=state), check=check,
+                              diff=True)
+    assert (status, result["failed"], result["changed"]) == (1, True, False)
+    assert result["msg"] == "%s is too large for %s: 16777217 bytes, over the 16 MiB this " \
+                            "module reads" % (target, what)
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size, before.st_mtime_ns, before.st_ino)
+    assert [path.name for path in tmp_path.iterdir()] == ["50-site.conf"]
 
 
 def test_a_link_resolves_to_its_target_and_a_file_to_itself(tmp_path):
