@@ -30,7 +30,9 @@ and with --breakdown, variants that take the cost apart:
   watches only    - the role's file watches without the execve rules
 in interleaved rounds.  It prints the median wall time of each, its ratio to none, and where
 the CPU went: the workload itself (the exec'ing tasks, kernel record formatting included),
-auditd, the kauditd kernel thread, the syslog plugin and the rsyslogd reading the log.  Needs root in the initial PID
+auditd, the kauditd kernel thread, the syslog plugin, the rsyslogd reading the log, and the
+benchmark's own log server on loopback (sink: an rsyslogd that a real host does not run, on the
+same cores here).  Needs root in the initial PID
 namespace, the audit userspace, rsyslog and no other auditd running; restores the kernel's
 rules and enabled flag afterwards and stops its auditd and rsyslogds.  Goals: role <= seed,
 deployed within 1.05 x role floor.
@@ -285,7 +287,7 @@ def workload(processes: int, kind: str = "true") -> tuple[float, float]:
 
 
 def measure(variant: dict, processes: int, kind: str, work: Path,
-            kauditd: list[int]) -> dict[str, float]:
+            kauditd: list[int], sink: int) -> dict[str, float]:
     daemon = Auditd(work, variant.get("auditd", {}), variant.get("syslog", False))
     reader = None
     try:
@@ -296,7 +298,7 @@ def measure(variant: dict, processes: int, kind: str, work: Path,
             reader = Rsyslogd(work / variant.get("reader_conf", "rsyslog.conf"))
         plugin = pids_named("audisp-syslog", parent=daemon.process.pid)
         watched = {"auditd": [daemon.process.pid], "kauditd": kauditd, "plugin": plugin,
-                   "reader": [reader.process.pid] if reader else []}
+                   "reader": [reader.process.pid] if reader else [], "sink": [sink]}
         before = {name: sum(map(cpu_seconds, pids)) for name, pids in watched.items()}
         wall, cpu = workload(processes, kind)
         # what auditd, its plugin and the reader still had to take in (a polling reader
@@ -379,7 +381,7 @@ def main() -> int:
         for round_number in range(args.rounds):
             for kind, name in (runs if round_number % 2 == 0 else runs[::-1]):
                 results[kind, name].append(
-                    measure(variants[name], args.processes, kind, work, kauditd))
+                    measure(variants[name], args.processes, kind, work, kauditd, sink.process.pid))
     finally:
         run("auditctl", "-D", check=False)
         for line in rules_before.splitlines():
@@ -413,12 +415,12 @@ def report(kind: str, variants: dict, results: dict[str, list[dict[str, float]]]
     print(f"\nworkload {kind}: {WORKLOADS[kind] if kind == 'true' else ', '.join(COMMANDS)}")
     print(f"  no rules: {none['wall'] / processes * 1e6:.0f} us of wall time per process")
     print(f"  {'variant':15s} {'rules':>5s} {'wall s':>7s} {'x none':>7s} {'workload':>8s} "
-          f"{'extra':>6s} {'auditd':>6s} {'kauditd':>7s} {'plugin':>6s} {'reader':>6s} {'log MB':>6s}  rounds")
+          f"{'extra':>6s} {'auditd':>6s} {'kauditd':>7s} {'plugin':>6s} {'reader':>6s} {'sink':>6s} {'log MB':>6s}  rounds")
     for name, variant in variants.items():
         m = median[name]
         print(f"  {name:15s} {len(variant['rules']):5d} {m['wall']:7.2f} {m['wall'] / none['wall']:7.3f} "
               f"{m['workload']:8.2f} {m['workload'] - none['workload']:6.2f} {m['auditd']:6.2f} "
-              f"{m['kauditd']:7.2f} {m['plugin']:6.2f} {m['reader']:6.2f} {m['log'] / 1e6:6.1f}  "
+              f"{m['kauditd']:7.2f} {m['plugin']:6.2f} {m['reader']:6.2f} {m['sink']:6.2f} {m['log'] / 1e6:6.1f}  "
               + ", ".join(f"{r['wall']:.2f}" for r in results[name]))
     role_cost = median["role"]["wall"] - none["wall"]
     print(f"  per process: role adds {role_cost / processes * 1e6:.0f} us of wall time, "

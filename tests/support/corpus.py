@@ -42,6 +42,17 @@ def corpus_file(name: str) -> Path:
     return path
 
 
+def corpus_audit_logs():
+    """``(folder, paths)``: every log file of the corpus's audit-logs folder (the test data of
+    audit-userspace's auparse, go-libaudit and laurel; not its READMEs), or a skip."""
+    folder = corpus_dir() / "audit-logs"
+    if not folder.is_dir():
+        pytest.skip("the real-world corpus folder %s is not there (set WHOTOUCHED_CORPUS to the "
+                    "folder holding audit-logs/)" % folder)
+    return folder, sorted(path for path in folder.rglob("*")
+                          if path.is_file() and not path.name.startswith("README"))
+
+
 # RHEL 8-10's rsyslog.conf reads local messages from the journal (imjournal, with its rate
 # limit) and keeps imuxsock only for its API socket; rsyslog's sample for Red Hat systems in
 # the corpus predates that.  These lines take the place of its input modules.

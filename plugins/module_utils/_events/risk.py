@@ -98,6 +98,7 @@ LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
 
 _LIST_CONDITIONS = ("key", "program", "user", "login_user", "operation", "event_id", "kind")
 _REGEX_CONDITIONS = ("exe", "args", "command", "path")
+_GLOB_CONDITIONS = frozenset(("program", "user", "login_user"))
 _CONDITIONS = frozenset(_LIST_CONDITIONS + _REGEX_CONDITIONS + ("success", "field", "any"))
 # Conditions that judge a command, and those that say which files or events a rule is about.
 _COMMAND_CONDITIONS = frozenset(("program", "exe", "args", "command"))
@@ -147,6 +148,8 @@ class _Condition(object):
                         values = frozenset(int(value) for value in values)
                     except (TypeError, ValueError):
                         raise RiskRuleError("rule %s: event_id must be numbers" % rule_id)
+                elif name in _GLOB_CONDITIONS:
+                    values = _Globs(str(value) for value in values)
                 else:
                     values = tuple(str(value) for value in values)
                 self.checks.append((name, values))
@@ -181,6 +184,25 @@ class _Condition(object):
         return True
 
 
+def _gate(condition):
+    """:meth:`RiskRule.gate` of one condition block."""
+    gate = {"program": None, "key": None, "kind": None}
+    for name, expected in condition.checks:  # "any" comes last
+        if name == "program" and expected.wildcards is None:
+            gate["program"] = expected.names
+        elif name in ("key", "kind"):
+            gate[name] = frozenset(expected)
+        elif name == "any":
+            # a gate every block has, if the block around has none of its own
+            blocks = [_gate(block) for block in expected]
+            for dimension, values in gate.items():
+                if values is None and all(block[dimension] is not None for block in blocks):
+                    gate[dimension] = frozenset().union(*(block[dimension] for block in blocks))
+    if condition.exec_only:
+        gate["kind"] = _COMMAND_KINDS.intersection(gate["kind"] or _COMMAND_KINDS)
+    return gate
+
+
 def _compile(rule_id, name, pattern):
     try:
         if isinstance(pattern, list):
@@ -191,24 +213,35 @@ def _compile(rule_id, name, pattern):
                             % (rule_id, name, exc))
 
 
-def _glob_any(value, patterns):
-    if value is None:
-        return False
-    for pattern in patterns:
-        if fnmatch.fnmatchcase(value, pattern):
-            return True
-    return False
+class _Globs(object):
+    """Shell-style patterns (``fnmatch.fnmatchcase``), asked at once: the names without a
+    wildcard in a set, the others in one regular expression."""
+
+    __slots__ = ("names", "wildcards")
+
+    def __init__(self, patterns):
+        patterns = tuple(patterns)
+        self.names = frozenset(pattern for pattern in patterns
+                               if not any(letter in pattern for letter in "*?["))
+        wild = [fnmatch.translate(pattern) for pattern in patterns if pattern not in self.names]
+        self.wildcards = re.compile("|".join(wild)) if wild else None
+
+    def matches(self, value):
+        if value is None:
+            return False
+        return value in self.names or (self.wildcards is not None
+                                       and self.wildcards.match(value) is not None)
 
 
 def _check(name, expected, event, facts):
     if name == "key":
         return any(key in expected for key in event.get("keys") or ())
     if name == "program":
-        return any(_glob_any(program, expected) for program in facts["programs"])
+        return any(expected.matches(program) for program in facts["programs"])
     if name == "user":
-        return _glob_any(event.get("user"), expected)
+        return expected.matches(event.get("user"))
     if name == "login_user":
-        return _glob_any(event.get("login_user"), expected)
+        return expected.matches(event.get("login_user"))
     if name == "operation":
         return event.get("operation") in expected
     if name == "event_id":
@@ -266,6 +299,15 @@ class RiskRule(object):
         # Only Windows events have an event ID: such a rule is skipped for the others.
         self.windows_only = "event_id" in spec["match"]
 
+    def gate(self):
+        """``{"program": names, "key": keys, "kind": kinds}``: for the rule to fire, one of
+        the event's programs must be one of ``names``, one of its keys one of ``keys``, its
+        kind one of ``kinds`` (None: any)."""
+        gate = _gate(self.match)
+        if self.windows_only:
+            gate["kind"] = frozenset(("windows",)).intersection(gate["kind"] or ("windows",))
+        return gate
+
     def fires(self, event, facts):
         """Whether the rule holds for ``event`` (``facts`` from :func:`event_facts`)."""
         if not self.match.holds(event, facts):
@@ -273,8 +315,49 @@ class RiskRule(object):
         return self.unless is None or not self.unless.holds(event, facts)
 
 
+class RiskRules(tuple):
+    """Compiled rules in their order, and which of them can fire on an event: a rule that
+    names its programs (without wildcards) is judged only on those programs' events, one
+    that names audit keys only on events with one of them, one that names kinds (or holds
+    only at an execution) only on events of those kinds.  An event of an ordinary command is
+    judged by a few rules instead of every one."""
+
+    def __new__(cls, rules):
+        self = super().__new__(cls, rules)
+        # positions of the rules to judge: by program name, by key, by kind, on every event
+        self._named = {"program": {}, "key": {}}
+        by_kind, self._anywhere = {}, []
+        for position, rule in enumerate(self):
+            gate = rule.gate()
+            dimension = next((name for name in ("program", "key") if gate[name] is not None),
+                             None)
+            if dimension is not None:
+                for value in gate[dimension]:
+                    self._named[dimension].setdefault(value, []).append(position)
+            elif gate["kind"] is not None:
+                for kind in gate["kind"]:
+                    by_kind.setdefault(kind, []).append(position)
+            else:
+                self._anywhere.append(position)
+        self._by_kind = {kind: sorted(self._anywhere + positions)
+                         for kind, positions in by_kind.items()}
+        return self
+
+    def candidates(self, event, facts):
+        """The rules that may fire on ``event``, in their order; the others cannot."""
+        positions = self._by_kind.get(event.get("kind"), self._anywhere)
+        by_program, by_key = self._named["program"], self._named["key"]
+        named = [position for program in facts["programs"]
+                 for position in by_program.get(program, ())]
+        named += [position for key in event.get("keys") or () for position in by_key.get(key, ())]
+        if named:
+            positions = sorted(set(positions).union(named))
+        return [self[position] for position in positions]
+
+
 def compile_risk_rules(specs):
-    """Compiled rules from their mappings; later rules with an earlier rule's id replace it.
+    """Compiled rules (:class:`RiskRules`) from their mappings; later rules with an earlier
+    rule's id replace it.
 
     Raises :class:`RiskRuleError` naming the first bad rule.
     """
@@ -284,7 +367,7 @@ def compile_risk_rules(specs):
     for spec in specs:
         rule = RiskRule(spec)
         by_id[rule.rule_id] = rule
-    return list(by_id.values())
+    return RiskRules(by_id.values())
 
 
 def load_risk_rules(specs=(), shipped=True):
@@ -315,9 +398,13 @@ def event_facts(event: Event):
 
 
 def classify(event: Event, rules):
-    """Set ``level``, ``reasons`` and ``rules`` on ``event`` (and return it)."""
+    """Set ``level``, ``reasons`` and ``rules`` on ``event`` (and return it).  ``rules`` from
+    :func:`compile_risk_rules` are judged through their index; any other sequence of
+    compiled rules, every one of them."""
     facts = event_facts(event)
     windows = event.get("kind") == "windows"
+    if isinstance(rules, RiskRules):
+        rules = rules.candidates(event, facts)
     fired = [rule for rule in rules
              if (windows or not rule.windows_only) and rule.fires(event, facts)]
     fired.sort(key=lambda rule: -rule.rank)

@@ -23,22 +23,11 @@ from tests.support.ausearch import (
     unexplained,
 )
 from tests.support.audit_records import exec_records
-from tests.support.corpus import corpus_dir
+from tests.support.corpus import corpus_audit_logs
 
-LOGS = "audit-logs"
 # log -> events whose records are not in it (see the test's last check)
 LOGS_WITH_RECORDS_MISSING = {"go-libaudit/auparse_testdata_audit-ubuntu17.log": 1,
                              "go-libaudit/testdata_rollover.log": 1}
-
-
-def corpus_logs():
-    """Every log file of the corpus's audit-logs folder (not its READMEs), or a skip."""
-    folder = corpus_dir() / LOGS
-    if not folder.is_dir():
-        pytest.skip("the real-world corpus folder %s is not there (set WHOTOUCHED_CORPUS to the "
-                    "folder holding %s/)" % (folder, LOGS))
-    return folder, sorted(path for path in folder.rglob("*")
-                          if path.is_file() and not path.name.startswith("README"))
 
 
 def test_every_log_of_the_corpus_is_read_as_ausearch_reads_it(capsys):
@@ -49,7 +38,7 @@ def test_every_log_of_the_corpus_is_read_as_ausearch_reads_it(capsys):
     if version != allowed.ausearch_version:
         pytest.skip("ausearch %s is installed; %s was reviewed against ausearch %s"
                     % (version, ALLOWED_DIFFERENCES.name, allowed.ausearch_version))
-    folder, paths = corpus_logs()
+    folder, paths = corpus_audit_logs()
     comparisons = [compare_file(path, str(path.relative_to(folder))) for path in paths]
     unmatched = []
     stale = []

@@ -11,15 +11,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     iter_events,
+    iter_lines,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     RiskRuleError,
     at_least,
     classify,
     compile_risk_rules,
+    event_facts,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk_rules import (
     SHIPPED_RISK_RULES,
@@ -30,6 +34,7 @@ from tests.support.audit_records import (
     file_records,
     through_default_filters,
 )
+from tests.support.corpus import corpus_audit_logs
 
 RULES = compile_risk_rules(SHIPPED_RISK_RULES)
 
@@ -608,3 +613,86 @@ def test_unless_keeps_a_rule_quiet():
 def test_bad_rules_are_refused_with_the_rule_named(spec, message):
     with pytest.raises(RiskRuleError, match=message):
         compile_risk_rules([spec])
+
+
+# ------------------------------------------------------------------ the rules' index
+# classify() judges only the rules that can fire on an event (by program, key and kind);
+# judged by every rule (a plain list), each event must come out the same.
+
+PROGRAMS = ["nc", "python3", "python", "sudo", "bash", "ls", "usermod"]
+GLOBS = PROGRAMS + ["python*", "n?", "[bs]*", "*"]
+KEYS = ["exec", "passwd", "modules"]
+KINDS = ["exec", "file", "syscall", "user", "windows", "loss"]
+
+
+def _block(draw, depth):
+    block = {}
+    for name, values in (("program", GLOBS), ("key", KEYS), ("kind", KINDS),
+                         ("user", ["root", "www-*", "bob"])):
+        if draw(st.booleans()):
+            block[name] = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3))
+    for name in ("args", "command", "path", "exe"):
+        if draw(st.integers(0, 3)) == 0:
+            block[name] = draw(st.sampled_from(["-e", "^/", "passwd", "x$"]))
+    if draw(st.integers(0, 4)) == 0:
+        block["event_id"] = draw(st.lists(st.sampled_from([4720, 4732]), min_size=1, max_size=2))
+    if depth < 2 and draw(st.integers(0, 2)) == 0:
+        block["any"] = [_block(draw, depth + 1) for _block_number in range(draw(st.integers(1, 3)))]
+    return block or {"kind": [draw(st.sampled_from(KINDS))]}
+
+
+@st.composite
+def rule_specs(draw):
+    specs = []
+    for number in range(draw(st.integers(1, 8))):
+        spec = {"id": "r%d" % number, "level": draw(st.sampled_from(["low", "medium", "high"])),
+                "reason": "reason %d" % number, "match": _block(draw, 0)}
+        if draw(st.integers(0, 3)) == 0:
+            spec["unless"] = _block(draw, 1)
+        specs.append(spec)
+    return specs
+
+
+events = st.fixed_dictionaries({
+    "kind": st.sampled_from(KINDS),
+    "argv": st.lists(st.sampled_from(PROGRAMS + ["-e", "/etc/passwd", "x"]), max_size=3),
+    "exe": st.sampled_from([None, "/usr/bin/nc", "/tmp/python", "/bin/ls"]),
+    "keys": st.lists(st.sampled_from(KEYS), max_size=2),
+    "paths": st.lists(st.sampled_from([{"path": "/etc/passwd"}, {"name": "x"}]), max_size=2),
+    "user": st.sampled_from([None, "root", "www-data", "bob"]),
+    "event_id": st.sampled_from([None, 4720, 4624]),
+})
+
+
+@settings(max_examples=400, deadline=5000)
+@given(rule_specs(), st.lists(events, min_size=1, max_size=5))
+def test_the_index_judges_every_event_as_every_rule_would(specs, stream):
+    rules = compile_risk_rules(specs)
+    for event in stream:
+        assert classify(dict(event), rules) == classify(dict(event), list(rules))
+
+
+def test_an_ordinary_command_is_judged_by_few_of_the_shipped_rules():
+    event = iter_events(run("ls", "-l", "/etc")).__next__()
+    judged = RULES.candidates(event, event_facts(event))
+    # the rules that judge a command line by a regular expression alone, and those whose
+    # programs have wildcards: every other one names programs, keys or kinds ls has not
+    assert 0 < len(judged) <= 10 < len(RULES) and all(rule in RULES for rule in judged)
+    assert [rule.rule_id for rule in judged] == [
+        rule.rule_id for rule in RULES if rule in judged]  # in the rules' order
+    assert "sudo-used" not in [rule.rule_id for rule in judged]
+    sudo = iter_events(run("sudo", "-i")).__next__()
+    assert "sudo-used" in [rule.rule_id for rule in RULES.candidates(sudo, event_facts(sudo))]
+
+
+def test_every_event_of_the_corpus_logs_is_judged_by_the_index_as_by_every_rule():
+    _folder, paths = corpus_audit_logs()
+    judged = fired = 0
+    for path in paths:
+        with open(path, "rb") as stream:
+            for event in iter_events(iter_lines(stream)):
+                indexed = classify(dict(event), RULES)
+                assert indexed == classify(dict(event), list(RULES)), path
+                judged += 1
+                fired += bool(indexed["rules"])
+    assert judged > 100 and fired > 0, (judged, fired)  # the logs were read
