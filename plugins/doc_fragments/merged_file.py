@@ -48,9 +48,9 @@ notes:
   - A O(path) that is a directory, not a regular file (a FIFO, a device), or not UTF-8 text fails
     the task, naming it; so does a file that is not of the module's kind at all (a link to
     C(/etc/shadow)), in check mode and with O(state=absent) too, without showing a line of it.
-  - A file larger than 16 MiB fails the task before it is read - 500 times the largest public
-    audit rule sets, about 250,000 rules; no working configuration comes near it (the kernel
-    checks its audit rules one by one on every system call).
+  - A file larger than 16 MiB fails the task before it is read, naming its size - far more than
+    any audit rules file, rsyslog drop-in or auditd configuration holds (500 times the largest
+    public audit rule sets, about 250,000 rules).
   - Warnings quote lines of the file with every character that does not show (controls, line
     separators, zero-width and bidirectional marks) written as an escape.
   - The C(diff) is returned in diff mode only.

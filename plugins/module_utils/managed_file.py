@@ -41,9 +41,9 @@ MERGED_FILE_OPTIONS = dict(
     backup=dict(type="bool", default=False),
 )
 
-# The largest file a merge module reads: 500 times the largest public audit rule sets (about
-# 250,000 rules, read in a few seconds).  A larger one is no working configuration (the kernel
-# checks its rules one by one on every system call) and is refused before it is read.
+# The largest file a merge module reads: far more than any audit rules file, rsyslog drop-in
+# or auditd configuration holds (500 times the largest public audit rule sets: about 250,000
+# rules, read in a few seconds).  A larger one is refused before it is read.
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 # One clause of a symbolic mode, as Ansible's file attributes accept it (u+rw,g=r,o-rwx).
@@ -101,13 +101,15 @@ def read_text(path, what="a file", max_bytes=None):
     with handle:
         status = os.fstat(handle.fileno())
         if max_bytes is not None and status.st_size > max_bytes:
-            raise FileValidationError(_too_large(path, what, status.st_size, max_bytes))
+            raise FileValidationError(_too_large(path, what, "%d bytes" % status.st_size,
+                                                 max_bytes))
         try:
             data = handle.read(-1 if max_bytes is None else max_bytes + 1)
         except OSError as error:
             raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
-    if max_bytes is not None and len(data) > max_bytes:
-        raise FileValidationError(_too_large(path, what, len(data), max_bytes))  # it grew
+    if max_bytes is not None and len(data) > max_bytes:  # it grew, or its size said nothing
+        raise FileValidationError(_too_large(path, what, "more than %d bytes" % max_bytes,
+                                             max_bytes))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -118,7 +120,7 @@ def read_text(path, what="a file", max_bytes=None):
 def _too_large(path, what, size, max_bytes):
     mebibytes, rest = divmod(max_bytes, 1024 * 1024)
     limit = "%d MiB" % mebibytes if mebibytes and not rest else "%d bytes" % max_bytes
-    return "%s is too large for %s: %d bytes, over the %s this module reads" % (
+    return "%s is too large for %s: %s, over the %s this module reads" % (
         path, what, size, limit)
 
 

@@ -22,7 +22,11 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_fi
     read_text,
     resolved_path,
 )
-from ansible_collections.whotouched.server_audit.plugins.modules import audit_rules, rsyslog_filter
+from ansible_collections.whotouched.server_audit.plugins.modules import (
+    audit_rules,
+    auditd_conf,
+    rsyslog_filter,
+)
 from tests.support.module_main import run_main
 
 
@@ -87,7 +91,7 @@ def test_read_text_refuses_a_file_over_its_limit_before_reading_it(tmp_path):
         read_text(str(path), "a rules file", max_bytes=16 * 1024 * 1024)
     # A file whose size says nothing (a regular file of /proc, one that grows) is read no
     # further than the limit.
-    with pytest.raises(FileValidationError, match="maps is too large for a rules file: 101 bytes"):
+    with pytest.raises(FileValidationError, match="maps is too large for a rules file: more than 100 bytes, over the 100 bytes"):
         read_text("/proc/self/maps", "a rules file", max_bytes=100)
 
 
@@ -96,10 +100,11 @@ def test_read_text_refuses_a_file_over_its_limit_before_reading_it(tmp_path):
     (rsyslog_filter, {"validate": False, "filters": [
         {"property": "msg", "operator": "contains", "value": "x", "action": "stop"}]},
      "an rsyslog configuration file"),
+    (auditd_conf, {"settings": {"freq": 50}}, "an auditd configuration file"),
 ])
 @pytest.mark.parametrize("check, state", [(True, "present"), (False, "present"),
                                           (False, "absent")])
-def test_the_merge_modules_refuse_a_file_over_16_mib_before_reading_it(
+def test_the_file_modules_refuse_a_file_over_16_mib_before_reading_it(
         tmp_path, module, args, what, check, state):
     # audit_rules once took 51 s and 1.27 GB for 50 MB; no working file comes near the limit.
     target = tmp_path / "50-site.conf"

@@ -7,6 +7,7 @@ lines as the log server stores them) are read by the event library, then classif
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 import pytest
@@ -628,12 +629,17 @@ KINDS = ["exec", "file", "syscall", "user", "windows", "loss"]
 def _block(draw, depth):
     block = {}
     for name, values in (("program", GLOBS), ("key", KEYS), ("kind", KINDS),
-                         ("user", ["root", "www-*", "bob"])):
-        if draw(st.booleans()):
+                         ("user", ["root", "www-*", "bob"]), ("login_user", ["alice", "a*"]),
+                         ("operation", ["write", "delete"])):
+        if draw(st.integers(0, 2 if name in ("program", "key", "kind") else 5)) == 0:
             block[name] = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3))
     for name in ("args", "command", "path", "exe"):
         if draw(st.integers(0, 3)) == 0:
-            block[name] = draw(st.sampled_from(["-e", "^/", "passwd", "x$"]))
+            block[name] = draw(st.sampled_from(["-e", "^/", "passwd", "x$", "/nc"]))
+    if draw(st.integers(0, 6)) == 0:
+        block["success"] = draw(st.booleans())
+    if draw(st.integers(0, 6)) == 0:
+        block["field"] = {"cwd": draw(st.sampled_from(["^/root", "tmp"]))}
     if draw(st.integers(0, 4)) == 0:
         block["event_id"] = draw(st.lists(st.sampled_from([4720, 4732]), min_size=1, max_size=2))
     if depth < 2 and draw(st.integers(0, 2)) == 0:
@@ -645,7 +651,8 @@ def _block(draw, depth):
 def rule_specs(draw):
     specs = []
     for number in range(draw(st.integers(1, 8))):
-        spec = {"id": "r%d" % number, "level": draw(st.sampled_from(["low", "medium", "high"])),
+        spec = {"id": "r%d" % draw(st.integers(0, 9)),  # a later rule of an id replaces it
+                "level": draw(st.sampled_from(["low", "medium", "high", "critical"])),
                 "reason": "reason %d" % number, "match": _block(draw, 0)}
         if draw(st.integers(0, 3)) == 0:
             spec["unless"] = _block(draw, 1)
@@ -654,22 +661,39 @@ def rule_specs(draw):
 
 
 events = st.fixed_dictionaries({
-    "kind": st.sampled_from(KINDS),
-    "argv": st.lists(st.sampled_from(PROGRAMS + ["-e", "/etc/passwd", "x"]), max_size=3),
-    "exe": st.sampled_from([None, "/usr/bin/nc", "/tmp/python", "/bin/ls"]),
-    "keys": st.lists(st.sampled_from(KEYS), max_size=2),
+    "argv": st.lists(st.sampled_from(PROGRAMS + ["/usr/bin/python3", "./nc", "-e", "/etc/passwd",
+                                                 "x"]), max_size=3),
+    "exe": st.sampled_from([None, "/usr/bin/nc", "/tmp/python", "/bin/ls", "/usr/bin/sudo",
+                            "/usr/sbin/usermod", "/usr/bin/python3.11", "/bin/bash"]),
     "paths": st.lists(st.sampled_from([{"path": "/etc/passwd"}, {"name": "x"}]), max_size=2),
     "user": st.sampled_from([None, "root", "www-data", "bob"]),
+    "login_user": st.sampled_from([None, "alice", "bob"]),
+    "operation": st.sampled_from([None, "write", "chmod"]),
+    "success": st.sampled_from([None, True, False]),
+    "cwd": st.sampled_from([None, "/root", "/tmp"]),
     "event_id": st.sampled_from([None, 4720, 4624]),
-})
+}, optional={"kind": st.sampled_from(KINDS),  # missing, or None keys: as a hostile sender
+             "keys": st.one_of(st.none(), st.lists(st.sampled_from(KEYS), max_size=2))})
 
 
-@settings(max_examples=400, deadline=5000)
+@settings(max_examples=1000, deadline=5000)
 @given(rule_specs(), st.lists(events, min_size=1, max_size=5))
 def test_the_index_judges_every_event_as_every_rule_would(specs, stream):
     rules = compile_risk_rules(specs)
     for event in stream:
         assert classify(dict(event), rules) == classify(dict(event), list(rules))
+
+
+@settings(max_examples=500, deadline=5000)
+@given(st.lists(st.text(st.sampled_from("ab*?[]!-\\.^$\n"), max_size=5), min_size=1,
+                max_size=4),
+       st.text(st.sampled_from("ab*?[]!-\\.^$\n"), max_size=5))
+def test_program_and_user_patterns_match_as_fnmatch_does(patterns, value):
+    rules = compile_risk_rules([{"id": "r", "level": "high", "reason": "r",
+                                 "match": {"user": patterns}}])
+    event = {"kind": "exec", "user": value, "argv": [], "keys": []}
+    assert bool(classify(event, rules)["rules"]) == any(
+        fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
 
 
 def test_an_ordinary_command_is_judged_by_few_of_the_shipped_rules():
