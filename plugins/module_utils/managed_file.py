@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    FileTooLarge,
     NotARegularFile,
-    open_regular,
+    read_regular,
 )
 
 # The options every merge module has; the merged_file doc fragment documents them.
@@ -79,7 +80,7 @@ def regular_file_problem(path, what="a file"):
     return None
 
 
-def read_text(path, what="a file", max_bytes=None):
+def read_text(path, what="a file", max_bytes=MAX_FILE_BYTES):
     """Return the file's text, or None when it does not exist.  Line endings are kept.
 
     Raises :class:`FileValidationError` naming the file when it is a directory, not a
@@ -90,38 +91,19 @@ def read_text(path, what="a file", max_bytes=None):
     if problem:
         raise FileValidationError(problem)
     try:
-        # Opened as report files are: the path may have become a FIFO since it was looked at.
-        handle = open_regular(path, what)
+        # Read as report files are: the path may have become a FIFO since it was looked at.
+        data = read_regular(path, what, max_bytes)
     except FileNotFoundError:
         return None
-    except NotARegularFile as error:
+    except (NotARegularFile, FileTooLarge) as error:
         raise FileValidationError(str(error))
     except OSError as error:
         raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
-    with handle:
-        status = os.fstat(handle.fileno())
-        if max_bytes is not None and status.st_size > max_bytes:
-            raise FileValidationError(_too_large(path, what, "%d bytes" % status.st_size,
-                                                 max_bytes))
-        try:
-            data = handle.read(-1 if max_bytes is None else max_bytes + 1)
-        except OSError as error:
-            raise FileValidationError("cannot read %s: %s" % (path, error.strerror))
-    if max_bytes is not None and len(data) > max_bytes:  # it grew, or its size said nothing
-        raise FileValidationError(_too_large(path, what, "more than %d bytes" % max_bytes,
-                                             max_bytes))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FileValidationError("%s is not UTF-8 text (byte 0x%02x at offset %d)"
                                   % (path, data[error.start], error.start))
-
-
-def _too_large(path, what, size, max_bytes):
-    mebibytes, rest = divmod(max_bytes, 1024 * 1024)
-    limit = "%d MiB" % mebibytes if mebibytes and not rest else "%d bytes" % max_bytes
-    return "%s is too large for %s: %s, over the %s this module reads" % (
-        path, what, size, limit)
 
 
 def _user_exists(name):
@@ -325,7 +307,7 @@ def edit_merged_file(module, merge: Callable[[Optional[str]], MergeResult], what
     if params["exclusive"] and params["state"] == "absent":
         module.fail_json(msg="exclusive=true only makes sense with state=present")
     try:
-        before = read_text(path, what, MAX_FILE_BYTES)
+        before = read_text(path, what)
     except FileValidationError as error:
         module.fail_json(msg=str(error), changed=False)
     try:

@@ -358,13 +358,24 @@ def _load(module, run, path, text, changed, context, cache, result):
     kernel_after = list_kernel_rules(run, context)
     status_after = read_status(run)
     result["kernel_status"] = status_after.values
-    reasons = reasons_by_rule(outcome, read_text(outcome.loaded_file), context)
+    reasons = reasons_by_rule(outcome, _refused_file_text(module, outcome), context)
     result["rejected"] = rejected_rules(file_rules, kernel_after, reasons)
     for item in result["rejected"]:
         module.warn('the kernel did not take "%s": %s' % (item["rule"], item["reason"]))
     kernel_changed = sorted(map(repr, kernel_before)) != sorted(map(repr, kernel_after)) or any(
         status.values.get(name) != status_after.values.get(name) for name in _STATUS_SETTINGS)
     return kernel_changed
+
+
+def _refused_file_text(module, outcome):
+    """The text of the file auditctl loaded, when it refused lines of it (to say which rules)."""
+    if not outcome.errors:
+        return None
+    try:
+        return read_text(outcome.loaded_file, "an audit rules file")
+    except FileValidationError as error:
+        module.warn("the lines auditctl refused cannot be named: %s" % error)
+        return None
 
 
 @cyclic_gc_paused()

@@ -38,8 +38,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
     classify,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    FileTooLarge,
     NotARegularFile,
     open_regular,
+    read_regular,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     LATEST_EPOCH,
@@ -156,17 +158,13 @@ def read_rules_file(path):
     UTF-8, not JSON or YAML, or not a list is refused with a message naming it.
     """
     try:
-        with open_regular(path, "a risk rules file") as handle:
-            data = handle.read(MAX_RULES_FILE_BYTES + 1)
-    except NotARegularFile as exc:
+        data = read_regular(path, "a risk rules file", MAX_RULES_FILE_BYTES)
+    except (NotARegularFile, FileTooLarge) as exc:
         raise ReportError("rules_file %s" % exc)
     except (IOError, OSError) as exc:
         if exc.errno == errno.ENOENT:
             raise ReportError("rules_file %s does not exist" % path)
         raise ReportError("rules_file %s cannot be read: %s" % (path, exc.strerror or exc))
-    if len(data) > MAX_RULES_FILE_BYTES:
-        raise ReportError("rules_file %s is over %d MiB, not a risk rules file"
-                          % (path, MAX_RULES_FILE_BYTES >> 20))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -80,12 +80,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     StoreUnavailable,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
-    open_regular,
+    read_regular,
 )
 
 MAX_LINE = 65536
 TICK_SECONDS = 0.5
-# More than a configuration holds (its rules included); what is past it is not read.
+# More than a configuration holds (its rules included): a larger file is refused.
 MAX_CONFIG_BYTES = 16 << 20
 # A batch is committed at every tick, and sooner when it holds this many events.
 BATCH_EVENTS = 2000
@@ -552,8 +552,8 @@ def main(argv=None):
         log_to_stderr(USAGE)
         return 2
     try:
-        with open_regular(argv[0], "a configuration file") as handle:
-            config = read_config(json.loads(handle.read(MAX_CONFIG_BYTES).decode("utf-8")))
+        config = read_config(json.loads(
+            read_regular(argv[0], "a configuration file", MAX_CONFIG_BYTES).decode("utf-8")))
         Ruleset.load(config["rules"], config["shipped_rules"])
     except (OSError, ValueError) as exc:
         # ValueError covers bad JSON, ProcessorConfigError and RiskRuleError.

@@ -28,7 +28,13 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.p
     parse_config,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    MAX_FILE_BYTES,
     FileValidationError,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    FileTooLarge,
+    NotARegularFile,
+    read_regular,
 )
 
 DEFAULT_MAIN_CONFIG = "/etc/rsyslog.conf"
@@ -123,6 +129,17 @@ def refusal_message(output: str, candidate: str, target: str) -> str:
     return "\n".join(lines) or output.strip()
 
 
+def _read_main_config(path: str) -> Optional[str]:
+    """The text of the main configuration (None: there is none), bounded as the target is."""
+    try:
+        data = read_regular(path, "an rsyslog configuration file", MAX_FILE_BYTES)
+    except FileNotFoundError:
+        return None
+    except (NotARegularFile, FileTooLarge) as error:
+        raise FileValidationError("main_config %s" % error)
+    return data.decode("utf-8", "surrogateescape")
+
+
 def validate_drop_in(run_command: Callable[[Sequence[str]], Tuple[int, str, str]],
                      rsyslogd: str, main_config: str, target: str, candidate: str,
                      main_text: Optional[str] = None) -> str:
@@ -133,9 +150,8 @@ def validate_drop_in(run_command: Callable[[Sequence[str]], Tuple[int, str, str]
     it when the main configuration is no rsyslog configuration at all; returns its output
     otherwise.
     """
-    if main_text is None and os.path.exists(main_config):
-        with open(main_config, encoding="utf-8", errors="surrogateescape") as handle:
-            main_text = handle.read()
+    if main_text is None:
+        main_text = _read_main_config(main_config)
     problem = configuration_problem(parse_config(main_text)) if main_text else None
     if problem:
         # rsyslogd would quote the file in its refusal (a link to /etc/shadow, say)

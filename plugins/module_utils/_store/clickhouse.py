@@ -78,7 +78,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._text.prin
     sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
-    open_regular,
+    read_regular,
 )
 
 SCHEMA_FILES = {False: "clickhouse-schema-1.sql", True: "clickhouse-cluster-schema-1.sql"}
@@ -107,8 +107,7 @@ def read_credentials(path):
     if not path:
         return None
     try:
-        with open_regular(path, "a ClickHouse credentials file") as handle:
-            text = handle.read(65536).decode("utf-8")
+        text = read_regular(path, "a ClickHouse credentials file", 65536).decode("utf-8")
     except (OSError, ValueError) as exc:
         raise EventStoreError("store.credentials_file %s cannot be read: %s"
                               % (path, getattr(exc, "strerror", None) or exc))

@@ -90,7 +90,7 @@ def test_fifos_devices_and_links_to_them_in_the_log_directory_are_named_not_read
     (lambda tmp: os.symlink("/dev/zero", tmp / "rules.yml"),
      "is a character device, not a risk rules file"),
     (lambda tmp: (tmp / "rules.yml").write_bytes(b" " * ((16 << 20) + 1)),
-     "is over 16 MiB, not a risk rules file"),
+     "is too large for a risk rules file: 16777217 bytes, over the 16 MiB limit"),
 ])
 def test_a_rules_file_that_is_special_or_endless_is_refused(tmp_path, make, says):
     """A3: /dev/zero grew the module to 23 GB; a FIFO hung it."""

@@ -83,7 +83,7 @@ def test_read_text_refuses_a_file_over_its_limit_before_reading_it(tmp_path):
     with pytest.raises(FileValidationError) as raised:
         read_text(str(path), "a rules file", max_bytes=100)
     assert str(raised.value) == "%s is too large for a rules file: 101 bytes, over the 100 bytes " \
-                                "this module reads" % path
+                                "limit" % path
     # Refused by its size: a sparse file of 1 TiB holds no byte that would be read.
     with open(path, "wb") as handle:
         handle.truncate(1 << 40)
@@ -115,8 +115,8 @@ def test_the_file_modules_refuse_a_file_over_16_mib_before_reading_it(
     status, result = run_main(module, dict(args, path=str(target), state=state), check=check,
                               diff=True)
     assert (status, result["failed"], result["changed"]) == (1, True, False)
-    assert result["msg"] == "%s is too large for %s: 16777217 bytes, over the 16 MiB this " \
-                            "module reads" % (target, what)
+    assert result["msg"] == "%s is too large for %s: 16777217 bytes, over the 16 MiB limit" \
+        % (target, what)
     after = target.stat()
     assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
         before.st_size, before.st_mtime_ns, before.st_ino)
