@@ -447,15 +447,26 @@ class SqliteStore(EventStore):
         return json.loads(row[0]) if row else None
 
     def known(self, events):
-        found = set()
+        """Asked by time: one query for up to 900 events, through the index of
+        ``(epoch, ident)``."""
+        pairs = [(event.get("epoch"), event_identity(event)) for event in events]
+        stored = set()
         try:
-            for index, event in enumerate(events):
-                if self._db.execute("SELECT 1 FROM events WHERE epoch IS ? AND ident = ?",
-                                    (event.get("epoch"), event_identity(event))).fetchone():
-                    found.add(index)
+            epochs = sorted({epoch for epoch, _identity in pairs if epoch is not None})
+            untimed = sorted({identity for epoch, identity in pairs if epoch is None})
+            for start in range(0, len(epochs), _IDS_PER_QUERY):
+                chunk = epochs[start:start + _IDS_PER_QUERY]
+                stored.update(self._db.execute(
+                    "SELECT epoch, ident FROM events WHERE epoch IN (%s)"
+                    % ", ".join("?" * len(chunk)), chunk))
+            for start in range(0, len(untimed), _IDS_PER_QUERY):
+                chunk = untimed[start:start + _IDS_PER_QUERY]
+                stored.update(self._db.execute(
+                    "SELECT NULL, ident FROM events WHERE epoch IS NULL AND ident IN (%s)"
+                    % ", ".join("?" * len(chunk)), chunk))
         except self._sqlite3.Error as exc:
             raise self._failure(exc, "read")
-        return found
+        return {index for index, pair in enumerate(pairs) if pair in stored}
 
     def prune(self, now):
         """Delete up to a few thousand of the events that arrived before ``max_age_days``,

@@ -117,6 +117,30 @@ def test_known_names_the_events_already_stored(tmp_path):
     store.close()
 
 
+def test_known_asks_by_time_for_many_events_at_once(tmp_path):
+    """More events than one query takes parameters, events of one time from another sender,
+    events without a time: known() answers as asking for each event alone would."""
+    timed = events_of(*[["cmd%d" % number] for number in range(1, 1001)])
+    elsewhere = events_of(["id"], ["w"], host="db02")  # the times of timed[0] and timed[1]
+    untimed = [dict(event, epoch=None) for event in events_of(["a"], ["b"], ["c"])]
+    store = filled(tmp_path / "events.db", timed[::3] + elsewhere[:1] + untimed[:2])
+    asked = timed + elsewhere + untimed
+    found = store.known(asked)
+    with sqlite3.connect(str(tmp_path / "events.db")) as db:
+        alone = {index for index, event in enumerate(asked) if db.execute(
+            "SELECT 1 FROM events WHERE epoch IS ? AND ident = ?",
+            (event["epoch"], event_identity(event))).fetchone()}
+    assert found == alone
+    assert found == set(range(0, 1000, 3)) | {1000, 1002, 1003}
+    # once added, every one is found
+    for index, event in enumerate(asked):
+        if index not in found:
+            store.add(event, 1.0, RULES.fingerprint)
+    store.commit(None)
+    assert store.known(asked) == set(range(len(asked)))
+    store.close()
+
+
 def test_stored_events_are_read_a_chunk_at_a_time_in_the_order_stored(tmp_path):
     events = events_of(["id"], ["w"], ["ls"], ["who"], ["date"])
     store = filled(tmp_path / "events.db", events)
