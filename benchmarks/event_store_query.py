@@ -27,9 +27,10 @@ and closed each time as audit_report does, page cache warm):
   text search, common     search=<a path in many events>             ausearch -f PATH
   one session             host=NAME session=N                        ausearch --node --session
 Ingest is compared with what the processor does before it: reading the stream of the slice
-(records to events) and classifying, in this run; the events read are then put, with serials
-no stored event has, into a copy of the whole store (removed after), and that ingest's rate
-is the one compared, measured side by side.
+(records to events) and classifying, in this run; the events read are then put into a copy
+of the whole store (as much free space as the store takes; removed after) as if they came
+next (after the store's newest, in order, with serials no stored event has), three times, and
+the third time's rate is the one compared: measured side by side, the cache warm.
 
 The ClickHouse backend beside it, on the same events: Debian's clickhouse-server (started on
 loopback ports with its data in the cache directory) or the server at --clickhouse-url,
