@@ -447,18 +447,21 @@ class SqliteStore(EventStore):
         return json.loads(row[0]) if row else None
 
     def known(self, events):
-        """Asked by time: one query for up to 900 events, through the index of
-        ``(epoch, ident)``."""
+        """Asked in a few queries, each pair of time and identity looked up in the index of
+        ``(epoch, ident)``: a query per event cost more than the look-up, and a query by time
+        alone would read every event of a time a sender floods."""
         pairs = [(event.get("epoch"), event_identity(event)) for event in events]
+        timed = list({pair for pair in pairs if pair[0] is not None})
+        untimed = list({identity for epoch, identity in pairs if epoch is None})
         stored = set()
         try:
-            epochs = sorted({epoch for epoch, _identity in pairs if epoch is not None})
-            untimed = sorted({identity for epoch, identity in pairs if epoch is None})
-            for start in range(0, len(epochs), _IDS_PER_QUERY):
-                chunk = epochs[start:start + _IDS_PER_QUERY]
+            for start in range(0, len(timed), _IDS_PER_QUERY // 2):
+                chunk = timed[start:start + _IDS_PER_QUERY // 2]
                 stored.update(self._db.execute(
-                    "SELECT epoch, ident FROM events WHERE epoch IN (%s)"
-                    % ", ".join("?" * len(chunk)), chunk))
+                    "SELECT asked.column1, asked.column2 FROM (VALUES %s) AS asked JOIN events "
+                    "ON events.epoch = asked.column1 AND events.ident = asked.column2"
+                    % ", ".join(["(?, ?)"] * len(chunk)),
+                    [value for pair in chunk for value in pair]))
             for start in range(0, len(untimed), _IDS_PER_QUERY):
                 chunk = untimed[start:start + _IDS_PER_QUERY]
                 stored.update(self._db.execute(

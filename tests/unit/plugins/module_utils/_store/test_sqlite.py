@@ -141,6 +141,40 @@ def test_known_asks_by_time_for_many_events_at_once(tmp_path):
     store.close()
 
 
+def _steps_of_known(store, events):
+    """How many steps of SQLite's machine known() takes (its work, whatever the clock)."""
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+        return 0
+
+    store._db.set_progress_handler(count, 1)
+    try:
+        store.known(events)
+    finally:
+        store._db.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def test_known_does_not_read_every_stored_event_of_a_flooded_time(tmp_path):
+    """A sender that gives thousands of events one time (its clock, or on purpose) must not
+    make each later batch read them all: the work stays that of the events asked."""
+    def one_time(count, first):
+        return stamped_events([("web01", "1700000000.250", serial)
+                               for serial in range(first, first + count)],
+                              [["id"]] * count)
+
+    asked = one_time(100, 10 ** 6)
+    steps = {}
+    for flood in (1000, 20000):
+        store = filled(tmp_path / ("events-%d.db" % flood), one_time(flood, 1))
+        assert store.known(asked) == set()
+        steps[flood] = _steps_of_known(store, asked)
+        store.close()
+    assert steps[20000] < 2 * steps[1000], steps
+
+
 def test_stored_events_are_read_a_chunk_at_a_time_in_the_order_stored(tmp_path):
     events = events_of(["id"], ["w"], ["ls"], ["who"], ["date"])
     store = filled(tmp_path / "events.db", events)
