@@ -18,8 +18,8 @@ your own as a fourth mix.  Each is replicated with fresh serials and times until
   ours      - records to events (plugins/module_utils/_events/records.py)
   ours+risk - the same, each event classified by the shipped risk rules
   floor     - not a parser: each line decoded and split at spaces into a dict of its
-              name=value words, nothing more (no quotes, hex or events); the least any
-              parser written in Python does, to show how far the goals are from it
+              name=value words, nothing more (no quotes, hex or events): a plain reader in
+              Python, to show how far the goals are from it
   ausearch  - ausearch -i (interpreted) over the same records
   aureport  - aureport -x (executables report) over the same records
 
@@ -238,7 +238,7 @@ def measure_mix(mix, source, args, work, base, tools):
                 subprocess.run([sys.executable, __file__, "--replicate", path, target,
                                 str(count)], check=True)
             files[(reader, label)] = target
-    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    own_memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     commands = {
         "ours": lambda label: [sys.executable, "-c", WORKER, base, files[("ours", label)],
                                "plain"],
@@ -270,7 +270,7 @@ def measure_mix(mix, source, args, work, base, tools):
              sizes["half"], "; ausearch and aureport read the same records as auditd wrote them"
              if their_source != ours_source else ""))
     print("(peak memory includes this script's own %.1f MiB, inherited at fork; load average "
-          "%.2f)" % (floor, os.getloadavg()[0]))
+          "%.2f)" % (own_memory, os.getloadavg()[0]))
     print("%-12s %14s %14s %12s %12s %16s" % (
         "reader", "records/s", "events/s", "peak MiB half", "peak MiB full", "records/CPU s"))
     rates = {}

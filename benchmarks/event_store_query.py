@@ -452,8 +452,8 @@ def ingest_beside(directory, events, fingerprint, after, passes=3):
                 batch = []
                 for event in events[start:start + BATCH_EVENTS]:
                     after += 0.25
-                    batch.append((after + 0.5, dict(event, epoch=after,
-                                                    serial=event["serial"] + (number << 40))))
+                    serial = (event.get("serial") or 0) + (number << 40)
+                    batch.append((after + 0.5, dict(event, epoch=after, serial=serial)))
                 timed_put(store, batch, fingerprint, measured)
         store.close()
         return measured

@@ -106,6 +106,7 @@ options:
     description:
       - The main rsyslog configuration that includes O(path), used to build the copy the
         candidate is validated in. When it is missing, the candidate is validated alone.
+      - It must be a regular file (a link to one is followed) of at most 16 MiB, as O(path).
     type: path
     default: /etc/rsyslog.conf
 extends_documentation_fragment:

@@ -68,6 +68,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     JournalError,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
+    load_config_file,
     read_config,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
@@ -79,14 +80,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     Ruleset,
     StoreUnavailable,
 )
-from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
-    read_regular,
-)
 
 MAX_LINE = 65536
 TICK_SECONDS = 0.5
-# More than a configuration holds (its rules included): a larger file is refused.
-MAX_CONFIG_BYTES = 16 << 20
 # A batch is committed at every tick, and sooner when it holds this many events.
 BATCH_EVENTS = 2000
 # While the store or the journal fails, when they are tried again: after RETRY_SECONDS,
@@ -552,8 +548,7 @@ def main(argv=None):
         log_to_stderr(USAGE)
         return 2
     try:
-        config = read_config(json.loads(
-            read_regular(argv[0], "a configuration file", MAX_CONFIG_BYTES).decode("utf-8")))
+        config = read_config(load_config_file(argv[0]))
         Ruleset.load(config["rules"], config["shipped_rules"])
     except (OSError, ValueError) as exc:
         # ValueError covers bad JSON, ProcessorConfigError and RiskRuleError.

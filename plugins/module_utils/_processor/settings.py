@@ -25,10 +25,17 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     check_level,
     check_placeholders,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    FileTooLarge,
+    NotARegularFile,
+    read_regular,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
     BACKENDS,
 )
 
+# More than a configuration holds (its rules included): a larger file is refused.
+MAX_CONFIG_BYTES = 16 << 20
 _TOKEN = re.compile(r"[\x21-\x7e]+\Z")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -265,22 +272,17 @@ def read_store_settings(mapping):
     return store
 
 
-def read_store_config(path, max_bytes=1 << 20):
-    """The store settings of the processor's configuration file at ``path`` (what
-    ``audit_report`` reads to find the store).
+def load_config_file(path):
+    """The mapping of the processor's configuration file at ``path``, not yet checked.
 
     Raises ``FileNotFoundError`` when there is no such file, ``OSError`` when it cannot be
-    read or is not a regular file (a FIFO would hang the reader), and
-    :class:`ProcessorConfigError` when it is not a processor configuration.
+    read, and :class:`ProcessorConfigError` when it is not a regular file (a FIFO would hang
+    the reader), is larger than :data:`MAX_CONFIG_BYTES` or is not a JSON object.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError("%s is not a regular file" % path)
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ProcessorConfigError("%s is larger than a processor configuration (%d bytes)"
-                                   % (path, max_bytes))
+    try:
+        data = read_regular(path, "a processor configuration file", MAX_CONFIG_BYTES)
+    except (NotARegularFile, FileTooLarge) as exc:
+        raise ProcessorConfigError(str(exc))
     try:
         mapping = json.loads(data.decode("utf-8"))
     except ValueError as exc:
@@ -288,6 +290,13 @@ def read_store_config(path, max_bytes=1 << 20):
                                    % (path, exc))
     if not isinstance(mapping, dict):
         raise ProcessorConfigError("%s is not a processor configuration (a JSON object)" % path)
+    return mapping
+
+
+def read_store_config(path):
+    """The store settings of the processor's configuration file at ``path`` (what
+    ``audit_report`` reads to find the store); raises as :func:`load_config_file` does."""
+    mapping = load_config_file(path)
     try:
         return read_store_settings(mapping.get("store") or {})
     except ProcessorConfigError as exc:

@@ -137,7 +137,8 @@ def _read_main_config(path: str) -> Optional[str]:
         return None
     except (NotARegularFile, FileTooLarge) as error:
         raise FileValidationError("main_config %s" % error)
-    return data.decode("utf-8", "surrogateescape")
+    # line endings as a text-mode read gives them (as this module read the file before)
+    return data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def validate_drop_in(run_command: Callable[[Sequence[str]], Tuple[int, str, str]],

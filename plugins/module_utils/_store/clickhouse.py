@@ -78,6 +78,8 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._text.prin
     sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
+    FileTooLarge,
+    NotARegularFile,
     read_regular,
 )
 
@@ -108,6 +110,8 @@ def read_credentials(path):
         return None
     try:
         text = read_regular(path, "a ClickHouse credentials file", 65536).decode("utf-8")
+    except (NotARegularFile, FileTooLarge) as exc:
+        raise EventStoreError("store.credentials_file %s" % exc)
     except (OSError, ValueError) as exc:
         raise EventStoreError("store.credentials_file %s cannot be read: %s"
                               % (path, getattr(exc, "strerror", None) or exc))

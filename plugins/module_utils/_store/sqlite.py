@@ -37,6 +37,7 @@ from __future__ import annotations
 import fnmatch
 import heapq
 import json
+import math
 import os
 import re
 import stat
@@ -195,6 +196,11 @@ def _column_integer(value):
     if isinstance(value, int) and not _INTEGER_RANGE[0] <= value <= _INTEGER_RANGE[1]:
         return None
     return value
+
+
+def _stored_epoch(epoch):
+    """``epoch`` as the events table holds it: SQLite keeps a NaN as NULL."""
+    return None if isinstance(epoch, float) and math.isnan(epoch) else epoch
 
 
 def _regular_or_absent(path):
@@ -447,26 +453,28 @@ class SqliteStore(EventStore):
         return json.loads(row[0]) if row else None
 
     def known(self, events):
-        """Asked in a few queries, each pair of time and identity looked up in the index of
-        ``(epoch, ident)``: a query per event cost more than the look-up, and a query by time
-        alone would read every event of a time a sender floods."""
-        pairs = [(event.get("epoch"), event_identity(event)) for event in events]
-        timed = list({pair for pair in pairs if pair[0] is not None})
-        untimed = list({identity for epoch, identity in pairs if epoch is None})
+        """Asked in a few queries, each pair of time and identity looked up once in the index
+        of ``(epoch, ident)``: neither a time a sender floods nor an event stored many times
+        makes a batch read more than its own events' entries."""
         stored = set()
         try:
+            pairs = [(_stored_epoch(event.get("epoch")), event_identity(event))
+                     for event in events]
+            timed = list({pair for pair in pairs if pair[0] is not None})
+            untimed = list({identity for epoch, identity in pairs if epoch is None})
             for start in range(0, len(timed), _IDS_PER_QUERY // 2):
                 chunk = timed[start:start + _IDS_PER_QUERY // 2]
                 stored.update(self._db.execute(
-                    "SELECT asked.column1, asked.column2 FROM (VALUES %s) AS asked JOIN events "
-                    "ON events.epoch = asked.column1 AND events.ident = asked.column2"
+                    "SELECT column1, column2 FROM (VALUES %s) WHERE EXISTS (SELECT 1 FROM "
+                    "events WHERE epoch = column1 AND ident = column2)"
                     % ", ".join(["(?, ?)"] * len(chunk)),
                     [value for pair in chunk for value in pair]))
             for start in range(0, len(untimed), _IDS_PER_QUERY):
                 chunk = untimed[start:start + _IDS_PER_QUERY]
-                stored.update(self._db.execute(
-                    "SELECT NULL, ident FROM events WHERE epoch IS NULL AND ident IN (%s)"
-                    % ", ".join("?" * len(chunk)), chunk))
+                stored.update((None, row[0]) for row in self._db.execute(
+                    "SELECT column1 FROM (VALUES %s) WHERE EXISTS (SELECT 1 FROM events "
+                    "WHERE epoch IS NULL AND ident = column1)"
+                    % ", ".join(["(?)"] * len(chunk)), chunk))
         except self._sqlite3.Error as exc:
             raise self._failure(exc, "read")
         return {index for index, pair in enumerate(pairs) if pair in stored}

@@ -109,7 +109,7 @@ def test_a_configuration_that_is_a_fifo_stops_the_start_with_its_name(tmp_path, 
     config = tmp_path / "alert-processor.json"
     os.mkfifo(config)
     assert _returns(main, ["--check", str(config)]) == 2
-    assert "cannot start with %s: %s is a FIFO, not a configuration file" % (config, config) \
+    assert "cannot start with %s: %s is a FIFO, not a processor configuration file" % (config, config) \
         in capsys.readouterr().err
 
 

@@ -158,21 +158,34 @@ def _steps_of_known(store, events):
 
 
 def test_known_does_not_read_every_stored_event_of_a_flooded_time(tmp_path):
-    """A sender that gives thousands of events one time (its clock, or on purpose) must not
-    make each later batch read them all: the work stays that of the events asked."""
+    """A sender that gives thousands of events one time (its clock, or on purpose), or the
+    same event many times (a Windows event has no serial to tell copies apart), must not make
+    each later batch read them all: the work stays that of the events asked."""
     def one_time(count, first):
         return stamped_events([("web01", "1700000000.250", serial)
                                for serial in range(first, first + count)],
                               [["id"]] * count)
 
     asked = one_time(100, 10 ** 6)
+    copy = dict(asked[0], epoch=None)
     steps = {}
     for flood in (1000, 20000):
-        store = filled(tmp_path / ("events-%d.db" % flood), one_time(flood, 1))
-        assert store.known(asked) == set()
-        steps[flood] = _steps_of_known(store, asked)
+        store = filled(tmp_path / ("events-%d.db" % flood),
+                       one_time(flood, 1) + [asked[0]] * (flood // 10) + [copy] * (flood // 10))
+        assert store.known(asked + [copy]) == {0, 100}
+        steps[flood] = _steps_of_known(store, asked + [copy])
         store.close()
     assert steps[20000] < 2 * steps[1000], steps
+
+
+def test_known_finds_events_without_a_time_many_at_once(tmp_path):
+    """More events without a time than one query takes, and a time SQLite keeps as NULL."""
+    untimed = [dict(event, epoch=None) for event in events_of(*[["c%d" % number]
+                                                                for number in range(1000)])]
+    not_a_number = dict(events_of(["nan"])[0], epoch=float("nan"))
+    store = filled(tmp_path / "events.db", untimed[::2] + [not_a_number])
+    assert store.known(untimed + [not_a_number]) == set(range(0, 1000, 2)) | {1000}
+    store.close()
 
 
 def test_stored_events_are_read_a_chunk_at_a_time_in_the_order_stored(tmp_path):

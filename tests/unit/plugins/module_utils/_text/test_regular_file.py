@@ -11,8 +11,15 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     ReportError,
     read_rules_file,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.kernel import (
+    LoadOutcome,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     main as processor_main,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
+    ProcessorConfigError,
+    read_store_config,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.validate import (
     validate_drop_in,
@@ -31,6 +38,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regu
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
     FileValidationError,
 )
+from ansible_collections.whotouched.server_audit.plugins.modules import audit_rules
 
 MIB_16 = 16 << 20
 
@@ -61,7 +69,7 @@ def test_the_processor_refuses_a_configuration_over_16_mib(tmp_path, capsys):
     # It once read the first 16 MiB and said only that the JSON was cut.
     config = _sparse(tmp_path / "alert-processor.json", MIB_16 + 1, b'{"rules": []}')
     assert processor_main(["--check", config]) == 2
-    assert "cannot start with %s: %s is too large for a configuration file: 16777217 bytes, " \
+    assert "cannot start with %s: %s is too large for a processor configuration file: 16777217 bytes, " \
            "over the 16 MiB limit" % (config, config) in capsys.readouterr().err
 
 
@@ -71,8 +79,8 @@ def test_clickhouse_credentials_over_64_kib_are_refused(tmp_path):
     path.write_bytes(b"writer\n" + b"p" * 65536)
     with pytest.raises(EventStoreError) as raised:
         read_credentials(str(path))
-    assert str(raised.value) == "store.credentials_file %s cannot be read: %s is too large for " \
-        "a ClickHouse credentials file: 65543 bytes, over the 65536 bytes limit" % (path, path)
+    assert str(raised.value) == "store.credentials_file %s is too large for a ClickHouse " \
+        "credentials file: 65543 bytes, over the 65536 bytes limit" % path
 
 
 def test_a_risk_rules_file_over_16_mib_is_refused(tmp_path):
@@ -98,3 +106,58 @@ def test_rsyslog_filter_refuses_a_main_config_it_should_not_read(tmp_path, make,
                          str(main_config), str(tmp_path / "10-a.conf"), "/tmp/cand")
     assert str(raised.value) == "main_config %s %s" % (main_config, says)
     assert calls == []  # rsyslogd was never asked
+
+
+def test_audit_report_reads_the_processors_configuration_as_the_processor_does(tmp_path):
+    # It read at most 1 MiB: a configuration the processor ran with (large inline rules)
+    # made audit_report fail to find the store.
+    path = tmp_path / "alert-processor.json"
+    path.write_text('{"store": {"path": "/var/lib/x/events.db"}, "rules": ["%s"]}'
+                    % ("x" * (2 << 20)))
+    assert read_store_config(str(path))["path"] == "/var/lib/x/events.db"
+    _sparse(path, MIB_16 + 1, b"{")
+    with pytest.raises(ProcessorConfigError) as raised:
+        read_store_config(str(path))
+    assert str(raised.value) == "%s is too large for a processor configuration file: " \
+                                "16777217 bytes, over the 16 MiB limit" % path
+
+
+class _Module(object):
+    def __init__(self):
+        self.warnings = []
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+
+def test_audit_rules_names_refused_lines_from_the_loaded_file_when_it_can_read_it(tmp_path):
+    loaded = tmp_path / "audit.rules"
+    loaded.write_text("-w /etc/passwd -p wa\n")
+    module = _Module()
+    refused = LoadOutcome(["augenrules", "--load"], 1, "", str(loaded), {1: "bad"})
+    assert audit_rules._refused_file_text(module, refused) == "-w /etc/passwd -p wa\n"
+    # nothing refused: the file is not read at all (a FIFO there would hang the task)
+    os.mkfifo(tmp_path / "fifo.rules")
+    quiet = LoadOutcome(["augenrules", "--load"], 0, "", str(tmp_path / "fifo.rules"))
+    assert audit_rules._refused_file_text(module, quiet) is None
+    # the rules are loaded by now: a file too large to read is a warning, not a failure
+    _sparse(loaded, MIB_16 + 1)
+    assert audit_rules._refused_file_text(module, refused) is None
+    assert module.warnings == [
+        "the lines auditctl refused cannot be named: %s is too large for an audit rules file: "
+        "16777217 bytes, over the 16 MiB limit" % loaded]
+
+
+def test_main_config_line_endings_are_read_as_a_text_file_gives_them(tmp_path):
+    main_config = tmp_path / "rsyslog.conf"
+    main_config.write_bytes(b"*.* /var/log/a\r\n*.* /var/log/b\r*.* /var/log/c\n")
+    seen = []
+
+    def rsyslogd(argv):
+        with open(argv[-1], "rb") as copy:
+            seen.append(copy.read())
+        return 0, "", ""
+
+    validate_drop_in(rsyslogd, "rsyslogd", str(main_config), str(tmp_path / "10-a.conf"),
+                     "/tmp/cand")
+    assert seen[0].startswith(b"*.* /var/log/a\n*.* /var/log/b\n*.* /var/log/c\n")
