@@ -173,6 +173,17 @@ options:
         counts the others in RV(sessions[].left_out)).
     type: int
     default: 1000
+  count_limit:
+    description:
+      - From the store (RV(source) C(store)), count the matching events up to this many, or
+        up to O(limit) if that is larger; when more match, C(matched) in RV(counts) is that
+        number and C(count_stopped) is true. With O(limit=0) every match is counted.
+      - A search checks the text of each event it counts, so counting half a million matches
+        takes seconds where the newest O(limit) take a fraction of one; C(0) counts them all.
+        A negative number is refused.
+      - The files are read whole whatever the question, so their count is always exact.
+    type: int
+    default: 10000
   wait_seconds:
     description:
       - How long, by the sender's own clock, records of an unfinished event are waited for.
@@ -408,8 +419,10 @@ counts:
     - C(health_reports) counts the heartbeats of the senders' loss reporters (linux_audit's
       C(whotouched-audit-health)) that said nothing was lost; a report that says something
       was lost is an event of kind C(loss).
-    - From the store (RV(source) C(store)), only C(matched), C(truncated) and
-      C(health_reports) (those of the time and O(host) asked) are given.
+    - From the store (RV(source) C(store)), only C(matched), C(truncated),
+      C(health_reports) (those of the time and O(host) asked) and C(count_stopped) are given;
+      C(count_stopped) is true when more events matched than O(count_limit) (or O(limit),
+      if larger) and counting stopped there (C(matched) is then that number, a lower bound).
     - With O(view=sessions), C(sessions) counts the sessions given; C(truncated) is true when
       sessions with a matching event were left out (more than O(limit), or let go to keep
       memory bounded - C(matched_sessions_let_go)); C(sessions_let_go) and C(events_let_go)
@@ -474,6 +487,7 @@ ARGUMENT_SPEC = dict(
     shipped_rules=dict(type="bool", default=True),
     view=dict(type="str", default="events", choices=["events", "sessions"]),
     limit=dict(type="int", default=1000),
+    count_limit=dict(type="int", default=10000),
     wait_seconds=dict(type="float", default=5.0),
 )
 
@@ -520,7 +534,7 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
-        check_limits(params["limit"], params["wait_seconds"])
+        check_limits(params["limit"], params["wait_seconds"], params["count_limit"])
         since, until = time_window(params["since"], params["until"])
         specs = read_rules_file(params["rules_file"]) if params["rules_file"] else []
         ruleset = Ruleset.load(specs + params["rules"], params["shipped_rules"])
@@ -534,7 +548,8 @@ def main():
     store = _event_store(module) if params["view"] == "events" else None
     if store is not None:
         try:
-            events, counts = store.find(event_filter, ruleset, params["limit"])
+            events, counts = store.find(event_filter, ruleset, params["limit"],
+                                        params["count_limit"])
         except StoreUnavailable as exc:
             module.fail_json(msg=str(exc))
         finally:

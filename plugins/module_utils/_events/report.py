@@ -136,12 +136,13 @@ def time_window(since, until, now=None):
     return start, end
 
 
-def check_limits(limit, wait_seconds):
-    """Refuse a negative ``limit`` (0 means all events) or a negative or endless
-    ``wait_seconds``."""
-    if limit is not None and limit < 0:
-        raise ReportError("limit must be 0 (all events) or a positive number of events, "
-                          "got %s" % limit)
+def check_limits(limit, wait_seconds, count_limit=None):
+    """Refuse a negative ``limit`` or ``count_limit`` (0 means all events) or a negative or
+    endless ``wait_seconds``."""
+    for name, value in (("limit", limit), ("count_limit", count_limit)):
+        if value is not None and value < 0:
+            raise ReportError("%s must be 0 (all events) or a positive number of events, "
+                              "got %s" % (name, value))
     if wait_seconds is not None and not (math.isfinite(wait_seconds) and wait_seconds >= 0):
         raise ReportError("wait_seconds must be a number of seconds of 0 or more, got %s"
                           % wait_seconds)

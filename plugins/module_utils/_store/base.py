@@ -91,11 +91,12 @@ class EventStore(abc.ABC):
     def close(self) -> None:
         """Release the store (an uncommitted batch is forgotten); further use is an error."""
 
-    def find(self, event_filter, rules, limit):
+    def find(self, event_filter, rules, limit, count_limit=0):
         """``(events, counts)``: the events ``event_filter`` (``_events.report.EventFilter``)
         keeps, classified by ``rules`` (a :class:`Ruleset`), at most ``limit`` (0: all), the
-        newest, oldest first; ``counts`` has ``matched``, ``truncated`` and
-        ``health_reports``."""
+        newest, oldest first; ``counts`` (see :func:`counted`) has ``matched``,
+        ``count_stopped``, ``truncated`` and ``health_reports``.  Matches are counted up to
+        ``count_limit`` or ``limit``, the larger (0 for either: all)."""
         raise StoreUnavailable("the %s store answers no questions" % type(self).__name__)
 
     def wall_history(self, since, slice_seconds, recent, open_rank, open_limit):
@@ -130,6 +131,14 @@ class Ruleset(object):
         used = (list(SHIPPED_RISK_RULES) if shipped else []) + list(specs)
         text = json.dumps(used, sort_keys=True, separators=(",", ":"), default=str)
         return cls(load_risk_rules(specs, shipped), hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def counted(matched, shown, counting, health_reports):
+    """The counts of a store's answer that found ``matched`` events (counting stopped one
+    past ``counting``, unless it is 0) and gives ``shown`` of them."""
+    stopped = bool(counting) and matched > counting
+    return {"matched": counting if stopped else matched, "count_stopped": stopped,
+            "truncated": matched > shown, "health_reports": health_reports}
 
 
 def literal_prefix(pattern):

@@ -70,6 +70,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStore,
     EventStoreError,
     StoreUnavailable,
+    counted,
     event_identity,
     literal_prefix,
     restore_keys,
@@ -494,13 +495,16 @@ class ClickHouseStore(EventStore):
     def _decode(self, body):
         return restore_keys(json.loads(body))
 
-    def find(self, event_filter, rules, limit):
+    def find(self, event_filter, rules, limit, count_limit=0):
+        counting = max(count_limit, limit) if count_limit and limit else 0
         mine = quote(rules.fingerprint)
         where, exact = self._conditions(event_filter)
         rank = event_filter.min_rank
+        # counted to one past counting
         matched, others = (int(value) for value in self.http.all(
-            "SELECT countIf(level >= %d), countIf(ruleset != %s) FROM events WHERE %s"
-            % (rank, mine, where))[0])
+            "SELECT (SELECT count() FROM (SELECT 1 FROM events WHERE %s AND level >= %d%s)), "
+            "(SELECT count() FROM (SELECT 1 FROM events WHERE %s AND ruleset != %s LIMIT 1))"
+            % (where, rank, " LIMIT %d" % (counting + 1) if counting else "", where, mine))[0])
         if exact and not (others and rank):
             rows = self.http.rows("SELECT ruleset, body FROM events PREWHERE %s AND level >= %d%s%s"
                                   % (where, rank, _NEWEST_FIRST,
@@ -513,13 +517,13 @@ class ClickHouseStore(EventStore):
                 events.append(event)
             events.reverse()
         else:
-            events, matched = self._find_checked(event_filter, rules, where, limit)
-        return events, {"matched": matched, "truncated": matched > len(events),
-                        "health_reports": self._health_reports(event_filter)}
+            events, matched = self._find_checked(event_filter, rules, where, limit, counting)
+        return events, counted(matched, len(events), counting,
+                               self._health_reports(event_filter))
 
-    def _find_checked(self, event_filter, rules, where, limit):
+    def _find_checked(self, event_filter, rules, where, limit, counting):
         """Each event the SQL keeps, classified again when other rules classified it, decided
-        by the file scan's own filter."""
+        by the file scan's own filter; matches counted to one past ``counting`` (0: all)."""
         matched, newest = 0, []
         for ruleset, body in self.http.rows(
                 "SELECT ruleset, body FROM events PREWHERE %s AND (ruleset != %s OR level >= %d)%s"
@@ -530,6 +534,8 @@ class ClickHouseStore(EventStore):
             if not event_filter.keeps(event):
                 continue
             matched += 1
+            if counting and matched > counting:
+                break
             if not limit or len(newest) < limit:
                 newest.append(event)
         newest.reverse()

@@ -20,7 +20,9 @@ Exactness: every filter is decided by the same Python predicates the file scan u
 (``fnmatch`` patterns, a case-insensitive substring), registered as SQL functions; the indexes
 only narrow the rows they run on (an exact name, or the literal beginning of a pattern).
 Levels are trusted when the events were classified by the rules the question brings (the same
-fingerprint); others are classified again before they are filtered.
+fingerprint); others are classified again before they are filtered.  Matches may be counted to
+a limit (``find``'s ``count_limit``): that stops the count, never changes the events given
+(the newest that match, whenever they arrived).
 
 Durability: WAL with ``synchronous=NORMAL``: a commit survives the processor's death at
 once, and the machine's after the next checkpoint; a batch is written in one transaction with
@@ -34,6 +36,7 @@ Standard library only: this runs on the log server.
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import heapq
 import json
@@ -57,6 +60,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStore,
     EventStoreError,
     StoreUnavailable,
+    counted,
     event_identity,
     literal_prefix,
     restore_keys,
@@ -171,22 +175,34 @@ def _name_condition(columns, pattern, indexed=True):
 
 # Trigrams a search asks the text index for: any of a needle's trigrams narrow to a superset
 # of the texts holding it (each is then checked), and every further one costs a walk through
-# its entries in each day's index (a 150-character path: 1.5 s with all of them, 33 ms with
-# these, the same candidates, at 10 million events).
-_FTS_TRIGRAMS = 6
+# its entries in each day's index (at 10 million events: a 150-character path took 1.5 s
+# with all of them, 33 ms with six; 16-character paths 29-45 ms with four, 39-65 ms with six,
+# the same candidates, and 0.4% more for a path in a quarter of the events).
+_FTS_TRIGRAMS = 4
 
 
 def _fts_query(needle, most=_FTS_TRIGRAMS):
-    """At most ``most`` trigrams of ``needle``, spread over it from its first to its last,
-    all required."""
-    last = len(needle) - 3
-    starts = sorted(set(last * step // (most - 1) for step in range(most))) if last > 0 else [0]
-    trigrams = sorted(set(needle[start:start + 3] for start in starts))
-    return " AND ".join('"%s"' % trigram.replace('"', '""') for trigram in trigrams)
+    """At most ``most`` trigrams of ``needle`` (three characters or more), spread over it from
+    its first to its last, all required; where the one spread there occurs twice in the
+    needle (the "tmp" of "/tmp/x.tmp", which a text holding only the first part has too), the
+    nearest one that occurs once instead."""
+    trigrams = [needle[start:start + 3] for start in range(len(needle) - 2)]
+    occurs = collections.Counter(trigrams)
+    once = [start for start, trigram in enumerate(trigrams) if occurs[trigram] == 1] or \
+        list(range(len(trigrams)))
+    last = len(trigrams) - 1
+    spread = set(last * step // (most - 1) for step in range(most))
+    asked = set(trigrams[min(once, key=lambda start: (abs(start - target), start))]
+                for target in spread)
+    return " AND ".join('"%s"' % trigram.replace('"', '""') for trigram in sorted(asked))
 
 
-# Row ids per "id IN (...)" query: under SQLite's oldest limit of 999 parameters
+# Row ids per "id IN (...)" query: under SQLite's oldest limit of 999 parameters (with a
+# question's own, at most about 30)
 _IDS_PER_QUERY = 900
+# How events are ordered by time, as SQLite's ORDER BY epoch, serial, id orders them (no time
+# first): a key that Python compares alike
+_ORDER = "epoch IS NOT NULL, ifnull(epoch, 0), serial IS NOT NULL, ifnull(serial, 0), id"
 _INTEGER_RANGE = (-(1 << 63), (1 << 63) - 1)
 
 
@@ -196,6 +212,26 @@ def _column_integer(value):
     if isinstance(value, int) and not _INTEGER_RANGE[0] <= value <= _INTEGER_RANGE[1]:
         return None
     return value
+
+
+def _keep_newest(newest, key, limit):
+    """Keep ``key`` in the heap ``newest`` if it is among the ``limit`` largest (0: all)."""
+    if not limit or len(newest) < limit:
+        heapq.heappush(newest, key)
+    elif key > newest[0]:
+        heapq.heapreplace(newest, key)
+
+
+def _rows_of(db, ids, columns, where="1", params=()):
+    """The rows (``columns``) of the events ``ids`` that ``where`` keeps, in the order of
+    ``ids``, asked in groups (an event retention removed meanwhile is left out)."""
+    rows = {}
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        group = ids[start:start + _IDS_PER_QUERY]
+        rows.update((row[0], row) for row in db.execute(
+            "SELECT id, %s FROM events WHERE id IN (%s) AND %s"
+            % (columns, ", ".join("?" * len(group)), where), list(group) + list(params)))
+    return [rows[number][1:] for number in ids if number in rows]
 
 
 def _stored_epoch(epoch):
@@ -542,10 +578,11 @@ class SqliteStore(EventStore):
         unpacker = zlib.decompressobj(zdict=BODY_DICTIONARY)
         return restore_keys(json.loads(unpacker.decompress(packed) + unpacker.flush()))
 
-    def _conditions(self, event_filter, level_rank, heartbeats=False):
+    def _conditions(self, event_filter, level_rank, heartbeats=False, narrowed=True):
         """The WHERE clause (and parameters) of what ``event_filter`` keeps, the level left
         to the caller unless ``level_rank`` is given; the loss reporters' heartbeats instead
-        of the events with ``heartbeats`` (read through their own index)."""
+        of the events with ``heartbeats`` (read through their own index); a search narrowed
+        by the text index unless ``narrowed`` is false."""
         where, params = ["kind = 'health'" if heartbeats else "kind != 'health'"], []
         if event_filter.since is not None:
             where.append("epoch >= ?")
@@ -573,7 +610,7 @@ class SqliteStore(EventStore):
             if _column_integer(event_filter.session) is not None:
                 params.append(event_filter.session)
         if event_filter.search:
-            indexes = self._text_indexes() if self.full_text else ()
+            indexes = self._text_indexes() if self.full_text and narrowed else ()
             if indexes and len(event_filter.search) >= 3:
                 where.append("id IN (%s)" % " UNION ALL ".join(
                     "SELECT rowid FROM %s WHERE %s MATCH ?" % (name, name)
@@ -583,8 +620,13 @@ class SqliteStore(EventStore):
             params.append(event_filter.search)
         return " AND ".join(where), params
 
-    def find(self, event_filter, rules, limit):
+    def find(self, event_filter, rules, limit, count_limit=0):
+        counting = max(count_limit, limit) if count_limit and limit else 0
+        # one read transaction: every query of the answer sees the same events
+        snapshot = not self._db.in_transaction
         try:
+            if snapshot:
+                self._db.execute("BEGIN")
             row = self._db.execute("SELECT id FROM rulesets WHERE fingerprint = ?",
                                    (rules.fingerprint,)).fetchone()
             mine = row[0] if row else None
@@ -593,9 +635,11 @@ class SqliteStore(EventStore):
                 "SELECT count(*) FROM rulesets WHERE id IS NOT ? AND last_event >= "
                 "(SELECT min(id) FROM events)", (mine,)).fetchone()[0]
             if others and event_filter.min_rank:
-                events, matched = self._find_classifying(event_filter, rules, mine, limit)
+                events, matched = self._find_classifying(event_filter, rules, mine, limit,
+                                                         counting)
             else:
-                events, matched = self._find(event_filter, event_filter.min_rank, limit)
+                events, matched = self._find(event_filter, event_filter.min_rank, limit,
+                                             counting)
                 if others:
                     for event, ruleset in events:
                         if ruleset != mine:
@@ -606,47 +650,62 @@ class SqliteStore(EventStore):
                                       params).fetchone()[0]
         except self._sqlite3.Error as exc:
             raise self._failure(exc, "read")
-        return events, {"matched": matched, "truncated": matched > len(events),
-                        "health_reports": health}
+        finally:
+            if snapshot and self._db.in_transaction:
+                self._db.execute("COMMIT")
+        return events, counted(matched, len(events), counting, health)
 
-    def _find(self, event_filter, level_rank, limit):
-        """``([(event, ruleset id)], matched)``, the levels as stored."""
+    def _find(self, event_filter, level_rank, limit, counting):
+        """``([(event, ruleset id)], matched)``, the levels as stored; matches counted to one
+        past ``counting`` (0: all)."""
+        if event_filter.search:
+            return self._find_searched(event_filter, level_rank, limit, counting)
         where, params = self._conditions(event_filter, level_rank)
-        if event_filter.search and limit:
-            return self._find_searched(where, params, limit)
-        matched = self._db.execute("SELECT count(*) FROM events WHERE %s" % where,
-                                   params).fetchone()[0]
+        matched = self._db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE %s%s)"
+            % (where, " LIMIT %d" % (counting + 1) if counting else ""), params).fetchone()[0]
         rows = self._db.execute(
             "SELECT body, ruleset FROM events WHERE %s ORDER BY epoch DESC, serial DESC, "
             "id DESC%s" % (where, " LIMIT %d" % limit if limit else ""), params).fetchall()
         return [(self._decode(packed), ruleset) for packed, ruleset in reversed(rows)], matched
 
-    def _find_searched(self, where, params, limit):
+    def _find_searched(self, event_filter, level_rank, limit, counting):
         """:meth:`_find` for a search, whose text check runs on every candidate: one pass
-        counts the matches and keeps the newest ``limit`` (a count and a sorted query would
-        check each twice), then their bodies are read."""
-        matched, newest = 0, []
-        cursor = self._db.execute("SELECT epoch IS NOT NULL, ifnull(epoch, 0), serial IS NOT "
-                                  "NULL, ifnull(serial, 0), id FROM events WHERE %s" % where,
-                                  params)
-        for order in cursor:  # SQLite's ORDER BY epoch, serial, id: NULL first
-            matched += 1
-            if len(newest) < limit:
-                heapq.heappush(newest, order)
-            elif order > newest[0]:
-                heapq.heapreplace(newest, order)
-        ids = [order[-1] for order in sorted(newest)]
-        rows = {}
-        for start in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[start:start + _IDS_PER_QUERY]
-            rows.update((row[0], row[1:]) for row in self._db.execute(
-                "SELECT id, body, ruleset FROM events WHERE id IN (%s)"
-                % ", ".join("?" * len(chunk)), chunk))
-        # an event retention removed between the two reads is left out
-        return [(self._decode(rows[number][0]), rows[number][1]) for number in ids
-                if number in rows], matched
+        counts the matches and keeps the newest ``limit`` (by time, as SQLite orders them:
+        no time first), then their bodies are read.
 
-    def _find_classifying(self, event_filter, rules, mine, limit):
+        Counted to a limit, a search asking nothing else walks the text index's candidates
+        day of arrival by day, the last stored first, and stops past ``counting`` matches
+        (see :class:`_CandidateWalk` for what it then looks for).  Other counted searches
+        walk the events newest first, as SQLite's plan for their filters finds them."""
+        where, params = self._conditions(event_filter, level_rank)
+        alone = self.full_text and len(event_filter.search) >= 3 and not (
+            level_rank or event_filter.host or event_filter.user or event_filter.key
+            or event_filter.since is not None or event_filter.until is not None
+            or getattr(event_filter, "session", None) is not None)
+        if not counting:
+            walk = self._db.execute("SELECT %s FROM events WHERE %s" % (_ORDER, where), params)
+        elif alone:
+            where, params = self._conditions(event_filter, level_rank, narrowed=False)
+            walk = _CandidateWalk(self._db, self._text_indexes(), event_filter.search, where,
+                                  params, 2 * (counting + 1))
+        else:
+            walk = self._db.execute("SELECT %s FROM events WHERE %s ORDER BY epoch DESC, "
+                                    "serial DESC, id DESC" % (_ORDER, where), params)
+        matched, newest = 0, []
+        for key in walk:
+            matched += 1
+            _keep_newest(newest, key, limit)
+            if counting and matched > counting:
+                if alone:
+                    for later in walk.not_reached(key[-1], newest[0]):
+                        _keep_newest(newest, later, limit)
+                break
+        ids = [key[-1] for key in sorted(newest)]
+        return [(self._decode(body), ruleset)
+                for body, ruleset in _rows_of(self._db, ids, "body, ruleset")], matched
+
+    def _find_classifying(self, event_filter, rules, mine, limit, counting):
         """Events stored under other rules are classified again, then filtered by level."""
         where, params = self._conditions(event_filter, 0)
         matched, newest = 0, []
@@ -661,6 +720,9 @@ class SqliteStore(EventStore):
                 if LEVEL_RANK[event["level"]] < event_filter.min_rank:
                     continue
             matched += 1
+            if counting and matched > counting:
+                cursor.close()
+                break
             if not limit or len(newest) < limit:
                 newest.append(event)
         newest.reverse()
@@ -715,6 +777,64 @@ class SqliteStore(EventStore):
                 "open": [(arrived, self._decode(packed))
                          for arrived, packed in reversed(alerting)],
                 "activity": summaries, "seen": seen}
+
+
+class _CandidateWalk(object):
+    """The sort keys of the events ``where`` keeps among the candidates the text ``indexes``
+    (``(day, name)``) give for ``search``: the last day of arrival first, each day's last
+    stored first, read at most ``most`` at a time (2,000 first: a word of few events has
+    fewer in a day, and the index is quicker to read from its first) and looked up in groups.
+
+    Where a walk stopped, :meth:`not_reached` gives what it did not reach and may be newer
+    than the oldest kept: the candidates stored after the lowest it walked (only when a day's
+    events were stored among another's: the clock set back), and the events stored before it
+    whose time is at least the oldest kept's, read through the time index."""
+
+    def __init__(self, db, indexes, search, where, params, most):
+        self.db, self.where, self.params, self.most = db, where, params, most
+        self.query = _fts_query(search)
+        self.names = [name for _day, name in indexes]
+        self.position = len(self.names)  # of the day being walked
+        self.lowest = None  # the lowest candidate of the groups walked whole
+
+    def _candidates(self, position, bounds, order=""):
+        name = self.names[position]
+        return [row[0] for row in self.db.execute(
+            "SELECT rowid FROM %s WHERE %s MATCH ?%s%s" % (name, name, bounds, order),
+            (self.query,))]
+
+    def _keys(self, candidates):
+        return _rows_of(self.db, candidates, _ORDER, self.where, self.params)
+
+    def __iter__(self):
+        for self.position in range(len(self.names) - 1, -1, -1):
+            below, most = "", min(self.most, 2000)
+            while True:
+                candidates = self._candidates(self.position, below,
+                                              " ORDER BY rowid DESC LIMIT %d" % most)
+                for start in range(0, len(candidates), _IDS_PER_QUERY):
+                    group = candidates[start:start + _IDS_PER_QUERY]
+                    yield from self._keys(group)
+                    if self.lowest is None or group[-1] < self.lowest:
+                        self.lowest = group[-1]
+                if len(candidates) < most:
+                    break
+                below, most = " AND rowid < %d" % candidates[-1], min(self.most, 2 * most)
+
+    def not_reached(self, last, oldest_kept):
+        """Keys of events the walk, stopped at the key of id ``last``, did not reach that may
+        be newer than ``oldest_kept``."""
+        reach = last if self.lowest is None else min(last, self.lowest)
+        for position in range(self.position + 1):
+            bounds = " AND rowid >= %d" % reach
+            if position == self.position:
+                bounds += " AND rowid < %d" % last
+            yield from self._keys(self._candidates(position, bounds))
+        # "+id": decided in the time index, not by a walk of the table up to reach
+        later = " AND epoch >= ?" if oldest_kept[0] else ""
+        yield from self.db.execute(
+            "SELECT %s FROM events WHERE %s%s AND +id < ?" % (_ORDER, self.where, later),
+            self.params + ([oldest_kept[1]] if later else []) + [reach])
 
 
 class _TimeAndSender(object):

@@ -185,7 +185,8 @@ def test_with_a_limit_the_store_gives_the_newest_events(sources):
     everything, _counts = store.find(EventFilter(), Ruleset.load(), 0)
     assert events == sorted(everything, key=lambda event: event["epoch"] or 0)[-3:]
     # the heartbeat that said nothing was lost (the other report is a loss event)
-    assert counts == {"matched": len(everything), "truncated": True, "health_reports": 1}
+    assert counts == {"matched": len(everything), "count_stopped": False, "truncated": True,
+                      "health_reports": 1}
 
 
 SEARCHES = [question for question in QUESTIONS if "search" in question]
@@ -204,6 +205,42 @@ def test_a_search_with_a_limit_gives_the_newest_matches_and_counts_them_all(
     assert events == from_files == everything[-limit:]
     assert counts["matched"] == file_counts["matched"] == len(everything)
     assert counts["truncated"] == (len(everything) > limit)
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=[repr(question) for question in QUESTIONS])
+def test_counted_to_a_limit_the_store_gives_the_same_newest_events(sources, question):
+    """count_limit stops the count, never changes the events given: with the processor's rules
+    and with other rules (each event classified again)."""
+    _paths, store = sources
+    ours = {"id": "ours", "level": "high", "reason": "ls", "match": {"program": "ls"}}
+    for rules in (Ruleset.load(), Ruleset.load([ours])):
+        everything, _counts = store.find(EventFilter(**question), rules, 0)
+        for limit, count_limit in ((1, 1), (1, 2), (2, 1), (3, 3), (1, 0)):
+            events, counts = store.find(EventFilter(**question), rules, limit, count_limit)
+            counting = max(limit, count_limit) if count_limit else 0
+            stopped = bool(counting) and len(everything) > counting
+            assert events == everything[-limit:], (limit, count_limit)
+            assert (counts["matched"], counts["count_stopped"], counts["truncated"]) == (
+                counting if stopped else len(everything), stopped, len(everything) > limit)
+
+
+def test_audit_report_counts_to_count_limit_from_the_store(sources):
+    paths, _store = sources
+    work = os.path.dirname(os.path.dirname(os.path.dirname(paths[0])))
+    results = {}
+    for count_limit in (0, 2):
+        status, result = run_main(audit_report, dict(
+            store_config=os.path.join(work, "processor.json"), source="store", limit=1,
+            count_limit=count_limit))
+        assert status == 0, result
+        results[count_limit] = result
+    assert results[0]["events"] == results[2]["events"] and len(results[0]["events"]) == 1
+    assert results[0]["counts"]["matched"] > 2 and not results[0]["counts"]["count_stopped"]
+    assert results[2]["counts"]["matched"] == 2 and results[2]["counts"]["count_stopped"]
+    status, result = run_main(audit_report, dict(
+        store_config=os.path.join(work, "processor.json"), count_limit=-1))
+    assert status == 1 and result["msg"] == (
+        "count_limit must be 0 (all events) or a positive number of events, got -1")
 
 
 def test_audit_report_asks_the_store_and_gives_what_the_files_give(sources):

@@ -5,6 +5,7 @@ says why without hanging."""
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
 
@@ -143,6 +144,11 @@ def test_known_asks_by_time_for_many_events_at_once(tmp_path):
 
 def _steps_of_known(store, events):
     """How many steps of SQLite's machine known() takes (its work, whatever the clock)."""
+    return _steps(store, lambda: store.known(events))
+
+
+def _steps(store, call):
+    """How many steps of SQLite's machine ``call`` takes (its work, whatever the clock)."""
     steps = [0]
 
     def count():
@@ -151,7 +157,7 @@ def _steps_of_known(store, events):
 
     store._db.set_progress_handler(count, 1)
     try:
-        store.known(events)
+        call()
     finally:
         store._db.set_progress_handler(None, 0)
     return steps[0]
@@ -345,6 +351,19 @@ def test_a_long_search_asks_the_index_for_a_few_trigrams_from_first_to_last():
     assert all(trigram in needle for trigram in asked)
 
 
+@pytest.mark.parametrize("needle, instead, asked_instead", [
+    ("/tmp/bash_jobs.0/4733f986a142/rc.tmp", "tmp", ".tm"),
+    ("/etc/cron.daily/etc", "etc", "y/e"),
+    ("aaaa", "aaa", "aaa"),  # no trigram occurs once: the spread ones
+])
+def test_a_search_asks_for_trigrams_that_occur_once_in_it(needle, instead, asked_instead):
+    """The last three characters of "/tmp/x.tmp" narrow nothing that "/tm" has not: a text
+    holding "/tmp/" alone has them; the nearest that occurs once narrows further."""
+    asked = [term.strip('"') for term in backend._fts_query(needle).split(" AND ")]
+    assert asked_instead in asked and (instead not in asked or instead == asked_instead)
+    assert all(trigram in needle for trigram in asked) and len(asked) <= backend._FTS_TRIGRAMS
+
+
 def test_a_text_holding_the_asked_trigrams_but_not_the_search_is_not_found(tmp_path, monkeypatch):
     needle = "/srv/backup/nightly-dump.sql"
     asked = [term.strip('"') for term in backend._fts_query(needle).split(" AND ")]
@@ -418,26 +437,135 @@ def test_a_search_with_a_limit_of_more_than_a_query_of_ids_reads_every_body(tmp_
     store.close()
 
 
+def _out_of_order_store(path, full_text=True, set_back_newest=False):
+    """1,500 events arriving over five days (the clock set back a day now and then: those
+    events the newest with ``set_back_newest``), their times shuffled against their arrival
+    (late events, and events of the future), ten of a time with serials in no order of
+    arrival, some without a time; two of three ``needle``, those without a time and a few
+    others ``lost``; on two hosts."""
+    order = list(range(1500))
+    random.Random(7).shuffle(order)
+    if set_back_newest:
+        order = [1500 + position if position % 17 == 0 else moment
+                 for position, moment in enumerate(order)]
+    stamps = [("web%02d" % (position % 2), "%d.250" % (1700000000 + 60 * (moment // 10)),
+               position + 1 if position % 2 else 10000 - position)
+              for position, moment in enumerate(order)]
+    timeless = set(range(5, len(stamps), 41))
+    commands = [["echo", "needle" if position % 3 else "hay",
+                 "lost" if position in timeless or position % 97 == 0 else "x"]
+                for position in range(len(stamps))]
+    events = stamped_events(stamps, commands)
+    for position in timeless:
+        events[position] = dict(events[position], epoch=None)
+    with pytest.MonkeyPatch.context() as patch:
+        if not full_text:
+            patch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
+        store = SqliteStore(str(path))
+        for index, event in enumerate(events):
+            store.add(event, 1700000000.0 + index * 300 - (index % 17 == 0) * 86400,
+                      RULES.fingerprint)
+        store.commit(len(stamps))
+    assert store.full_text == full_text and len(store._text_indexes() if full_text else "x")
+    return store
+
+
+@pytest.mark.parametrize("set_back_newest", [False, True], ids=["shuffled", "set back newest"])
+@pytest.mark.parametrize("full_text", [True, False], ids=["text index", "no text index"])
+def test_counting_stops_past_count_limit_and_the_newest_events_stay_the_newest(
+        tmp_path, full_text, set_back_newest):
+    """Counted to a limit, a question gives the events it gives counted in full: the newest by
+    time, however late they arrived."""
+    store = _out_of_order_store(tmp_path / "events.db", full_text, set_back_newest)
+    questions = [EventFilter(search="needle"), EventFilter(search="lost"),
+                 EventFilter(search="NEEDLE", host="web01"),
+                 EventFilter(search="needle", since=1700004000), EventFilter(search="ee"),
+                 EventFilter(), EventFilter(host="web00")]
+    for question in questions:
+        everything, exact = store.find(question, RULES, 0)
+        assert exact["count_stopped"] is False and len(everything) > 40
+        for limit in (1, 7, 30, 60):
+            for count_limit in (1, 40, 50, 100, 600, 2000, 0) + tuple(range(18, 28)):
+                events, counts = store.find(question, RULES, limit, count_limit)
+                counting = max(count_limit, limit) if count_limit else 0
+                stopped = bool(counting) and len(everything) > counting
+                case = (vars(question), limit, count_limit)
+                assert events == everything[-limit:], case
+                assert counts == {"matched": counting if stopped else len(everything),
+                                  "count_stopped": stopped,
+                                  "truncated": len(everything) > limit,
+                                  "health_reports": 0}, case
+    store.close()
+
+
+def test_a_search_counted_to_a_limit_walks_past_candidates_that_do_not_hold_it(tmp_path):
+    """Texts that hold every trigram of the search but not the search itself are candidates
+    the text index gives and the check refuses: many of them, in one day of arrival."""
+    order = list(range(600))
+    random.Random(11).shuffle(order)
+    events = stamped_events([("web01", "%d.250" % (1700000000 + moment), position + 1)
+                             for position, moment in enumerate(order)],
+                            [["echo", "abcde" if position % 6 == 0 else "abcd bcde"]
+                             for position in range(600)])
+    store = filled(tmp_path / "events.db", events)
+    question = EventFilter(search="abcde")
+    everything = store.find(question, RULES, 0)[0]
+    assert len(everything) == 100
+    for limit in (1, 5, 40):
+        for count_limit in (1, 10, 60, 200):
+            events, counts = store.find(question, RULES, limit, count_limit)
+            assert events == everything[-limit:], (limit, count_limit)
+            assert counts["matched"] == min(100, max(limit, count_limit)), (limit, count_limit)
+    store.close()
+
+
+def test_a_search_counted_to_a_limit_checks_about_that_many_events(tmp_path):
+    """Where most events hold the text, counting them all is what a search costs; counting
+    stops past count_limit (in the last days of arrival), and the newest are then looked for
+    by time among few events."""
+    events = stamped_events([("web01", "%d.250" % (1700000000 + number), number)
+                             for number in range(1, 6001)])
+    store = SqliteStore(str(tmp_path / "events.db"))
+    for index, event in enumerate(events):  # 30 days
+        store.add(event, 1700000000.0 + index * 435, RULES.fingerprint)
+    store.commit(len(events))
+    question = EventFilter(search="needle")
+    exact = _steps(store, lambda: store.find(question, RULES, 10))
+    counted = _steps(store, lambda: store.find(question, RULES, 10, 100))
+    assert store.find(question, RULES, 10, 100)[0] == store.find(question, RULES, 10)[0]
+    assert counted * 10 < exact, (counted, exact)
+    store.close()
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(needle=st.text(alphabet='aBiI/."-\u00e9\u0130\u0307\u03a3\u03c2\u212a',
                       min_size=1, max_size=24),
        texts=st.lists(st.text(alphabet='Abi/."-\u00e9\u0130\u0307\u03c3\u212ak ', min_size=0,
                               max_size=40), min_size=1, max_size=6),
-       limit=st.integers(min_value=0, max_value=4))
+       limit=st.integers(min_value=0, max_value=4),
+       count_limit=st.integers(min_value=0, max_value=3),
+       times=st.lists(st.sampled_from([None, 1, 2, 3]), min_size=6, max_size=6))
 def test_any_search_finds_the_same_events_through_the_text_index_as_by_scanning(
-        tmp_path_factory, needle, texts, limit):
+        tmp_path_factory, needle, texts, limit, count_limit, times):
+    """Counted to a limit or not, with times in any order against the arrivals (equal, none)."""
     directory = tmp_path_factory.mktemp("search")
-    events = events_of(*(["echo", text] for text in texts))
+    events = stamped_events([("web01", "17000000%02d.250" % (times[index] or 0), index + 1)
+                             for index in range(len(texts))],
+                            [["echo", text] for text in texts])
+    events = [dict(event, epoch=None) if times[index] is None else event
+              for index, event in enumerate(events)]
     indexed = filled(directory / "indexed.db", events)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
         scanned = filled(directory / "scanned.db", events)
     assert indexed.full_text and not scanned.full_text
-    answers = [store.find(EventFilter(search=needle), RULES, limit)
+    answers = [store.find(EventFilter(search=needle), RULES, limit, count_limit)
                for store in (indexed, scanned)]
     assert answers[0] == answers[1]
-    assert answers[0][1]["matched"] == sum(needle.lower() in searchable_text(event).lower()
-                                           for event in events)
+    assert answers[0][0] == scanned.find(EventFilter(search=needle), RULES, limit)[0]
+    holding = sum(needle.lower() in searchable_text(event).lower() for event in events)
+    counting = max(limit, count_limit) if limit and count_limit else 0
+    assert answers[0][1]["matched"] == (min(holding, counting) if counting else holding)
     indexed.close()
     scanned.close()
 
