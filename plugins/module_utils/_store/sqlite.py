@@ -676,30 +676,27 @@ class SqliteStore(EventStore):
 
         Counted to a limit, a search asking nothing else walks the text index's candidates
         day of arrival by day, the last stored first, and stops past ``counting`` matches
-        (see :class:`_CandidateWalk` for what it then looks for).  Other counted searches
-        walk the events newest first, as SQLite's plan for their filters finds them."""
+        (see :class:`_CandidateWalk` for what it then looks for).  Others are counted whole:
+        walked newest first by time, a search with a time or a sender read every event of
+        them (4.8 s against 0.6 s for a common path over 7 of 30 days, at 10 million)."""
         where, params = self._conditions(event_filter, level_rank)
         alone = self.full_text and len(event_filter.search) >= 3 and not (
             level_rank or event_filter.host or event_filter.user or event_filter.key
             or event_filter.since is not None or event_filter.until is not None
             or getattr(event_filter, "session", None) is not None)
-        if not counting:
-            walk = self._db.execute("SELECT %s FROM events WHERE %s" % (_ORDER, where), params)
-        elif alone:
+        if counting and alone:
             where, params = self._conditions(event_filter, level_rank, narrowed=False)
             walk = _CandidateWalk(self._db, self._text_indexes(), event_filter.search, where,
                                   params, 2 * (counting + 1))
         else:
-            walk = self._db.execute("SELECT %s FROM events WHERE %s ORDER BY epoch DESC, "
-                                    "serial DESC, id DESC" % (_ORDER, where), params)
+            walk = self._db.execute("SELECT %s FROM events WHERE %s" % (_ORDER, where), params)
         matched, newest = 0, []
         for key in walk:
             matched += 1
             _keep_newest(newest, key, limit)
-            if counting and matched > counting:
-                if alone:
-                    for later in walk.not_reached(key[-1], newest[0]):
-                        _keep_newest(newest, later, limit)
+            if counting and alone and matched > counting:
+                for later in walk.not_reached(key[-1], newest[0]):
+                    _keep_newest(newest, later, limit)
                 break
         ids = [key[-1] for key in sorted(newest)]
         return [(self._decode(body), ruleset)
