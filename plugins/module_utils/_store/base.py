@@ -133,6 +133,12 @@ class Ruleset(object):
         return cls(load_risk_rules(specs, shipped), hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
+def counting_limit(limit, count_limit):
+    """How far a question's matches are counted: ``count_limit`` or ``limit``, the larger;
+    0 (all) when either is 0."""
+    return max(count_limit, limit) if count_limit and limit else 0
+
+
 def counted(matched, shown, counting, health_reports):
     """The counts of a store's answer that found ``matched`` events (counting stopped one
     past ``counting``, unless it is 0) and gives ``shown`` of them."""

@@ -71,6 +71,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStoreError,
     StoreUnavailable,
     counted,
+    counting_limit,
     event_identity,
     literal_prefix,
     restore_keys,
@@ -496,7 +497,7 @@ class ClickHouseStore(EventStore):
         return restore_keys(json.loads(body))
 
     def find(self, event_filter, rules, limit, count_limit=0):
-        counting = max(count_limit, limit) if count_limit and limit else 0
+        counting = counting_limit(limit, count_limit)
         mine = quote(rules.fingerprint)
         where, exact = self._conditions(event_filter)
         rank = event_filter.min_rank

@@ -61,6 +61,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStoreError,
     StoreUnavailable,
     counted,
+    counting_limit,
     event_identity,
     literal_prefix,
     restore_keys,
@@ -621,7 +622,7 @@ class SqliteStore(EventStore):
         return " AND ".join(where), params
 
     def find(self, event_filter, rules, limit, count_limit=0):
-        counting = max(count_limit, limit) if count_limit and limit else 0
+        counting = counting_limit(limit, count_limit)
         # one read transaction: every query of the answer sees the same events
         snapshot = not self._db.in_transaction
         try:
