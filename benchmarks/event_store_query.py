@@ -27,6 +27,8 @@ audit_report's process holds none of them):
   one host, high          host=NAME min_level=high                   ausearch --node (no level)
   text search, rare       search=<a word in few events>              (ausearch has no text search)
   text search, common     search=<a path in many events>             ausearch -f PATH
+  rare, 7 days            the rare word since 7 days before the end   (no text search)
+  common, 7 days          the common path since then                  ausearch -f PATH -ts -te
   one session             host=NAME session=N                        ausearch --node --session
 each with audit_report's default count_limit (matched N+: counting stopped past N), and the
 common search once more with count_limit 0 (every match counted: shown, not a goal).
@@ -580,6 +582,8 @@ def questions(args, measured, templates):
         ["-te"] + time.strftime("%m/%d/%y %H:%M:%S", time.gmtime(end)).split()
     common = [({"search": term}, ["-f", term] if term.startswith("/") else None)
               for term in common]
+    week = [(dict(filters, since=since), arguments and arguments + ts)
+            for filters, arguments in common]
     return [
         ("one user, 7 days", COUNT_LIMIT,
          [({"user": user_name(user), "since": since}, ["-ua", str(10000 + user)] + ts)
@@ -590,6 +594,9 @@ def questions(args, measured, templates):
         ("text search, rare", COUNT_LIMIT, [({"search": term}, None) for term in rare]),
         ("text search, common", COUNT_LIMIT, common),
         (FULL_COUNT, 0, common),
+        ("rare, 7 days", COUNT_LIMIT,
+         [({"search": term, "since": since}, None) for term in rare]),
+        ("common, 7 days", COUNT_LIMIT, week),
         ("one session", COUNT_LIMIT,
          [({"host": host, "session": session}, ["--node", host, "--session", str(session)])
           for host, session in measured["sessions"][:args.rounds]]),

@@ -479,7 +479,10 @@ def test_counting_stops_past_count_limit_and_the_newest_events_stay_the_newest(
     store = _out_of_order_store(tmp_path / "events.db", full_text, set_back_newest)
     questions = [EventFilter(search="needle"), EventFilter(search="lost"),
                  EventFilter(search="NEEDLE", host="web01"),
-                 EventFilter(search="needle", since=1700004000), EventFilter(search="ee"),
+                 EventFilter(search="needle", since=1700004000),
+                 EventFilter(search="needle", until=1700006000),
+                 EventFilter(search="ee", since=1700002000, until=1700007000),
+                 EventFilter(search="ee"),
                  EventFilter(), EventFilter(host="web00")]
     for question in questions:
         everything, exact = store.find(question, RULES, 0)
@@ -519,17 +522,20 @@ def test_a_search_counted_to_a_limit_walks_past_candidates_that_do_not_hold_it(t
     store.close()
 
 
-def test_a_search_counted_to_a_limit_checks_about_that_many_events(tmp_path):
+@pytest.mark.parametrize("times", [{}, {"since": 1700001000},
+                                   {"since": 1700001000, "until": 1700005800}],
+                         ids=["any time", "since", "since and until"])
+def test_a_search_counted_to_a_limit_checks_about_that_many_events(tmp_path, times):
     """Where most events hold the text, counting them all is what a search costs; counting
     stops past count_limit (in the last days of arrival), and the newest are then looked for
-    by time among few events."""
+    by time among few events: with a time asked too."""
     events = stamped_events([("web01", "%d.250" % (1700000000 + number), number)
                              for number in range(1, 6001)])
     store = SqliteStore(str(tmp_path / "events.db"))
     for index, event in enumerate(events):  # 30 days
         store.add(event, 1700000000.0 + index * 435, RULES.fingerprint)
     store.commit(len(events))
-    question = EventFilter(search="needle")
+    question = EventFilter(search="needle", **times)
     exact = _steps(store, lambda: store.find(question, RULES, 10))
     counted = _steps(store, lambda: store.find(question, RULES, 10, 100))
     assert store.find(question, RULES, 10, 100)[0] == store.find(question, RULES, 10)[0]
