@@ -681,7 +681,6 @@ class SqliteStore(EventStore):
         ``counting`` matches (see :class:`_CandidateWalk` for what it then looks for).  Others
         are counted whole: a sender, a user, a level, a key or a session may keep few of the
         candidates, and their own index finds those sooner."""
-        where, params = self._conditions(event_filter, level_rank)
         walked = counting and self.full_text and len(event_filter.search) >= 3 and not (
             level_rank or event_filter.host or event_filter.user or event_filter.key
             or getattr(event_filter, "session", None) is not None)
@@ -689,9 +688,11 @@ class SqliteStore(EventStore):
             untimed = copy.copy(event_filter)
             untimed.since = None
             walk = _CandidateWalk(self._db, self._text_indexes(), event_filter.search,
+                                  self._conditions(event_filter, level_rank, narrowed=False),
                                   self._conditions(untimed, level_rank, narrowed=False),
-                                  event_filter.since, 2 * (counting + 1))
+                                  2 * (counting + 1))
         else:
+            where, params = self._conditions(event_filter, level_rank)
             walk = self._db.execute("SELECT %s FROM events WHERE %s" % (_ORDER, where), params)
         matched, newest = 0, []
         for key in walk:
@@ -785,19 +786,16 @@ class _CandidateWalk(object):
     stored first, read at most ``most`` at a time (2,000 first: a word of few events has
     fewer in a day, and the index is quicker to read from its first) and looked up in groups.
 
-    ``conditions`` (a WHERE clause and its parameters) are the question's but its start,
-    ``since``.  Where a walk stopped, :meth:`not_reached` gives what it did not reach and may
-    be newer than the oldest kept: the candidates stored after the lowest it walked (only when
-    a day's events were stored among another's: the clock set back), and the events stored
-    before it whose time is at least the oldest kept's, read through the time index."""
+    ``conditions`` (a WHERE clause and its parameters) are the question's, ``untimed`` the
+    same but its start, ``since``.  Where a walk stopped, :meth:`not_reached` gives what it
+    did not reach and may be newer than the oldest kept: the candidates stored after the
+    lowest it walked (only when a day's events were stored among another's: the clock set
+    back), and the events stored before it whose time is at least the oldest kept's, read
+    through the time index."""
 
-    def __init__(self, db, indexes, search, conditions, since, most):
+    def __init__(self, db, indexes, search, conditions, untimed, most):
         self.db, self.most = db, most
-        self.untimed = conditions
-        where, params = conditions
-        if since is not None:
-            where, params = where + " AND epoch >= ?", params + [since]
-        self.where, self.params = where, params
+        (self.where, self.params), self.untimed = conditions, untimed
         self.query = _fts_query(search)
         self.names = [name for _day, name in indexes]
         self.position = len(self.names)  # of the day being walked
