@@ -37,7 +37,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ev
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     STANDALONE_TYPES,
     build_event,
+    is_fragment,
+    stamp_epoch,
     stamp_seconds,
+    stamp_serial,
 )
 
 # rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
@@ -140,8 +143,9 @@ class EventAssembler:
         # same sender have passed is taken as complete (kernels before 3.17 write no PROCTITLE).
         self._begun = {}
         # The event the last record went to, as (stamp, address, node, entry, the text
-        # " msg=audit(stamp):"): the next record usually belongs to it too, and then needs no
-        # look-up.  None once any waiting event is given out.
+        # " msg=audit(stamp):", what came before "type=" in that record's line, or None): the
+        # next record usually belongs to it too, and then needs no look-up.  None once any
+        # waiting event is given out.
         self._last = None
         # Senders that have sent a PROCTITLE record: their system calls without one lack it.
         self._proctitle_senders = set()
@@ -154,6 +158,7 @@ class EventAssembler:
         if prefix == "type=" or prefix == "node=":
             host = address = None
             record = line
+            lead = ""
         else:
             # Stored form: "Mmm dd hh:mm:ss" then two words, then the message.
             if len(line) < 20 or line[3] != " " or line[15] != " ":
@@ -162,6 +167,7 @@ class EventAssembler:
             first, _space, rest = line[16:].partition(" ")
             second, _space, record = rest.partition(" ")
             if record[:5] == "type=" or record[:5] == "node=":
+                lead = first + " " + second + " "
                 if second[-1:] == ":" and ":" not in second[:-1]:  # pipeformat: address, tag
                     host, address = None, first
                 else:  # runcmdformat: claimed name, then the real address
@@ -181,6 +187,7 @@ class EventAssembler:
                 return ()
         node = None
         if record[:5] == "node=":
+            lead = None  # no shortcut for records that name a node
             node, _space, record = record[5:].partition(" ")
             if record[:5] != "type=":
                 counts["malformed"] += 1
@@ -222,9 +229,8 @@ class EventAssembler:
                 return ()
             done = self._expire(sender, waiting, seconds) if waiting else ()
             if record_type in STANDALONE_TYPES:
-                event = build_event(stamp, [(record_type, body)], host, address, node,
-                                    local_names=self.local_names)
-                if not self._given(event, "events"):
+                event = self._event(stamp, [(record_type, body)], host, address, node)
+                if event is None:
                     return done
                 return (event,) if not done else done + [event]
             if record_type == "PROCTITLE":
@@ -234,7 +240,7 @@ class EventAssembler:
             sequence = self._begun[sender] = self._begun.get(sender, 0) + 1
             entry = waiting[stamp] = [[(record_type, body)], host, address, node, seconds,
                                       len(body), sequence]
-            self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp)
+            self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp, lead)
             self._opened += 1
             self._order[(sender, stamp)] = self._opened
             if len(self._order) > self.max_pending:
@@ -243,7 +249,7 @@ class EventAssembler:
                     done = list(done)
                     done.append(evicted)
             return done
-        self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp)
+        self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp, lead)
         if record_type == "EOE" or record_type == "PROCTITLE":
             return self._complete(sender, stamp, record_type, body, entry)
         if len(entry[0]) >= self.max_event_records or entry[5] > self.max_event_bytes:
@@ -261,21 +267,33 @@ class EventAssembler:
             if not line:
                 continue
             last = self._last
-            if last is not None and last[1] is None and last[2] is None and line[:5] == "type=":
-                # A raw record of the event the last one went to, the usual case: what feed
-                # does with it, without the call and the look-ups.  The stamp holds no ")",
-                # so the first "):" after the type is the one that ends the marker.
-                space = line.find(" ", 5)
-                marker = last[4]
-                if space >= 0 and line.startswith(marker, space):
-                    record_type = line[5:space]
+            if last is not None and last[5] is not None:
+                # A record of the event the last one went to, from the same sender in the same
+                # form, the usual case: what feed does with it, without the call and the
+                # look-ups.  The stamp holds no ")", so the first "):" after the type is the
+                # one that ends the marker.
+                lead = last[5]
+                start = 0
+                if lead:  # a stored line: its time, then the same two words
+                    start = 16 + len(lead) if line[3:4] == " " and line[15:16] == " " and \
+                        line.startswith(lead, 16) else -1
+                if start >= 0 and line.startswith("type=", start):
+                    space = line.find(" ", start + 5)
+                    marker = last[4]
                     entry = last[3]
-                    if record_type != "EOE" and record_type != "PROCTITLE" and \
+                    if space >= 0 and line.startswith(marker, space) and \
                             len(entry[0]) < self.max_event_records and \
                             entry[5] <= self.max_event_bytes:
+                        record_type = line[start + 5:space]
                         body = line[space + len(marker):].lstrip(" ")
                         counts["lines"] += 1
                         counts["records"] += 1
+                        if record_type == "EOE" or record_type == "PROCTITLE":
+                            done = self._complete((last[1], last[2]), last[0], record_type,
+                                                  body, entry)
+                            if done:
+                                yield from done
+                            continue
                         entry[0].append((record_type, body))
                         entry[5] += len(body)
                         continue
@@ -298,9 +316,8 @@ class EventAssembler:
         del self._pending[sender][stamp]
         del self._order[(sender, stamp)]
         self._last = None
-        event = build_event(stamp, entry[0], entry[1], entry[2], entry[3],
-                            local_names=self.local_names)
-        return (event,) if self._given(event, "events") else ()
+        event = self._event(stamp, entry[0], entry[1], entry[2], entry[3])
+        return (event,) if event is not None else ()
 
     def _drop(self, entry):
         """Count a record that goes over an event's limits; mark the event once."""
@@ -344,29 +361,48 @@ class EventAssembler:
         whole = reason != "evicted" and len(records) == len(entry[0]) and not (
             "SYSCALL" in types and "PROCTITLE" not in types
             and (entry[2], entry[3]) in self._proctitle_senders)
-        event = build_event(stamp, records, entry[1], entry[2], entry[3],
-                            complete=whole, local_names=self.local_names)
+        return self._event(stamp, records, entry[1], entry[2], entry[3], whole, reason)
+
+    def _event(self, stamp, records, host, address, node, complete=True, reason="events"):
+        """The event of ``records``, counted (see :meth:`_given`), or None when it is not
+        given out.  A fragment not asked for is counted without making its event."""
+        if not self.fragments and is_fragment([record[0] for record in records]):
+            serial = stamp_serial(stamp)
+            if serial is None or self._first_given(address, node, stamp_epoch(stamp), serial,
+                                                   records[0][0] if records else None):
+                self.counts["fragments"] += 1
+            return None
+        event = build_event(stamp, records, host, address, node, complete=complete,
+                            local_names=self.local_names)
         return event if self._given(event, "events" if event["complete"] else reason) else None
+
+    def _first_given(self, address, node, epoch, serial, first_type):
+        """Whether no event of this sender, time, serial and first record type was given out
+        before (it is now remembered as given out); a copy is counted as a duplicate."""
+        # The first record type tells a copy from the other part of an event split in two: a
+        # user-space record written during a system call (SERVICE_START, then the SYSCALL of
+        # systemd's sendto), or a record that came too late for its event.  (Interned: the
+        # type's text of each record is a string of its own.)
+        key = (address, node, epoch, serial, intern(first_type) if first_type is not None else None)
+        given_out = self._given_out
+        if key in given_out:
+            self.counts["duplicates"] += 1
+            return False
+        given_out[key] = None
+        if len(given_out) > self.remember:
+            given_out.popitem(last=False)
+        return True
 
     def _given(self, event, reason):
         """Count ``event`` under ``reason`` (and as an event, when given out); whether it is
         given out: not when it is a fragment and fragments were not asked for, nor when the
         same event was given out before."""
         counts = self.counts
-        if event["serial"] is not None:
-            # The first record type tells a copy from the other part of an event split in
-            # two: a user-space record written during a system call (SERVICE_START, then the
-            # SYSCALL of systemd's sendto), or a record that came too late for its event.
-            # (Interned: the type's text of each record is a string of its own.)
-            key = (event["address"], event["node"], event["epoch"], event["serial"],
-                   intern(event["record_types"][0]) if event["record_types"] else None)
-            given_out = self._given_out
-            if key in given_out:
-                counts["duplicates"] += 1
-                return False
-            given_out[key] = None
-            if len(given_out) > self.remember:
-                given_out.popitem(last=False)
+        types = event["record_types"]
+        if event["serial"] is not None and not self._first_given(
+                event["address"], event["node"], event["epoch"], event["serial"],
+                types[0] if types else None):
+            return False
         if event["kind"] == "fragment":
             counts["fragments"] += 1
             if not self.fragments:

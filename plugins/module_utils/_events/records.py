@@ -139,8 +139,13 @@ def _split_enriched(body):
     position = body.find("\x1d")
     if position >= 0:
         return body[:position], body[position + 1:]
-    if "#035" not in body:
+    position = body.find("#035")
+    if position < 0:
         return body, ""
+    head = body[:position]
+    if "'" not in head and not head.count('"') % 2:
+        # Only double quotes before it, each one opened and closed: outside them.
+        return head, body[position + 4:]
     for match in _QUOTED_OR_ESCAPED_SEPARATOR.finditer(body):
         if match.group() == "#035":
             return body[:match.start()], body[match.end():]
@@ -285,6 +290,17 @@ def stamp_seconds(stamp):
         return None
     seconds = int(match.group(1))
     return seconds if seconds <= LATEST_EPOCH else None
+
+
+def stamp_serial(stamp):
+    """The serial of an audit stamp ``SECONDS.MILLIS:SERIAL``, or None."""
+    serial = stamp.rpartition(":")[2]
+    return int(serial) if serial.isdecimal() else _whole_number(serial)
+
+
+def stamp_epoch(stamp):
+    """The time of an audit stamp in seconds, as an event's ``epoch``."""
+    return _stamp_time(stamp)[0]
 
 
 def _stamp_time(stamp):
@@ -546,20 +562,34 @@ def _touched_paths(paths, cwd, syscall, main):
 
 _EXEC_SYSCALLS = frozenset(("execve", "execveat"))
 # The end of a whole SYSCALL record: the kernel writes key= last, auditd's ENRICHED names end
-# with FSGID (after 0x1d, rsyslog's #035, or a blank).
-_SYSCALL_END = re.compile(r'(?:\bkey=(?:"[^"]*"|[^\s"]+)|\bFSGID="[^"]*")\s*\Z')
+# with FSGID (after 0x1d, rsyslog's #035, or a blank).  Each word is to begin a word, as \b
+# would say; written as a look behind its first letter, the search skips to a "k" or an "F".
+_SYSCALL_END = re.compile(r'(?:k(?<!\wk)ey=(?:"[^"]*"|[^\s"]+)|F(?<!\wF)SGID="[^"]*")\s*\Z')
 
 
 def _syscall_whole(records):
     """Whether the event's SYSCALL record reached its end (a truncated one says less than it
     seems: no key, no names, a cut program name)."""
     body = next(body for record_type, body in records if record_type == "SYSCALL")
-    return _SYSCALL_END.search(body, max(0, len(body) - 640)) is not None
+    floor = max(0, len(body) - 640)
+    if body[-1:] == '"':  # the usual end, FSGID="root" or key="exec", found from the end
+        value = body.rfind('"', floor, len(body) - 1)
+        for word in ('FSGID="', 'key="'):
+            start = value + 1 - len(word)
+            if start >= floor and body.startswith(word, start) and (
+                    start == 0 or not (body[start - 1].isalnum() or body[start - 1] == "_")):
+                return True
+    return _SYSCALL_END.search(body, floor) is not None
+
+
+def is_fragment(record_types):
+    """Whether an event of these record types is a fragment: none of them says who acted."""
+    return _NOT_WHO.issuperset(record_types)
 
 
 def _event_kind(types, main, main_type, interesting):
     """``fragment``, ``exec``, ``file``, ``user`` or ``syscall`` (see :class:`Event`)."""
-    if not main and _NOT_WHO.issuperset(types):
+    if not main and is_fragment(types):
         return "fragment"
     return "EXECVE" in types and "exec" or interesting and "file" or \
         (main and main_type != "SYSCALL" and "user") or "syscall"
@@ -577,8 +607,7 @@ def build_event(stamp, records, host=None, address=None, node=None, complete=Tru
     if address is not None or node is not None:
         local_names = None  # another machine's uids are not this one's users
     epoch, event_time = _stamp_time(stamp)
-    serial = stamp.rpartition(":")[2]
-    serial = int(serial) if serial.isdecimal() else _whole_number(serial)
+    serial = stamp_serial(stamp)
     types, main, main_names, main_type, execve, cwd, paths, proctitle = _read_records(records)
     argv, argv_complete = _command_line(execve, proctitle, main, main_type) \
         if execve or proctitle or "cmd" in main or main_type in _KEYSTROKE_TYPES else ([], True)

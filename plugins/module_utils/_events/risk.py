@@ -315,12 +315,75 @@ class RiskRule(object):
         return self.unless is None or not self.unless.holds(event, facts)
 
 
+# What an expression of a rule's match is asked of: (event, facts) -> the texts.
+_SCREENED_FACTS = {
+    "exe": lambda event, facts: () if event.get("exe") is None else (event["exe"],),
+    "args": lambda event, facts: (facts["args"],),
+    "command": lambda event, facts: (facts["command"],),
+    "path": lambda event, facts: facts["paths"],
+}
+# A pattern that refers to its groups by number, or sets flags for the whole pattern, means
+# something else inside another one (a name is refused twice by re.compile).
+_NOT_COMBINABLE = re.compile(r"\\[1-9]|\(\?\(|\(\?[aiLmsux]+\)")
+
+
+def _necessary(condition):
+    """``[(fact, pattern) or ("key", keys), ...]``: one of these holds whenever ``condition``
+    does (a regular expression finds something in that fact, or the event has one of those
+    keys); None when no such list is known."""
+    for name, expected in condition.checks:
+        if name in _SCREENED_FACTS and not _NOT_COMBINABLE.search(expected.pattern):
+            return [(name, expected.pattern)]
+        if name == "key":
+            return [(name, expected)]
+        if name == "any":
+            alternatives = [_necessary(block) for block in expected]
+            if None not in alternatives:
+                return [alternative for block in alternatives for alternative in block]
+    return None
+
+
+def _screens(rules, positions):
+    """``(unscreened, screens, keyed)`` of the rules at ``positions``: the positions of the
+    rules judged on every event of their kind; ``[(fact, expression, [(pattern,
+    positions)])]``, the rules that cannot fire unless ``pattern`` finds something in that
+    fact (``expression`` is all the patterns of that fact in one, asked first);
+    ``{key: positions}``, those that cannot unless the event has that key.  A rule is judged
+    when one of its screens lets it through."""
+    unscreened, patterns, keyed = set(), {}, {}
+    for position in positions:
+        alternatives = _necessary(rules[position].match)
+        if alternatives is None:
+            unscreened.add(position)
+            continue
+        for fact, wanted in alternatives:
+            if fact == "key":
+                for key in wanted:
+                    keyed.setdefault(key, set()).add(position)
+            else:
+                patterns.setdefault(fact, {}).setdefault(wanted, set()).add(position)
+    screens = []
+    for fact, by_pattern in patterns.items():
+        try:
+            expression = re.compile("|".join("(?:%s)" % pattern for pattern in by_pattern))
+        except re.error:  # judged on every event
+            unscreened.update(*by_pattern.values())
+            continue
+        screens.append((fact, expression, tuple((re.compile(pattern), tuple(sorted(screened)))
+                                                for pattern, screened in by_pattern.items())))
+    return (tuple(sorted(unscreened)), tuple(screens),
+            {key: tuple(sorted(keys)) for key, keys in keyed.items()})
+
+
 class RiskRules(tuple):
     """Compiled rules in their order, and which of them can fire on an event: a rule that
     names its programs (without wildcards) is judged only on those programs' events, one
     that names audit keys only on events with one of them, one that names kinds (or holds
-    only at an execution) only on events of those kinds.  An event of an ordinary command is
-    judged by a few rules instead of every one."""
+    only at an execution) only on events of those kinds.  Of the rules left, those that
+    ask a regular expression of the command line, the program or the paths (or a key) are
+    judged only when one expression made of all of theirs finds something there (or the
+    event has that key).  An event of an ordinary command is judged by a few rules instead
+    of every one."""
 
     def __new__(cls, rules):
         self = super().__new__(cls, rules)
@@ -339,19 +402,28 @@ class RiskRules(tuple):
                     by_kind.setdefault(kind, []).append(position)
             else:
                 self._anywhere.append(position)
-        self._by_kind = {kind: sorted(self._anywhere + positions)
+        self._by_kind = {kind: _screens(self, sorted(self._anywhere + positions))
                          for kind, positions in by_kind.items()}
+        self._anywhere = _screens(self, self._anywhere)
         return self
 
     def candidates(self, event, facts):
         """The rules that may fire on ``event``, in their order; the others cannot."""
-        positions = self._by_kind.get(event.get("kind"), self._anywhere)
+        positions, screens, keyed = self._by_kind.get(event.get("kind"), self._anywhere)
         by_program, by_key = self._named["program"], self._named["key"]
-        named = [position for program in facts["programs"]
-                 for position in by_program.get(program, ())]
-        named += [position for key in event.get("keys") or () for position in by_key.get(key, ())]
-        if named:
-            positions = sorted(set(positions).union(named))
+        more = [position for program in facts["programs"]
+                for position in by_program.get(program, ())]
+        for key in event.get("keys") or ():
+            more += by_key.get(key, ())
+            more += keyed.get(key, ())
+        for fact, expression, parts in screens:
+            texts = _SCREENED_FACTS[fact](event, facts)
+            if any(expression.search(text) is not None for text in texts):
+                for pattern, screened in parts:
+                    if any(pattern.search(text) is not None for text in texts):
+                        more += screened
+        if more:
+            positions = sorted(set(positions).union(more))
         return [self[position] for position in positions]
 
 

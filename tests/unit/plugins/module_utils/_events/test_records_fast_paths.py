@@ -8,6 +8,7 @@ out the same as through the general parsing.
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import pytest
@@ -267,7 +268,13 @@ def raw_streams(draw):
         stamp = draw(st.sampled_from(["1700000000.100:1", "1700000000.100:2", "1700000009.1:3",
                                       "1700000000.100:1)", "1700000000.100:", " 1700000000.1:1",
                                       "1700000000.100:1):x"]))
-        prefix = draw(st.sampled_from(["", "", "", "node=a ", "Nov 14 22:13:20 h 10.0.0.1 "]))
+        prefix = draw(st.sampled_from(["", "", "", "node=a ", "Nov 14 22:13:20 h 10.0.0.1 ",
+                                       "Nov 14 22:13:20 h 10.0.0.1 ", "Nov 14 22:13:21 h 10.0.0.1 ",
+                                       "Nov 14 22:13:20 evil 10.0.0.1 ",
+                                       "Nov 14 22:13:20 h 10.0.0.2 ",
+                                       "Nov 14 22:13:20 10.0.0.1 audispd: ",
+                                       "Nov 14 22:13:20 h 10.0.0.1 node=a ",
+                                       "Nov 14 22:13:20xh 10.0.0.1 ", "Nov 14x22:13:20 h 10.0.0.1 "]))
         spacing = draw(st.sampled_from([" ", " ", "  ", ""]))
         body = draw(st.sampled_from([
             "arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 "
@@ -281,11 +288,18 @@ def raw_streams(draw):
 
 
 @given(raw_streams(), st.sampled_from([1, 2, 1024]), st.sampled_from([8, 4 << 20]),
-       st.sampled_from([1, 4096]))
-@settings(max_examples=500, deadline=None)
-def test_lines_fed_in_a_stream_are_lines_fed_one_by_one(lines, max_records, max_bytes, pending):
+       st.sampled_from([1, 4096]), st.booleans(), st.sampled_from([1, 100000]))
+@example([  # a record of another sender, with an address of the same length, in between
+    "Nov 14 22:13:20 h 10.0.0.1 type=SYSCALL msg=audit(1700000000.100:1): arch=c000003e",
+    'Nov 14 22:13:20 h 10.0.0.2 type=CWD msg=audit(1700000000.100:1): cwd="/tmp"',
+    "Nov 14 22:13:20 h 10.0.0.1 type=PROCTITLE msg=audit(1700000000.100:1): proctitle=6C73"],
+    1024, 4 << 20, 4096, True, 100000)
+@settings(max_examples=1000, deadline=None)
+def test_lines_fed_in_a_stream_are_lines_fed_one_by_one(
+        lines, max_records, max_bytes, pending, fragments, remember):
     options = {"max_event_records": max_records, "max_event_bytes": max_bytes,
-               "max_pending": pending, "now": 1700000000, "fragments": True}
+               "max_pending": pending, "now": 1700000000, "fragments": fragments,
+               "remember": remember}
     streamed = EventAssembler(**options)
     found = list(streamed.feed_lines(lines)) + streamed.flush()
     one_by_one = EventAssembler(**options)
@@ -295,3 +309,39 @@ def test_lines_fed_in_a_stream_are_lines_fed_one_by_one(lines, max_records, max_
     expected.extend(one_by_one.flush())
     assert found == expected
     assert streamed.counts == one_by_one.counts
+
+
+@given(raw_streams(), st.sampled_from([1, 100000]))
+@settings(max_examples=500, deadline=None)
+def test_fragments_not_asked_for_are_counted_as_when_made(lines, remember):
+    """A fragment not asked for is counted without its event being made: the counts and the
+    other events are those of the fragments asked for, without the fragments."""
+    options = {"now": 1700000000, "remember": remember}
+    without = EventAssembler(**options)
+    found = list(without.feed_lines(lines)) + without.flush()
+    made = EventAssembler(fragments=True, **options)
+    expected = [event for event in list(made.feed_lines(lines)) + made.flush()
+                if event["kind"] != "fragment"]
+    assert found == expected
+    assert without.counts == dict(made.counts, events=made.counts["events"] -
+                                  made.counts["fragments"])
+
+
+# The end of a whole SYSCALL record as first written, with \b: the specification of the
+# faster pattern.
+_SYSCALL_END_WITH_BOUNDARIES = re.compile(r'(?:\bkey=(?:"[^"]*"|[^\s"]+)|\bFSGID="[^"]*")\s*\Z')
+
+
+@given(syscall_bodies(), st.lists(st.sampled_from(["key=", "FSGID=", '"', "x", " ", "_", "é",
+                                                   "\x1d", "\u00a0", "(null)", "7"]),
+                                  max_size=8).map("".join), st.integers(0, 700))
+@example('arch=c000003e key="akey=b', "", 0)
+@example('key="a"key=b', "", 0)
+@example("key=(null)", ' aFSGID="root"', 0)  # no word begins at FSGID or key: not an end
+@example("key=(null)", ' x_key="exec"', 0)
+@example("key=(null)", ' é key="exec"', 0)
+@settings(max_examples=1000, deadline=None)
+def test_syscall_end_is_the_search_with_word_boundaries(body, tail, padding):
+    body = "x" * padding + body + tail
+    assert records._syscall_whole([("SYSCALL", body)]) == (
+        _SYSCALL_END_WITH_BOUNDARIES.search(body, max(0, len(body) - 640)) is not None)
