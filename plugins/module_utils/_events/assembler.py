@@ -43,6 +43,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     stamp_serial,
 )
 
+# What a hostile line that got past the cheap checks may raise: counted as malformed, never
+# fatal.
+_HOSTILE_LINE_ERRORS = (ValueError, IndexError, KeyError, TypeError, OverflowError)
 # rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
 _PRI_TEXT = re.compile(r"[a-z0-9]+\.[a-z]+(?:<[0-9]{1,3}>)?\Z")
 
@@ -289,8 +292,12 @@ class EventAssembler:
                         counts["lines"] += 1
                         counts["records"] += 1
                         if record_type == "EOE" or record_type == "PROCTITLE":
-                            done = self._complete((last[1], last[2]), last[0], record_type,
-                                                  body, entry)
+                            try:
+                                done = self._complete((last[1], last[2]), last[0], record_type,
+                                                      body, entry)
+                            except _HOSTILE_LINE_ERRORS:
+                                counts["malformed"] += 1
+                                continue
                             if done:
                                 yield from done
                             continue
@@ -299,8 +306,7 @@ class EventAssembler:
                         continue
             try:
                 done = feed(line)
-            except (ValueError, IndexError, KeyError, TypeError, OverflowError):
-                # A hostile line that got past the cheap checks: counted, never fatal.
+            except _HOSTILE_LINE_ERRORS:
                 counts["malformed"] += 1
                 continue
             if done:

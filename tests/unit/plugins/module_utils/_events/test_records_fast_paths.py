@@ -15,6 +15,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events import (
+    assembler as assembler_module,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events import records
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
     EventAssembler,
@@ -345,3 +348,37 @@ def test_syscall_end_is_the_search_with_word_boundaries(body, tail, padding):
     body = "x" * padding + body + tail
     assert records._syscall_whole([("SYSCALL", body)]) == (
         _SYSCALL_END_WITH_BOUNDARIES.search(body, max(0, len(body) - 640)) is not None)
+
+
+@pytest.mark.parametrize("prefix", ["", "Nov 14 22:13:20 h 10.0.0.1 "])
+def test_an_event_that_fails_to_be_made_at_its_end_is_counted_on_either_path(prefix):
+    """Whatever making an event raises of the errors a hostile line can cause, the line that
+    ended it is counted as malformed, on the shortcut as through feed, and the stream goes on."""
+    lines = ["%stype=%s msg=audit(1700000000.100:%d): %s" % (prefix, record_type, serial, body)
+             for serial in (1, 2) for record_type, body in (
+                 ("SYSCALL", "arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 "
+                             "items=1 ppid=1 pid=2 auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 "
+                             "egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm=\"id\" exe=\"/bin/id\" "
+                             "key=\"exec\""),
+                 ("CWD", 'cwd="/tmp"'), ("PROCTITLE", "proctitle=6964"))]
+
+    def failing_first(stamp, records, *args, **kwargs):
+        if stamp.endswith(":1"):
+            raise ValueError("a hostile record")
+        return build_event(stamp, records, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(assembler_module, "build_event", failing_first)
+        streamed = EventAssembler()
+        found = list(streamed.feed_lines(lines)) + streamed.flush()
+        one_by_one = EventAssembler()
+        expected = []
+        for line in lines:
+            try:
+                expected.extend(one_by_one.feed(line))
+            except ValueError:
+                one_by_one.counts["malformed"] += 1
+        expected.extend(one_by_one.flush())
+    assert [event["serial"] for event in found] == [event["serial"] for event in expected] == [2]
+    assert streamed.counts == one_by_one.counts
+    assert streamed.counts["malformed"] == 1 and streamed.counts["events"] == 1
