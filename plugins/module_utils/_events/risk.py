@@ -328,12 +328,12 @@ _NOT_COMBINABLE = re.compile(r"\\[1-9]|\(\?\(|\(\?[aiLmsux]+\)")
 
 
 def _necessary(condition):
-    """``[(fact, pattern) or ("key", keys), ...]``: one of these holds whenever ``condition``
-    does (a regular expression finds something in that fact, or the event has one of those
-    keys); None when no such list is known."""
+    """``[(fact, expression) or ("key", keys), ...]``: one of these holds whenever
+    ``condition`` does (the rule's compiled expression finds something in that fact, or the
+    event has one of those keys); None when no such list is known."""
     for name, expected in condition.checks:
         if name in _SCREENED_FACTS and not _NOT_COMBINABLE.search(expected.pattern):
-            return [(name, expected.pattern)]
+            return [(name, expected)]
         if name == "key":
             return [(name, expected)]
         if name == "any":
@@ -365,11 +365,12 @@ def _screens(rules, positions):
     screens = []
     for fact, by_pattern in patterns.items():
         try:
-            expression = re.compile("|".join("(?:%s)" % pattern for pattern in by_pattern))
+            expression = re.compile("|".join("(?:%s)" % pattern.pattern
+                                             for pattern in by_pattern))
         except re.error:  # judged on every event
             unscreened.update(*by_pattern.values())
             continue
-        screens.append((fact, expression, tuple((re.compile(pattern), tuple(sorted(screened)))
+        screens.append((fact, expression, tuple((pattern, tuple(sorted(screened)))
                                                 for pattern, screened in by_pattern.items())))
     return (tuple(sorted(unscreened)), tuple(screens),
             {key: tuple(sorted(keys)) for key, keys in keyed.items()})
