@@ -380,6 +380,66 @@ def test_a_text_holding_the_asked_trigrams_but_not_the_search_is_not_found(tmp_p
     scanned.close()
 
 
+def asked_of(store, needle):
+    return sorted(term.strip('"') for term in
+                  store._search_query(needle, store._text_indexes()).split(" AND "))
+
+
+def test_a_search_asks_the_index_for_its_rarest_trigrams_not_its_common_ones(
+        tmp_path, monkeypatch):
+    """"/et" is in most texts: reading its entries costs, and narrows nothing that ".da"
+    and "ly/" do not (common from 5 texts here, from 2,000 in a day of a log server); "ily"
+    is in "daily" too, and "ail" overlaps ".da"."""
+    monkeypatch.setattr(backend, "_FTS_COMMON", 5)
+    events = events_of(*([["cat", "/etc/passwd"]] * 6 + [["ls", "/etc/cron.d/"]] * 6
+                         + [["run-parts", "/etc/cron.daily/"]] * 2 + [["echo", "daily"]]))
+    store = filled(tmp_path / "events.db", events)
+    counts = backend._trigram_counts(store._db, ["events_text_%d" % (1700000000 // 86400)],
+                                     "/etc/cron.daily/")
+    assert counts["/et"] == counts["etc"] == 5 and counts[".da"] == 2  # counted to common
+    asked = asked_of(store, "/etc/cron.daily/")
+    assert asked == [".da", "ly/"], asked
+    found, counts = store.find(EventFilter(search="/etc/cron.daily/"), RULES, 0)
+    assert [event["argv"][0] for event in found] == ["run-parts"] * 2
+    store.close()
+
+
+def test_a_common_trigram_is_asked_too_where_it_narrows_the_candidates(tmp_path, monkeypatch):
+    """Of "/etc/systemd/system/", the trigrams of "systemd/" and "em/" are rarer than "/et",
+    and "/lib/systemd/system/" holds them too: "/et" (or another of "/etc/"), common, halves
+    the candidates there, so it is asked as well; nothing the search holds is left out."""
+    monkeypatch.setattr(backend, "_FTS_COMMON", 10)
+    events = events_of(*([["ls", "/lib/systemd/system/a.service"]] * 6
+                         + [["vi", "/etc/systemd/system/b.service"]] * 2
+                         + [["cat", "/etc/hosts"]] * 12))
+    store = filled(tmp_path / "events.db", events)
+    asked = asked_of(store, "/etc/systemd/system/")
+    assert set(asked) & {"/et", "etc", "tc/", "c/s"} and set(asked) & {"emd", "md/", "d/s"}
+    assert len(asked) <= backend._FTS_TRIGRAMS
+    assert all(trigram in "/etc/systemd/system/" for trigram in asked)
+    found, _counts = store.find(EventFilter(search="/etc/systemd/system/"), RULES, 0)
+    assert [event["argv"][0] for event in found] == ["vi"] * 2
+    store.close()
+
+
+def test_a_search_whose_every_trigram_is_common_asks_for_the_spread_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(backend, "_FTS_COMMON", 2)
+    store = filled(tmp_path / "events.db", events_of(*[["cat", "/etc/passwd"]] * 3))
+    assert asked_of(store, "/etc/passwd") == sorted(
+        term.strip('"') for term in backend._fts_query("/etc/passwd").split(" AND "))
+    store.close()
+
+
+@pytest.mark.parametrize("needle, counts, expected", [
+    ("abcdefg", {"abc": 3, "bcd": 1, "cde": 2, "def": 9, "efg": 1}, [1, 4, 2, 0, 3]),
+    # "abc" occurs twice: after every trigram that occurs once, however rare it is
+    ("abcxabc", {"abc": 0, "bcx": 5, "cxa": 7, "xab": 6}, [1, 3, 2, 0, 4]),
+])
+def test_trigrams_are_ranked_rarest_first_and_those_occurring_twice_last(
+        needle, counts, expected):
+    assert backend._by_rarity(needle, counts) == expected
+
+
 @pytest.mark.parametrize("needle", ["abi", "\u0130st", "stanbul", "\u0130stanbul",
                                     "i\u0307stanbul", "\u212aelvin", "kelvin", "\u03b4\u03bf\u03c2"])
 def test_letters_that_lower_unlike_sqlite_folds_them_are_found_through_the_index(
@@ -536,8 +596,10 @@ def test_a_search_counted_to_a_limit_checks_about_that_many_events(tmp_path, tim
         store.add(event, 1700000000.0 + index * 435, RULES.fingerprint)
     store.commit(len(events))
     question = EventFilter(search="needle", **times)
-    exact = _steps(store, lambda: store.find(question, RULES, 10))
-    counted = _steps(store, lambda: store.find(question, RULES, 10, 100))
+    # choosing the trigrams to ask for costs the same either way (a bounded count of each)
+    choosing = _steps(store, lambda: store._search_query("needle", store._text_indexes()))
+    exact = _steps(store, lambda: store.find(question, RULES, 10)) - choosing
+    counted = _steps(store, lambda: store.find(question, RULES, 10, 100)) - choosing
     assert store.find(question, RULES, 10, 100)[0] == store.find(question, RULES, 10)[0]
     assert counted * 10 < exact, (counted, exact)
     store.close()
@@ -550,10 +612,12 @@ def test_a_search_counted_to_a_limit_checks_about_that_many_events(tmp_path, tim
                               max_size=40), min_size=1, max_size=6),
        limit=st.integers(min_value=0, max_value=4),
        count_limit=st.integers(min_value=0, max_value=3),
-       times=st.lists(st.sampled_from([None, 1, 2, 3]), min_size=6, max_size=6))
+       times=st.lists(st.sampled_from([None, 1, 2, 3]), min_size=6, max_size=6),
+       common=st.sampled_from([1, 2, 3, 2000]))
 def test_any_search_finds_the_same_events_through_the_text_index_as_by_scanning(
-        tmp_path_factory, needle, texts, limit, count_limit, times):
-    """Counted to a limit or not, with times in any order against the arrivals (equal, none)."""
+        tmp_path_factory, needle, texts, limit, count_limit, times, common):
+    """Counted to a limit or not, with times in any order against the arrivals (equal, none),
+    whichever of the search's trigrams are common (and so which ones the index is asked for)."""
     directory = tmp_path_factory.mktemp("search")
     events = stamped_events([("web01", "17000000%02d.250" % (times[index] or 0), index + 1)
                              for index in range(len(texts))],
@@ -565,8 +629,10 @@ def test_any_search_finds_the_same_events_through_the_text_index_as_by_scanning(
         patch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
         scanned = filled(directory / "scanned.db", events)
     assert indexed.full_text and not scanned.full_text
-    answers = [store.find(EventFilter(search=needle), RULES, limit, count_limit)
-               for store in (indexed, scanned)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backend, "_FTS_COMMON", common)
+        answers = [store.find(EventFilter(search=needle), RULES, limit, count_limit)
+                   for store in (indexed, scanned)]
     assert answers[0] == answers[1]
     assert answers[0][0] == scanned.find(EventFilter(search=needle), RULES, limit)[0]
     holding = sum(needle.lower() in searchable_text(event).lower() for event in events)
