@@ -9,7 +9,8 @@ noise filters as the log server receives it.  Their events are replayed in block
 user of --users (name and uid, in the ENRICHED names too), a session number of its own, the
 records' times spread evenly over --days ending at the build's midnight (UTC), fresh serials.
 The events go into the store as the alert processor puts them there (``known``, ``add``, a
-``commit`` with a resume point every 2,000 events), classified by the shipped rules.
+``commit`` with a resume point for each of the processor's batches, BATCH_EVENTS), classified
+by the shipped rules.
 
 Every --slice-th event also goes, as records, to the files the log server would hold: one
 directory per sender with its runcmdformat audit.log rotated daily as the rsyslog_server role

@@ -47,10 +47,10 @@ def events_of(*commands, host="web01"):
                            for serial in range(1, len(commands) + 1)], commands)
 
 
-def filled(path, events, arrived=1700000000.0, **options):
+def filled(path, events, arrived=1700000000.0, step=1.0, **options):
     store = SqliteStore(str(path), **options)
     for index, event in enumerate(events):
-        store.add(event, arrived + index, RULES.fingerprint)
+        store.add(event, arrived + index * step, RULES.fingerprint)
     store.commit(len(events))
     return store
 
@@ -182,6 +182,34 @@ def test_known_does_not_read_every_stored_event_of_a_flooded_time(tmp_path):
         steps[flood] = _steps_of_known(store, asked + [copy])
         store.close()
     assert steps[20000] < 2 * steps[1000], steps
+
+
+def test_known_looks_up_no_event_newer_than_every_stored_one(tmp_path):
+    """A live batch is mostly newer than all that is stored: those events are not looked up
+    one by one; one of the newest stored time (another sender's) still is."""
+    events = events_of(*[["cmd%d" % number] for number in range(1, 1001)])
+    store = filled(tmp_path / "events.db", events[:500:2])  # the newest stored: events[498]
+    same_time = stamped_events([("db02", "1700000499.250", 7)])[0]
+    assert same_time["epoch"] == events[498]["epoch"]
+    assert store.known(events + [same_time]) == set(range(0, 500, 2))
+    older, newer = _steps_of_known(store, events[:500]), _steps_of_known(store, events[500:])
+    assert newer * 10 < older, (newer, older)
+    store.close()
+
+
+def test_an_event_known_was_asked_about_is_stored_under_its_own_identity(tmp_path):
+    events = events_of(["id"], ["w"], ["ls"])
+    store = SqliteStore(str(tmp_path / "events.db"))
+    assert store.known(events) == set()
+    store.add(events[0], 1.0, RULES.fingerprint)
+    store.add(dict(events[1]), 2.0, RULES.fingerprint)  # a copy: not the object asked about
+    store.add(events[2], 3.0, RULES.fingerprint)
+    store.commit(None)
+    with sqlite3.connect(str(tmp_path / "events.db")) as db:
+        stored = [row[0] for row in db.execute("SELECT ident FROM events ORDER BY id")]
+    assert stored == [event_identity(event) for event in events]
+    assert store.known(events) == {0, 1, 2}
+    store.close()
 
 
 def test_known_finds_events_without_a_time_many_at_once(tmp_path):
@@ -582,6 +610,74 @@ def test_a_search_counted_to_a_limit_walks_past_candidates_that_do_not_hold_it(t
     store.close()
 
 
+def days_of_needles(tmp_path, late=None, days=10, each=60):
+    """A store of ``days`` days of arrival, ``each`` events a day holding "needle", their
+    times those of their arrival; ``late``: one more event, the first stored, at that time."""
+    arrivals = [1700000000 + day * 86400 + number for day in range(days) for number in range(each)]
+    stamps = [("web01", "%d.250" % arrived, index + 1) for index, arrived in enumerate(arrivals)]
+    if late:
+        arrivals.insert(0, 1700000000)
+        stamps.insert(0, ("db02", "%d.250" % late, 1))
+    events = stamped_events(stamps)
+    store = SqliteStore(str(tmp_path / "events.db"), max_age_days=3, max_bytes=0)
+    for event, arrived in zip(events, arrivals):
+        store.add(event, float(arrived), RULES.fingerprint)
+    store.commit(None)
+    return store, events
+
+
+@pytest.mark.parametrize("late", [None, 1700000000 + 20 * 86400, 1700000000 + 9 * 86400 + 57],
+                         ids=["none", "after every other", "among the last day's"])
+def test_a_search_counted_to_a_limit_finds_an_event_stored_long_ago_with_a_later_time(
+        tmp_path, late):
+    """A sender's clock ahead: stored on the first day, its time among the newest.  The
+    summary of arrival days says where such an event may be; with none, the time index is
+    not read for it."""
+    store, events = days_of_needles(tmp_path, late)
+    question = EventFilter(search="needle")
+    found, counts = store.find(question, RULES, 5, 20)
+    assert found == store.find(question, RULES, 5)[0] == sorted(
+        events, key=lambda event: (event["epoch"], event["serial"]))[-5:]
+    assert counts["count_stopped"]
+    assert store._stored_late(300, 1700000000 + 9 * 86400) == (late is not None)
+    store.close()
+
+
+def test_the_summary_of_arrival_days_is_trusted_only_where_it_holds_every_stored_event(
+        tmp_path):
+    store, _events = days_of_needles(tmp_path)
+    assert not store._stored_late(300, 1700000000 + 9 * 86400)
+    assert store._stored_late(600, 1700000000 + 9 * 86400)  # the last day's own
+    store.close()
+    # a writer from before the summary stored more: it is started again from the next batch
+    with sqlite3.connect(str(tmp_path / "events.db")) as raw:
+        raw.execute("UPDATE store_info SET value = CAST(value AS INTEGER) + 1 "
+                    "WHERE name = 'next_id'")
+    store = SqliteStore(str(tmp_path / "events.db"), max_age_days=3, max_bytes=0)
+    assert store._stored_late(300, 1700000000 + 9 * 86400)
+    store.add(events_of(["id"])[0], 1700000000.0 + 9 * 86400, RULES.fingerprint)
+    store.commit(None)
+    assert store._stored_late(300, 1700000000 + 9 * 86400)  # events before it began
+    # a store from before the summary: a reader trusts none; its writer makes it once
+    with sqlite3.connect(str(tmp_path / "events.db")) as raw:
+        raw.execute("DROP TABLE arrival_days")
+        raw.execute("DELETE FROM store_info WHERE name IN ('days_from', 'days_to')")
+    reader = SqliteStore(str(tmp_path / "events.db"), readonly=True)
+    assert reader._stored_late(300, 1700000000 + 9 * 86400)
+    assert len(reader.find(EventFilter(search="needle"), RULES, 5, 20)[0]) == 5
+    reader.close()
+    store.close()
+    store = SqliteStore(str(tmp_path / "events.db"), max_age_days=3, max_bytes=0)
+    assert not store._stored_late(300, 1700000000 + 9 * 86400)
+    assert store._stored_late(600, 1700000000 + 9 * 86400)
+    while store.prune(1700000000.0 + 12 * 86400):
+        pass
+    # the days emptied go from it
+    assert [row[0] for row in store._db.execute("SELECT day FROM arrival_days")] == [
+        (1700000000 + 9 * 86400) // 86400]
+    store.close()
+
+
 @pytest.mark.parametrize("times", [{}, {"since": 1700001000},
                                    {"since": 1700001000, "until": 1700005800}],
                          ids=["any time", "since", "since and until"])
@@ -613,21 +709,23 @@ def test_a_search_counted_to_a_limit_checks_about_that_many_events(tmp_path, tim
        limit=st.integers(min_value=0, max_value=4),
        count_limit=st.integers(min_value=0, max_value=3),
        times=st.lists(st.sampled_from([None, 1, 2, 3]), min_size=6, max_size=6),
-       common=st.sampled_from([1, 2, 3, 2000]))
+       common=st.sampled_from([1, 2, 3, 2000]),
+       step=st.sampled_from([1.0, 86400.0]))
 def test_any_search_finds_the_same_events_through_the_text_index_as_by_scanning(
-        tmp_path_factory, needle, texts, limit, count_limit, times, common):
+        tmp_path_factory, needle, texts, limit, count_limit, times, common, step):
     """Counted to a limit or not, with times in any order against the arrivals (equal, none),
-    whichever of the search's trigrams are common (and so which ones the index is asked for)."""
+    arriving on one day or each on a day of its own, whichever of the search's trigrams are
+    common (and so which ones the index is asked for)."""
     directory = tmp_path_factory.mktemp("search")
     events = stamped_events([("web01", "17000000%02d.250" % (times[index] or 0), index + 1)
                              for index in range(len(texts))],
                             [["echo", text] for text in texts])
     events = [dict(event, epoch=None) if times[index] is None else event
               for index, event in enumerate(events)]
-    indexed = filled(directory / "indexed.db", events)
+    indexed = filled(directory / "indexed.db", events, step=step)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
-        scanned = filled(directory / "scanned.db", events)
+        scanned = filled(directory / "scanned.db", events, step=step)
     assert indexed.full_text and not scanned.full_text
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(backend, "_FTS_COMMON", common)
