@@ -452,11 +452,13 @@ def ingest_beside(directory, events, fingerprint, after, passes=3):
     size, in this run, as if they came after the store's newest (``after``): in their order,
     a quarter of a second apart, with serials no stored event has.  The copy is removed after.
     The events go in ``passes`` times and the last pass is measured: the first ones warm the
-    cache that a running processor keeps warm."""
+    cache that a running processor keeps warm.  The copy is synced to the disk before them."""
     work = Path(tempfile.mkdtemp(prefix="ingest-", dir=str(directory)))
     try:
         for path in directory.glob("events.db*"):
             shutil.copyfile(str(path), str(work / path.name))
+        # the copy's gigabytes on the disk first: their writing back is not the passes' work
+        os.sync()
         store = SqliteStore(str(work / "events.db"), max_age_days=0, max_bytes=0)
         for number in range(1, passes + 1):
             measured = {"events": 0, "ingest_seconds": 0.0, "ingest_cpu": 0.0,

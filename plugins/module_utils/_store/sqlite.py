@@ -524,8 +524,9 @@ class SqliteStore(EventStore):
                    "WHERE name = 'next_id'")
 
     def _summarize_days(self, rows, first):
-        """Add the rows (ids from ``first``) to the summary of arrival days; where a writer
-        that kept none stored events since it was last added to, it starts again from these."""
+        """Add the rows (ids from ``first``) to the summary of arrival days.  Where a writer
+        that keeps none (an earlier release's) stored events since, it starts again from
+        these rows."""
         db = self._db
         covered = int(db.execute("SELECT value FROM store_info WHERE name = 'days_to'")
                       .fetchone()[0])
@@ -548,8 +549,8 @@ class SqliteStore(EventStore):
 
     def _stored_late(self, reach, epoch):
         """Whether an event stored before id ``reach`` may have a time of ``epoch`` or later
-        (a sender's clock ahead, or a question reaching only recent days of arrival): False
-        only where the summary of arrival days holds every stored event and says no."""
+        (its sender's clock ahead of the others'): False only where the summary of arrival
+        days holds every stored event and says no."""
         db = self._db
         info = dict(db.execute("SELECT name, value FROM store_info WHERE name IN "
                                "('days_from', 'days_to', 'next_id')"))
