@@ -124,12 +124,17 @@ class InputJournal(object):
         lines = list(self.replay(max(self.base, self.end - 65538)))
         return lines[-1][1] if lines else None
 
+    def compacts(self, keep_from):
+        """Whether :meth:`compact` would forget lines, given ``keep_from``."""
+        return min(max(keep_from, self.base), self.end) - self.base >= self.compact_bytes
+
     def compact(self, keep_from):
         """Start a new file holding the lines from ``keep_from`` on, once what comes before it
-        is more than ``compact_bytes``: call only after the store committed ``keep_from``."""
-        keep_from = min(max(keep_from, self.base), self.end)
-        if keep_from - self.base < self.compact_bytes:
+        is more than ``compact_bytes``: call only after the store committed ``keep_from``
+        (and made it survive a crash of the machine)."""
+        if not self.compacts(keep_from):
             return False
+        keep_from = min(max(keep_from, self.base), self.end)
         temporary = self.path + ".new"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,

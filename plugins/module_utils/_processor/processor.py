@@ -318,8 +318,11 @@ class Processor(object):
         for event, _arrived in fresh:
             self._contained(self._show_and_alert, event)
         try:
-            self.journal.compact(resume)
-        except JournalError as exc:
+            if self.journal.compacts(resume):
+                # the journal forgets those lines: what the store took from them must last
+                self.store.sync()
+                self.journal.compact(resume)
+        except (JournalError, StoreUnavailable) as exc:
             self.log(str(exc))
         return True
 

@@ -70,6 +70,11 @@ class EventStore(abc.ABC):
         the one stored), atomically: after a crash, :meth:`resume_point` gives back the one
         committed with the events."""
 
+    def sync(self) -> None:
+        """Make what was committed survive the machine's crash too (a power cut), before
+        the processor's journal forgets the lines it came from; a store whose commit does
+        that already (or whose server does) has nothing to do."""
+
     @abc.abstractmethod
     def rollback(self) -> None:
         """Forget the batch (after a failed commit)."""

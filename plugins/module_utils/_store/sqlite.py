@@ -25,7 +25,8 @@ a limit (``find``'s ``count_limit``): that stops the count, never changes the ev
 (the newest that match, whenever they arrived).
 
 Durability: WAL with ``synchronous=NORMAL``: a commit survives the processor's death at
-once, and the machine's after the next checkpoint; a batch is written in one transaction with
+once, and the machine's after the next checkpoint or :meth:`SqliteStore.sync` (which the
+processor calls before its journal forgets the lines); a batch is written in one transaction with
 the processor's resume point.  Retention deletes, in bounded steps, what arrived before
 ``max_age_days`` and the oldest arrivals while the data takes more than ``max_bytes``, and
 drops the text index of each day of arrival it emptied; freed pages are reused, so the file
@@ -225,7 +226,11 @@ def _fts_query(needle, most=_FTS_TRIGRAMS):
 
 
 def _fts_terms(trigrams):
-    return " AND ".join('"%s"' % trigram.replace('"', '""') for trigram in sorted(set(trigrams)))
+    """The full-text query asking for all of ``trigrams``; a NUL is asked as the space the
+    index holds for it (the trigram tokenizer stops at a NUL: an argument holding one hid
+    the rest of the text)."""
+    return " AND ".join('"%s"' % trigram.replace('"', '""').replace("\x00", " ")
+                        for trigram in sorted(set(trigrams)))
 
 
 def _by_rarity(needle, counts):
@@ -492,6 +497,24 @@ class SqliteStore(EventStore):
             LEVEL_RANK.get(event.get("level"), 0), fingerprint,
             "" if kind == "health" else searchable_text(event), packed))
 
+    def sync(self):
+        """The log's commits on the disk (``synchronous=NORMAL`` writes them there only at a
+        checkpoint): the log file synced, nothing copied into the database."""
+        try:
+            fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # nothing committed since the last checkpoint removed it
+        except OSError as exc:
+            raise StoreUnavailable("store %s: its log cannot be synced to the disk: %s"
+                                   % (self.path, exc.strerror or exc))
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise StoreUnavailable("store %s: its log cannot be synced to the disk: %s"
+                                   % (self.path, exc.strerror or exc))
+        finally:
+            os.close(fd)
+
     def rollback(self):
         self._batch = []
         self._extra_keys = []
@@ -503,8 +526,9 @@ class SqliteStore(EventStore):
         for row in rows:
             if row[5] != "health":
                 # lowered as the search's check lowers it (SQLite's folding leaves some
-                # letters, such as a dotted capital I, as they are)
-                days.setdefault(int(row[1] // _DAY), []).append((row[0], row[16].lower()))
+                # letters, such as a dotted capital I, as they are); a NUL as a space
+                days.setdefault(int(row[1] // _DAY), []).append(
+                    (row[0], row[16].lower().replace("\x00", " ")))
         for day, entries in days.items():
             name = "events_text_%d" % day
             self._db.execute(_FTS % name)
@@ -536,8 +560,9 @@ class SqliteStore(EventStore):
         days = {}
         for row in rows:
             day = days.setdefault(int(row[1] // _DAY), [row[0], None])
-            if row[2] is not None and (day[1] is None or row[2] > day[1]):
-                day[1] = row[2]
+            epoch = _stored_epoch(row[2])  # a NaN, which no comparison orders, kept as NULL
+            if epoch is not None and (day[1] is None or epoch > day[1]):
+                day[1] = epoch
         for day, (first_id, latest) in days.items():
             db.execute("INSERT OR IGNORE INTO arrival_days VALUES (?, ?, ?)",
                        (day, first_id, latest))

@@ -21,6 +21,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
     open_store,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    StoreUnavailable,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (
+    SqliteStore,
+)
 from tests.support.audit_records import exec_records, stored
 from tests.support.clickhouse import CLICKHOUSE_ENGINES, new_database
 from tests.support.event_store import processor_config
@@ -104,6 +110,35 @@ def test_the_events_waiting_at_a_clean_stop_wait_in_the_journal_for_the_next_sta
     again.handle_line(command(2, "whoami")[-1])
     again.close()
     assert argvs(tmp_path, store) == [["id"], ["whoami"]]
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["synced", "sync fails"])
+def test_the_store_is_synced_to_the_disk_before_the_journal_forgets_lines(
+        tmp_path, monkeypatch, fails):
+    """SQLite writes its log's commits to the disk only at a checkpoint: before the journal
+    drops the lines they came from, the store syncs them; when it cannot, the journal keeps
+    them (a power cut then loses nothing the journal could not give again)."""
+    synced, log = [], []
+    real_sync = SqliteStore.sync
+
+    def sync(store):
+        synced.append(processor.journal.base)  # before any line was forgotten
+        if fails:
+            raise StoreUnavailable("store: its log cannot be synced to the disk: I/O error")
+        real_sync(store)
+
+    monkeypatch.setattr(SqliteStore, "sync", sync)
+    processor = start(tmp_path, log=log)
+    processor.journal.compact_bytes = 1
+    for line in command(1, "id") + command(2, "whoami"):
+        processor.handle_line(line)
+    processor.commit()
+    assert synced == [0]
+    assert (processor.journal.base == 0) == fails
+    assert [line for line in log if "synced" in line] == (
+        ["store: its log cannot be synced to the disk: I/O error"] if fails else [])
+    processor.close()
+    assert argvs(tmp_path) == [["id"], ["whoami"]]
 
 
 def test_a_locked_store_holds_the_input_back_until_it_can_be_written(tmp_path):

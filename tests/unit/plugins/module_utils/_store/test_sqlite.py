@@ -408,6 +408,36 @@ def test_a_text_holding_the_asked_trigrams_but_not_the_search_is_not_found(tmp_p
     scanned.close()
 
 
+def test_a_nul_in_a_text_hides_nothing_after_it_from_the_text_index(tmp_path, monkeypatch):
+    """The trigram tokenizer stops at a NUL: a sender's argument holding one (``a1=780079``)
+    hid the program, the paths and the later arguments from every search through the index."""
+    events = events_of(["sh", "x\x00y", "hidden-arg"], ["ls", "x y"], ["id"])
+    indexed = filled(tmp_path / "indexed.db", events)
+    monkeypatch.setattr(backend, "_FTS", "CREATE VIRTUAL TABLE %s USING no_such_module")
+    scanned = filled(tmp_path / "scanned.db", events)
+    for needle, found in (("hidden-arg", [["sh", "x\x00y", "hidden-arg"]]),
+                          ("x\x00y hid", [["sh", "x\x00y", "hidden-arg"]]),
+                          ("x y", [["ls", "x y"]])):
+        answers = [[event["argv"]
+                    for event in store.find(EventFilter(search=needle), RULES, 0, 10)[0]]
+                   for store in (indexed, scanned)]
+        assert answers == [found, found], needle
+    indexed.close()
+    scanned.close()
+
+
+def test_a_store_syncs_its_log_to_the_disk_and_names_what_it_cannot(tmp_path):
+    store = filled(tmp_path / "events.db", events_of(["id"]))
+    store.sync()  # the log holds the commit
+    os.remove(str(tmp_path / "events.db-wal"))
+    store.sync()  # no log (a checkpoint removed it): nothing to sync
+    os.mkfifo(str(tmp_path / "events.db-wal"))
+    with pytest.raises(StoreUnavailable, match="log cannot be synced"):
+        store.sync()
+    os.remove(str(tmp_path / "events.db-wal"))
+    store.close()
+
+
 def asked_of(store, needle):
     return sorted(term.strip('"') for term in
                   store._search_query(needle, store._text_indexes()).split(" AND "))
@@ -610,15 +640,21 @@ def test_a_search_counted_to_a_limit_walks_past_candidates_that_do_not_hold_it(t
     store.close()
 
 
-def days_of_needles(tmp_path, late=None, days=10, each=60):
+def days_of_needles(tmp_path, late=None, days=10, each=60, untimed_first=False):
     """A store of ``days`` days of arrival, ``each`` events a day holding "needle", their
-    times those of their arrival; ``late``: one more event, the first stored, at that time."""
+    times those of their arrival; ``late``: one more event, the first stored, at that time;
+    ``untimed_first``: one with a time no comparison orders (NaN) before it."""
     arrivals = [1700000000 + day * 86400 + number for day in range(days) for number in range(each)]
     stamps = [("web01", "%d.250" % arrived, index + 1) for index, arrived in enumerate(arrivals)]
     if late:
         arrivals.insert(0, 1700000000)
         stamps.insert(0, ("db02", "%d.250" % late, 1))
+    if untimed_first:
+        arrivals.insert(0, 1700000000)
+        stamps.insert(0, ("db03", "1700000000.250", 1))
     events = stamped_events(stamps)
+    if untimed_first:
+        events[0] = dict(events[0], epoch=float("nan"))
     store = SqliteStore(str(tmp_path / "events.db"), max_age_days=3, max_bytes=0)
     for event, arrived in zip(events, arrivals):
         store.add(event, float(arrived), RULES.fingerprint)
@@ -626,18 +662,21 @@ def days_of_needles(tmp_path, late=None, days=10, each=60):
     return store, events
 
 
-@pytest.mark.parametrize("late", [None, 1700000000 + 20 * 86400, 1700000000 + 9 * 86400 + 57],
-                         ids=["none", "after every other", "among the last day's"])
+@pytest.mark.parametrize("late, untimed_first", [
+    (None, False), (1700000000 + 20 * 86400, False), (1700000000 + 9 * 86400 + 57, False),
+    (1700000000 + 20 * 86400, True)],
+    ids=["none", "after every other", "among the last day's", "after an event of no time"])
 def test_a_search_counted_to_a_limit_finds_an_event_stored_long_ago_with_a_later_time(
-        tmp_path, late):
+        tmp_path, late, untimed_first):
     """A sender's clock ahead: stored on the first day, its time among the newest.  The
     summary of arrival days says where such an event may be; with none, the time index is
     not read for it."""
-    store, events = days_of_needles(tmp_path, late)
+    store, events = days_of_needles(tmp_path, late, untimed_first=untimed_first)
     question = EventFilter(search="needle")
     found, counts = store.find(question, RULES, 5, 20)
+    timed = [event for event in events if event["epoch"] == event["epoch"]]
     assert found == store.find(question, RULES, 5)[0] == sorted(
-        events, key=lambda event: (event["epoch"], event["serial"]))[-5:]
+        timed, key=lambda event: (event["epoch"], event["serial"]))[-5:]
     assert counts["count_stopped"]
     assert store._stored_late(300, 1700000000 + 9 * 86400) == (late is not None)
     store.close()
