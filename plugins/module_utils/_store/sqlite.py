@@ -229,8 +229,13 @@ def _fts_terms(trigrams):
     """The full-text query asking for all of ``trigrams``; a NUL is asked as the space the
     index holds for it (the trigram tokenizer stops at a NUL: an argument holding one hid
     the rest of the text)."""
-    return " AND ".join('"%s"' % trigram.replace('"', '""').replace("\x00", " ")
+    return " AND ".join('"%s"' % _as_indexed(trigram).replace('"', '""')
                         for trigram in sorted(set(trigrams)))
+
+
+def _as_indexed(text):
+    """``text`` as the text index holds it: a NUL as a space."""
+    return text.replace("\x00", " ")
 
 
 def _by_rarity(needle, counts):
@@ -500,20 +505,18 @@ class SqliteStore(EventStore):
     def sync(self):
         """The log's commits on the disk (``synchronous=NORMAL`` writes them there only at a
         checkpoint): the log file synced, nothing copied into the database."""
+        fd = None
         try:
             fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return  # nothing committed since the last checkpoint removed it
-        except OSError as exc:
-            raise StoreUnavailable("store %s: its log cannot be synced to the disk: %s"
-                                   % (self.path, exc.strerror or exc))
-        try:
             os.fsync(fd)
+        except FileNotFoundError:
+            pass  # nothing committed since the last checkpoint removed it
         except OSError as exc:
             raise StoreUnavailable("store %s: its log cannot be synced to the disk: %s"
                                    % (self.path, exc.strerror or exc))
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
 
     def rollback(self):
         self._batch = []
@@ -528,7 +531,7 @@ class SqliteStore(EventStore):
                 # lowered as the search's check lowers it (SQLite's folding leaves some
                 # letters, such as a dotted capital I, as they are); a NUL as a space
                 days.setdefault(int(row[1] // _DAY), []).append(
-                    (row[0], row[16].lower().replace("\x00", " ")))
+                    (row[0], _as_indexed(row[16].lower())))
         for day, entries in days.items():
             name = "events_text_%d" % day
             self._db.execute(_FTS % name)
