@@ -47,6 +47,11 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 # fatal.
 _HOSTILE_LINE_ERRORS = (ValueError, IndexError, KeyError, TypeError, OverflowError)
 # rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
+# The longest node= name read (a host name is at most 253 characters): a longer one is
+# malformed, so that no sender makes the tables below hold 64 KiB names.
+_MAX_NODE = 255
+# How many senders (address and node) are remembered as writing PROCTITLE records.
+_PROCTITLE_SENDERS = 10000
 _PRI_TEXT = re.compile(r"[a-z0-9]+\.[a-z]+(?:<[0-9]{1,3}>)?\Z")
 
 
@@ -116,11 +121,19 @@ class EventAssembler:
     time (rsyslog reading part of auditd's log again after a rotation or a crash, a
     retransmission) has the copy counted as ``duplicates``.  The last ``remember`` events
     given out are remembered for that, by sender, time and serial.
+
+    ``sender_address``: the address every stored line of the input came from (a file of the
+    log server's directory of that sender).  The two forms with two words before the record
+    differ in where rsyslog writes the address, and pipeformat's second word is the sender's
+    own tag: a line is read in the form that has this address in rsyslog's place, and a line
+    that has it in neither is malformed.  Without it, the form is told by the tag's colon,
+    which a sender can leave out.
     """
 
     def __init__(self, wait_seconds=5.0, wait_events=256, max_pending=4096,
                  max_event_records=1024, max_event_bytes=4 << 20, local_names=None, now=None,
-                 fragments=False, remember=100000):
+                 fragments=False, remember=100000, sender_address=None):
+        self.sender_address = sender_address
         self.wait_seconds = wait_seconds
         self.wait_records = wait_events
         self.max_pending = max_pending
@@ -150,8 +163,9 @@ class EventAssembler:
         # next record usually belongs to it too, and then needs no look-up.  None once any
         # waiting event is given out.
         self._last = None
-        # Senders that have sent a PROCTITLE record: their system calls without one lack it.
-        self._proctitle_senders = set()
+        # Senders that have sent a PROCTITLE record: their system calls without one lack it
+        # (the latest _PROCTITLE_SENDERS of them: a sender can name any number of nodes).
+        self._proctitle_senders = OrderedDict()
 
     def feed(self, line):
         """Take one stored or raw line; return the events it completed."""
@@ -171,8 +185,14 @@ class EventAssembler:
             second, _space, record = rest.partition(" ")
             if record[:5] == "type=" or record[:5] == "node=":
                 lead = first + " " + second + " "
-                if second[-1:] == ":" and ":" not in second[:-1]:  # pipeformat: address, tag
-                    host, address = None, first
+                expected = self.sender_address
+                if expected is not None and second != expected:
+                    if first != expected:
+                        counts["malformed"] += 1
+                        return ()
+                    host, address = None, first  # pipeformat, whatever its tag
+                elif expected is None and second[-1:] == ":" and ":" not in second[:-1]:
+                    host, address = None, first  # pipeformat: address, tag
                 else:  # runcmdformat: claimed name, then the real address
                     host, address = first, second
             elif _PRI_TEXT.match(second):  # evtsysformat: address, priority, then the sender
@@ -192,7 +212,7 @@ class EventAssembler:
         if record[:5] == "node=":
             lead = None  # no shortcut for records that name a node
             node, _space, record = record[5:].partition(" ")
-            if record[:5] != "type=":
+            if record[:5] != "type=" or len(node) > _MAX_NODE:
                 counts["malformed"] += 1
                 return ()
         space = record.find(" ", 5)
@@ -219,9 +239,7 @@ class EventAssembler:
             return self._complete((address, node), stamp, record_type, body, entry)
         sender = (address, node)
         waiting = self._pending.get(sender)
-        if waiting is None:
-            waiting = self._pending[sender] = {}
-        entry = waiting.get(stamp)
+        entry = waiting.get(stamp) if waiting is not None else None
         if entry is None:
             if record_type == "EOE":
                 return ()  # the end of an event already completed by its PROCTITLE
@@ -232,6 +250,7 @@ class EventAssembler:
                 return ()
             done = self._expire(sender, waiting, seconds) if waiting else ()
             if record_type in STANDALONE_TYPES:
+                self._forget_if_idle(sender)
                 event = self._event(stamp, [(record_type, body)], host, address, node)
                 if event is None:
                     return done
@@ -239,7 +258,9 @@ class EventAssembler:
             if record_type == "PROCTITLE":
                 # Nothing before it: the rest of its event comes after it (records written out
                 # of order), began before this input did, or was dropped by the filters.
-                self._proctitle_senders.add(sender)
+                self._writes_proctitle(sender)
+            if waiting is None:
+                waiting = self._pending[sender] = {}
             sequence = self._begun[sender] = self._begun.get(sender, 0) + 1
             entry = waiting[stamp] = [[(record_type, body)], host, address, node, seconds,
                                       len(body), sequence]
@@ -318,12 +339,27 @@ class EventAssembler:
         # not write to its log), so either one completes it.
         if record_type == "PROCTITLE":
             entry[0].append((record_type, body))
-            self._proctitle_senders.add(sender)
+            self._writes_proctitle(sender)
         del self._pending[sender][stamp]
+        self._forget_if_idle(sender)
         del self._order[(sender, stamp)]
         self._last = None
         event = self._event(stamp, entry[0], entry[1], entry[2], entry[3])
         return (event,) if event is not None else ()
+
+    def _writes_proctitle(self, sender):
+        senders = self._proctitle_senders
+        if sender not in senders:
+            senders[sender] = None
+            if len(senders) > _PROCTITLE_SENDERS:
+                senders.popitem(last=False)
+
+    def _forget_if_idle(self, sender):
+        """Drop what is kept of a sender that has no event waiting: a sender that names a
+        new node in every record must not leave a table entry behind each time."""
+        if not self._pending.get(sender, True):
+            del self._pending[sender]
+            self._begun.pop(sender, None)
 
     def _drop(self, entry):
         """Count a record that goes over an event's limits; mark the event once."""
@@ -357,6 +393,7 @@ class EventAssembler:
         del self._order[(sender, stamp)]
         self._last = None
         entry = self._pending[sender].pop(stamp)
+        self._forget_if_idle(sender)
         return self._finish(stamp, entry, "evicted")
 
     def _finish(self, stamp, entry, reason):
@@ -439,7 +476,9 @@ class EventAssembler:
             del order[key]
             self._last = None
             sender, stamp = key
-            event = self._finish(stamp, self._pending[sender].pop(stamp), "incomplete")
+            entry = self._pending[sender].pop(stamp)
+            self._forget_if_idle(sender)
+            event = self._finish(stamp, entry, "incomplete")
             if event is not None:
                 done.append(event)
         return done
@@ -453,6 +492,7 @@ class EventAssembler:
                 done.append(event)
         self._order.clear()
         self._pending.clear()
+        self._begun.clear()
         self._last = None
         return done
 

@@ -78,8 +78,10 @@ _OPERATION_BY_SYSCALL = {
     "utimes": "attribute", "utimensat": "attribute",
 }
 
-# Nested fields of a user-space record: msg='op=... acct="alice" res=success'.
-_FIELD = re.compile(r"""([^\s=]+)=('[^']*'?|"[^"]*"?|[^\s\x1d]*)""")
+# Nested fields of a user-space record: msg='op=... acct="alice" res=success'.  A word with
+# no "=" is matched whole with empty groups (dropped by the caller), so that no later offset
+# of it is tried again: a hostile 64 KiB word would cost quadratic time.
+_FIELD = re.compile(r"""([^\s=]+)=('[^']*'?|"[^"]*"?|[^\s\x1d]*)|[^\s=]+""")
 # Where that message begins; it ends at the record's last quote, since its values may hold
 # single quotes (acct="system-property('xsl:vendor')/>").
 _MESSAGE = re.compile(r"(?:^|(?<=\s))msg='")
@@ -152,8 +154,10 @@ def _split_enriched(body):
     return body, ""
 
 
-# A kernel record's field: no blank in the name or the value (the loop runs in C).
-_KERNEL_FIELD = re.compile(r"([^\s=]+)=(\S*)")
+# A kernel record's field: no blank in the name or the value (the loop runs in C).  A name
+# begins a word or follows "=": where else one could begin, it would already have matched
+# from the word's start, and a word with no "=" is scanned once, not from every offset.
+_KERNEL_FIELD = re.compile(r"(?<![^\s=])([^\s=]+)=(\S*)")
 
 
 def parse_fields(body):
@@ -174,8 +178,9 @@ def parse_fields(body):
             inner = _FIELD.findall(head[message.end():end])
             head = head[:message.start()] + head[end + 1:]
         fields = dict(_FIELD.findall(head))
+        fields.pop("", None)  # the words with no "="
         for name, value in inner:
-            if name not in fields:
+            if name and name not in fields:
                 # old PAM messages separate some fields by commas: "(hostname=?, addr=?, ..."
                 fields[name] = value[:-1] if value[-1:] == "," else value
     else:
@@ -183,7 +188,8 @@ def parse_fields(body):
     names = {}
     if enriched:
         for name, value in _FIELD.findall(enriched):
-            names[name] = value[1:-1] if value[:1] == '"' and value[-1:] == '"' else value
+            if name:
+                names[name] = value[1:-1] if value[:1] == '"' and value[-1:] == '"' else value
     return fields, names
 
 

@@ -18,6 +18,7 @@ import collections
 import errno
 import fnmatch
 import gzip
+import ipaddress
 import json
 import math
 import os
@@ -234,6 +235,17 @@ def log_files(path):
     return [os.path.join(directory, name) for directory, _base, _order, name in found]
 
 
+def stored_sender(path):
+    """The sender's address a stored log's directory is named by (the rsyslog_server role
+    keeps each sender's files in a directory named by its address), or None."""
+    name = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return name
+
+
 def open_log(path):
     """A binary stream of a log file, decompressed when it is gzip; raises
     :class:`NotARegularFile` for a FIFO, a device or a socket (see :func:`open_regular`)."""
@@ -322,7 +334,8 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
         try:
             # One assembler per file: a rotation never splits the records of one event
             # between two files in a way that matters more than its bounded wait.
-            single = EventAssembler(local_names=local_names, **(assembler_options or {}))
+            single = EventAssembler(local_names=local_names, sender_address=stored_sender(path),
+                                    **(assembler_options or {}))
             for event in iter_events(iter_lines(stream, single.counts), single):
                 if event["kind"] == "health":
                     # a loss reporter's heartbeat: nothing happened, nothing to show

@@ -35,6 +35,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     ReportError,
     log_files,
     open_log,
+    stored_sender,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify,
@@ -75,7 +76,7 @@ def rebuild(store, paths, ruleset, wait_seconds=5.0, now=time.time):
             counts["unreadable"] += 1
             continue
         counts["files"] += 1
-        assembler = EventAssembler(wait_seconds=wait_seconds)
+        assembler = EventAssembler(wait_seconds=wait_seconds, sender_address=stored_sender(path))
         batch = []
         try:
             for event in iter_events(iter_lines(stream, assembler.counts), assembler):

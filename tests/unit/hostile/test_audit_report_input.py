@@ -176,3 +176,44 @@ def test_a_command_whose_execve_record_was_skipped_as_too_long_stays_a_command(t
     assert counts == {"oversized": 1}
     assert [(event["kind"], event["complete"]) for event in events] == [("exec", False)]
     assert events[0]["argv"][:3] == ["tar", "czf", "/tmp/x.tgz"]  # from PROCTITLE
+
+
+# ---------------------------------------------------------------- the sender's own address
+
+def _pipeformat(lines, address, tag, stamp="Nov 14 22:13:20"):
+    """Lines as the role stores another program's messages (pipeformat: address, then tag)."""
+    return ["%s %s %s %s" % (stamp, address, tag, line) for line in lines]
+
+
+def test_a_tag_shaped_like_another_address_never_moves_an_event_to_that_sender(tmp_path):
+    # A sender's own messages are kept in pipeformat; a tag with no colon looks like the
+    # runcmdformat's address, the place rsyslog writes the real one.
+    real, forger = tmp_path / "192.0.2.10", tmp_path / "192.0.2.66"
+    real.mkdir()
+    forger.mkdir()
+    (real / "audit.log").write_text("\n".join(_exec_lines(["id"], 1)) + "\n")
+    (forger / "messages.log").write_text("\n".join(
+        _pipeformat(exec_records(["rm", "-rf", "/var/log/audit"], serial=7), "192.0.2.66",
+                    "192.0.2.10")
+        + _pipeformat(exec_records(["ls"], serial=8), "192.0.2.66", "audisp-syslog:")
+        # a line that names a third address in both places: from neither sender
+        + stored(exec_records(["uptime"], serial=9), "web03", "192.0.2.99")) + "\n")
+    result = _report({"path": str(tmp_path)})
+    assert not result.get("failed"), result.get("msg")
+    by_command = {" ".join(event["argv"]): event for event in result["events"]}
+    assert sorted(by_command) == ["id", "ls", "rm -rf /var/log/audit"]
+    assert by_command["id"]["address"] == "192.0.2.10"
+    assert by_command["rm -rf /var/log/audit"]["address"] == "192.0.2.66"
+    assert by_command["ls"]["address"] == "192.0.2.66"
+    assert result["counts"]["malformed"] == len(exec_records(["uptime"], serial=9))
+    asked = _report({"path": str(tmp_path), "host": "192.0.2.10"})
+    assert [event["argv"] for event in asked["events"]] == [["id"]]
+
+
+def test_outside_a_senders_directory_the_form_is_told_by_the_tags_colon(tmp_path):
+    (tmp_path / "pipe.log").write_text("\n".join(
+        _pipeformat(exec_records(["ls"], serial=8), "192.0.2.66", "audisp-syslog:")
+        + stored(exec_records(["id"], serial=9), "web01", "192.0.2.10")) + "\n")
+    result = _report({"path": str(tmp_path)})
+    assert [(event["argv"], event["address"]) for event in result["events"]] == [
+        (["ls"], "192.0.2.66"), (["id"], "192.0.2.10")]
