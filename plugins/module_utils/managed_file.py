@@ -51,6 +51,11 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 _SYMBOLIC_MODE_CLAUSE = re.compile(r"^[ugoa]*[-+=](?:[rwxXst]*|[ugo])$")
 
 
+# Lines whose problems a merge module tells one by one; the rest are counted (a file that is
+# not of the module's kind, or a very long one, would otherwise come back whole in warnings).
+MAX_LINE_WARNINGS = 20
+
+
 class FileValidationError(ValueError):
     """The file or the candidate cannot be used; ``output`` holds what a validator said."""
 
@@ -306,6 +311,9 @@ def edit_merged_file(module, merge: Callable[[Optional[str]], MergeResult], what
     path = params["path"]
     if params["exclusive"] and params["state"] == "absent":
         module.fail_json(msg="exclusive=true only makes sense with state=present")
+    if os.path.basename(path) in ("", ".", ".."):
+        module.fail_json(msg="path %s names a directory, not %s: give the file's name"
+                         % (path, what), changed=False)
     try:
         before = read_text(path, what)
     except FileValidationError as error:

@@ -38,13 +38,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._text.prin
     sanitize,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    MAX_LINE_WARNINGS,
     FileValidationError,
     MergeResult,
 )
-
-# Lines whose problems are told one by one; the rest are counted (a file that is not a rules
-# file, or a very long one, would otherwise come back whole in warnings).
-MAX_LINE_WARNINGS = 20
 
 
 EXCLUSIVE_HEADER = ("## Managed by whotouched.server_audit.audit_rules (exclusive): "

@@ -14,7 +14,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._auditd_co
     canonical_key,
     same_value,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
+    sanitize,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    MAX_LINE_WARNINGS,
+    FileValidationError,
     MergeResult,
 )
 
@@ -38,6 +43,24 @@ def _line(key: str, value: str) -> str:
     return "%s = %s" % (key, value)
 
 
+def _not_settings(lines: Sequence[str]) -> List[int]:
+    """The numbers of the lines that are neither a setting, a comment nor blank."""
+    return [number for number, line in enumerate(lines, start=1)
+            if line.strip() and not line.lstrip().startswith("#")
+            and parse_setting_line(line) is None]
+
+
+def _line_warnings(lines: Sequence[str], numbers: Sequence[int]) -> List[str]:
+    """The first :data:`MAX_LINE_WARNINGS` lines that are no setting, shown safe, the rest
+    counted."""
+    warnings = ['line %d "%s" of the file is not "key = value": auditd refuses the file'
+                % (number, sanitize(lines[number - 1].strip())) for number in numbers[:MAX_LINE_WARNINGS]]
+    if len(numbers) > MAX_LINE_WARNINGS:
+        warnings.append("%d more lines are not \"key = value\" (only the first %d are named)"
+                        % (len(numbers) - MAX_LINE_WARNINGS, MAX_LINE_WARNINGS))
+    return warnings
+
+
 def merge_settings(existing_text: Optional[str], settings: Sequence[Tuple[str, str]],
                    state: str = "present", exclusive: bool = False,
                    syntax: str = "auditd") -> MergeResult:
@@ -47,18 +70,23 @@ def merge_settings(existing_text: Optional[str], settings: Sequence[Tuple[str, s
     key, so each one is set) and appends the keys the file lacks; ``absent`` removes the lines
     that set the keys; ``exclusive`` makes the file exactly the settings under one header
     comment.  Unchanged, the text is the file's own, byte for byte.  The result's ``returns``
-    hold ``settings``: the given keys as the file now sets them.
+    hold ``settings``: the given keys as the file now sets them.  Raises
+    :class:`FileValidationError` for a file that is no such file at all (a link to
+    /etc/shadow, say), naming no line's text.
     """
     lines = existing_text.split("\n") if existing_text else []
     if lines and lines[-1] == "":
         lines.pop()
+    strangers = _not_settings(lines)
+    if strangers and not any(parse_setting_line(line) for line in lines):
+        raise FileValidationError("it is not an auditd configuration file: no line of it is "
+                                  "a \"key = value\" setting, and line %d is neither a "
+                                  "setting nor a comment" % strangers[0])
     settings = [(canonical_key(key), value) for key, value in settings]
     wanted = dict(settings)
     added: List[str] = []
     removed: List[str] = []
-    warnings = ['line "%s" of the file is not "key = value": auditd refuses the file' % line.strip()
-                for line in lines
-                if line.strip() and not line.lstrip().startswith("#") and parse_setting_line(line) is None]
+    warnings = _line_warnings(lines, strangers)
 
     if exclusive:
         existing = [parse_setting_line(line) for line in lines]

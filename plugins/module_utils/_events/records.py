@@ -285,7 +285,7 @@ def _path_fields(body):
 
 
 # SECONDS.MILLIS:SERIAL as the kernel writes it (%llu.%03lu:%u), in digits a time can hold.
-_STAMP = re.compile(r"([0-9]{1,12})\.[0-9]{0,9}:[0-9]{1,20}\Z")
+_STAMP = re.compile(r"([0-9]{1,12})\.[0-9]{0,3}:[0-9]{1,20}\Z")
 
 
 def stamp_seconds(stamp):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.whotouched.server_audit.plugins.modules import audit_rules
 from tests.support.module_main import run_main
 
@@ -61,6 +63,19 @@ def test_a_directory_is_no_rules_file(tmp_path):
     status, result = _run(tmp_path, rules=[EXEC])
     assert (status, result["failed"]) == (1, True)
     assert result["msg"] == "%s is a directory, not a rules file" % tmp_path
+
+
+@pytest.mark.parametrize("check", [True, False])
+@pytest.mark.parametrize("name", ["new.rules/", "old.rules/", ".", ".."])
+def test_a_path_that_ends_as_a_directory_is_refused_before_anything_is_read(tmp_path, check,
+                                                                            name):
+    (tmp_path / "old.rules").write_text("-w /etc/passwd -p wa\n")
+    status, result = _run(str(tmp_path) + "/" + name, check=check, rules=[EXEC])
+    assert (status, result["failed"], result["changed"]) == (1, True, False)
+    assert result["msg"] == ("path %s/%s names a directory, not a rules file: give the file's "
+                             "name" % (tmp_path, name))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["old.rules"]
+    assert (tmp_path / "old.rules").read_text() == "-w /etc/passwd -p wa\n"
 
 
 def test_rules_whose_directory_is_missing_are_left_out_and_reported(tmp_path):

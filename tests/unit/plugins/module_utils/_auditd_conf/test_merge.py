@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_file import (
+    FileValidationError,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._auditd_conf.merge import (
     EXCLUSIVE_HEADER,
     merge_settings,
@@ -74,4 +77,31 @@ def test_exclusive_is_exactly_the_settings_under_the_header():
 def test_a_line_that_is_no_setting_is_kept_and_warned_about():
     result = merge_settings("num_logs 5\nfreq = 50\n", [("freq", "1")])
     assert result.text == "num_logs 5\nfreq = 1\n"
-    assert result.warnings == ['line "num_logs 5" of the file is not "key = value": auditd refuses the file']
+    assert result.warnings == ['line 1 "num_logs 5" of the file is not "key = value": auditd refuses the file']
+
+
+SHADOW = ("root:$6$Zq1t$9XrXGmTJm0kx0v1Zb8T1:19700:0:99999:7:::\n"
+          "alice:$y$j9T$Q7aTZb1m/.k$8sL0WqE3rN:19701:0:99999:7:::\n")
+
+
+@pytest.mark.parametrize("state, exclusive", [("present", False), ("absent", False),
+                                              ("present", True)])
+def test_a_file_of_another_kind_is_refused_without_a_line_of_it(state, exclusive):
+    with pytest.raises(FileValidationError) as raised:
+        merge_settings(SHADOW, [("num_logs", "4")], state, exclusive)
+    assert "line 1" in str(raised.value)
+    assert "root" not in str(raised.value) and "$6$" not in str(raised.value)
+
+
+def test_an_empty_file_or_one_of_comments_is_no_file_of_another_kind():
+    assert merge_settings("", [("freq", "50")]).text == "freq = 50\n"
+    assert merge_settings("# none yet\n\n", [("freq", "50")]).text == "# none yet\n\nfreq = 50\n"
+
+
+def test_lines_that_are_no_setting_are_shown_safe_and_counted_past_twenty():
+    text = "freq = 50\n" + "".join("bad\x1b[31m line\u202e %d\n" % number for number in range(30))
+    warnings = merge_settings(text, [("freq", "50")]).warnings
+    assert len(warnings) == 21
+    assert warnings[0].startswith('line 2 "bad\\x1b[31m line\\u202e 0"')
+    assert "\x1b" not in "".join(warnings) and "\u202e" not in "".join(warnings)
+    assert warnings[-1].startswith("10 more lines")
