@@ -155,6 +155,9 @@ class EventAssembler:
         # senders: what to evict at the cap, what release() gives out
         self._order = {}
         self._opened = 0
+        # address -> how many of its events wait (all its nodes): the cap evicts from the
+        # address that holds the most, so that one sender cannot push out another's events
+        self._waiting_at = {}
         # Events begun so far per sender: an event that wait_events newer events of the
         # same sender have passed is taken as complete (kernels before 3.17 write no PROCTITLE).
         self._begun = {}
@@ -267,6 +270,7 @@ class EventAssembler:
             self._last = (stamp, address, node, entry, " msg=audit(%s):" % stamp, lead)
             self._opened += 1
             self._order[(sender, stamp)] = self._opened
+            self._waiting_at[address] = self._waiting_at.get(address, 0) + 1
             if len(self._order) > self.max_pending:
                 evicted = self._evict_oldest()
                 if evicted is not None:
@@ -342,7 +346,7 @@ class EventAssembler:
             self._writes_proctitle(sender)
         del self._pending[sender][stamp]
         self._forget_if_idle(sender)
-        del self._order[(sender, stamp)]
+        self._unorder(sender, stamp)
         self._last = None
         event = self._event(stamp, entry[0], entry[1], entry[2], entry[3])
         return (event,) if event is not None else ()
@@ -380,7 +384,7 @@ class EventAssembler:
                 break
             del waiting[stamp]
             self._last = None
-            del self._order[(sender, stamp)]
+            self._unorder(sender, stamp)
             event = self._finish(stamp, entry, "incomplete")
             if event is not None:
                 if not done:
@@ -388,9 +392,20 @@ class EventAssembler:
                 done.append(event)
         return done
 
-    def _evict_oldest(self):
-        sender, stamp = next(iter(self._order))
+    def _unorder(self, sender, stamp):
         del self._order[(sender, stamp)]
+        left = self._waiting_at[sender[0]] - 1
+        if left:
+            self._waiting_at[sender[0]] = left
+        else:
+            del self._waiting_at[sender[0]]
+
+    def _evict_oldest(self):
+        """The oldest waiting event of the address with the most waiting, given out."""
+        waiting_at = self._waiting_at
+        crowded = max(waiting_at, key=waiting_at.get)
+        sender, stamp = next(key for key in self._order if key[0][0] == crowded)
+        self._unorder(sender, stamp)
         self._last = None
         entry = self._pending[sender].pop(stamp)
         self._forget_if_idle(sender)
@@ -473,7 +488,7 @@ class EventAssembler:
             key = next(iter(order))
             if order[key] > opened_before:
                 break
-            del order[key]
+            self._unorder(*key)
             self._last = None
             sender, stamp = key
             entry = self._pending[sender].pop(stamp)
@@ -491,6 +506,7 @@ class EventAssembler:
             if event is not None:
                 done.append(event)
         self._order.clear()
+        self._waiting_at.clear()
         self._pending.clear()
         self._begun.clear()
         self._last = None

@@ -134,3 +134,21 @@ def test_a_node_name_longer_than_a_host_name_is_malformed():
     given = list(assembler.feed_lines(lines)) + assembler.flush()
     assert [event["node"] for event in given] == ["n0-".ljust(255, "x")]
     assert assembler.counts["malformed"] == len(lines) // 2
+
+
+def test_a_sender_over_the_cap_of_waiting_events_pushes_out_its_own_not_anothers():
+    assembler = EventAssembler(max_pending=300, wait_events=256)
+    real = stored(exec_records(["auditctl", "-D"], serial=1))
+    given = list(assembler.feed_lines(real[:1]))  # its SYSCALL record: the event waits
+    flood = []
+    for number in range(400):  # unfinished events over 20 nodes of another address
+        node = "n%d" % (number % 20)
+        flood += stored(exec_records(["id"], serial=1000 + number, node=node),
+                        address="192.0.2.66")[:1]
+    given += assembler.feed_lines(flood)
+    given += assembler.feed_lines(real[1:])
+    mine = [event for event in given if event["address"] == "192.0.2.10"]
+    assert [(event["argv"], event["complete"]) for event in mine] == [(["auditctl", "-D"], True)]
+    assert classify(mine[0], RULES)["level"] == "critical"
+    assert assembler.counts["evicted"] == 101
+    assert {event["address"] for event in given if not event["complete"]} == {"192.0.2.66"}
