@@ -97,5 +97,6 @@ class FilterModule:
 
     def filters(self):
         return {"rsyslog_audit_selector": rsyslog_audit_selector,
+                "rsyslog_facility": facility_name,
                 "rsyslog_filter_problems": rsyslog_filter_problems,
                 "rsyslog_scoped_filters": rsyslog_scoped_filters}

@@ -1,0 +1,61 @@
+"""The rsyslog_client role's forwarding drop-in, rendered by Ansible from the role's own
+variables, loaded by the real rsyslogd: the settings the role accepts give a configuration
+rsyslogd takes and reads as meant.
+
+Each test works in a temporary directory with a private main configuration; the host's
+/etc/rsyslog.conf is never read or written.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.role_vars import rendered
+from tests.system import test_rsyslog_filter
+
+RSYSLOGD = test_rsyslog_filter.RSYSLOGD
+pytestmark = test_rsyslog_filter.pytestmark  # root and rsyslogd, as there
+
+
+def drop_in(work: Path, **settings):
+    """The forwarding drop-in for ``settings``, its filter file under ``work``."""
+    return rendered("rsyslog_client", "rsyslog_client_forward_content",
+                    rsyslog_client_target="127.0.0.1",
+                    rsyslog_client_spool_dir=str(work / "spool"),
+                    rsyslog_client_filter_file=str(work / "rsyslog.d" / "10-filter.conf"),
+                    rsyslog_client_audit_log=str(work / "audit.log"), **settings)
+
+
+def rsyslogd_check(work: Path, text: str):
+    """rsyslogd -N1 of a main configuration holding the drop-in ``text``."""
+    (work / "spool").mkdir(exist_ok=True)
+    (work / "rsyslog.d").mkdir(exist_ok=True)
+    (work / "rsyslog.d" / "20-forward.conf").write_text(text, encoding="utf-8")
+    main = work / "rsyslog.conf"
+    main.write_text('global(workDirectory="%s")\n$IncludeConfig %s/rsyslog.d/*.conf\n'
+                    % (work / "spool", work), encoding="utf-8")
+    return subprocess.run([RSYSLOGD, "-N1", "-f", str(main)], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_with_no_noise_filters_there_is_no_filter_file_and_rsyslogd_takes_the_drop_in(tmp_path):
+    text = drop_in(tmp_path, rsyslog_client_noise_filters=[])
+    assert not (tmp_path / "rsyslog.d" / "10-filter.conf").exists()
+    checked = rsyslogd_check(tmp_path, text)
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("facility", ["local6", "LOG_LOCAL6", "log_local5"])
+def test_the_audit_facility_as_auditd_writes_it_is_given_to_imfile_as_rsyslog_names_it(
+        tmp_path, facility):
+    text = drop_in(tmp_path, rsyslog_client_audit_facility=facility)
+    (tmp_path / "rsyslog.d").mkdir()
+    (tmp_path / "rsyslog.d" / "10-filter.conf").write_text("", encoding="utf-8")
+    name = facility.lower().replace("log_", "")
+    assert 'facility="%s"' % name in text
+    checked = rsyslogd_check(tmp_path, text)
+    assert checked.returncode == 0, checked.stderr
+    assert "invalid" not in checked.stderr.lower(), checked.stderr
