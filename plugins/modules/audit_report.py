@@ -79,6 +79,10 @@ options:
     description:
       - Only events at or before this time, written as for O(since).
       - O(since) after O(until) is refused, since no event could match.
+      - When not given, events dated more than a day after now are left out, counted in
+        C(later) of RV(counts) and warned about with their senders. A sender's clock may run a
+        little ahead, but events it dates far in the future would otherwise be the newest in
+        every report until they are pruned. Set O(until) to see them.
     type: str
   host:
     description:
@@ -423,6 +427,8 @@ counts:
       C(health_reports) (those of the time and O(host) asked) and C(count_stopped) are given;
       C(count_stopped) is true when more events matched than O(count_limit) (or O(limit),
       if larger) and counting stopped there (C(matched) is then that number, a lower bound).
+    - C(later) counts the events that match but are dated more than a day after now, left out
+      when O(until) is not given (from the store, up to O(count_limit)).
     - With O(view=sessions), C(sessions) counts the sessions given; C(truncated) is true when
       sessions with a matching event were left out (more than O(limit), or let go to keep
       memory bounded - C(matched_sessions_let_go)); C(sessions_let_go) and C(events_let_go)
@@ -432,9 +438,11 @@ counts:
 """
 
 import pwd
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
+    FUTURE_SKEW,
     EventFilter,
     ReportError,
     build_report,
@@ -524,6 +532,13 @@ def _event_store(module):
     return None
 
 
+def _tell_later(module, event_filter, counts):
+    """Count, and say, the events left out for being dated far after now."""
+    counts["later"] = event_filter.later
+    if event_filter.later_message():
+        module.warn(event_filter.later_message())
+
+
 def _reason(exc):
     if isinstance(exc, FileNotFoundError):
         return "%s does not exist" % (exc.filename,)
@@ -535,13 +550,16 @@ def main():
     params = module.params
     try:
         check_limits(params["limit"], params["wait_seconds"], params["count_limit"])
-        since, until = time_window(params["since"], params["until"])
+        now = time.time()
+        since, until = time_window(params["since"], params["until"], now)
+        if until is None:
+            until = now + FUTURE_SKEW
         specs = read_rules_file(params["rules_file"]) if params["rules_file"] else []
         ruleset = Ruleset.load(specs + params["rules"], params["shipped_rules"])
         event_filter = EventFilter(
             since=since, until=until, host=params["host"], user=params["user"],
             min_level=params["min_level"], key=params["key"], search=params["search"],
-            session=params["session"])
+            session=params["session"], later=params["until"] is None)
     except (RiskRuleError, ReportError, IOError, OSError) as exc:
         module.fail_json(msg=str(exc))
     # the store answers lists of events; sessions are grouped from the files
@@ -550,10 +568,17 @@ def main():
         try:
             events, counts = store.find(event_filter, ruleset, params["limit"],
                                         params["count_limit"])
+            if event_filter.counts_later:
+                later, later_counts = store.find(event_filter.after_window(), ruleset, 5,
+                                                 params["count_limit"])
+                for event in later:
+                    event_filter.note_later(event)
+                event_filter.later = later_counts["matched"]
         except StoreUnavailable as exc:
             module.fail_json(msg=str(exc))
         finally:
             store.close()
+        _tell_later(module, event_filter, counts)
         module.exit_json(changed=False, events=events, sessions=[], table=format_table(events),
                          counts=counts, source="store")
     try:
@@ -574,6 +599,7 @@ def main():
         events, counts = build_report(paths, ruleset.rules, event_filter, limit=params["limit"],
                                       **reading)
         sessions, table = [], format_table(events)
+    _tell_later(module, event_filter, counts)
     for problem in unread[:MAX_FILE_WARNINGS]:
         module.warn(sanitize(problem))
     if len(unread) > MAX_FILE_WARNINGS:

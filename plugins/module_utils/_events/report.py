@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import collections
+import copy
 import errno
 import fnmatch
 import gzip
@@ -257,12 +258,23 @@ def open_log(path):
     return handle
 
 
+# How far after now an event may be dated and still be shown when no end of the window is
+# asked: a sender's clock runs a little ahead, but events it dates far in the future would
+# otherwise stand before every other sender's as the newest, in every report, until they are
+# pruned.  Those are counted and their senders named instead (``later``).
+FUTURE_SKEW = 86400
+
+
 class EventFilter(object):
     """The report's filters: time, host, user, level, key, audit session and a free-text
-    search.  The stores (``_store``) answer the same questions."""
+    search.  The stores (``_store``) answer the same questions.
+
+    ``later``: with ``until`` left to its default (now and :data:`FUTURE_SKEW`), the filter
+    counts in ``later`` the events that it keeps but for their time after ``until``, and
+    notes their addresses in ``later_from`` (a few of them)."""
 
     def __init__(self, since=None, until=None, host=None, user=None, min_level="info",
-                 key=None, search=None, session=None):
+                 key=None, search=None, session=None, later=False):
         if min_level not in LEVEL_RANK:
             raise ReportError("min_level must be one of %s" % ", ".join(LEVEL_RANK))
         self.since = since
@@ -273,13 +285,43 @@ class EventFilter(object):
         self.key = key
         self.search = search.lower() if search else None
         self.session = session
+        self.counts_later = later
+        self.later = 0
+        self.later_from = set()
 
     def keeps(self, event: Event):
         epoch = event.get("epoch")
         if self.since is not None and (epoch is None or epoch < self.since):
             return False
         if self.until is not None and (epoch is None or epoch > self.until):
+            if self.counts_later and epoch is not None and self.keeps_but_time(event):
+                self.note_later(event)
             return False
+        return self.keeps_but_time(event)
+
+    def note_later(self, event: Event):
+        self.later += 1
+        if len(self.later_from) < 5:
+            self.later_from.add(event.get("address") or event.get("host") or "this host")
+
+    def later_message(self):
+        """What to say of the events counted in ``later``, or None."""
+        if not self.later:
+            return None
+        return ("%d events that match are dated more than a day after now (from %s): they are "
+                "not shown; ask with until set later to see them" % (
+                    self.later, ", ".join(sanitize(source) for source in sorted(self.later_from))))
+
+    def after_window(self):
+        """The same filter for the events dated after this window's end (a store's answer to
+        ``later``)."""
+        after = copy.copy(self)
+        after.since, after.until, after.counts_later = self.until + 0.001, None, False
+        after.later_from = set()
+        return after
+
+    def keeps_but_time(self, event: Event):
+        """Whether the event passes every filter but the time window."""
         if LEVEL_RANK[event.get("level", "info")] < self.min_rank:
             return False
         if self.host and not any(fnmatch.fnmatchcase(str(value), self.host) for value in (

@@ -6,6 +6,7 @@ it, and a time means what it says.
 from __future__ import annotations
 
 import calendar
+import json
 import os
 import threading
 import time
@@ -22,8 +23,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
     read_rules_file,
     time_window,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
+    Processor,
+)
 from ansible_collections.whotouched.server_audit.plugins.modules import audit_report
 from tests.support.audit_records import exec_records, stored
+from tests.support.event_store import processor_config
 from tests.support.module_main import run_main, warnings_of
 
 NOW = 1700000000.0
@@ -218,3 +223,38 @@ def test_outside_a_senders_directory_the_form_is_told_by_the_tags_colon(tmp_path
     result = _report({"path": str(tmp_path)})
     assert [(event["argv"], event["address"]) for event in result["events"]] == [
         (["ls"], "192.0.2.66"), (["id"], "192.0.2.10")]
+
+
+# ---------------------------------------------------------------- events dated far ahead
+
+def test_events_a_sender_dates_far_ahead_never_stand_before_the_others(tmp_path):
+    """1,000 events dated in the year 9999 would be the newest 1,000 in every report (its
+    default limit) until pruned; left out when no end is asked, counted and named."""
+    now = int(time.time())
+    files = {"192.0.2.10": stored(exec_records(["auditctl", "-D"], serial=1,
+                                               epoch="%d.000" % (now - 60))),
+             "192.0.2.66": []}
+    for serial in range(2, 1002):
+        files["192.0.2.66"] += stored(exec_records(["id"], serial=serial,
+                                                   epoch="253402300000.%03d" % (serial % 1000)),
+                                      host="web66", address="192.0.2.66")
+    config = processor_config(tmp_path, store={})
+    processor = Processor(config, workers=[], log=lambda _message: None)
+    for address, lines in files.items():
+        path = tmp_path / "remote" / address / "audit.log"
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for line in lines:
+            assert processor.handle_line(line)
+    processor.close()
+    (tmp_path / "processor.json").write_text(json.dumps(config), encoding="utf-8")
+    for args in ({"store_config": str(tmp_path / "processor.json"), "source": "store"},
+                 {"path": str(tmp_path / "remote"), "source": "files"}):
+        result = _report(args)
+        assert [event["argv"] for event in result["events"]] == [["auditctl", "-D"]], args
+        assert result["counts"]["later"] == 1000
+        assert any("1000 events that match are dated more than a day after now (from "
+                   "192.0.2.66)" in warning for warning in warnings_of(result)), result
+        asked = _report(dict(args, until="9999-12-31T23:59:59Z"))
+        assert len(asked["events"]) == 1000 and asked["counts"]["later"] == 0
+        assert ["auditctl", "-D"] not in [event["argv"] for event in asked["events"]]
