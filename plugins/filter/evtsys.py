@@ -19,6 +19,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._windows.e
 
 def evtsys_cfg(subcategories, extra_event_ids=None, extra_queries=None):
     """Text of evtsys.cfg forwarding the Security events of ``subcategories``."""
+    if isinstance(subcategories, str):
+        raise AnsibleFilterError("evtsys_cfg takes a list of audit subcategories, not the "
+                                 "string %r (write [%r])" % (subcategories, subcategories))
     try:
         return render_evtsys_cfg(list(subcategories), list(extra_event_ids or ()),
                                  list(extra_queries or ()))

@@ -51,6 +51,9 @@ def rsyslog_audit_selector(programs: Sequence[str], facility: str = "local6",
     """
     if match not in AUDIT_MATCHES:
         raise AnsibleFilterError("match %r is not one of %s" % (match, ", ".join(AUDIT_MATCHES)))
+    if isinstance(programs, str):
+        raise AnsibleFilterError("rsyslog_audit_selector takes a list of program names, not the "
+                                 "string %r (write [%r])" % (programs, programs))
     programs = [str(name) for name in programs or ()]
     by_program = " or ".join("$programname == %s" % script_string(name) for name in programs)
     by_facility = "$syslogfacility-text == %s" % script_string(facility_name(facility))

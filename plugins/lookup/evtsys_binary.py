@@ -87,6 +87,10 @@ class LookupModule(LookupBase):
         if len(terms) != 1:
             raise AnsibleLookupError("evtsys_binary: give one path, got %d" % len(terms))
         path = str(terms[0])
+        if not os.path.isabs(path):
+            # as ansible.builtin.file finds it: the role's or the playbook's files/ first
+            path = self.find_file_in_search_path(variables, "files", path,
+                                                 ignore_missing=True) or path
         header, sha256 = _read_regular_file(path)
         try:
             facts = describe_evtsys_binary(header, sha256)

@@ -124,7 +124,7 @@ removed:
   sample: ["num_logs = 5"]
 diff:
   description: The file before and after, as Ansible diff data.
-  returned: success
+  returned: success, in diff mode
   type: dict
 backup_file:
   description: Name of the backup file created.

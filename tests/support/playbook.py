@@ -24,13 +24,17 @@ def _ansible_playbook() -> str:
 
 
 def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
-               extra_env: dict | None = None) -> dict:
+               extra_env: dict | None = None, beside: dict | None = None) -> dict:
     """Run ``whotouched.server_audit.<module>`` (or a fully qualified module) on localhost.
 
     The result is the registered task result (``failed``, ``msg``, ``changed``,
-    ``diff`` and the module's own return values).
+    ``diff`` and the module's own return values).  ``beside``: files (relative path: bytes)
+    written beside the playbook first.
     """
     with tempfile.TemporaryDirectory(prefix="module-run-") as work:
+        for name, data in (beside or {}).items():
+            (Path(work) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(work) / name).write_bytes(data)
         out = Path(work) / "result.json"
         play = [{
             "name": "Run " + module,

@@ -7,6 +7,7 @@ from ansible.errors import AnsibleFilterError
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from ansible_collections.whotouched.server_audit.plugins.filter.evtsys import evtsys_cfg
 from ansible_collections.whotouched.server_audit.plugins.filter.rsyslog_audit import (
     FilterModule,
     facility_name,
@@ -63,6 +64,7 @@ def test_facility_names_as_auditd_or_rsyslog_write_them(given_name, expected):
     (PROGRAMS, "local6", "sometimes", "not one of"),
     ([], "local6", "program", "at least one program"),
     ([], "local6", "both", "at least one program"),
+    ("audisp-syslog", "local6", "both", r"a list of program names, not the string 'audisp-syslog'"),
 ])
 def test_audit_selector_refuses_what_it_cannot_express(programs, facility, match, error):
     with pytest.raises(AnsibleFilterError, match=error):
@@ -162,5 +164,11 @@ def test_filter_problems_name_each_refused_filter_on_the_controller():
 
 
 def test_plugin_exports_its_filters():
-    assert set(FilterModule().filters()) == {"rsyslog_audit_selector", "rsyslog_filter_problems",
-                                             "rsyslog_scoped_filters"}
+    assert set(FilterModule().filters()) == {"rsyslog_audit_selector", "rsyslog_facility",
+                                             "rsyslog_filter_problems", "rsyslog_scoped_filters"}
+
+
+def test_evtsys_cfg_refuses_one_subcategory_given_as_a_string():
+    with pytest.raises(AnsibleFilterError, match=r"a list of audit subcategories, not the "
+                                                  r"string 'Logon'"):
+        evtsys_cfg("Logon")

@@ -25,6 +25,15 @@ def test_the_lookup_reads_a_controller_file(tmp_path):
                              "sha256": hashlib.sha256(binary.read_bytes()).hexdigest()}
 
 
+def test_a_relative_path_is_found_in_the_playbooks_files_not_in_the_working_directory():
+    # The documented example: run from anywhere, the playbook's files/evtsys.exe.
+    result = run_module("ansible.builtin.debug", {
+        "msg": "{{ lookup('whotouched.server_audit.evtsys_binary', 'files/evtsys.exe') }}"},
+        beside={"files/evtsys.exe": pe_header(0x8664)})
+    assert not result.get("failed"), result
+    assert result["msg"]["machine"] == "x64"
+
+
 def test_the_lookup_follows_a_link_to_a_regular_file(tmp_path):
     binary = tmp_path / "evtsys.exe"
     binary.write_bytes(pe_header(0x8664))
