@@ -169,6 +169,6 @@ def test_plugin_exports_its_filters():
 
 
 def test_evtsys_cfg_refuses_one_subcategory_given_as_a_string():
-    with pytest.raises(AnsibleFilterError, match=r"a list of audit subcategories, not the "
-                                                  r"string 'Logon'"):
+    refused = r"a list of audit subcategories, not the string 'Logon'"
+    with pytest.raises(AnsibleFilterError, match=refused):
         evtsys_cfg("Logon")
