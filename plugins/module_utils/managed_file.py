@@ -21,12 +21,13 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import re
 import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.regular_file import (
     FileTooLarge,
@@ -46,10 +47,6 @@ MERGED_FILE_OPTIONS = dict(
 # or auditd configuration holds (500 times the largest public audit rule sets: about 250,000
 # rules, read in a few seconds).  A larger one is refused before it is read.
 MAX_FILE_BYTES = 16 * 1024 * 1024
-
-# One clause of a symbolic mode, as Ansible's file attributes accept it (u+rw,g=r,o-rwx).
-_SYMBOLIC_MODE_CLAUSE = re.compile(r"^[ugoa]*[-+=](?:[rwxXst]*|[ugo])$")
-
 
 # Lines whose problems a merge module tells one by one; the rest are counted (a file that is
 # not of the module's kind, or a very long one, would otherwise come back whole in warnings).
@@ -127,16 +124,43 @@ def _group_exists(name):
     return True
 
 
+# A regular file's status, for working out what a symbolic mode gives.
+_A_FILE = os.stat_result((stat.S_IFREG | 0o644,) + (0,) * 9)
+
+
 def _mode_problem(mode):
+    """Why Ansible would refuse ``mode`` once the file is replaced, or None: read as Ansible
+    reads it (octal, or symbolic through its own converter)."""
     if mode is None or isinstance(mode, int):
         return None
     text = str(mode)
-    if re.match(r"^[0-7]+$", text):
-        if int(text, 8) > 0o7777:
-            return "mode %s is more than permission bits (at most 07777)" % text
+    try:
+        value = int(text, 8)
+    except ValueError:
+        try:
+            AnsibleModule._symbolic_mode_to_octal(_A_FILE, text)  # pylint: disable=protected-access
+        except Exception:  # pylint: disable=broad-except  # what Ansible itself catches
+            return "mode %s is neither octal (0640) nor symbolic (u=rw,g=r,o=)" % text
         return None
-    if not all(_SYMBOLIC_MODE_CLAUSE.match(clause) for clause in text.split(",")):
-        return "mode %s is neither octal (0640) nor symbolic (u=rw,g=r,o=)" % text
+    if value != stat.S_IMODE(value):
+        return "mode %s is more than permission bits (at most 07777)" % text
+    return None
+
+
+# The attributes chattr sets (e2fsprogs), after an optional + - or =.
+_SETTABLE_ATTRIBUTES = "aAcCdDeFijmPsStTux"
+
+
+def _attributes_problem(attributes):
+    """Why chattr would refuse ``attributes`` once the file is replaced, or None."""
+    if attributes is None:
+        return None
+    text = str(attributes).strip()
+    flags = text[1:] if text[:1] in ("+", "-", "=") else text
+    unknown = sorted(set(flags) - set(_SETTABLE_ATTRIBUTES))
+    if unknown:
+        return ("attributes %s: %s cannot be set (chattr sets %s, after an optional +, - or =)"
+                % (text, "".join(unknown), _SETTABLE_ATTRIBUTES))
     return None
 
 
@@ -178,9 +202,10 @@ def check_target(module, path):
     that check mode skipped (a package's installation) may create it.
     """
     params = module.params
-    mode_problem = _mode_problem(params.get("mode"))
-    if mode_problem:
-        raise FileValidationError(mode_problem)
+    value_problem = _mode_problem(params.get("mode")) or _attributes_problem(
+        params.get("attributes"))
+    if value_problem:
+        raise FileValidationError(value_problem)
     target = resolved_path(path)
     directory = os.path.dirname(os.path.abspath(target))
     problems = [writing_problem(directory, target)]

@@ -35,7 +35,7 @@ def known(name, *_):
 
 
 @pytest.mark.parametrize("mode", [None, 0o640, "0640", "640", "u=rw,g=r,o=", "a+rX", "u+x,go-w",
-                                  "g=u"])
+                                  "g=u", "u=rwx-x", "0o640", "u=rw,,"])
 def test_modes_ansible_accepts_pass(mode):
     assert file_attribute_problems(mode, None, None, known, known) == []
 
@@ -43,8 +43,9 @@ def test_modes_ansible_accepts_pass(mode):
 @pytest.mark.parametrize("mode, message", [
     ("banana", "mode banana is neither octal"),
     ("0849", "mode 0849 is neither octal"),
-    ("u=rw,,", "mode u=rw,, is neither octal"),
     ("17777", "mode 17777 is more than permission bits"),
+    ("ua=rw", "mode ua=rw is neither octal"),
+    ("ag+r", "mode ag+r is neither octal"),
 ])
 def test_modes_ansible_refuses_are_named(mode, message):
     assert [problem for problem in file_attribute_problems(mode, None, None, known, known)

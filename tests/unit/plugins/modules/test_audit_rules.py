@@ -85,3 +85,18 @@ def test_rules_whose_directory_is_missing_are_left_out_and_reported(tmp_path):
     status, result = _run(rules, rules=[there, missing], skip_missing_directories=True)
     assert (status, result["changed"], result["left_out"]) == (0, True, [missing])
     assert rules.read_text() == "-w %s -p wa -k here\n" % tmp_path
+
+
+@pytest.mark.parametrize("check", [True, False])
+@pytest.mark.parametrize("settings, says", [
+    ({"attributes": "+Q"}, "attributes +Q: Q cannot be set"),
+    ({"mode": "ua=rw"}, "mode ua=rw is neither octal"),
+])
+def test_a_file_attribute_ansible_would_refuse_is_refused_before_the_file_changes(
+        tmp_path, check, settings, says):
+    rules = tmp_path / "50-site.rules"
+    rules.write_text("-w /etc/group -p wa\n")
+    status, result = _run(rules, check=check, rules=["-w /etc/hosts -p wa"], **settings)
+    assert (status, result["failed"], result["changed"]) == (1, True, False)
+    assert says in result["msg"]
+    assert rules.read_text() == "-w /etc/group -p wa\n"
