@@ -323,7 +323,16 @@ def _apply_legacy_params(rule: FilterRule, params: Sequence[Tuple[str, str]]) ->
 # How a statement rsyslog reads begins: a directive, a property filter, an action line, a
 # block or comment, or a word (a selector such as kern.*, or a RainerScript keyword) followed
 # by a blank or "(".
-_STATEMENT_START = re.compile(r"""[$:&~{}()#*/"'-]|[A-Za-z_][A-Za-z0-9_.,;!=*-]*(?:\s|\(|$)""")
+# How a statement begins: a legacy directive, a property filter, an action or a block; a
+# RainerScript object or keyword; or a selector (facility.priority).  Any word followed by a
+# blank would let a configuration of another program (sshd_config's "Port 22", a .netrc's
+# "machine host password ...") pass for one.
+_STATEMENT_START = re.compile(
+    r"""[$:&~{}()#*/"'-]"""
+    r"|(?i:module|input|action|template|ruleset|global|main_queue|parser|lookup_table|timezone"
+    r"|include|dyn_stats|percentile_stats|ratelimit|if|else|set|unset|reset|call|call_indirect"
+    r"|foreach|stop|continue|license)(?![A-Za-z0-9_])"
+    r"|[A-Za-z_][A-Za-z0-9_,;!=*-]*\.[A-Za-z0-9_.,;!=*-]*(?:\s|$)")
 
 
 def configuration_problem(chunks: Sequence[Chunk]) -> Optional[str]:

@@ -206,6 +206,22 @@ def test_a_link_to_a_file_that_is_no_configuration_is_refused_without_showing_it
     assert "Secret" not in str(result) and secret.read_text() == SECRET
 
 
+@pytest.mark.parametrize("text, line", [
+    ("Port 22\nPermitRootLogin no\n", 1),
+    ("machine example.com login alice password Secret-1\n", 1),
+    ("# netrc\ndefault login anonymous password Secret-2\n", 2),
+    ("[client]\npassword = Secret-3\n", 1),
+])
+def test_a_configuration_of_another_program_is_no_rsyslog_configuration(tmp_path, text, line):
+    other = tmp_path / "10-link.conf"
+    other.write_text(text)
+    status, result = _run(other, check=False, filters=[':msg, contains, "x" stop'],
+                          validate=False)
+    assert (status, result["failed"], result["changed"]) == (1, True, False)
+    assert result["msg"].endswith("line %d does not begin one rsyslog reads" % line)
+    assert "Secret" not in str(result) and other.read_text() == text
+
+
 def test_a_main_config_that_is_no_configuration_is_refused_before_rsyslogd_quotes_it(tmp_path):
     secret = tmp_path / "shadow"
     secret.write_text(SECRET)
