@@ -89,15 +89,18 @@ def merge_settings(existing_text: Optional[str], settings: Sequence[Tuple[str, s
     warnings = _line_warnings(lines, strangers)
 
     if exclusive:
-        existing = [parse_setting_line(line) for line in lines]
-        before = [setting for setting in existing if setting]
-        new_lines = [EXCLUSIVE_HEADER] + [_line(key, value) for key, value in settings]
-        kept = set()
-        for key, value in before:
+        kept = {}  # key -> the line that already sets it as wanted, kept as it is written
+        for line in lines:
+            setting = parse_setting_line(line)
+            if setting is None:
+                continue
+            key, value = setting
             if key in wanted and same_value(syntax, key, value, wanted[key]) and key not in kept:
-                kept.add(key)
+                kept[key] = line
             else:
                 removed.append(_line(key, value))
+        new_lines = [EXCLUSIVE_HEADER] + [kept.get(key) or _line(key, value)
+                                          for key, value in settings]
         added = [_line(key, value) for key, value in settings if key not in kept]
         warnings = []
         lines = new_lines

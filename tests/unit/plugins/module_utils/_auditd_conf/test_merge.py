@@ -105,3 +105,11 @@ def test_lines_that_are_no_setting_are_shown_safe_and_counted_past_twenty():
     assert warnings[0].startswith('line 2 "bad\\x1b[31m line\\u202e 0"')
     assert "\x1b" not in "".join(warnings) and "\u202e" not in "".join(warnings)
     assert warnings[-1].startswith("10 more lines")
+
+
+def test_exclusive_keeps_a_line_that_sets_the_value_in_other_words():
+    text = EXCLUSIVE_HEADER + "\nflush = incremental_async\nnum_logs = 5\n"
+    result = merge_settings(text, [("flush", "INCREMENTAL_ASYNC"), ("num_logs", "5")],
+                            exclusive=True)
+    assert (result.changed, result.added, result.removed) == (False, [], [])
+    assert result.text == text
