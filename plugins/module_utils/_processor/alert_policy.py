@@ -109,8 +109,8 @@ class AlertPolicy(object):
         self.max_keys = max_keys
         self.counts = {"events": 0, "alerts": 0, "deduplicated": 0, "rate_limited": 0,
                        "repeats": 0}
-        # (address, node, rules) -> [opened, count after the first, level, last event]; oldest
-        # first
+        # (address, host, node, rules) -> [opened, count after the first, level, last event];
+        # oldest first
         self._open = {}
         self._rate_start = None
         self._rate_sent = 0
@@ -123,9 +123,10 @@ class AlertPolicy(object):
         if LEVEL_RANK.get(level, 0) < LEVEL_RANK[self.min_level]:
             return []
         self.counts["events"] += 1
-        # By the address it came from, not the name it claims: a sender naming itself after
-        # another host must not have that host's alerts counted as repeats of its own.
-        key = (event.get("address") or event.get("host") or "", event.get("node") or "",
+        # By the address it came from as well as the name it claims: a sender naming itself
+        # after another host must not have that host's alerts counted as repeats of its own
+        # (and the hosts behind one relay, one address, stay apart by name).
+        key = (event.get("address") or "", event.get("host") or "", event.get("node") or "",
                tuple(sorted(event.get("rules") or ())))
         entry = self._open.get(key)
         if entry is not None and now - entry[0] < self.window:

@@ -277,8 +277,9 @@ class WallState(object):
 
     def _open_item(self, row, now):
         """The same rule on the same host by the same person is one item with a count; a host
-        is the address it sends from (the name it claims is shown, never trusted)."""
-        key = (row["address"] or row["host"], row["rule"] or row["what"], row["login_user"])
+        is the name it claims and the address it sends from (hosts behind one relay share an
+        address, and a sender can claim any name)."""
+        key = (row["host"], row["address"], row["rule"] or row["what"], row["login_user"])
         item = self._open.pop(key, None)
         if item is None:
             item = {"id": session_key_id("item", *key), "first": row["time"], "first_seen": now,
