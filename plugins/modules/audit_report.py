@@ -535,8 +535,9 @@ def _event_store(module):
 def _tell_later(module, event_filter, counts):
     """Count, and say, the events left out for being dated far after now."""
     counts["later"] = event_filter.later
-    if event_filter.later_message():
-        module.warn(event_filter.later_message())
+    message = event_filter.later_message()
+    if message:
+        module.warn(message)
 
 
 def _reason(exc):
@@ -552,14 +553,16 @@ def main():
         check_limits(params["limit"], params["wait_seconds"], params["count_limit"])
         now = time.time()
         since, until = time_window(params["since"], params["until"], now)
-        if until is None:
+        # no end asked: up to a day ahead, unless the window itself begins after that
+        defaulted = until is None and (since is None or since <= now + FUTURE_SKEW)
+        if defaulted:
             until = now + FUTURE_SKEW
         specs = read_rules_file(params["rules_file"]) if params["rules_file"] else []
         ruleset = Ruleset.load(specs + params["rules"], params["shipped_rules"])
         event_filter = EventFilter(
             since=since, until=until, host=params["host"], user=params["user"],
             min_level=params["min_level"], key=params["key"], search=params["search"],
-            session=params["session"], later=params["until"] is None)
+            session=params["session"], later=defaulted)
     except (RiskRuleError, ReportError, IOError, OSError) as exc:
         module.fail_json(msg=str(exc))
     # the store answers lists of events; sessions are grouped from the files

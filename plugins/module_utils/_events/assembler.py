@@ -46,12 +46,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 # What a hostile line that got past the cheap checks may raise: counted as malformed, never
 # fatal.
 _HOSTILE_LINE_ERRORS = (ValueError, IndexError, KeyError, TypeError, OverflowError)
-# rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
 # The longest node= name read (a host name is at most 253 characters): a longer one is
 # malformed, so that no sender makes the tables below hold 64 KiB names.
 _MAX_NODE = 255
 # How many senders (address and node) are remembered as writing PROCTITLE records.
 _PROCTITLE_SENDERS = 10000
+# rsyslog's %pri-text%: "daemon.notice", and before 8.2302 "daemon.notice<29>".
 _PRI_TEXT = re.compile(r"[a-z0-9]+\.[a-z]+(?:<[0-9]{1,3}>)?\Z")
 
 

@@ -258,3 +258,16 @@ def test_events_a_sender_dates_far_ahead_never_stand_before_the_others(tmp_path)
         asked = _report(dict(args, until="9999-12-31T23:59:59Z"))
         assert len(asked["events"]) == 1000 and asked["counts"]["later"] == 0
         assert ["auditctl", "-D"] not in [event["argv"] for event in asked["events"]]
+
+
+def test_a_window_that_begins_after_tomorrow_shows_the_events_dated_there(tmp_path):
+    ahead = int(time.time()) + 3 * 86400
+    (tmp_path / "audit.log").write_text("\n".join(
+        _exec_lines(["id"], 1, "%d.000" % (time.time() - 60))
+        + _exec_lines(["whoami"], 2, "%d.000" % ahead)) + "\n")
+    # a file last written before the window began is not opened: this one after it
+    os.utime(tmp_path / "audit.log", (ahead, ahead))
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ahead - 86400))
+    result = _report({"path": str(tmp_path), "since": since})
+    assert [event["argv"] for event in result["events"]] == [["whoami"]]
+    assert result["counts"]["later"] == 0
