@@ -5,6 +5,9 @@ from __future__ import annotations
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.settings import (
     read_config,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
+    StoreUnavailable,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sqlite import (
     SqliteStore,
 )
@@ -24,7 +27,12 @@ def stored_events(path):
     there is no store yet)."""
     if not path.exists():
         return []
-    store = SqliteStore(str(path), readonly=True)
+    try:
+        store = SqliteStore(str(path), readonly=True)
+    except StoreUnavailable as exc:
+        if "no such table" in str(exc):
+            return []  # the processor has made the file and not yet its tables
+        raise
     try:
         return [event for _arrived, event in store.dump()]
     finally:
