@@ -110,6 +110,22 @@ def user_record(record_type, pid, serial, epoch="1700000000.500", auid=1000, ses
                addr if addr != "?" else "?", addr, terminal, res, login_name))
 
 
+def split_stamp_records(epoch="1661850000.646", serial=4486):
+    """Two events of one time and serial: systemd's SERVICE_START takes the stamp of the
+    sendto that carried it, whose SYSCALL record comes after."""
+    stamp = "msg=audit(%s:%d):" % (epoch, serial)
+    return [
+        "type=SERVICE_START %s pid=1 uid=0 auid=4294967295 ses=4294967295 msg='unit=apt-daily "
+        "comm=\"systemd\" exe=\"/usr/lib/systemd/systemd\" hostname=? addr=? terminal=? "
+        "res=success'" % stamp,
+        "type=SYSCALL %s arch=c000003e syscall=44 success=yes exit=120 a0=2e a1=7fff6 a2=78 "
+        "a3=0 items=0 ppid=0 pid=1 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 "
+        "sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"systemd\" "
+        "exe=\"/usr/lib/systemd/systemd\" key=(null)" % stamp,
+        "type=SOCKADDR %s saddr=100000000000000000000000" % stamp,
+        "type=EOE %s " % stamp]
+
+
 def login_records(pid, serial, epoch="1700000000.100", auid=1000, ses=3, login_name="alice"):
     """The kernel's records of a login uid being set (pam_loginuid): a new session."""
     stamp = "msg=audit(%s:%d):" % (epoch, serial)

@@ -174,6 +174,21 @@ def event_identity(event: Event) -> int:
     return int.from_bytes(digest.digest(), "big") >> 1
 
 
+def copy_key(event: Event):
+    """What a copy of ``event`` shares with it and no other event does: its identity and its
+    first record type.  One serial can name two events of a sender (a user-space record
+    written during a system call, then that call's SYSCALL; a record that came too late for
+    its event), which the assembler gives out apart (the identity does not tell them apart:
+    the stores keep it as it was)."""
+    return event_identity(event), first_record_type(event)
+
+
+def first_record_type(event: Event):
+    """The type of ``event``'s first record, or None."""
+    types = event.get("record_types")
+    return types[0] if types else None
+
+
 def restore_keys(event):
     """``event`` as read back from a store that leaves out the keys whose value is None: every
     key of the schema (and of a Windows event) again, None where it was left out."""

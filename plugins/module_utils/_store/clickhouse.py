@@ -72,6 +72,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     StoreUnavailable,
     counted,
     counting_limit,
+    copy_key,
     event_identity,
     literal_prefix,
     restore_keys,
@@ -209,6 +210,15 @@ def _int64_or_none(number):
     if number is None or not -(1 << 63) <= number < (1 << 63):
         return None
     return number
+
+
+def _first_of(types):
+    """The first of a JSON list of record types, or None."""
+    try:
+        types = json.loads(types) if types else None
+    except ValueError:
+        return None
+    return types[0] if isinstance(types, list) and types else None
 
 
 def _utc_day(epoch):
@@ -419,10 +429,11 @@ class ClickHouseStore(EventStore):
         return self._writer_state()[0]
 
     def known(self, events):
-        """Looked up by sender and time (the table's order), then by identity."""
+        """Looked up by sender and time (the table's order), then by identity; a stored event
+        of that identity is a copy when its first record type is the same (see ``copy_key``)."""
         wanted, ranges = {}, {}
         for index, event in enumerate(events):
-            wanted.setdefault(event_identity(event), []).append(index)
+            wanted.setdefault(copy_key(event), []).append(index)
             epoch = float(event.get("epoch") or 0)
             low, high = ranges.get(event.get("address") or "", (epoch, epoch))
             ranges[event.get("address") or ""] = (min(low, epoch), max(high, epoch))
@@ -432,10 +443,12 @@ class ClickHouseStore(EventStore):
                               % (quote(address), quote(low), quote(high))
                               for address, (low, high) in sorted(ranges.items()))
         found = set()
-        lookup = "SELECT DISTINCT ident FROM events WHERE (%s) AND ident IN (%s)" % (
-            senders, ", ".join(map(str, wanted)))
-        for row in self.http.rows(lookup):
-            found.update(wanted.get(int(row[0]), ()))
+        # the body's record types as written (JSON): a string holds no unescaped quote
+        lookup = ("SELECT DISTINCT ident, visitParamExtractRaw(body, 'record_types') FROM events "
+                  "WHERE (%s) AND ident IN (%s)" % (
+                      senders, ", ".join(sorted({str(key[0]) for key in wanted}))))
+        for identity, types in self.http.rows(lookup):
+            found.update(wanted.get((int(identity), _first_of(types)), ()))
         return found
 
     def prune(self, now):

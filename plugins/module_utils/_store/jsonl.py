@@ -34,7 +34,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStore,
     EventStoreError,
     StoreUnavailable,
-    event_identity,
+    copy_key,
 )
 
 # How many identities of the newest events are remembered to tell a replayed event apart.
@@ -127,7 +127,7 @@ class JsonLinesStore(EventStore):
 
     def known(self, events):
         return {index for index, event in enumerate(events)
-                if event_identity(event) in self._known}
+                if copy_key(event) in self._known}
 
     def prune(self, now):
         """Nothing to do: the files are rotated by size as they are written."""
@@ -145,7 +145,7 @@ class JsonLinesStore(EventStore):
         self._size += len(line)
         self._dirty = True
         self.counts["stored"] += 1
-        identity = event_identity(event)
+        identity = copy_key(event)
         if len(self._identities) == self._identities.maxlen:
             self._known.discard(self._identities[0])
         self._identities.append(identity)
@@ -215,7 +215,8 @@ def _sync_directory(directory):
 
 
 def _tail_identities(path, tail_bytes=8 << 20):
-    """The identities of the events in the last ``tail_bytes`` of ``path``, oldest first."""
+    """What tells the events in the last ``tail_bytes`` of ``path`` from others (their
+    ``copy_key``), oldest first."""
     try:
         with open(path, "rb") as handle:
             start = max(0, os.fstat(handle.fileno()).st_size - tail_bytes)
@@ -226,7 +227,7 @@ def _tail_identities(path, tail_bytes=8 << 20):
     identities = []
     for line in lines[1:] if start else lines:  # from the middle, the first line is cut
         try:
-            identities.append(event_identity(json.loads(line)))
+            identities.append(copy_key(json.loads(line)))
         except ValueError:
             continue  # the empty end, or a damaged line
     return identities

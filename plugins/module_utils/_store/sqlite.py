@@ -63,8 +63,10 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.bas
     EventStoreError,
     StoreUnavailable,
     counted,
+    copy_key,
     counting_limit,
     event_identity,
+    first_record_type,
     literal_prefix,
     restore_keys,
 )
@@ -88,6 +90,11 @@ BODY_DICTIONARY = (
 # index below serves the query).
 _OPEN_RANK = LEVEL_RANK["high"]
 _PRUNE_STEP = 5000
+_UNREADABLE = object()
+# How many stored events of one time and identity known() reads: copies of one event (a
+# Windows event has no serial to tell them apart) and the few events one serial names.  Past
+# that, an event is taken as new: stored twice at worst, never lost.
+_COPIES_READ = 16
 _PERSON_COLUMNS = ("login_user", "user", "account", "target_account")
 _SENDER_COLUMNS = ("host", "address")
 _COLUMNS = ("arrived", "epoch", "serial", "ident", "kind", "host", "address", "login_user",
@@ -688,11 +695,13 @@ class SqliteStore(EventStore):
     def known(self, events):
         """Asked in a few queries, each pair of time and identity looked up once in the index
         of ``(epoch, ident)``: neither a time a sender floods nor an event stored many times
-        makes a batch read more than its own events' entries."""
+        makes a batch read more than its own events' entries.  A stored event of that time
+        and identity is a copy when its first record type is the same (see ``copy_key``)."""
         stored = set()
         try:
-            pairs = [(_stored_epoch(event.get("epoch")), event_identity(event))
-                     for event in events]
+            keys = [copy_key(event) for event in events]
+            pairs = [(_stored_epoch(event.get("epoch")), key[0])
+                     for event, key in zip(events, keys)]
             # for add(), until the batch is committed or forgotten: an event given unchanged
             self._asked = dict((id(event), (event, pair[1])) for event, pair in zip(events, pairs))
             # none is stored after the newest time stored (a batch of live events: most)
@@ -702,20 +711,31 @@ class SqliteStore(EventStore):
             untimed = list({identity for epoch, identity in pairs if epoch is None})
             for start in range(0, len(timed), _IDS_PER_QUERY // 2):
                 chunk = timed[start:start + _IDS_PER_QUERY // 2]
-                stored.update(self._db.execute(
-                    "SELECT column1, column2 FROM (VALUES %s) WHERE EXISTS (SELECT 1 FROM "
-                    "events WHERE epoch = column1 AND ident = column2)"
-                    % ", ".join(["(?, ?)"] * len(chunk)),
-                    [value for pair in chunk for value in pair]))
+                stored.update((epoch, identity, self._first_type(body))
+                              for epoch, identity, body in self._db.execute(
+                                  "SELECT column1, column2, body FROM (VALUES %s) JOIN events "
+                                  "ON id IN (SELECT id FROM events WHERE epoch = column1 AND "
+                                  "ident = column2 LIMIT %d)"
+                                  % (", ".join(["(?, ?)"] * len(chunk)), _COPIES_READ),
+                                  [value for pair in chunk for value in pair]))
             for start in range(0, len(untimed), _IDS_PER_QUERY):
                 chunk = untimed[start:start + _IDS_PER_QUERY]
-                stored.update((None, row[0]) for row in self._db.execute(
-                    "SELECT column1 FROM (VALUES %s) WHERE EXISTS (SELECT 1 FROM events "
-                    "WHERE epoch IS NULL AND ident = column1)"
-                    % ", ".join(["(?)"] * len(chunk)), chunk))
+                stored.update((None, identity, self._first_type(body))
+                              for identity, body in self._db.execute(
+                                  "SELECT column1, body FROM (VALUES %s) JOIN events ON id IN "
+                                  "(SELECT id FROM events WHERE epoch IS NULL AND "
+                                  "ident = column1 LIMIT %d)"
+                                  % (", ".join(["(?)"] * len(chunk)), _COPIES_READ), chunk))
         except self._sqlite3.Error as exc:
             raise self._failure(exc, "read")
-        return {index for index, pair in enumerate(pairs) if pair in stored}
+        return {index for index, (pair, key) in enumerate(zip(pairs, keys))
+                if (pair[0], pair[1], key[1]) in stored}
+
+    def _first_type(self, packed):
+        try:
+            return first_record_type(self._decode(packed))
+        except (zlib.error, ValueError):
+            return _UNREADABLE  # the type of no event asked about: it is stored again
 
     def prune(self, now):
         """Delete up to a few thousand of the events that arrived before ``max_age_days``,

@@ -22,7 +22,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.syscalls import (
     syscall_name,
 )
-from tests.support.audit_records import exec_records, stored
+from tests.support.audit_records import exec_records, split_stamp_records, stored
 
 RHEL5_PAM = ("type=USER_START msg=audit(1170030000.100:310): user pid=4100 uid=0 auid=0 "
              "subj=system_u:system_r:crond_t:s0 msg='PAM: session open acct=root : "
@@ -195,20 +195,7 @@ def test_records_outside_a_system_call_are_whole_without_an_end():
 
 
 def test_a_user_record_written_during_a_system_call_is_no_copy_of_it():
-    # systemd's SERVICE_START takes the stamp of the sendto that carried it, whose SYSCALL
-    # record comes after: two events, neither a duplicate
-    stamp = "msg=audit(1661850000.646:4486):"
-    lines = [
-        "type=SERVICE_START %s pid=1 uid=0 auid=4294967295 ses=4294967295 msg='unit=apt-daily "
-        "comm=\"systemd\" exe=\"/usr/lib/systemd/systemd\" hostname=? addr=? terminal=? "
-        "res=success'" % stamp,
-        "type=SYSCALL %s arch=c000003e syscall=44 success=yes exit=120 a0=2e a1=7fff6 a2=78 "
-        "a3=0 items=0 ppid=0 pid=1 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 "
-        "sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"systemd\" "
-        "exe=\"/usr/lib/systemd/systemd\" key=(null)" % stamp,
-        "type=SOCKADDR %s saddr=100000000000000000000000" % stamp,
-        "type=EOE %s " % stamp,
-    ]
+    lines = split_stamp_records()
     assembler = EventAssembler()
     found = list(iter_events(lines + lines, assembler))
     assert [(event["record_types"], event["syscall"]) for event in found] == [

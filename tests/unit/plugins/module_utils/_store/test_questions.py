@@ -10,6 +10,9 @@ import os
 
 import pytest
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.assembler import (
+    iter_events,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     EventFilter,
     build_report,
@@ -17,13 +20,22 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     Processor,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.rebuild import (
+    rebuild,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.backends import (
     open_store,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
     Ruleset,
 )
-from tests.support.audit_records import evtsys, exec_records, file_records, stored
+from tests.support.audit_records import (
+    evtsys,
+    exec_records,
+    file_records,
+    split_stamp_records,
+    stored,
+)
 from ansible_collections.whotouched.server_audit.plugins.modules import audit_report
 from tests.support.event_store import processor_config
 from tests.support.module_main import run_main
@@ -61,6 +73,8 @@ def log_lines():
     files["192.0.2.10"] += stored(file_records("/etc/sudoers", serial=90,
                                                epoch="%d.500" % (T0 + 7000)),
                                   host="web01", address="192.0.2.10")
+    files["192.0.2.11"] += stored(split_stamp_records("%d.500" % (T0 + 5000), 95), host="web02",
+                                  address="192.0.2.11")
     files["192.0.2.20"] += stored([HEALTH % (T0 + 8000, 91, 0, 3), HEALTH % (T0 + 8300, 92, 5, 8)],
                                   host="db01", address="192.0.2.20")
     files["192.0.2.20"] += ["Nov 14 22:13:20 db01 192.0.2.20 type=SYSCALL garbage \x00\x1b",
@@ -138,6 +152,7 @@ QUESTIONS = [
     {"search": "alice"},
     {"session": 7, "host": "web01"},
     {"session": 3},
+    {"host": "web02", "since": T0 + 4900, "until": T0 + 5100},
     {"user": "alice", "since": T0, "until": T0 + 3600, "min_level": "low"},
 ]
 
@@ -256,3 +271,44 @@ def test_audit_report_asks_the_store_and_gives_what_the_files_give(sources):
         assert status == 0 and result["source"] == source, result
         answers[source] = result["events"]
     assert answers["store"] == answers["files"] and len(answers["store"]) > 3
+
+
+
+@pytest.mark.parametrize("backend", ("sqlite", "jsonl") + CLICKHOUSE_ENGINES)
+def test_an_event_of_the_time_and_serial_of_one_stored_is_no_copy_of_it(
+        request, tmp_path, backend):
+    """A user-space record written during a system call shares that call's time and serial:
+    with the first event stored (a batch committed between the two, a processor restarted),
+    the second is still new to the store, and copies of the first are not."""
+    service_start, syscall = iter_events(stored(split_stamp_records("%d.500" % T0, 95), host="web02",
+                                                address="192.0.2.11"))
+    settings = processor_config(tmp_path)["store"]
+    if backend == "jsonl":
+        settings = dict(settings, backend="jsonl", path=str(tmp_path / "events.jsonl"))
+    elif backend != "sqlite":
+        settings = dict(settings, **new_database(request.getfixturevalue(backend)))
+    store = open_store(settings)
+    try:
+        store.add(service_start, T0, Ruleset.load().fingerprint)
+        store.commit(None)
+        assert store.known([syscall, dict(service_start), service_start]) == {1, 2}
+    finally:
+        store.close()
+
+
+def test_a_rebuild_from_the_files_stores_no_event_the_processor_stored(sources):
+    paths, store = sources
+    question = EventFilter(host="web02", since=T0 + 4900, until=T0 + 5100)
+    found, _counts = store.find(question, Ruleset.load(), 0)
+    assert [event["record_types"] for event in found] == [
+        ["SERVICE_START"], ["SYSCALL", "SOCKADDR"]]
+    work = os.path.dirname(os.path.dirname(os.path.dirname(paths[0])))
+    with open(os.path.join(work, "processor.json"), encoding="utf-8") as handle:
+        writer = open_store(json.load(handle)["store"])
+    try:
+        counts = rebuild(writer, paths, Ruleset.load())
+    finally:
+        writer.close()
+    everything, stored_counts = store.find(EventFilter(), Ruleset.load(), 0)
+    assert (counts["stored"], counts["already_stored"]) == (0, counts["events"])
+    assert counts["events"] == len(everything) + stored_counts["health_reports"]
