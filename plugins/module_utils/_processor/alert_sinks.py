@@ -12,7 +12,7 @@ logged; a failed delivery is retried with growing pauses, and after the last att
 Logs go to ``log`` (stderr by default: rsyslog's ``omprog`` writes it to its ``output`` file).
 
 Commands run as an argument vector, never through a shell; log content only ever fills
-placeholders inside single arguments.
+placeholders inside single arguments, and never makes one begin with ``-``.
 
 Standard library only: this runs on the log server under rsyslog's ``omprog``.
 """
@@ -164,9 +164,17 @@ class SmsCommandSink(object):
         self.name = "sms command %s" % self.argv[0]
 
     def command(self, alert):
-        """The argument vector for ``alert``."""
+        """The argument vector for ``alert``.  An argument that begins with ``-`` only
+        because of what a sender wrote (a host named ``--config=...``) gets a space before
+        it: the program never takes log content for one of its options."""
         values = placeholder_values(alert, self.max_text)
-        return [fill_placeholders(argument, values) for argument in self.argv]
+        command = []
+        for argument in self.argv:
+            filled = fill_placeholders(argument, values)
+            if filled.startswith("-") and not argument.startswith("-"):
+                filled = " " + filled
+            command.append(filled)
+        return command
 
     def __call__(self, alert):
         try:

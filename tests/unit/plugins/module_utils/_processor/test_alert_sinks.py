@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.server
+import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -106,6 +108,31 @@ def test_sms_command_argv_is_filled_per_argument_without_a_shell():
     assert argv[3] == "--text=" + hostile["text"][:37] + "..."
     assert argv[4:] == ["web01", "critical"]
     assert len(argv) == 6
+
+
+def test_log_content_never_becomes_an_option_of_the_sms_command(tmp_path):
+    """A real program parsing its options (argparse): a sender naming itself ``--help`` or
+    ``--to=...`` has its name given as the text it is, never as an option."""
+    program = tmp_path / "send-sms"
+    program.write_text(
+        "#!%s\nimport argparse, json, sys\nparser = argparse.ArgumentParser()\n"
+        "parser.add_argument('--to', default='+100')\nparser.add_argument('host')\n"
+        "parser.add_argument('text')\nparser.add_argument('--out')\n"
+        "arguments = parser.parse_args()\n"
+        "open(arguments.out, 'w').write(json.dumps(vars(arguments)))\n" % sys.executable)
+    program.chmod(0o755)
+    sent = tmp_path / "sent.json"
+    sink = SmsCommandSink([str(program), "--out", str(sent), "{host}", "{user}"])
+    for host, user, given in (("--help", "--to=+666", (" --help", " --to=+666")),
+                              ("-h", "root", (" -h", "root")), ("web01", "-", ("web01", " -"))):
+        hostile = alert()
+        hostile["host"], hostile["event"]["user"] = host, user
+        sink(hostile)
+        assert json.loads(sent.read_text()) == {"to": "+100", "host": given[0], "text": given[1],
+                                                "out": str(sent)}
+    # an option the template itself writes stays one
+    argv = SmsCommandSink(["/bin/echo", "--text={host}", "-{level}"]).command(alert())
+    assert argv == ["/bin/echo", "--text=web01", "-critical"]
 
 
 @pytest.mark.parametrize("url, shown", [
