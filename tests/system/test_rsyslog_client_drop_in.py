@@ -59,3 +59,24 @@ def test_the_audit_facility_as_auditd_writes_it_is_given_to_imfile_as_rsyslog_na
     checked = rsyslogd_check(tmp_path, text)
     assert checked.returncode == 0, checked.stderr
     assert "invalid" not in checked.stderr.lower(), checked.stderr
+
+
+@pytest.mark.parametrize("loader, late", [("10-imfile.conf", False), ("30-imfile.conf", True)])
+def test_a_drop_in_that_loads_imfile_after_the_forwarding_one_is_found_as_rsyslogd_fails_on_it(
+        tmp_path, loader, late):
+    """Another drop-in loads imfile, so the role's does not (rsyslogd refuses a second load).
+    One read after the role's leaves imfile unknown where the role's input names it: the role
+    stops before writing (it finds it late exactly when rsyslogd fails)."""
+    loader = tmp_path / "rsyslog.d" / loader
+    look = {"rsyslog_client_forward_file": str(tmp_path / "rsyslog.d" / "20-forward.conf"),
+            "rsyslog_client_host": {"stdout_lines": ["imfile %s" % loader,
+                                                     "imfile %s" % (tmp_path / "rsyslog.conf")]}}
+    assert rendered("rsyslog_client", "rsyslog_client_imfile_late_loaders", **look) == (
+        [str(loader)] if late else [])
+    text = drop_in(tmp_path, **look)
+    assert 'load="imfile"' not in text and 'type="imfile"' in text
+    loader.parent.mkdir()
+    loader.write_text('module(load="imfile")\n', encoding="utf-8")
+    checked = rsyslogd_check(tmp_path, text)
+    assert ("input module name 'imfile' is unknown" in checked.stderr) is late, checked.stderr
+    assert (checked.returncode == 0) is not late, checked.stderr
