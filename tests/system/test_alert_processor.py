@@ -148,7 +148,8 @@ def store_ruleset(name, template, stored, port):
 def role_processor_section(**values):
     """The rsyslog_server role's processor section (omprog, its template and ruleset), with
     the role's variables it names replaced by ``values``."""
-    match = re.search(r'module\(load="omprog"\)\n.*?\n\}\n', _role_text(), re.S)
+    # the load, and the section after the condition that leaves it to another file
+    match = re.search(r'(module\(load="omprog"\)\n)\{% endif %\}\n(.*?\n\}\n)', _role_text(), re.S)
     assert match, "no processor section in server.conf.j2"
 
     def fill(variable):
@@ -156,7 +157,7 @@ def role_processor_section(**values):
         return json.dumps(str(value)) if variable.group(2) else str(value)
 
     section = re.sub(r"\{\{ (rsyslog_server_(?:processor_\w+|rsyslog_user))( \| to_json)? \}\}", fill,
-                     match.group(0))
+                     match.group(1) + match.group(2))
     assert "{{" not in section and "{%" not in section, section
     return section
 
