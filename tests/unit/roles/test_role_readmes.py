@@ -71,3 +71,18 @@ def test_the_windows_platform_row_agrees_with_the_role_readme():
                    "German", "French", "Spanish", "Japanese", "English"):
         assert phrase in row, phrase
         assert phrase in role, phrase
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda role: role.name)
+def test_the_specs_give_each_variable_the_default_the_role_has(role):
+    """What ansible-doc shows as a variable's default is the one the role uses: a value the
+    role computes (a template) and a required variable have none."""
+    options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())[
+        "argument_specs"]["main"]["options"]
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    wrong = sorted(name for name, value in defaults.items()
+                   if options[name].get("default") != value
+                   and not (value is None or "{{" in str(value) or options[name].get("required")))
+    assert wrong == [], "%s: the specs' default is not the role's: %s" % (role.name, wrong)
+    assert sorted(name for name, option in options.items()
+                  if "default" in option and name not in defaults) == []
