@@ -87,12 +87,14 @@ def rsyslog_scoped_filters(filters: Sequence[Union[str, dict]], scope: str) -> L
     return scoped
 
 
-def rsyslog_filter_problems(filters: Sequence[Union[str, dict]]) -> List[str]:
-    """What the rsyslog_filter module would refuse in ``filters``, one message per filter."""
+def rsyslog_filter_problems(filters: Sequence[Union[str, dict]], drop_only: bool = False
+                            ) -> List[str]:
+    """What the rsyslog_filter module would refuse in ``filters``, one message per filter;
+    with ``drop_only``, also each filter that does anything but drop."""
     if isinstance(filters, (str, dict)) or not isinstance(filters, (list, tuple)):
         raise AnsibleFilterError("rsyslog_filter_problems: expects a list of filters, got %s"
                                  % type(filters).__name__)
-    return checked_filter_rules(filters)[1]
+    return checked_filter_rules(filters, drop_only=bool(drop_only))[1]
 
 
 class FilterModule:

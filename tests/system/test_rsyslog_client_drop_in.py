@@ -13,6 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.requested import (
+    filter_rule_from_spec,
+    writable_filter_rule,
+)
+from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.serializer import (
+    serialize_filter_rule,
+)
 from tests.support.role_vars import rendered
 from tests.system import test_rsyslog_filter
 
@@ -80,3 +87,28 @@ def test_a_drop_in_that_loads_imfile_after_the_forwarding_one_is_found_as_rsyslo
     checked = rsyslogd_check(tmp_path, text)
     assert ("input module name 'imfile' is unknown" in checked.stderr) is late, checked.stderr
     assert (checked.returncode == 0) is not late, checked.stderr
+
+
+FORWARD_NOISE = {"property": "msg", "operator": "contains", "value": "noise", "action": "forward",
+                 "target": "127.0.0.1", "port": 10514}
+
+
+@pytest.mark.parametrize("source", ["file", "syslog"])
+def test_a_noise_filter_that_forwards_is_refused_where_rsyslogd_would_run_it_twice(
+        tmp_path, source):
+    """Reading auditd's log, the filter file is included in the forwarding ruleset and read at
+    the top level too: a forward in it gets two queues on one file, which rsyslogd refuses.
+    The role names that filter before it changes anything; from the syslog socket it is fine."""
+    settings = {"rsyslog_client_audit_source": source, "rsyslog_client_noise_filters": [],
+                "rsyslog_client_noise_filters_extra": [FORWARD_NOISE]}
+    problems = rendered("rsyslog_client", "rsyslog_client_filter_problems", **settings)
+    assert problems == (["filters[1]: may only drop (stop), and also has a forward action"]
+                        if source == "file" else [])
+    (tmp_path / "rsyslog.d").mkdir()
+    rules = [writable_filter_rule(filter_rule_from_spec(spec))
+             for spec in rendered("rsyslog_client", "rsyslog_client_filters", **settings)]
+    (tmp_path / "rsyslog.d" / "10-filter.conf").write_text(
+        "".join(serialize_filter_rule(rule) for rule in rules), encoding="utf-8")
+    checked = rsyslogd_check(tmp_path, drop_in(tmp_path, **settings))
+    assert (checked.returncode == 0) is not problems, checked.stderr
+    assert ("already used" in checked.stderr) is bool(problems), checked.stderr

@@ -174,10 +174,11 @@ def filter_rule_from_spec(spec: Union[str, Dict]) -> FilterRule:
     return chunks[0].rule
 
 
-def checked_filter_rules(specs: Sequence[Union[str, Dict]], state: str = "present"
-                         ) -> Tuple[List[FilterRule], List[str]]:
+def checked_filter_rules(specs: Sequence[Union[str, Dict]], state: str = "present",
+                         drop_only: bool = False) -> Tuple[List[FilterRule], List[str]]:
     """The rules asked for, and one problem per filter rsyslog would refuse or not honour,
-    named by its place (``filters[2]: ...``); with ``present``, as they would be written."""
+    named by its place (``filters[2]: ...``); with ``present``, as they would be written.
+    With ``drop_only``, a filter that does anything but drop (``stop``) is a problem too."""
     rules: List[FilterRule] = []
     problems: List[str] = []
     for number, spec in enumerate(specs, start=1):
@@ -188,4 +189,9 @@ def checked_filter_rules(specs: Sequence[Union[str, Dict]], state: str = "presen
             rules.append(rule)
         except FilterSyntaxError as err:
             problems.append("filters[%d]: %s" % (number, err))
+            continue
+        kinds = sorted({action.kind for action in rule.actions} - {"stop"})
+        if drop_only and kinds:
+            problems.append("filters[%d]: may only drop (stop), and also has a %s action"
+                            % (number, " and a ".join(kinds)))
     return rules, problems

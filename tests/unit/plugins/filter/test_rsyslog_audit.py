@@ -163,6 +163,18 @@ def test_filter_problems_name_each_refused_filter_on_the_controller():
         rsyslog_filter_problems(":msg, contains, \"x\" stop")
 
 
+def test_filters_that_may_only_drop_name_each_other_action():
+    filters = [':msg, contains, "type=PATH" stop', "*.* @@127.0.0.1:6514",
+               {"property": "msg", "operator": "contains", "value": "x", "action": "file",
+                "file": "/var/log/x.log"},
+               ':msg, contains, "y" /var/log/y.log\n& stop']
+    assert rsyslog_filter_problems(filters) == []
+    assert rsyslog_filter_problems(filters, drop_only=True) == [
+        "filters[2]: may only drop (stop), and also has a forward action",
+        "filters[3]: may only drop (stop), and also has a file action",
+        "filters[4]: may only drop (stop), and also has a file action"]
+
+
 def test_plugin_exports_its_filters():
     assert set(FilterModule().filters()) == {"rsyslog_audit_selector", "rsyslog_facility",
                                              "rsyslog_filter_problems", "rsyslog_scoped_filters"}
