@@ -112,3 +112,12 @@ def test_a_noise_filter_that_forwards_is_refused_where_rsyslogd_would_run_it_twi
     checked = rsyslogd_check(tmp_path, drop_in(tmp_path, **settings))
     assert (checked.returncode == 0) is not problems, checked.stderr
     assert ("already used" in checked.stderr) is bool(problems), checked.stderr
+
+
+@pytest.mark.parametrize("programs, tag", [([], "audisp-syslog"), (["auditd-events"], "auditd-events")])
+def test_events_recognised_by_facility_alone_need_no_program_name(tmp_path, programs, tag):
+    text = drop_in(tmp_path, rsyslog_client_audit_programs=programs,
+                   rsyslog_client_audit_match="facility", rsyslog_client_noise_filters=[])
+    assert 'tag="%s:"' % tag in text
+    checked = rsyslogd_check(tmp_path, text)
+    assert checked.returncode == 0, checked.stderr
