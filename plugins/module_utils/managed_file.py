@@ -367,6 +367,7 @@ def edit_merged_file(module, merge: Callable[[Optional[str]], MergeResult], what
                     result["backup_file"] = backup_file
         except FileValidationError as error:
             result["changed"] = False
+            result.pop("diff", None)  # nothing was changed: no change to show
             if error.output:
                 result["validator_output"] = error.output
             module.fail_json(msg="%s was not changed: %s" % (path, error), **result)

@@ -21,6 +21,7 @@ import pytest
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.seed_filters import (
     seed_filters,
 )
+from tests.support.corpus import corpus_file
 from tests.support.playbook import assert_missing_directory_handled, run_module
 
 RSYSLOGD = shutil.which("rsyslogd") or ("/usr/sbin/rsyslogd"
@@ -90,6 +91,25 @@ def test_validation_refuses_a_broken_rule_and_leaves_the_file_as_it_was(tmp_path
     assert drop_in.read_bytes() == original
     assert drop_in.stat().st_ino == stat_before.st_ino
     assert sorted(p.name for p in drop_in.parent.iterdir()) == ["10-audit-filter.conf"]
+
+
+@pytest.mark.parametrize("main", ["debian12-rsyslog.conf", "rhel-rsyslog.conf"])
+def test_filters_written_into_the_main_configuration_itself_are_validated_as_it(tmp_path, main):
+    """path and main_config the same file (the seed's way): the candidate is checked in the
+    main configuration's place, not beside the file it replaces (each module loaded twice)."""
+    corpus = corpus_file(main)
+    config = tmp_path / "rsyslog.conf"
+    original = corpus.read_bytes()
+    config.write_bytes(original)
+    args = {"path": str(config), "main_config": str(config)}
+    result = run_module("rsyslog_filter", dict(args, filters=[':msg, contains, "noise" stop']))
+    assert not result.get("failed") and result["changed"] is True, result
+    assert config.read_bytes() == original + b':msg, contains, "noise" stop\n'
+    refused = run_module("rsyslog_filter", dict(args, filters=[
+        '*.* action(type="omfwd" target="127.0.0.1" nosuchparameter="1")']), diff=True)
+    assert refused.get("failed") is True and "nosuchparameter" in refused["msg"], refused
+    assert "diff" not in refused  # nothing was changed
+    assert config.read_bytes() == original + b':msg, contains, "noise" stop\n'
 
 
 UNHONOURED = ["*.* @@127.0.0.1:notaport", ':msg, regex, "[unclosed" stop',

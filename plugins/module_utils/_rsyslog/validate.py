@@ -161,7 +161,11 @@ def validate_drop_in(run_command: Callable[[Sequence[str]], Tuple[int, str, str]
     try:
         copy = os.path.join(work, os.path.basename(main_config) or "rsyslog.conf")
         with open(copy, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(validation_config(main_text, os.path.abspath(target), candidate))
+            if os.path.realpath(target) == os.path.realpath(main_config):
+                # the main configuration itself is edited: the candidate takes its place
+                handle.write('include(file="%s")\n' % candidate)
+            else:
+                handle.write(validation_config(main_text, os.path.abspath(target), candidate))
         rc, out, err = run_command([rsyslogd, "-N1", "-f", copy])
     finally:
         shutil.rmtree(work, ignore_errors=True)
