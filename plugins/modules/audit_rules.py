@@ -79,7 +79,10 @@ options:
     description:
       - Afterwards, load the rules into the running kernel and compare the kernel's rule list
         with the file.
-      - Nothing is loaded when the kernel already holds every rule of the file.
+      - Nothing is loaded when the kernel already holds every rule of the file, not counting the rules
+        C(auditctl) refuses on this host for a reason seen without loading (a watch whose directory is missing,
+        a user or group name this host lacks). A rule refused for another reason (a field this kernel does
+        not know) has every run load the file again.
       - When the kernel is locked (C(enabled 2), set by C(-e 2)), nothing can be loaded until
         reboot; the module says so and returns RV(reboot_required=true).
       - Where the kernel refuses audit requests altogether (a container without the host's PID
@@ -247,6 +250,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.checks import (
     checked_rules,
+    refused_here,
     unresolved_names,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.merge import (
@@ -327,9 +331,15 @@ def _load(module, run, path, text, changed, context, cache, result):
             module.fail_json(msg=message, **result)
         module.warn(message)
         return False
-    file_rules = [line.rule for line in parse_rules_text(text, context, cache) if line.is_rule]
+    lines = [line for line in parse_rules_text(text, context, cache) if line.is_rule]
+    file_rules = [line.rule for line in lines]
     result["kernel_status"] = status.values
-    needs_load = changed or kernel_misses(file_rules, kernel_before)
+    # A rule auditctl is known to refuse here is no reason to load again (and to predict a
+    # load in check mode that a real run would find changed nothing).
+    needs_load = changed or kernel_misses(
+        [line.rule for line in lines
+         if not refused_here(line.text, line.rule, context, os.path.isdir, resolve_id)],
+        kernel_before)
     if status.immutable:
         if needs_load:
             result["reboot_required"] = True

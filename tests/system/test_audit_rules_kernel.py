@@ -167,9 +167,20 @@ def test_load_puts_the_rules_in_the_kernel_and_reports_what_it_refused(kernel, t
     assert "Unknown user" in rejected[odd_rule]
     assert "No such file or directory" in rejected["-w %s -p wa -k app" % missing]
 
+    # the rules refused here are no reason to load again, nor to predict a load
+    predicted = run_module("audit_rules", {"path": str(path), "rules": rules, "load": True},
+                           check=True)
+    assert predicted["changed"] is False and predicted["loaded"] is False
     second = run_module("audit_rules", {"path": str(path), "rules": rules, "load": True})
-    assert second["changed"] is False
+    assert second["changed"] is False and second["loaded"] is False
     assert kernel_rules() == held
+    # the kernel losing a rule it took is still repaired
+    assert auditctl("-W", "/etc/passwd", "-p", "wa", "-k", "identity").returncode == 0
+    assert len(kernel_rules()) == len(held) - 1
+    assert run_module("audit_rules", {"path": str(path), "rules": rules, "load": True},
+                      check=True)["changed"] is True
+    third = run_module("audit_rules", {"path": str(path), "rules": rules, "load": True})
+    assert third["changed"] is True and third["loaded"] is True and kernel_rules() == held
 
 
 def test_a_second_run_with_everything_loaded_changes_nothing(kernel, tmp_path):

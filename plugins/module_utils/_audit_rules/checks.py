@@ -29,6 +29,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rul
     joined_words,
     names_an_id,
     parse_rule,
+    required_directory,
 )
 
 
@@ -133,6 +134,22 @@ def unresolved_names(rule: AuditRule, resolve) -> List[str]:
                       name, operator, value)
             for name, operator, value in rule.fields
             if names_an_id(name, value) and resolve(name, value) is None]
+
+
+def refused_here(text: str, rule: AuditRule, context: RuleContext, directory_exists,
+                 resolve) -> bool:
+    """Whether auditctl refuses ``rule`` (written ``text``) on this host, as far as can be
+    told without loading it: the directory its watch needs is missing (``directory_exists``),
+    or a user or group name it names has no number here (``resolve(field, name)``)."""
+    try:
+        directory = required_directory(text, context)
+    except RuleSyntaxError:
+        directory = None
+    if directory and not directory_exists(directory):
+        return True
+    return rule.kind == "syscall" and any(
+        names_an_id(name, value) and resolve(name, value) is None
+        for name, _operator, value in rule.fields)
 
 
 def unique_rules(rules: Iterable[AuditRule]) -> List[AuditRule]:
