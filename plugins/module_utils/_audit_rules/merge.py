@@ -271,9 +271,14 @@ def merge_rules(existing_text: Optional[str], wanted: Sequence[AuditRule], state
 
     if exclusive:
         before = [line.rule for line in lines if line.rule is not None]
+        # a rule the file holds keeps its spelling (a line auditctl reads as written)
+        written = {}
+        for line in lines:
+            if line.rule is not None and line.note is None:
+                written.setdefault(line.rule, line.text)
         ordered = sorted(wanted, key=_control_rank)
         lines = [RuleLine(EXCLUSIVE_HEADER)]
-        lines += [RuleLine(format_rule(rule), rule=rule) for rule in ordered]
+        lines += [RuleLine(written.get(rule) or format_rule(rule), rule=rule) for rule in ordered]
         remaining = Counter(before)
         for rule in ordered:
             if remaining[rule] > 0:

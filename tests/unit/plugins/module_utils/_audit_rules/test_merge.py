@@ -131,6 +131,18 @@ def test_exclusive_writes_exactly_the_rules_under_one_header():
     assert again.text == result.text and again.added == [] and again.removed == []
 
 
+def test_exclusive_keeps_the_spelling_of_a_rule_the_file_holds():
+    """The file's own way of writing a wanted rule stays: a file already exactly the wanted
+    rules under the header is not rewritten into the module's spelling."""
+    held = EXCLUSIVE_HEADER + "\n-a exit,always -F arch=b64 -S execve -k exec\n-w /etc/passwd -p wa\n"
+    wanted = rules("-a always,exit -F arch=b64 -S execve -F key=exec", "-w /etc/passwd -p wa")
+    result = merge_rules(held, wanted, exclusive=True)
+    assert result.text == held and result.added == result.removed == []
+    moved = merge_rules("-w /etc/passwd -p wa\n# exec\n-a exit,always -F arch=b64 -S execve -k exec\n",
+                        wanted, exclusive=True)
+    assert moved.text == held
+
+
 def test_two_values_for_one_setting_are_a_conflict():
     assert conflicting_settings(rules("-b 8192", "-w /etc/passwd -p wa", "-b 320", "-f 1")) == [
         "-b is given twice with different values: -b 8192, -b 320"]
