@@ -273,7 +273,6 @@ def test_audit_report_asks_the_store_and_gives_what_the_files_give(sources):
     assert answers["store"] == answers["files"] and len(answers["store"]) > 3
 
 
-
 @pytest.mark.parametrize("backend", ("sqlite", "jsonl") + CLICKHOUSE_ENGINES)
 def test_an_event_of_the_time_and_serial_of_one_stored_is_no_copy_of_it(
         request, tmp_path, backend):
