@@ -33,8 +33,8 @@ ADMIN_UDP = 'module(load="imudp")\ninput(type="imudp" port="10514")\n'
 def look(work: Path):
     """The lines of the role's look that name other files' loads, the look's own commands run
     on the configuration in ``work``."""
-    found = re.search(r"\n\s*(grep -s -H -o .*?\n\s*done)\n", TASKS.read_text(encoding="utf-8"),
-                      re.S)
+    found = re.search(r"\n\s*(for module in .*?\n\s*done\n\s*done)\n",
+                      TASKS.read_text(encoding="utf-8"), re.S)
     assert found, "the look no longer greps for the modules other files load"
     command = found.group(1)
     for expression, value in (("rsyslog_server_main_config | dirname", work),
