@@ -284,7 +284,9 @@ def signature_valid(secret, body, header):
 def mail_message(alert, sender, recipients):
     """The alert as an e-mail (``EmailMessage``): its one line as subject, details below."""
     message = EmailMessage()
-    subject = alert["text"]
+    # The header parser decodes an RFC 2047 word (=?utf-8?b?...?=) that log content may
+    # spell: controls, line ends and headers of its own.  Its start is shown escaped instead.
+    subject = alert["text"].replace("=?", "=\\x3f")
     message["Subject"] = subject if len(subject) <= 200 else subject[:197] + "..."
     message["From"] = sender
     message["To"] = ", ".join(recipients)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 import json
 
 import pytest
@@ -174,6 +177,21 @@ def test_mail_has_a_one_line_subject_and_the_argv_escaped():
     assert "\x1b" not in body
     assert "  [2] /var/log/<script>alert(1)</script>\\x1b[31mred\\x1b[0m\n" in body
     assert "  [3] $(touch /tmp/x)\n" in body
+
+
+def test_an_encoded_word_in_log_content_adds_no_header_and_no_control_to_the_mail():
+    """RFC 2047 words are printable: the header parser would decode one into line ends,
+    headers of its own and controls (and end the header block early, on some Pythons)."""
+    hidden = "\x1b]0;owned\x07\u202e\r\nReply-To: attacker@evil.example\r\nBcc: x@evil.example\r\n\r\nbody"
+    word = "=?utf-8?b?%s?=" % base64.b64encode(hidden.encode()).decode()
+    alert = make_alert("event", event_of(["rm", "-f", "/var/log/auth.log", word]), "critical", 1)
+    sent = mail_message(alert, "audit@example.org", ["ops@example.org"]).as_bytes()
+    received = email.message_from_bytes(sent, policy=email.policy.default)
+    assert sorted(received.keys()) == ["Content-Transfer-Encoding", "Content-Type", "From",
+                                       "MIME-Version", "Subject", "To"]
+    subject = str(received["Subject"])
+    assert "=\\x3futf-8?b?" in subject
+    assert not any(character in subject for character in "\r\n\x1b\x07\u202e")
 
 
 def test_placeholders_are_filled_once_and_log_content_cannot_add_any():
