@@ -166,6 +166,16 @@ def _contains(text, needle):
     return 1 if text and needle in text.lower() else 0
 
 
+def _following(prefix):
+    """The first text after every text that begins with ``prefix`` (in code point order, which
+    is the order of their UTF-8 bytes), or None when there is none."""
+    last = ord(prefix[-1])
+    if last == 0x10FFFF:
+        return None
+    # no character is encoded between U+D7FF and U+E000 (the surrogates)
+    return prefix[:-1] + chr(0xE000 if 0xD7FF <= last < 0xE000 else last + 1)
+
+
 def _name_condition(columns, pattern, indexed=True):
     """SQL (and its parameters) keeping rows where one of ``columns`` matches ``pattern``,
     shaped so that each column's index narrows the rows (``indexed``), or so that no index of
@@ -177,11 +187,13 @@ def _name_condition(columns, pattern, indexed=True):
         if prefix == pattern:
             terms.append("%s = ?" % column)
             params.append(pattern)
+        elif prefix and _following(prefix) is None:
+            terms.append("(%s >= ? AND whotouched_matches(%s, ?))" % (column, column))
+            params.extend((prefix, pattern))
         elif prefix:
-            following = prefix[:-1] + chr(ord(prefix[-1]) + 1)
             terms.append("(%s >= ? AND %s < ? AND whotouched_matches(%s, ?))"
                          % (column, column, column))
-            params.extend((prefix, following, pattern))
+            params.extend((prefix, _following(prefix), pattern))
         else:
             terms.append("whotouched_matches(%s, ?)" % column)
             params.append(pattern)

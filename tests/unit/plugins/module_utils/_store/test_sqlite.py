@@ -815,3 +815,19 @@ def test_a_reader_sees_what_a_writer_commits_meanwhile(tmp_path):
     assert seen == [1, 2]
     reader.close()
     writer.close()
+
+
+@pytest.mark.parametrize("pattern, hosts", [
+    ("h\U0010ffff*", {"h\U0010ffffz"}),  # no character after the last one of the prefix
+    ("h\ud7ff*", {"h\ud7ffz"}),  # the next encoded character is U+E000, past the surrogates
+    ("h\ue000*", {"h\ue000z"}),
+    ("h*", {"h\U0010ffffz", "h\ud7ffz", "h\ue000z"}),
+])
+def test_a_name_pattern_whose_prefix_ends_in_the_last_characters_is_answered(
+        tmp_path, pattern, hosts):
+    events = stamped_events([(host, "1700000%03d.250" % serial, serial) for serial, host in
+                             enumerate(("h\U0010ffffz", "h\ud7ffz", "h\ue000z", "i"), 1)])
+    store = filled(tmp_path / "events.db", events)
+    found, counts = store.find(EventFilter(host=pattern), RULES, 0)
+    assert {event["host"] for event in found} == hosts and counts["matched"] == len(hosts)
+    store.close()
