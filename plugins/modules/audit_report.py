@@ -594,7 +594,8 @@ def main():
     if params["view"] == "sessions":
         counts = new_counts()
         sessions, grouped = group_sessions(
-            classified_events(paths, ruleset.rules, since, counts, **reading),
+            classified_events(paths, ruleset.rules, since, counts,
+                              heartbeat_counted=event_filter.counts_heartbeat, **reading),
             event_filter.keeps, params["limit"])
         counts.update(grouped)
         table, events = format_sessions(sessions), []

@@ -320,12 +320,26 @@ class EventFilter(object):
         after.later_from = set()
         return after
 
+    def keeps_sender(self, event: Event):
+        """Whether the event's host name or address matches the question's ``host``."""
+        return not self.host or any(fnmatch.fnmatchcase(str(value), self.host) for value in (
+            event.get("host"), event.get("address")) if value)
+
+    def counts_heartbeat(self, event: Event):
+        """Whether a loss reporter's heartbeat is in the question's time and senders (what a
+        store counts as ``health_reports`` too)."""
+        epoch = event.get("epoch")
+        if self.since is not None and (epoch is None or epoch < self.since):
+            return False
+        if self.until is not None and (epoch is None or epoch > self.until):
+            return False
+        return self.keeps_sender(event)
+
     def keeps_but_time(self, event: Event):
         """Whether the event passes every filter but the time window."""
         if LEVEL_RANK[event.get("level", "info")] < self.min_rank:
             return False
-        if self.host and not any(fnmatch.fnmatchcase(str(value), self.host) for value in (
-                event.get("host"), event.get("address")) if value):
+        if not self.keeps_sender(event):
             return False
         if self.user and not any(fnmatch.fnmatchcase(str(value), self.user) for value in (
                 event.get("login_user"), event.get("user"), event.get("account"),
@@ -354,10 +368,10 @@ def new_counts():
 
 
 def classified_events(paths, rules, since=None, counts=None, local_names=None,
-                      assembler_options=None, unread=None):
+                      assembler_options=None, unread=None, heartbeat_counted=None):
     """Every event read from ``paths``, classified by ``rules``, but the loss reporters'
-    heartbeats (counted as ``health_reports``); files last written before ``since`` are
-    not opened.  ``counts`` (see :func:`new_counts`) is updated as the files are read.  A
+    heartbeats (counted as ``health_reports`` where ``heartbeat_counted(event)`` says so, or
+    all); files last written before ``since`` are not opened.  ``counts`` (see :func:`new_counts`) is updated as the files are read.  A
     file that cannot be read (a FIFO, a device, no permission) is counted as ``unreadable``
     and, with ``unread`` (a list), said why in it."""
     counts = new_counts() if counts is None else counts
@@ -381,7 +395,8 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
             for event in iter_events(iter_lines(stream, single.counts), single):
                 if event["kind"] == "health":
                     # a loss reporter's heartbeat: nothing happened, nothing to show
-                    counts["health_reports"] += 1
+                    if heartbeat_counted is None or heartbeat_counted(event):
+                        counts["health_reports"] += 1
                     continue
                 yield classify(event, rules)
         except (IOError, OSError, EOFError, zlib.error) as exc:
@@ -406,7 +421,7 @@ def build_report(paths, rules, event_filter, limit=1000, local_names=None,
     kept = collections.deque(maxlen=limit if limit and limit > 0 else None)
     counts = new_counts()
     for event in classified_events(paths, rules, event_filter.since, counts, local_names,
-                                   assembler_options, unread):
+                                   assembler_options, unread, event_filter.counts_heartbeat):
         if event_filter.keeps(event):
             counts["matched"] += 1
             kept.append(event)

@@ -177,12 +177,18 @@ HEARTBEAT_QUESTIONS = [({}, 1), ({"host": "db01"}, 1), ({"host": "192.0.2.20"}, 
 
 @pytest.mark.parametrize("question, heartbeats", HEARTBEAT_QUESTIONS,
                          ids=[repr(question) for question, _count in HEARTBEAT_QUESTIONS])
-def test_the_store_counts_the_heartbeats_in_the_questions_time_and_senders(
+def test_the_store_and_the_files_count_the_heartbeats_in_the_questions_time_and_senders(
         sources, question, heartbeats):
-    """Read through an index of their own: the time and sender filters still apply."""
-    _paths, store = sources
+    """Read through an index of their own: the time and sender filters still apply; the file
+    scan counts the same (a silent host never looks alive through another's heartbeats)."""
+    paths, store = sources
     _events, counts = store.find(EventFilter(**question), Ruleset.load(), 0)
     assert counts["health_reports"] == heartbeats
+    _events, counts = build_report(paths, Ruleset.load().rules, EventFilter(**question), limit=0)
+    assert counts["health_reports"] == heartbeats
+    status, result = run_main(audit_report, dict(path=os.path.dirname(os.path.dirname(paths[0])),
+                                                 source="files", view="sessions", **question))
+    assert status == 0 and result["counts"]["health_reports"] == heartbeats, result
 
 
 def test_the_questions_are_not_all_answered_alike(sources):
