@@ -34,6 +34,10 @@ from sys import intern
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.evtsys import (
     parse_evtsys,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    LossReports,
+    loses,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.records import (
     STANDALONE_TYPES,
     build_event,
@@ -128,12 +132,16 @@ class EventAssembler:
     own tag: a line is read in the form that has this address in rsyslog's place, and a line
     that has it in neither is malformed.  Without it, the form is told by the tag's colon,
     which a sender can leave out.
+
+    ``loss_reports``: the :class:`LossReports` that reads each loss report after its sender's
+    last one (shared by the assemblers of one sender's files, oldest first).
     """
 
     def __init__(self, wait_seconds=5.0, wait_events=256, max_pending=4096,
                  max_event_records=1024, max_event_bytes=4 << 20, local_names=None, now=None,
-                 fragments=False, remember=100000, sender_address=None):
+                 fragments=False, remember=100000, sender_address=None, loss_reports=None):
         self.sender_address = sender_address
+        self.loss_reports = LossReports() if loss_reports is None else loss_reports
         self.wait_seconds = wait_seconds
         self.wait_records = wait_events
         self.max_pending = max_pending
@@ -432,7 +440,14 @@ class EventAssembler:
             return None
         event = build_event(stamp, records, host, address, node, complete=complete,
                             local_names=self.local_names)
-        return event if self._given(event, "events" if event["complete"] else reason) else None
+        if not self._given(event, "events" if event["complete"] else reason):
+            return None
+        if event["loss"] is not None:
+            report = self.loss_reports.reading(address, node, event["epoch"], event["loss"])
+            if report is not event["loss"]:
+                event["loss"] = report
+                event["kind"] = "loss" if loses(report) else "health"
+        return event
 
     def _first_given(self, address, node, epoch, serial, first_type):
         """Whether no event of this sender, time, serial and first record type was given out

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import OrderedDict
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     TYPE_CHECKING,
@@ -73,6 +74,46 @@ def read_loss_report(body: str) -> Optional[LossReport]:
 def loses(report: LossReport) -> bool:
     """Whether the report says something was lost (else it is a heartbeat)."""
     return report["lost"] > 0 or report["logging_suspended"] or report["plugin_overflow"]
+
+
+class LossReports(object):
+    """Each sender's last loss report, to read its next one by.
+
+    A report that does not arrive (the kernel's rate limit drops any record, the reporter's
+    too) would take its count with it, and a reporter that counts again from an earlier
+    report (it could not tell whether that one was written) counts some losses twice.  The
+    totals put both right: within one boot the kernel's count only grows, so what was lost
+    since the last report read is the difference of their totals.  Reports are read in the
+    order their sender wrote them; a sender's are kept apart from every other's (by address
+    and node), at most ``remember`` senders at a time.
+    """
+
+    def __init__(self, remember=10000):
+        self.remember = remember
+        self._last = OrderedDict()  # (address, node) -> (epoch, lost_total)
+
+    def reading(self, address, node, epoch, report: LossReport) -> LossReport:
+        """``report`` as it reads after the sender's last one: what was lost since that one's
+        time, where both count from one boot (the report itself when not)."""
+        key = (address, node)
+        last = self._last.pop(key, None)
+        if epoch is None or report["since"] is None:
+            if last is not None:
+                self._last[key] = last
+            return report
+        self._last[key] = (epoch, report["lost_total"])
+        if len(self._last) > self.remember:
+            self._last.popitem(last=False)
+        if last is None:
+            return report
+        last_epoch, last_total = last
+        total, since = report["lost_total"], report["since"]
+        if total < last_total or epoch < last_epoch:
+            return report  # another boot, a reset of the count, or out of order
+        if since <= last_epoch or total - report["lost"] > last_total:
+            # counted from before the last report, or reports between them did not arrive
+            return dict(report, lost=total - last_total, since=last_epoch)
+        return report  # another boot that lost no fewer than the last one's total
 
 
 def _clock(epoch):

@@ -33,6 +33,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.as
     iter_lines,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    LossReports,
     describe_loss,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
@@ -375,6 +376,7 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
     file that cannot be read (a FIFO, a device, no permission) is counted as ``unreadable``
     and, with ``unread`` (a list), said why in it."""
     counts = new_counts() if counts is None else counts
+    loss_reports = LossReports()  # a sender's files are read oldest first
     for path in paths:
         try:
             if since is not None and os.path.getmtime(path) < since:
@@ -391,7 +393,7 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
             # One assembler per file: a rotation never splits the records of one event
             # between two files in a way that matters more than its bounded wait.
             single = EventAssembler(local_names=local_names, sender_address=stored_sender(path),
-                                    **(assembler_options or {}))
+                                    loss_reports=loss_reports, **(assembler_options or {}))
             for event in iter_events(iter_lines(stream, single.counts), single):
                 if event["kind"] == "health":
                     # a loss reporter's heartbeat: nothing happened, nothing to show

@@ -31,6 +31,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.as
     iter_events,
     iter_lines,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    LossReports,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.report import (
     ReportError,
     log_files,
@@ -65,6 +68,7 @@ def rebuild(store, paths, ruleset, wait_seconds=5.0, now=time.time):
     """Add to ``store`` the events of ``paths`` it does not hold; the counts of what was
     read and stored."""
     counts = {"files": 0, "unreadable": 0, "events": 0, "stored": 0, "already_stored": 0}
+    loss_reports = LossReports()  # a sender's files come oldest first
     for path in paths:
         try:
             # a FIFO or a device named like a log would hang or never end the read
@@ -76,7 +80,8 @@ def rebuild(store, paths, ruleset, wait_seconds=5.0, now=time.time):
             counts["unreadable"] += 1
             continue
         counts["files"] += 1
-        assembler = EventAssembler(wait_seconds=wait_seconds, sender_address=stored_sender(path))
+        assembler = EventAssembler(wait_seconds=wait_seconds, sender_address=stored_sender(path),
+                                   loss_reports=loss_reports)
         batch = []
         try:
             for event in iter_events(iter_lines(stream, assembler.counts), assembler):

@@ -111,3 +111,65 @@ def test_the_state_survives_a_restart_within_a_boot(tmp_path):
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
     assert health.load_previous(str(tmp_path / "broken.json")) == {}
     assert health.load_previous(str(tmp_path / "absent.json")) == {}
+
+
+@pytest.mark.parametrize("text", ["[]", "1", '"x"', "null", '{"lost_total": "40"}',
+                                  '{"time": null}', '{"boot_id": 7, "time": 1, "since": 1, '
+                                  '"lost": 0, "lost_total": 0}',
+                                  '{"boot_id": "b", "time": 1, "since": 1, "lost": 0, '
+                                  '"lost_total": -5}'])
+def test_a_state_file_of_another_shape_counts_from_the_boot(tmp_path, text):
+    """Valid JSON of the wrong shape had the daemon fail at every start (and report nothing)."""
+    path = tmp_path / "state.json"
+    path.write_text(text, encoding="utf-8")
+    previous = health.load_previous(str(path))
+    assert previous == {}
+    report = health.next_report(previous, {"lost": 9}, BOOT, now=50.0, boot_time=1.0)
+    assert (report["lost"], report["since"]) == (9, 1.0)
+    assert health.report_due(previous, BOOT, 50.0, 300.0)
+
+
+@pytest.mark.parametrize("age, boot, due", [
+    (10.0, BOOT, False), (299.0, BOOT, False), (300.0, BOOT, True),
+    (-86400.0, BOOT, True),  # the last report is dated a day after now: the clock went back
+    (10.0, "another boot", True),
+])
+def test_a_report_is_due_every_interval_whatever_the_clock_did(age, boot, due):
+    previous = {"boot_id": BOOT, "time": 10000.0, "since": 9000.0, "lost": 0, "lost_total": 3}
+    assert health.report_due(previous, boot, 10000.0 + age, 300.0) is due
+
+
+class _Kernel(object):
+    """The kernel's side of the daemon's netlink socket: a lost counter that grows by
+    ``lost_per_write`` as each record is written (the rate limit at work)."""
+
+    def __init__(self, lost, lost_per_write):
+        self.lost, self.lost_per_write, self.records = lost, lost_per_write, []
+
+    def status(self):
+        return {"lost": self.lost, "pid": 0}
+
+    def write_record(self, text):
+        self.records.append(dict(word.split("=", 1) for word in text.split()))
+        self.lost += self.lost_per_write
+
+
+@pytest.mark.parametrize("lost_per_write, since_second", [(0, "second"), (5, "first")])
+def test_a_report_written_while_the_kernel_lost_records_is_counted_again(
+        tmp_path, monkeypatch, lost_per_write, since_second):
+    """Losses during the report's own write may have taken the report: the next one counts
+    from where it began."""
+    kernel = _Kernel(lost=10, lost_per_write=lost_per_write)
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    state = str(tmp_path / "state.json")
+    assert health.run(poll=0.01, interval=300.0, once=True, state_path=state) == 0
+    first = kernel.records[-1]
+    kernel.lost += 7
+    assert health.run(poll=0.01, interval=300.0, once=True, state_path=state) == 0
+    second = kernel.records[-1]
+    if since_second == "first":
+        assert second["since"] == first["since"]
+        assert int(second["lost"]) == int(second["lost_total"]) == 10 + 5 + 7
+    else:
+        assert float(second["since"]) > float(first["since"])
+        assert (int(second["lost"]), int(second["lost_total"])) == (7, 17)

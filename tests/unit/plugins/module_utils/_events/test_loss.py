@@ -100,7 +100,8 @@ def test_what_people_read():
 def test_the_report_shows_losses_as_high_and_counts_heartbeats_apart(tmp_path):
     log = tmp_path / "audit.log"
     log.write_text("\n".join([report_line("0", stored=True),
-                              report_line("12", stored=True).replace(":77)", ":80)")]) + "\n")
+                              report_line("12", stored=True).replace(":77)", ":80)").replace(
+                                  "lost_total=52", "lost_total=64")]) + "\n")
     events, counts = build_report([str(log)], compile_risk_rules(SHIPPED_RISK_RULES), EventFilter())
     (event,) = events
     assert (event["kind"], event["level"], event["rules"]) == ("loss", "high", ["events-lost"])
@@ -129,3 +130,70 @@ def test_what_is_remembered_for_duplicates_stays_bounded():
     for serial in range(10):
         list(iter_events([report_line("0").replace(":77)", ":%d)" % serial)], assembler))
     assert len(assembler._given_out) == 3  # pylint: disable=protected-access
+
+
+def report(serial, epoch, lost, total, since, host="web01", address="192.0.2.10"):
+    """A reporter's record as the log server stores it."""
+    return ("Dec  5 09:59:33 %s %s type=USER msg=audit(%d.000:%d): pid=726 uid=0 "
+            "auid=4294967295 ses=4294967295 msg='op=whotouched-audit-health lost=%d "
+            "lost_total=%d since=%d.000 backlog=0 backlog_limit=8192 backlog_wait_time=60000 "
+            "logging_suspended=no plugin_overflow=no res=success'"
+            % (host, address, epoch, serial, lost, total, since))
+
+
+T = 1764928000
+# (the reports that arrived, what the log server reads of each: (lost, since))
+SEQUENCES = {
+    "every report arrived": (
+        [report(1, T, 0, 0, T - 300), report(2, T + 5, 40, 40, T), report(3, T + 10, 2, 42, T + 5)],
+        [(0, T - 300), (40, T), (2, T + 5)]),
+    # the report of T + 5 (5000 lost) was dropped by the rate limit it reported
+    "a report did not arrive": (
+        [report(1, T, 0, 0, T - 300), report(3, T + 10, 1, 5001, T + 5)],
+        [(0, T - 300), (5001, T)]),
+    # the reporter could not tell whether its report of T + 5 was written: it counted again
+    # from T (5000 + 7), though that report did arrive
+    "a reporter counted again from an earlier report": (
+        [report(1, T, 0, 0, T - 300), report(2, T + 5, 5000, 5000, T),
+         report(3, T + 10, 5007, 5007, T)],
+        [(0, T - 300), (5000, T), (7, T + 5)]),
+    # a reboot (counted from the boot), then auditctl --reset-lost (counted from 0)
+    "another boot, then a reset": (
+        [report(1, T, 9, 900, T - 300), report(2, T + 600, 30, 30, T + 500),
+         report(3, T + 900, 4, 4, T + 600)],
+        [(9, T - 300), (30, T + 500), (4, T + 600)]),
+    # another boot that lost more than the last total: counted from the boot, not the report
+    "another boot that lost more": (
+        [report(1, T, 0, 10, T - 300), report(2, T + 600, 50, 50, T + 500)],
+        [(0, T - 300), (50, T + 500)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_each_loss_is_read_once_from_the_totals_whatever_reports_arrived(name):
+    lines, expected = SEQUENCES[name]
+    events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
+    assert [(event["loss"]["lost"], event["loss"]["since"]) for event in events] == expected
+    assert [event["kind"] for event in events] == [
+        "loss" if lost else "health" for lost, _since in expected]
+
+
+def test_a_sender_forging_reports_moves_no_other_senders_counts():
+    lines = [report(1, T, 0, 0, T - 300), report(1, T, 0, 10 ** 9, T - 300, address="192.0.2.66",
+                                                  host="web01"),
+             report(3, T + 10, 1, 5001, T + 5)]
+    events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
+    assert [(event["address"], event["loss"]["lost"]) for event in events] == [
+        ("192.0.2.10", 0), ("192.0.2.66", 0), ("192.0.2.10", 5001)]
+
+
+def test_a_senders_reports_are_read_in_order_across_its_rotated_files(tmp_path):
+    directory = tmp_path / "192.0.2.10"
+    directory.mkdir()
+    (directory / "audit.log.1").write_text(report(1, T, 0, 0, T - 300) + "\n", encoding="utf-8")
+    (directory / "audit.log").write_text(report(3, T + 10, 1, 5001, T + 5) + "\n",
+                                         encoding="utf-8")
+    rules = compile_risk_rules(SHIPPED_RISK_RULES)
+    events, _counts = build_report([str(directory / "audit.log.1"), str(directory / "audit.log")],
+                                   rules, EventFilter(), limit=0)
+    assert [(event["loss"]["lost"], event["loss"]["since"]) for event in events] == [(5001, T)]

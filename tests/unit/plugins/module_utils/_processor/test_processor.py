@@ -245,8 +245,8 @@ def test_check_accepts_a_good_configuration_and_starts_nothing(tmp_path):
     assert os.listdir(tmp_path) == ["processor.json"]
 
 
-HEALTH = ("type=USER msg=audit(1700000000.123:%d): pid=726 uid=0 auid=4294967295 ses=4294967295 "
-          "msg='op=whotouched-audit-health lost=%d lost_total=%d since=1699999700.000 backlog=0 "
+HEALTH = ("type=USER msg=audit(%s:%d): pid=726 uid=0 auid=4294967295 ses=4294967295 "
+          "msg='op=whotouched-audit-health lost=%d lost_total=%d since=%s backlog=0 "
           "backlog_limit=8192 backlog_wait_time=60000 logging_suspended=no plugin_overflow=no res=success'")
 
 
@@ -257,7 +257,8 @@ def test_a_senders_loss_is_stored_alerted_and_shown_and_its_heartbeat_only_store
     recorder = Recorder("high")
     wall = WallState(now=lambda: 1700000000.0)
     processor = Processor(config_with(tmp_path), workers=[recorder], wall_state=wall, clock=lambda: 1000.0)
-    for line in stored([HEALTH % (1, 0, 40), HEALTH % (2, 12, 52)]):
+    for line in stored([HEALTH % ("1699999700.000", 1, 0, 40, "1699999400.000"),
+                        HEALTH % ("1700000000.123", 2, 12, 52, "1699999700.000")]):
         processor.handle_line(line)
     processor.close()
     (alert,) = recorder.offered
