@@ -327,8 +327,10 @@ class Processor(object):
         return True
 
     def _show_and_alert(self, event):
-        # a loss reporter's heartbeat is kept, not shown: nothing happened
-        if self.wall_state is not None and event["kind"] != "health":
+        # a loss reporter's heartbeat is kept, neither shown nor alerted: nothing happened
+        if event["kind"] == "health":
+            return
+        if self.wall_state is not None:
             self.wall_state.add(event)
         if self.workers:
             self._dispatch(self.policy.decide(event, self.clock()))
