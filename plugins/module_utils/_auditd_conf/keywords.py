@@ -39,11 +39,15 @@ def _choice(*words: str) -> Check:
 YES_NO = _choice("yes", "no")
 
 
-def _number(low: int = 0, high: Optional[int] = None) -> Check:
+# auditd refuses a number it reads past INT_MAX ("is too large"), and digits other than ASCII.
+_INT_MAX = 2 ** 31 - 1
+_DIGITS = re.compile(r"[0-9]{1,10}\Z")
+
+
+def _number(low: int = 0, high: int = _INT_MAX) -> Check:
     def check(value):
-        if not value.isdigit() or int(value) < low or (high is not None and int(value) > high):
-            return "must be a whole number %s" % (
-                "from %d to %d" % (low, high) if high is not None else "of %d or more" % low)
+        if not _DIGITS.match(value) or not low <= int(value) <= high:
+            return "must be a whole number from %d to %d" % (low, high)
         return None
     return check
 
@@ -57,7 +61,8 @@ def _word(value: str) -> Optional[str]:
 
 
 def _size_or_percent(value: str) -> Optional[str]:
-    if value.isdigit() or re.match(r"^([1-9]|[1-9][0-9])%$", value):
+    if (_DIGITS.match(value) and int(value) <= _INT_MAX) or re.match(r"([1-9]|[1-9][0-9])%\Z",
+                                                                      value):
         return None
     return "must be a size in MiB (75) or a percentage from 1% to 99% (25%)"
 
@@ -95,7 +100,7 @@ _plugin_args.several_words = True  # type: ignore[attr-defined]
 
 
 _DISPATCHER_KEYS: Dict[str, Check] = {
-    "q_depth": _number(1),
+    "q_depth": _number(1, 99999),
     "overflow_action": _choice("ignore", "syslog", "suspend", "single", "halt"),
     "priority_boost": _number(),
     "max_restarts": _number(),
@@ -148,7 +153,8 @@ KEYS: Dict[str, Dict[str, Check]] = {
     # a plugin's file in plugins.d
     "plugin": {
         "active": YES_NO,
-        "direction": _choice("in", "out"),
+        # auditd knows "in" as a word and skips the plugin that says it (not supported)
+        "direction": _choice("out"),
         "path": _word,
         "type": _choice("builtin", "always"),
         "args": _plugin_args,
@@ -225,6 +231,26 @@ def same_value(syntax: str, key: str, first: str, second: str) -> bool:
     return first.split() == second.split()
 
 
+def combination_problems(settings: Mapping[str, str], syntax: str = "auditd") -> List[str]:
+    """What auditd refuses in settings taken together (keys in lower case, values as
+    written), of those given: an incremental flush every ``freq`` records with ``freq`` 0, and
+    a ``space_left`` not above ``admin_space_left`` (both in MiB)."""
+    if syntax != "auditd":
+        return []
+    problems = []
+    flush, freq = settings.get("flush"), settings.get("freq")
+    if flush is not None and flush.lower() in ("incremental", "incremental_async") and \
+            freq is not None and freq.strip() == "0":
+        problems.append("auditd.conf: flush = %s writes every freq records, and freq = 0: auditd "
+                        "refuses it" % flush)
+    space, admin = settings.get("space_left"), settings.get("admin_space_left")
+    if space is not None and admin is not None and _DIGITS.match(space) and \
+            _DIGITS.match(admin) and int(space) <= int(admin):
+        problems.append("auditd.conf: space_left = %s must be larger than admin_space_left = %s"
+                        % (space, admin))
+    return problems
+
+
 def setting_problems(settings: Mapping, syntax: str = "auditd",
                      keys_only: bool = False) -> List[str]:
     """What auditd would refuse in ``settings`` (a mapping of key to value), as messages;
@@ -233,6 +259,7 @@ def setting_problems(settings: Mapping, syntax: str = "auditd",
         return ["syntax must be one of %s, not %s" % (", ".join(SYNTAXES), syntax)]
     problems = []
     seen: Dict[str, str] = {}
+    given: Dict[str, str] = {}
     for key, value in (settings or {}).items():
         try:
             name = check_key(syntax, key) if keys_only else check_setting(syntax, key, value)[0]
@@ -243,4 +270,7 @@ def setting_problems(settings: Mapping, syntax: str = "auditd",
             problems.append("%s: %s is given twice (as %s and %s)"
                             % (_FILE_OF[syntax], name, seen[name], key))
         seen[name] = str(key)
+        given[name] = value_text(value)
+    if not keys_only:
+        problems += combination_problems(given, syntax)
     return problems

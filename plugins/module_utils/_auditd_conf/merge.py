@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._auditd_conf.keywords import (
     canonical_key,
+    combination_problems,
     same_value,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._text.printable import (
@@ -23,20 +24,41 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils.managed_fi
     MergeResult,
 )
 
-# auditd splits a line on whitespace: KEY, "=", the value (and an exec action's program).
-_SETTING_LINE = re.compile(r"^\s*([^#\s=]+)\s*=\s*(.*?)\s*$")
+# auditd splits a line at spaces (only): KEY, "=", the value (and an exec action's program);
+# a tab or a carriage return is part of a word.
+_OTHER_BLANKS = re.compile(r"[^\S ]")
 
 EXCLUSIVE_HEADER = ("# Managed by whotouched.server_audit.auditd_conf (exclusive): "
                     "other lines are removed")
 
 
+def _words(line: str) -> List[str]:
+    return [word for word in line.split(" ") if word]
+
+
+def _comment_or_blank(line: str) -> bool:
+    words = _words(line)
+    return not words or words[0].startswith("#")
+
+
 def parse_setting_line(line: str) -> Optional[Tuple[str, str]]:
-    """``(key, value)`` of a setting line (the key in lower case), or None for a comment,
-    a blank line or a line that is no setting."""
-    match = _SETTING_LINE.match(line)
-    if not match:
+    """``(key, value)`` of a setting line as auditd reads it (the key in lower case), or None
+    for a comment, a blank line or a line that is no setting (``key=value``, a tab)."""
+    words = _words(line)
+    if len(words) not in (3, 4) or words[1] != "=" or words[0].startswith("#") or \
+            _OTHER_BLANKS.search(line):
         return None
-    return canonical_key(match.group(1)), match.group(2)
+    return canonical_key(words[0]), " ".join(words[2:])
+
+
+def _effective(text: Optional[str]) -> Dict[str, str]:
+    """The settings of ``text`` as auditd keeps them (the last line of a key)."""
+    settings = {}
+    for line in (text or "").split("\n"):
+        setting = parse_setting_line(line)
+        if setting is not None:
+            settings[setting[0]] = setting[1]
+    return settings
 
 
 def _line(key: str, value: str) -> str:
@@ -46,15 +68,14 @@ def _line(key: str, value: str) -> str:
 def _not_settings(lines: Sequence[str]) -> List[int]:
     """The numbers of the lines that are neither a setting, a comment nor blank."""
     return [number for number, line in enumerate(lines, start=1)
-            if line.strip() and not line.lstrip().startswith("#")
-            and parse_setting_line(line) is None]
+            if not _comment_or_blank(line) and parse_setting_line(line) is None]
 
 
 def _line_warnings(lines: Sequence[str], numbers: Sequence[int]) -> List[str]:
     """The first :data:`MAX_LINE_WARNINGS` lines that are no setting, shown safe, the rest
     counted."""
     warnings = ['line %d "%s" of the file is not "key = value": auditd refuses the file'
-                % (number, sanitize(lines[number - 1].strip())) for number in numbers[:MAX_LINE_WARNINGS]]
+                % (number, sanitize(lines[number - 1].strip(" "))) for number in numbers[:MAX_LINE_WARNINGS]]
     if len(numbers) > MAX_LINE_WARNINGS:
         warnings.append("%d more lines are not \"key = value\" (only the first %d are named)"
                         % (len(numbers) - MAX_LINE_WARNINGS, MAX_LINE_WARNINGS))
@@ -78,7 +99,8 @@ def merge_settings(existing_text: Optional[str], settings: Sequence[Tuple[str, s
     if lines and lines[-1] == "":
         lines.pop()
     strangers = _not_settings(lines)
-    if strangers and not any(parse_setting_line(line) for line in lines):
+    # (a file with Windows line ends is one, which auditd refuses: its lines are named)
+    if strangers and not any(parse_setting_line(line.rstrip("\r")) for line in lines):
         raise FileValidationError("it is not an auditd configuration file: no line of it is "
                                   "a \"key = value\" setting, and line %d is neither a "
                                   "setting nor a comment" % strangers[0])
@@ -136,6 +158,13 @@ def merge_settings(existing_text: Optional[str], settings: Sequence[Tuple[str, s
     if existing_text is not None and not exclusive and not added and not removed:
         # Nothing to set or remove: the file stays byte for byte as it is.
         text = existing_text
+    # settings auditd refuses together: never made by this change, named where they were
+    before = combination_problems(_effective(existing_text), syntax)
+    after = combination_problems(_effective(text), syntax)
+    made = [problem for problem in after if problem not in before]
+    if made:
+        raise FileValidationError("; ".join(made))
+    warnings += ["%s (so in the file already)" % problem for problem in after]
     now = {}
     for line in text.split("\n"):
         setting = parse_setting_line(line)

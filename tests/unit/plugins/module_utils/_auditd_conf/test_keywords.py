@@ -40,7 +40,16 @@ def test_accepted_settings_are_written_as_auditd_reads_them(syntax, key, value, 
     ("auditd", "num_logs", 1000, "auditd.conf: num_logs = 1000 must be a whole number from 0 to 999"),
     ("auditd", "num_logs", -1, "auditd.conf: num_logs = -1 must be a whole number from 0 to 999"),
     ("auditd", "flush", "sometimes", "auditd.conf: flush = sometimes must be one of none, incremental, "),
-    ("auditd", "freq", "1.5", "auditd.conf: freq = 1.5 must be a whole number of 0 or more"),
+    ("auditd", "freq", "1.5", "auditd.conf: freq = 1.5 must be a whole number from 0 to 2147483647"),
+    # what auditd 3.0.9's parser refuses: past INT_MAX, q_depth past 99999, other digits
+    ("auditd", "freq", 2 ** 31, "freq = 2147483648 must be a whole number from 0 to 2147483647"),
+    ("auditd", "max_restarts", "9" * 30, "must be a whole number from 0 to 2147483647"),
+    ("auditd", "q_depth", 100000, "q_depth = 100000 must be a whole number from 1 to 99999"),
+    ("audispd", "q_depth", 100000, "q_depth = 100000 must be a whole number from 1 to 99999"),
+    ("auditd", "num_logs", "\u0664", "num_logs = \u0664 must be a whole number from 0 to 999"),
+    ("auditd", "num_logs", "\u00b2", "num_logs = \u00b2 must be a whole number from 0 to 999"),
+    ("auditd", "space_left", "\u0664", "must be a size in MiB (75) or a percentage from 1% to 99%"),
+    ("plugin", "direction", "in", "a plugin's file: direction = in must be one of out"),
     ("auditd", "log_file", "audit.log", "auditd.conf: log_file = audit.log must be an absolute path"),
     ("auditd", "space_left", "120%", "must be a size in MiB (75) or a percentage from 1% to 99%"),
     ("auditd", "space_left_action", "exec", "needs the program's absolute path after exec"),
@@ -86,3 +95,19 @@ def test_values_compare_as_auditd_reads_them(key, first, second, same):
 def test_a_plugin_file_auditd_takes_for_a_backup_copy():
     assert skipped_plugin_file("/etc/audit/plugins.d/syslog.conf") is None
     assert "taken for a backup copy" in skipped_plugin_file("/etc/audit/plugins.d/syslog.conf.orig")
+
+
+@pytest.mark.parametrize("settings, problems", [
+    ({"flush": "incremental_async", "freq": 0},
+     ["auditd.conf: flush = incremental_async writes every freq records, and freq = 0: auditd "
+      "refuses it"]),
+    ({"flush": "DATA", "freq": 0}, []),
+    ({"space_left": 10, "admin_space_left": 50},
+     ["auditd.conf: space_left = 10 must be larger than admin_space_left = 50"]),
+    ({"space_left": 50, "admin_space_left": 50},
+     ["auditd.conf: space_left = 50 must be larger than admin_space_left = 50"]),
+    ({"space_left": "25%", "admin_space_left": 50}, []),  # compared by auditd at run time
+    ({"space_left": 75, "admin_space_left": 50}, []),
+])
+def test_settings_auditd_refuses_together_are_named(settings, problems):
+    assert setting_problems(settings) == problems

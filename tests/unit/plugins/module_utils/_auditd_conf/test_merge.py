@@ -20,7 +20,13 @@ DEBIAN = ("#\n# This file controls the configuration of the audit daemon\n#\n\n"
 
 @pytest.mark.parametrize("line, setting", [
     ("num_logs = 5", ("num_logs", "5")),
-    ("  Flush=DATA  ", ("flush", "DATA")),
+    ("  Flush = DATA  ", ("flush", "DATA")),
+    # what auditd 3.0.9 refuses ("Missing equal sign", "Wrong number of arguments"): it splits
+    # a line at spaces only
+    ("  Flush=DATA  ", None),
+    ("num_logs\t=\t4", None),
+    ("num_logs = 4\r", None),
+    ("\t# a comment after a tab", None),
     ("space_left_action = exec /usr/local/sbin/alert", ("space_left_action", "exec /usr/local/sbin/alert")),
     ("##name = mydomain", None),
     ("", None),
@@ -42,9 +48,22 @@ def test_present_sets_keys_in_place_appends_the_missing_and_keeps_the_rest():
 
 
 def test_unchanged_the_text_is_the_files_own_byte_for_byte():
-    text = DEBIAN.replace("\n", "\r\n").rstrip("\n")
+    text = DEBIAN.rstrip("\n")
     result = merge_settings(text, [("Num_Logs", "5")])
     assert (result.text, result.changed, result.added) == (text, False, [])
+
+
+def test_lines_auditd_refuses_are_named_and_exclusive_leaves_them_out():
+    """A carriage return is part of a value for auditd, and key=value is no setting: it
+    refuses the file.  They are named; exclusive writes the settings as auditd reads them."""
+    text = "num_logs=4\nmax_log_file = 8\r\nflush = data\n"
+    result = merge_settings(text, [("num_logs", "4"), ("max_log_file", "8")])
+    assert result.added == ["num_logs = 4", "max_log_file = 8"]
+    assert [warning.split('"')[1] for warning in result.warnings] == [
+        "num_logs=4", "max_log_file = 8\\x0d"]
+    assert all("auditd refuses the file" in warning for warning in result.warnings)
+    exclusive = merge_settings(text, [("num_logs", "4"), ("max_log_file", "8")], exclusive=True)
+    assert exclusive.text.split("\n")[1:] == ["num_logs = 4", "max_log_file = 8", ""]
 
 
 def test_every_line_of_a_key_gets_the_value_auditd_keeps_the_last():
@@ -113,3 +132,22 @@ def test_exclusive_keeps_a_line_that_sets_the_value_in_other_words():
                             exclusive=True)
     assert (result.changed, result.added, result.removed) == (False, [], [])
     assert result.text == text
+
+
+@pytest.mark.parametrize("text, settings, says", [
+    ("flush = INCREMENTAL_ASYNC\nfreq = 50\n", [("freq", "0")], "and freq = 0: auditd refuses it"),
+    ("freq = 0\n", [("flush", "incremental")], "and freq = 0: auditd refuses it"),
+    ("space_left = 75\nadmin_space_left = 50\n", [("space_left", "10")],
+     "space_left = 10 must be larger than admin_space_left = 50"),
+])
+def test_a_change_that_makes_settings_auditd_refuses_together_is_refused(text, settings, says):
+    with pytest.raises(FileValidationError, match=says):
+        merge_settings(text, settings)
+
+
+def test_settings_refused_together_already_are_named_and_do_not_stop_other_changes():
+    result = merge_settings("flush = INCREMENTAL\nfreq = 0\n", [("num_logs", "5")])
+    assert result.added == ["num_logs = 5"]
+    assert result.warnings == ["auditd.conf: flush = INCREMENTAL writes every freq records, and "
+                               "freq = 0: auditd refuses it (so in the file already)"]
+    assert merge_settings("flush = INCREMENTAL\nfreq = 0\n", [("freq", "50")]).warnings == []
