@@ -482,16 +482,20 @@ class _WallHandler(BaseHTTPRequestHandler):
     timeout = 15
 
     def _host_allowed(self):
-        """On a loopback address, only loopback names: a web page elsewhere that points its
-        own name at 127.0.0.1 (DNS rebinding) gets nothing."""
-        if not self.server.wall_loopback:
-            return True
+        """Only the names this screen is reached by: a web page that points its own name at
+        this address (DNS rebinding) gets nothing.  On a loopback address, loopback names;
+        elsewhere without a token (which such a page cannot give), an address or one of the
+        machine's own names."""
         host = (self.headers.get("Host") or "").strip().lower()
         if host.startswith("["):
             host = host[1:].partition("]")[0]
         elif host.count(":") == 1:
             host = host.partition(":")[0]
-        return _is_loopback(host)
+        if self.server.wall_loopback:
+            return _is_loopback(host)
+        if self.server.wall_token is not None:
+            return True
+        return _is_address(host) or host.rstrip(".") in self.server.wall_names
 
     def _authorised(self, query):
         expected = self.server.wall_token
@@ -616,6 +620,23 @@ class _WallHandler(BaseHTTPRequestHandler):
         """Requests are not logged: the processor's output is for the log pipeline."""
 
 
+def _is_address(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _own_names():
+    """The names this machine knows itself by, in lower case."""
+    names = {"localhost"}
+    for name in (socket.gethostname(), socket.getfqdn()):
+        if name:
+            names.add(name.lower().rstrip("."))
+    return frozenset(names)
+
+
 def _is_loopback(address):
     try:
         return ipaddress.ip_address(address).is_loopback
@@ -632,6 +653,7 @@ class _WallHTTPServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.wall_state = state
         self.wall_loopback = _is_loopback(address[0])
+        self.wall_names = _own_names()
         # The page as served: with the token in the URLs of its script and style sheet.
         content_type, page = files["index.html"]
         self.wall_files = dict(files, **{"index.html": (content_type, render_page(
@@ -666,7 +688,8 @@ def serve_wall(state, address, port, token=None):
 
     Port 0 picks a free port (see the result's ``server_port``).  With a ``token``, every
     path answers 403 unless the request carries it (``?token=`` or the ``X-Wall-Token``
-    header).  On a loopback address only requests for a loopback name are answered.
+    header).  On a loopback address only requests for a loopback name are answered, and
+    elsewhere without a token only those for an address or one of the machine's own names.
     Raises :class:`WallError` for a setting it cannot use, and :class:`WallListenError`
     (also an ``OSError``) for an address and port it cannot listen on.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -508,6 +509,50 @@ def test_on_loopback_only_loopback_names_are_answered(served, host, expected):
     assert response.status == expected
     if expected == 403:
         assert b"web01" not in body
+
+
+@pytest.fixture(scope="module")
+def served_beyond_loopback():
+    """The screen on every address of this machine, without a token (the network alone
+    decides who reaches it)."""
+    state = WallState(now=Clock())
+    for found in classified(stored(exec_records(["auditctl", "-D"]))):
+        state.add(found)
+    server = serve_wall(state, address="0.0.0.0", port=0)
+    yield server
+    server.shutdown()
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("127.0.0.1:%d", 200),
+    ("192.0.2.7", 200),  # an address: no web page can name it for another
+    ("[::1]", 200),
+    (socket.gethostname() + ":%d", 200),
+    (socket.getfqdn().upper(), 200),
+    ("localhost", 200),
+    ("attacker.example:%d", 403),  # a page that pointed its own name at this machine
+    ("attacker.example", 403),
+    ("", 403),
+])
+def test_beyond_loopback_without_a_token_a_name_of_another_is_refused(
+        served_beyond_loopback, host, expected):
+    port = served_beyond_loopback.server_port
+    for path, method, body in (("/api/state", "GET", None),
+                               ("/api/ack", "POST", b'{"item": "x", "by": "page"}')):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.putrequest(method, path, skip_host=True)
+        connection.putheader("Host", host.replace("%d", str(port)))
+        if body:
+            connection.putheader("Content-Type", "application/json")
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        answer = response.read()
+        connection.close()
+        if expected == 403:
+            assert response.status == 403 and b"auditctl" not in answer, (host, path)
+        else:
+            assert response.status != 403, (host, path, answer)
 
 
 def test_head_answers_headers_only(served):
