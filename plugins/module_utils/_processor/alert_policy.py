@@ -131,7 +131,9 @@ class AlertPolicy(object):
         entry = self._open.get(key)
         if entry is not None and now - entry[0] < self.window:
             entry[1] += 1
-            entry[3] = event
+            # the repeats' alert tells the last one, or for losses all of them (each report
+            # counts its own)
+            entry[3] = event if entry[1] == 1 else _folded(entry[3], event)
             if LEVEL_RANK[level] > LEVEL_RANK[entry[2]]:
                 entry[2] = level
             self.counts["deduplicated"] += 1
@@ -279,6 +281,18 @@ def signature(secret, body):
 def signature_valid(secret, body, header):
     """Whether ``header`` is the right signature of ``body`` (a constant-time comparison)."""
     return hmac.compare_digest(signature(secret, body), header or "")
+
+
+def _folded(earlier: Event, later: Event) -> Event:
+    """``later``, and when both say what their sender lost, what both lost since the
+    earlier one's start."""
+    first, last = earlier.get("loss"), later.get("loss")
+    if not first or not last:
+        return later
+    return dict(later, loss=dict(
+        last, lost=first["lost"] + last["lost"], since=first["since"],
+        logging_suspended=first["logging_suspended"] or last["logging_suspended"],
+        plugin_overflow=first["plugin_overflow"] or last["plugin_overflow"]))
 
 
 def mail_message(alert, sender, recipients):

@@ -95,6 +95,30 @@ def test_same_rule_same_host_within_the_window_is_one_alert_then_a_count():
     assert policy.due(200.0) == [] and policy.flush() == []
 
 
+LOSS = ("type=USER msg=audit(%d.000:%d): pid=726 uid=0 auid=4294967295 ses=4294967295 "
+        "msg='op=whotouched-audit-health lost=%d lost_total=%d since=%d.000 backlog=0 "
+        "backlog_limit=8192 backlog_wait_time=60000 logging_suspended=%s plugin_overflow=no "
+        "res=success'")
+
+
+def test_the_repeats_of_a_loss_tell_everything_their_reports_lost():
+    """One alert for the first report, then one for the window's others: what they lost in
+    all, from the first one's start (not the last report's count alone)."""
+    reports = [LOSS % (1700000000, 1, 500, 500, 1699999995, "no"),
+               LOSS % (1700000005, 2, 3000, 3500, 1700000000, "yes"),
+               LOSS % (1700000010, 3, 10000, 13500, 1700000005, "no")]
+    events = [classify(event, RULES) for event in iter_events(stored(reports))]
+    policy = AlertPolicy(min_level="high", window=300, max_alerts=100)
+    (first,) = policy.decide(events[0], 0.0)
+    assert "lost 500 audit events between 2023-11-14 22:13:15 and 2023-11-14 22:13:20" in \
+        first["text"]
+    assert policy.decide(events[1], 5.0) == [] and policy.decide(events[2], 10.0) == []
+    (repeat,) = policy.due(300.0)
+    assert "lost 13000 audit events between 2023-11-14 22:13:20 and 2023-11-14 22:13:30" in \
+        repeat["text"]
+    assert "auditd is not writing its log" in repeat["text"] and repeat["count"] == 2
+
+
 def test_a_sender_claiming_another_hosts_name_never_absorbs_that_hosts_alert():
     policy = AlertPolicy(min_level="high", window=60, max_alerts=100)
     forged = policy.decide(event_of(["auditctl", "-D"], serial=1, address="192.0.2.66"), 0.0)
