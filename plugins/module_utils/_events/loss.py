@@ -14,7 +14,8 @@ through the kernel, so that it travels with the events:
 
 ``lost`` records were lost by the kernel between ``since`` and the record's own time;
 ``logging_suspended=yes`` says auditd is not writing its log (everything is lost while it
-lasts); ``plugin_overflow=yes`` that auditd's queue to its plugins overflowed since the
+lasts, the reports too: the first report after it says since when, in
+``logging_suspended_since``); ``plugin_overflow=yes`` that auditd's queue to its plugins overflowed since the
 previous report.  A record that says none of these is a heartbeat.
 
 The record comes from the sender, which whoever controls it can forge: the numbers are read
@@ -68,12 +69,14 @@ def read_loss_report(body: str) -> Optional[LossReport]:
         "since": _epoch(words.get("since", "")),
         "logging_suspended": words.get("logging_suspended") == "yes",
         "plugin_overflow": words.get("plugin_overflow") == "yes",
+        "unlogged_since": _epoch(words.get("logging_suspended_since", "")),
     }
 
 
 def loses(report: LossReport) -> bool:
     """Whether the report says something was lost (else it is a heartbeat)."""
-    return report["lost"] > 0 or report["logging_suspended"] or report["plugin_overflow"]
+    return report["lost"] > 0 or report["logging_suspended"] or report["plugin_overflow"] or \
+        report.get("unlogged_since") is not None
 
 
 class LossReports(object):
@@ -126,6 +129,9 @@ def describe_loss(report: LossReport, epoch: Optional[float]) -> str:
     if report["lost"]:
         parts.append("lost %d audit events between %s and %s (kernel backlog full or rate limit)"
                      % (report["lost"], _clock(report["since"]), _clock(epoch)))
+    if report.get("unlogged_since") is not None:
+        parts.append("auditd wrote no log between %s and %s (disk full?): the events of that "
+                     "time are lost" % (_clock(report["unlogged_since"]), _clock(epoch)))
     if report["logging_suspended"]:
         parts.append("auditd is not writing its log (disk full?): events are being lost")
     if report["plugin_overflow"]:

@@ -50,6 +50,9 @@ class LossReport(TypedDict):
     since: Optional[float]
     # auditd was not writing its log (a full disk).
     logging_suspended: bool
+    # auditd wrote no log from then (epoch seconds) until this report, which says it writes
+    # again: every event of that time is lost, the reports of it too.  None otherwise.
+    unlogged_since: Optional[float]
     # auditd's queue to its plugins overflowed since the previous report.
     plugin_overflow: bool
 

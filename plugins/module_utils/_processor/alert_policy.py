@@ -292,7 +292,9 @@ def _folded(earlier: Event, later: Event) -> Event:
     return dict(later, loss=dict(
         last, lost=first["lost"] + last["lost"], since=first["since"],
         logging_suspended=first["logging_suspended"] or last["logging_suspended"],
-        plugin_overflow=first["plugin_overflow"] or last["plugin_overflow"]))
+        plugin_overflow=first["plugin_overflow"] or last["plugin_overflow"],
+        unlogged_since=min((report["unlogged_since"] for report in (first, last)
+                            if report.get("unlogged_since") is not None), default=None)))
 
 
 def mail_message(alert, sender, recipients):

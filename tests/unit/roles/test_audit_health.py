@@ -5,6 +5,7 @@ and Molecule tests run it against the real kernel; these cover the arithmetic.""
 from __future__ import annotations
 
 import struct
+import time
 from importlib.machinery import SourceFileLoader
 from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
@@ -173,3 +174,24 @@ def test_a_report_written_while_the_kernel_lost_records_is_counted_again(
     else:
         assert float(second["since"]) > float(first["since"])
         assert (int(second["lost"]), int(second["lost_total"])) == (7, 17)
+
+
+def test_the_first_report_after_auditd_wrote_no_log_says_since_when(tmp_path, monkeypatch):
+    """While auditd's logging is suspended no record is written, the reports neither: the
+    reporter notes when it began and reports it as soon as auditd writes again."""
+    kernel = _Kernel(lost=0, lost_per_write=0)
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    states = iter(["no", "yes", "yes", "no", "no"])
+    monkeypatch.setattr(health, "daemon_state", lambda _pid, wait=0.5: {
+        "logging_suspended": next(states), "plugin_overflow": "no"})
+    state = str(tmp_path / "state.json")
+    looks = []
+    for _look in range(5):
+        looks.append(time.time())
+        health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert len(kernel.records) == 2  # the first report, and the one after the suspension
+    first, after = kernel.records
+    assert "logging_suspended_since" not in first
+    assert looks[1] - 0.001 <= float(after["logging_suspended_since"]) <= looks[2]
+    assert after["logging_suspended"] == "no"
+    assert "unlogged_since" not in health.load_previous(state)

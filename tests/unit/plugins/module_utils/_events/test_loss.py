@@ -59,7 +59,7 @@ def report_line(lost="12", suspended="no", overflow="no", stored=False):
 ])
 def test_a_report_becomes_one_event_at_once(line, kind, loss):
     (event,) = iter_events([line])
-    assert (event["kind"], event["loss"]) == (kind, loss)
+    assert (event["kind"], event["loss"]) == (kind, dict(loss, unlogged_since=None))
     assert set(event) == EVENT_KEYS
     assert event["complete"] is True and event["serial"] == 77
 
@@ -197,3 +197,15 @@ def test_a_senders_reports_are_read_in_order_across_its_rotated_files(tmp_path):
     events, _counts = build_report([str(directory / "audit.log.1"), str(directory / "audit.log")],
                                    rules, EventFilter(), limit=0)
     assert [(event["loss"]["lost"], event["loss"]["since"]) for event in events] == [(5001, T)]
+
+
+def test_the_first_report_after_auditd_wrote_no_log_says_since_when():
+    """Nothing is written while auditd's logging is suspended, the reports neither: the first
+    one after it tells the time no event was kept."""
+    line = report_line("0").replace("logging_suspended=no", "logging_suspended=no "
+                                     "logging_suspended_since=1764920000.000")
+    (event,) = iter_events([line])
+    assert event["kind"] == "loss" and event["loss"]["unlogged_since"] == 1764920000.0
+    assert describe_loss(event["loss"], event["epoch"]) == (
+        "auditd wrote no log between 2025-12-05 07:33:20 and 2025-12-05 09:46:40 (disk full?): "
+        "the events of that time are lost")
