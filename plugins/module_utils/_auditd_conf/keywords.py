@@ -61,8 +61,9 @@ def _word(value: str) -> Optional[str]:
 
 
 def _size_or_percent(value: str) -> Optional[str]:
-    if (_DIGITS.match(value) and int(value) <= _INT_MAX) or re.match(r"([1-9]|[1-9][0-9])%\Z",
-                                                                      value):
+    if _DIGITS.match(value) and int(value) <= _INT_MAX:
+        return None
+    if re.match(r"([1-9]|[1-9][0-9])%\Z", value):
         return None
     return "must be a size in MiB (75) or a percentage from 1% to 99% (25%)"
 

@@ -179,9 +179,8 @@ def test_each_loss_is_read_once_from_the_totals_whatever_reports_arrived(name):
 
 
 def test_a_sender_forging_reports_moves_no_other_senders_counts():
-    lines = [report(1, T, 0, 0, T - 300), report(1, T, 0, 10 ** 9, T - 300, address="192.0.2.66",
-                                                  host="web01"),
-             report(3, T + 10, 1, 5001, T + 5)]
+    forged = report(1, T, 0, 10 ** 9, T - 300, address="192.0.2.66", host="web01")
+    lines = [report(1, T, 0, 0, T - 300), forged, report(3, T + 10, 1, 5001, T + 5)]
     events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
     assert [(event["address"], event["loss"]["lost"]) for event in events] == [
         ("192.0.2.10", 0), ("192.0.2.66", 0), ("192.0.2.10", 5001)]
@@ -202,8 +201,8 @@ def test_a_senders_reports_are_read_in_order_across_its_rotated_files(tmp_path):
 def test_the_first_report_after_auditd_wrote_no_log_says_since_when():
     """Nothing is written while auditd's logging is suspended, the reports neither: the first
     one after it tells the time no event was kept."""
-    line = report_line("0").replace("logging_suspended=no", "logging_suspended=no "
-                                     "logging_suspended_since=1764920000.000")
+    line = report_line("0").replace(
+        "logging_suspended=no", "logging_suspended=no logging_suspended_since=1764920000.000")
     (event,) = iter_events([line])
     assert event["kind"] == "loss" and event["loss"]["unlogged_since"] == 1764920000.0
     assert describe_loss(event["loss"], event["epoch"]) == (
