@@ -241,7 +241,7 @@ def combination_problems(settings: Mapping[str, str], syntax: str = "auditd") ->
     problems = []
     flush, freq = settings.get("flush"), settings.get("freq")
     if flush is not None and flush.lower() in ("incremental", "incremental_async") and \
-            freq is not None and freq.strip() == "0":
+            freq is not None and _DIGITS.match(freq) and int(freq) == 0:
         problems.append("auditd.conf: flush = %s writes every freq records, and freq = 0: auditd "
                         "refuses it" % flush)
     space, admin = settings.get("space_left"), settings.get("admin_space_left")

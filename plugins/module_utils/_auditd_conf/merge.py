@@ -159,16 +159,13 @@ def merge_settings(existing_text: Optional[str], settings: Sequence[Tuple[str, s
         # Nothing to set or remove: the file stays byte for byte as it is.
         text = existing_text
     # settings auditd refuses together: never made by this change, named where they were
+    effective = _effective(text)
     before = combination_problems(_effective(existing_text), syntax)
-    after = combination_problems(_effective(text), syntax)
+    after = combination_problems(effective, syntax)
     made = [problem for problem in after if problem not in before]
     if made:
         raise FileValidationError("; ".join(made))
     warnings += ["%s (so in the file already)" % problem for problem in after]
-    now = {}
-    for line in text.split("\n"):
-        setting = parse_setting_line(line)
-        if setting is not None and setting[0] in wanted:
-            now[setting[0]] = setting[1]
+    now = {key: value for key, value in effective.items() if key in wanted}
     return MergeResult(before=existing_text, text=text, added=added, removed=removed,
                        warnings=warnings, returns={"settings": now})
