@@ -326,7 +326,19 @@ events:
         lost_total: {description: The kernel's count since its boot., type: int}
         since: {description: "The previous report's time, in epoch seconds.", type: float}
         logging_suspended: {description: auditd was not writing its log (a full disk)., type: bool}
+        unlogged_since:
+          description:
+            - "When auditd stopped writing its log (epoch seconds), told by the first report
+              after it wrote again: every event between then and this event's time is lost.
+              None otherwise."
+          type: float
         plugin_overflow: {description: "auditd's queue to its plugins overflowed since the previous report.", type: bool}
+        lost_total_reset:
+          description:
+            - "The kernel's count went back to 0 since the previous report: reset by someone with
+              C(auditctl --reset-lost), or past 2^32. C(lost) is then what it counted since, and
+              more may have been lost."
+          type: bool
     level: {description: "Risk level: info, low, medium, high or critical.", type: str}
     reasons: {description: "Why, highest level first.", type: list, elements: str}
     rules: {description: Ids of the rules that fired., type: list, elements: str}

@@ -1,7 +1,8 @@
 """The rsyslog_server role's drop-in beside a configuration that loads a module the drop-in
-needs: the role's look (its grep, run for real) finds the load, the drop-in then leaves the
-module to that file or the role stops, and the real rsyslogd takes the configuration exactly
-when the role goes on.
+needs, or listens where the drop-in would: the role's look (its grep, run for real) finds the
+load or the input, the drop-in then leaves the module to that file or the role stops, and the
+real rsyslogd takes the configuration, and stores every sender's events, exactly when the
+role goes on.
 
 Each test works in a temporary directory with a private main configuration; the host's
 /etc/rsyslog.conf is never read or written.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ import pytest
 from tests.support.collection_path import ROOT
 from tests.support.role_vars import rendered
 from tests.system import test_rsyslog_filter
+from tests.system.private_rsyslogd import private_rsyslogd
+from tests.system.test_audit_events_kernel import free_port, wait_for
 
 RSYSLOGD = test_rsyslog_filter.RSYSLOGD
 pytestmark = test_rsyslog_filter.pytestmark  # root and rsyslogd, as there
@@ -31,11 +35,11 @@ ADMIN_UDP = 'module(load="imudp")\ninput(type="imudp" port="10514")\n'
 
 
 def look(work: Path):
-    """The lines of the role's look that name other files' loads, the look's own commands run
-    on the configuration in ``work``."""
-    found = re.search(r"\n\s*(for module in .*?\n\s*done\n\s*done)\n",
+    """The lines of the role's look that name other files' loads and inputs, the look's own
+    commands run on the configuration in ``work``."""
+    found = re.search(r"\n\s*(for module in .*?\n\s*done\n\s*done\n\s*for conf in .*?\n\s*done)\n",
                       TASKS.read_text(encoding="utf-8"), re.S)
-    assert found, "the look no longer greps for the modules other files load"
+    assert found, "the look no longer greps for the modules and inputs of other files"
     command = found.group(1)
     for expression, value in (("rsyslog_server_main_config | dirname", work),
                               ("rsyslog_server_main_config", work / "rsyslog.conf"),
@@ -113,6 +117,61 @@ def test_a_load_the_drop_in_cannot_leave_to_another_file_stops_the_role(
 
 def test_the_role_stops_on_a_conflict_before_it_writes_anything():
     text = TASKS.read_text(encoding="utf-8")
-    stop = text.index("rsyslog_server_module_conflicts | length > 0")
-    assert stop < text.index("- name: Write the server drop-in and validate the whole configuration")
-    assert stop < text.index("- name: Create the directory of the per-sender logs")
+    for conflicts in ("rsyslog_server_module_conflicts", "rsyslog_server_port_conflicts"):
+        stop = text.index("when: %s | length > 0" % conflicts)
+        assert stop < text.index("- name: Write the server drop-in and validate the whole configuration")
+        assert stop < text.index("- name: Create the directory of the per-sender logs")
+
+
+def _send(port, protocol, count, tag):
+    for number in range(count):
+        subprocess.run(["logger", "--%s" % protocol, "-n", "127.0.0.1", "-P", str(port),
+                        "-t", "audisp-syslog", "-p", "local6.info",
+                        "type=EXECVE msg=audit(1764928000.%03d:%d): argc=1 a0=\"%s-%d\""
+                        % (number, number, tag, number)],
+                       check=True, timeout=30)
+
+
+def _stored(work: Path, tag):
+    return sum(path.read_text(errors="replace").count(tag + "-")
+               for path in (work / "remote").rglob("*") if path.is_file())
+
+
+@pytest.mark.parametrize("same_port", [True, False])
+def test_another_files_input_on_the_drop_ins_port_stops_the_role_where_events_would_go_astray(
+        tmp_path, same_port):
+    """An input of the admin's on one of the drop-in's ports takes the senders' events: the
+    role finds it and stops.  On another port, every event reaches the role's store."""
+    port = free_port()
+    admin_port = port if same_port else free_port()
+    configuration(tmp_path, 'module(load="imudp")\nmodule(load="imptcp")\n', {
+        "30-listen.conf": 'input(type="imudp" port="%d")\ninput(type="imptcp"  # plain tcp\n'
+                          '      port="%d")\n*.* action(type="omfile" file="%s")\n'
+                          % (admin_port, admin_port, tmp_path / "admin.log")})
+    settings = {"rsyslog_server_udp_port": port, "rsyslog_server_tcp_port": port,
+                "rsyslog_server_processor": False}
+    conflicts = role(tmp_path, "rsyslog_server_port_conflicts", **settings)
+    listen = tmp_path / "rsyslog.d" / "30-listen.conf"
+    assert [(each["where"], each["address"]) for each in conflicts] == (
+        [("%s:1" % listen, "udp/%d" % port), ("%s:2" % listen, "tcp/%d" % port)]
+        if same_port else [])
+    config_file(tmp_path).write_text(role(tmp_path, "rsyslog_server_config_content", **settings),
+                                     encoding="utf-8")
+    main = (tmp_path / "rsyslog.conf").read_text(encoding="utf-8")
+    count = 20
+    with private_rsyslogd(tmp_path, main, port):
+        _send(port, "udp", count, "udp")
+        _send(port, "tcp", count, "tcp")
+        if same_port:
+            # what the admin's input took never reaches the role's store
+            wait_for(lambda: (tmp_path / "admin.log").exists() and "tcp-%d" % (count - 1) in
+                     (tmp_path / "admin.log").read_text(errors="replace"), 30,
+                     "the events in the admin's file")
+            time.sleep(1)
+        else:
+            wait_for(lambda: _stored(tmp_path, "udp") + _stored(tmp_path, "tcp") == 2 * count, 30,
+                     "every event in the role's store")
+    stored = (_stored(tmp_path, "udp"), _stored(tmp_path, "tcp"))
+    print("events in the role's store, admin's input on %s port: udp %d, tcp %d of %d each"
+          % ("the same" if same_port else "another", stored[0], stored[1], count))
+    assert (stored != (count, count)) is same_port

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_TYPES = {"modules": "module", "filter": "filter", "lookup": "lookup"}
+PLUGIN_TYPES = {"modules": "module", "filter": "filter", "lookup": "lookup", "test": "test"}
 
 
 def documented_plugins():
@@ -19,8 +19,8 @@ def documented_plugins():
         for path in sorted((ROOT / "plugins" / folder).glob("*")):
             if path.name.startswith("_") or path.suffix not in (".py", ".yml"):
                 continue
-            # Filter files holding several filters document each one in its own .yml.
-            if plugin_type == "filter" and path.suffix == ".py":
+            # Filter and test files holding several plugins document each one in its own .yml.
+            if plugin_type in ("filter", "test") and path.suffix == ".py":
                 continue
             yield plugin_type, path.stem
 

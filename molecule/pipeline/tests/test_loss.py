@@ -88,3 +88,31 @@ def test_the_report_and_the_alerts_tell_the_loss_as_a_high_level_event(client, s
     # loss provoked here may then be folded into that one's window (a summary comes later).
     told = ["lost %d audit events" % event["loss"]["lost"] for event in losses]
     assert any(any(text in alert["text"] for text in told) for alert in alerts), (told, alerts[-1])
+
+
+def test_a_reset_of_the_kernels_count_is_told_as_a_least_figure(client, server, audit_file):
+    """auditctl --reset-lost puts the kernel's count back to 0, which would hide what was
+    lost: the next report says so, and the log server says "lost at least"."""
+    report_now(client)
+    before = kernel_status(client)["lost"]
+    assert before > 0, "the overflow provoked above left the kernel's count at 0"
+    client.run_expect([0], "auditctl --reset-lost")
+    report_now(client)
+
+    def the_report():
+        found = [line for line in server.run(
+            "grep -a -- op=whotouched-audit-health %s", audit_file).stdout.splitlines()
+            if "lost_total_reset=yes" in line]
+        return found[-1] if found else None
+
+    record = poll(the_report, 60)
+    report("lost-count-reset", lost_total_before=before, record=record)
+    assert record, "no report of the count gone back to 0 reached the log server"
+    assert int(HEALTH_RECORD.search(record).group(2)) < before, record
+    result = server.ansible("whotouched.server_audit.audit_report",
+                            "path=%s min_level=high since=1h" % audit_file, check=False)
+    assert not result.get("failed"), result
+    resets = [event for event in result["events"]
+              if event["kind"] == "loss" and event["loss"]["lost_total_reset"]]
+    assert resets and resets[-1]["level"] == "high", result["table"][-5:]
+    assert any("lost at least" in line and "pipeline-client" in line for line in result["table"])

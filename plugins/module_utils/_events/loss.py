@@ -15,8 +15,10 @@ through the kernel, so that it travels with the events:
 ``lost`` records were lost by the kernel between ``since`` and the record's own time;
 ``logging_suspended=yes`` says auditd is not writing its log (everything is lost while it
 lasts, the reports too: the first report after it says since when, in
-``logging_suspended_since``); ``plugin_overflow=yes`` that auditd's queue to its plugins overflowed since the
-previous report.  A record that says none of these is a heartbeat.
+``logging_suspended_since``); ``plugin_overflow=yes`` that auditd's queue to its plugins
+overflowed since the previous report; ``lost_total_reset=yes`` that the kernel's count went
+back to 0 (reset with ``auditctl --reset-lost``, or past 2**32), so that ``lost`` is a least
+figure.  A record that says none of these is a heartbeat.
 
 The record comes from the sender, which whoever controls it can forge: the numbers are read
 within bounds, and the worst a forged record does is report a loss of its own sender.
@@ -70,13 +72,14 @@ def read_loss_report(body: str) -> Optional[LossReport]:
         "logging_suspended": words.get("logging_suspended") == "yes",
         "plugin_overflow": words.get("plugin_overflow") == "yes",
         "unlogged_since": _epoch(words.get("logging_suspended_since", "")),
+        "lost_total_reset": words.get("lost_total_reset") == "yes",
     }
 
 
 def loses(report: LossReport) -> bool:
     """Whether the report says something was lost (else it is a heartbeat)."""
     return report["lost"] > 0 or report["logging_suspended"] or report["plugin_overflow"] or \
-        report.get("unlogged_since") is not None
+        report.get("unlogged_since") is not None or report.get("lost_total_reset", False)
 
 
 class LossReports(object):
@@ -126,7 +129,11 @@ def _clock(epoch):
 def describe_loss(report: LossReport, epoch: Optional[float]) -> str:
     """One line for people: what was lost, between when and when (UTC)."""
     parts = []
-    if report["lost"]:
+    if report.get("lost_total_reset"):
+        parts.append("lost at least %d audit events between %s and %s (the kernel's count of "
+                     "them went back to 0: reset with auditctl --reset-lost, or past 2^32)"
+                     % (report["lost"], _clock(report["since"]), _clock(epoch)))
+    elif report["lost"]:
         parts.append("lost %d audit events between %s and %s (kernel backlog full or rate limit)"
                      % (report["lost"], _clock(report["since"]), _clock(epoch)))
     if report.get("unlogged_since") is not None:

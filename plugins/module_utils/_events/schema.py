@@ -55,6 +55,8 @@ class LossReport(TypedDict):
     unlogged_since: Optional[float]
     # auditd's queue to its plugins overflowed since the previous report.
     plugin_overflow: bool
+    # The kernel's count went back to 0 (reset, or past 2**32): ``lost`` is a least figure.
+    lost_total_reset: bool
 
 
 class Event(TypedDict):

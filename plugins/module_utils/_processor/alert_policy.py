@@ -293,6 +293,7 @@ def _folded(earlier: Event, later: Event) -> Event:
         last, lost=first["lost"] + last["lost"], since=first["since"],
         logging_suspended=first["logging_suspended"] or last["logging_suspended"],
         plugin_overflow=first["plugin_overflow"] or last["plugin_overflow"],
+        lost_total_reset=first.get("lost_total_reset", False) or last.get("lost_total_reset", False),
         unlogged_since=min((report["unlogged_since"] for report in (first, last)
                             if report.get("unlogged_since") is not None), default=None)))
 

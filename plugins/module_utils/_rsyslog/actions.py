@@ -30,38 +30,12 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.s
     matching_close,
     next_code,
     normalized_text,
+    object_params,
     skip_space_and_comments,
-    skip_string,
-    unescape_script,
 )
 
 # omfwd and the legacy ``@`` action both default to this template.
 _DEFAULT_FORWARD_TEMPLATE = "rsyslog_traditionalforwardformat"
-
-
-def _parse_object_params(body: str) -> List[Tuple[str, str]]:
-    """``name="value" ...`` inside ``action( )``; arrays are kept as their canonical text."""
-    params = []
-    pos = 0
-    while (pos := next_code(body, pos)) is not None:
-        match = re.compile(r"([A-Za-z][A-Za-z0-9_.]*)\s*=\s*").match(body, pos)
-        if not match:
-            raise FilterSyntaxError("cannot read action parameter at %r" % body[pos:pos + 30])
-        name = match.group(1)
-        pos = match.end()
-        if pos < len(body) and body[pos] in "\"`":
-            end = skip_string(body, pos)
-            value = unescape_script(body[pos + 1:end - 1])
-        elif pos < len(body) and body[pos] == "[":
-            end = matching_close(body, pos)
-            value = normalized_text(body[pos:end])
-        else:
-            raise FilterSyntaxError("parameter %s needs a quoted value" % name)
-        params.append((name, value))
-        pos = skip_space_and_comments(body, end)
-        if pos < len(body) and body[pos] == ",":
-            pos += 1
-    return params
 
 
 _BOOLEAN_PARAMS = ("queue.saveonshutdown", "action.execonlywhenpreviousissuspended")
@@ -100,7 +74,7 @@ def make_action(kind: str, display: Sequence[Tuple[str, str]], legacy: bool = Fa
 
 
 def _action_from_object(body: str, raw: str) -> Action:
-    display = _parse_object_params(body)
+    display = object_params(body)
     module = dict(_normalize_param(k, v) for k, v in display).get("type")
     if module == "omfwd":
         return make_action("forward", display)

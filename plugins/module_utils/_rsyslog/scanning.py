@@ -189,3 +189,29 @@ def unescape_line_value(body: str) -> str:
 
 def escape_line_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def object_params(body: str) -> List[Tuple[str, str]]:
+    """``name="value" ...`` inside ``action( )``, ``input( )`` and the like; arrays are kept as
+    their canonical text."""
+    params = []
+    pos = 0
+    while (pos := next_code(body, pos)) is not None:
+        match = re.compile(r"([A-Za-z][A-Za-z0-9_.]*)\s*=\s*").match(body, pos)
+        if not match:
+            raise FilterSyntaxError("cannot read parameter at %r" % body[pos:pos + 30])
+        name = match.group(1)
+        pos = match.end()
+        if pos < len(body) and body[pos] in "\"`":
+            end = skip_string(body, pos)
+            value = unescape_script(body[pos + 1:end - 1])
+        elif pos < len(body) and body[pos] == "[":
+            end = matching_close(body, pos)
+            value = normalized_text(body[pos:end])
+        else:
+            raise FilterSyntaxError("parameter %s needs a quoted value" % name)
+        params.append((name, value))
+        pos = skip_space_and_comments(body, end)
+        if pos < len(body) and body[pos] == ",":
+            pos += 1
+    return params

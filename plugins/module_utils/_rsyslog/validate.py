@@ -66,6 +66,13 @@ def include_covers(pattern: str, target: str) -> bool:
     return fnmatch.fnmatchcase(name, os.path.basename(pattern))
 
 
+def read_after(path: str, drop_in: str) -> bool:
+    """Whether rsyslog reads ``path`` after ``drop_in`` where one include loads both: a file
+    of the same directory whose name sorts after its own (glob's order)."""
+    return os.path.dirname(path) == os.path.dirname(drop_in) and \
+        os.path.basename(path).encode() > os.path.basename(drop_in).encode()
+
+
 def _commented(text: str, position: int) -> bool:
     line_start = text.rfind("\n", 0, position) + 1
     return "#" in text[line_start:position]

@@ -49,22 +49,45 @@ def test_auditd_state_report(text, expected):
     assert health.parse_daemon_state(text) == expected
 
 
-@pytest.mark.parametrize("previous, total, expected_lost, expected_since", [
+@pytest.mark.parametrize("previous, total, expected_lost, expected_since, went_back", [
     # the first report of a boot: everything the kernel counted since it started
-    ({}, 40, 40, 1000.0),
+    ({}, 40, 40, 1000.0, False),
     # the counter grew since the last report of this boot
-    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 52, 12, 2000.0),
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 52, 12, 2000.0, False),
     # nothing lost since
-    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 40, 0, 2000.0),
-    # auditctl --reset-lost put it back to 0: what it counts now is new
-    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 3, 3, 2000.0),
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 40, 0, 2000.0, False),
+    # auditctl --reset-lost put it back to 0: what it counts now is new, and more may be lost
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 3, 3, 2000.0, True),
+    # the 32-bit counter went past 2**32: the same
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 2 ** 32 - 5}, 3, 3, 2000.0, True),
+    # the report that said so may not have arrived: said again by the next one
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 0, "lost_total_reset": True}, 3, 3, 2000.0,
+     True),
     # a report of another boot: the counter started again with that boot
-    ({"boot_id": "another", "time": 500.0, "lost_total": 40}, 7, 7, 1000.0),
+    ({"boot_id": "another", "time": 500.0, "lost_total": 40}, 7, 7, 1000.0, False),
 ])
-def test_what_the_next_report_counts(previous, total, expected_lost, expected_since):
+def test_what_the_next_report_counts(previous, total, expected_lost, expected_since, went_back):
     report = health.next_report(previous, {"lost": total}, BOOT, now=3000.0, boot_time=1000.0)
-    assert report == {"boot_id": BOOT, "time": 3000.0, "since": expected_since,
-                      "lost": expected_lost, "lost_total": total}
+    expected = {"boot_id": BOOT, "time": 3000.0, "since": expected_since,
+                "lost": expected_lost, "lost_total": total}
+    assert report == (dict(expected, lost_total_reset=True) if went_back else expected)
+    assert ("lost_total_reset=yes" in health.health_message(report, {}, {})) is went_back
+
+
+@pytest.mark.parametrize("lost_per_write, said_again", [(0, False), (5, True)])
+def test_a_count_gone_back_is_said_until_a_report_of_it_was_written_whole(
+        tmp_path, monkeypatch, lost_per_write, said_again):
+    kernel = _Kernel(lost=40, lost_per_write=0)
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    state = str(tmp_path / "state.json")
+    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    kernel.lost, kernel.lost_per_write = 3, lost_per_write  # auditctl --reset-lost, then more
+    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert (kernel.records[-1]["lost"], kernel.records[-1].get("lost_total_reset")) == ("3", "yes")
+    kernel.lost, kernel.lost_per_write = kernel.lost + 1, 0
+    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert len(kernel.records) == 3
+    assert (kernel.records[-1].get("lost_total_reset") == "yes") is said_again
 
 
 @pytest.mark.parametrize("previous, state, expected", [

@@ -59,7 +59,8 @@ def report_line(lost="12", suspended="no", overflow="no", stored=False):
 ])
 def test_a_report_becomes_one_event_at_once(line, kind, loss):
     (event,) = iter_events([line])
-    assert (event["kind"], event["loss"]) == (kind, dict(loss, unlogged_since=None))
+    assert (event["kind"], event["loss"]) == (
+        kind, dict(loss, unlogged_since=None, lost_total_reset=False))
     assert set(event) == EVENT_KEYS
     assert event["complete"] is True and event["serial"] == 77
 
@@ -196,6 +197,19 @@ def test_a_senders_reports_are_read_in_order_across_its_rotated_files(tmp_path):
     events, _counts = build_report([str(directory / "audit.log.1"), str(directory / "audit.log")],
                                    rules, EventFilter(), limit=0)
     assert [(event["loss"]["lost"], event["loss"]["since"]) for event in events] == [(5001, T)]
+
+
+def test_a_count_gone_back_to_zero_is_told_as_a_least_figure():
+    """auditctl --reset-lost (which hides what was lost) or the counter past 2**32: the
+    report is a loss event even when it counted nothing since."""
+    for lost in ("3", "0"):
+        line = report_line(lost).replace("res=success", "lost_total_reset=yes res=success")
+        (event,) = iter_events([line])
+        assert event["kind"] == "loss" and event["loss"]["lost_total_reset"] is True
+        assert describe_loss(event["loss"], event["epoch"]) == (
+            "lost at least %s audit events between 2025-12-05 09:41:40 and 2025-12-05 09:46:40 "
+            "(the kernel's count of them went back to 0: reset with auditctl --reset-lost, or "
+            "past 2^32)" % lost)
 
 
 def test_the_first_report_after_auditd_wrote_no_log_says_since_when():

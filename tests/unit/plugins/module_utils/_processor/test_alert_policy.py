@@ -119,6 +119,20 @@ def test_the_repeats_of_a_loss_tell_everything_their_reports_lost():
     assert "auditd is not writing its log" in repeat["text"] and repeat["count"] == 2
 
 
+def test_a_count_gone_back_in_a_repeat_makes_the_repeats_sum_a_least_figure():
+    reports = [LOSS % (1700000000, 1, 500, 500, 1699999995, "no"),
+               (LOSS % (1700000005, 2, 3, 3, 1700000000, "no")).replace(
+                   "res=success", "lost_total_reset=yes res=success"),
+               LOSS % (1700000010, 3, 10, 13, 1700000005, "no")]
+    events = [classify(event, RULES) for event in iter_events(stored(reports))]
+    policy = AlertPolicy(min_level="high", window=300, max_alerts=100)
+    policy.decide(events[0], 0.0)
+    assert policy.decide(events[1], 5.0) == [] and policy.decide(events[2], 10.0) == []
+    (repeat,) = policy.due(300.0)
+    assert "lost at least 13 audit events between 2023-11-14 22:13:20 and 2023-11-14 22:13:30" \
+        in repeat["text"]
+
+
 def test_a_sender_claiming_another_hosts_name_never_absorbs_that_hosts_alert():
     policy = AlertPolicy(min_level="high", window=60, max_alerts=100)
     forged = policy.decide(event_of(["auditctl", "-D"], serial=1, address="192.0.2.66"), 0.0)
