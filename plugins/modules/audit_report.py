@@ -339,6 +339,7 @@ events:
               C(auditctl --reset-lost), or past 2^32. C(lost) is then what it counted since, and
               more may have been lost."
           type: bool
+        boot: {description: "The sender's boot that counted (the first 8 characters of its boot id); none when not said.", type: str}
     level: {description: "Risk level: info, low, medium, high or critical.", type: str}
     reasons: {description: "Why, highest level first.", type: list, elements: str}
     rules: {description: Ids of the rules that fired., type: list, elements: str}

@@ -169,6 +169,67 @@ def test_the_loss_reporter_runs_and_reaches_the_log_server(guest, debian_path):
     raise AssertionError("no report of the loss reporter reached the log server")
 
 
+def server_report(work: Path, arguments: str) -> dict:
+    """What audit_report answers on the log server, run there by Ansible."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    result = run(str(Path(sys.executable).with_name("ansible")), "-i", str(work / "inventory-debian.yml"),
+                 CONTAINER, "-m", "whotouched.server_audit.audit_report", "-a", arguments, env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"][CONTAINER]
+
+
+def test_a_full_disk_that_stopped_auditds_log_is_told_at_the_log_server(guest, debian_path):
+    """auditd's log on a small file system filled up: auditd suspends its log (its
+    disk_full_action, SUSPEND by default), every event meanwhile is lost, the loss reporter's
+    records too.  Once there is room again and auditd resumes, the reporter's first record
+    says since when nothing was written, and the log server tells it."""
+    conf = "/etc/audit/auditd.conf"
+    guest.check("cp %s /root/auditd.conf.before" % conf)
+    # room for a few hundred events; the space warnings before "full" only write to syslog
+    guest.check("mount -t tmpfs -o size=4m,mode=0700 tmpfs /var/log/audit && "
+                "sed -i -E -e 's/^(space_left|admin_space_left)[[:space:]]*=.*//' "
+                "-e 's/^(space_left_action|admin_space_left_action)[[:space:]]*=.*//' "
+                "-e 's/^disk_full_action[[:space:]]*=.*//' %s && "
+                "printf 'space_left = 2\\nadmin_space_left = 1\\nspace_left_action = SYSLOG\\n"
+                "admin_space_left_action = SYSLOG\\ndisk_full_action = SUSPEND\\n' >> %s && "
+                "systemctl restart auditd rsyslog" % (conf, conf))
+    try:
+        guest.check("avail=$(df --output=avail -k /var/log/audit | tail -1); "
+                    "dd if=/dev/zero of=/var/log/audit/filler bs=1k count=$((avail - 128)) 2>/dev/null")
+        filled = float(guest.check("date +%s.%N"))
+        guest.check("su - %s -c 'for n in $(seq 1 400); do /bin/true disk-full $n; done'" % LOGIN_USER)
+        guest.check("auditctl --signal cont")
+        deadline = time.monotonic() + 60
+        while "logging suspended = yes" not in guest.ssh("cat /var/run/auditd.state").stdout:
+            assert time.monotonic() < deadline, "auditd did not suspend its log:\n" + guest.ssh(
+                "cat /var/run/auditd.state; df /var/log/audit").stdout
+            time.sleep(2)
+        time.sleep(12)  # more than two of the reporter's looks (every 5 s) while suspended
+        guest.check("rm -f /var/log/audit/filler && auditctl --signal USR2")
+        resumed = float(guest.check("date +%s.%N"))
+        deadline = time.monotonic() + 120
+        while True:
+            stored = server_shell("grep -ah logging_suspended_since= %s" % sender_file()).stdout
+            found = re.findall(r"logging_suspended_since=([0-9.]+)", stored)
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert found, "no report of the suspension reached the log server"
+        since = float(found[-1])
+        print("guest delivery: auditd's log suspended from %.1f s after the disk filled, told at "
+              "the log server" % (since - filled))
+        assert filled - 1 <= since <= resumed, (filled, since, resumed)
+        report = server_report(debian_path["work"], "path=%s since=1h min_level=high" % sender_file())
+        told = [event for event in report["events"] if event["kind"] == "loss"
+                and event["loss"].get("unlogged_since") is not None]
+        assert told and abs(told[-1]["loss"]["unlogged_since"] - since) < 0.01, report["table"][-5:]
+        assert any("auditd wrote no log between" in line for line in report["table"])
+    finally:
+        guest.ssh("cp /root/auditd.conf.before %s; umount -l /var/log/audit; "
+                  "systemctl restart auditd rsyslog" % conf)
+
+
 def test_rhel_shaped_rsyslog_and_auditd_unit_lose_nothing(guest, debian_path):
     rhel_conf = rhel_shaped_rsyslog_conf()
     guest.check("mkdir -p /var/lib/rsyslog /etc/systemd/system/auditd.service.d")

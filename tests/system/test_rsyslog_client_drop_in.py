@@ -20,6 +20,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.r
 from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.serializer import (
     serialize_filter_rule,
 )
+from tests.support.role_look import configuration_lines
 from tests.support.role_vars import rendered
 from tests.system import test_rsyslog_filter
 
@@ -75,15 +76,17 @@ def test_a_drop_in_that_loads_imfile_after_the_forwarding_one_is_found_as_rsyslo
     One read after the role's leaves imfile unknown where the role's input names it: the role
     stops before writing (it finds it late exactly when rsyslogd fails)."""
     loader = tmp_path / "rsyslog.d" / loader
+    loader.parent.mkdir()
+    loader.write_text('module(load="imfile")\n', encoding="utf-8")
+    rsyslogd_check(tmp_path, "")  # the main configuration, the role's drop-in not yet there
     look = {"rsyslog_client_forward_file": str(tmp_path / "rsyslog.d" / "20-forward.conf"),
-            "rsyslog_client_host": {"stdout_lines": ["imfile %s" % loader,
-                                                     "imfile %s" % (tmp_path / "rsyslog.conf")]}}
+            "rsyslog_client_main_config": str(tmp_path / "rsyslog.conf"),
+            "rsyslog_client_host": {"stdout_lines": configuration_lines(
+                "rsyslog_client", tmp_path / "rsyslog.conf")}}
     assert rendered("rsyslog_client", "rsyslog_client_imfile_late_loaders", **look) == (
         [str(loader)] if late else [])
     text = drop_in(tmp_path, **look)
     assert 'load="imfile"' not in text and 'type="imfile"' in text
-    loader.parent.mkdir()
-    loader.write_text('module(load="imfile")\n', encoding="utf-8")
     checked = rsyslogd_check(tmp_path, text)
     assert ("input module name 'imfile' is unknown" in checked.stderr) is late, checked.stderr
     assert (checked.returncode == 0) is not late, checked.stderr

@@ -10,8 +10,7 @@ Each test works in a temporary directory with a private main configuration; the 
 
 from __future__ import annotations
 
-import re
-import shlex
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.collection_path import ROOT
+from tests.support.role_look import configuration_lines
 from tests.support.role_vars import rendered
 from tests.system import test_rsyslog_filter
 from tests.system.private_rsyslogd import private_rsyslogd
@@ -35,19 +35,8 @@ ADMIN_UDP = 'module(load="imudp")\ninput(type="imudp" port="10514")\n'
 
 
 def look(work: Path):
-    """The lines of the role's look that name other files' loads and inputs, the look's own
-    commands run on the configuration in ``work``."""
-    found = re.search(r"\n\s*(for module in .*?\n\s*done\n\s*done\n\s*for conf in .*?\n\s*done)\n",
-                      TASKS.read_text(encoding="utf-8"), re.S)
-    assert found, "the look no longer greps for the modules and inputs of other files"
-    command = found.group(1)
-    for expression, value in (("rsyslog_server_main_config | dirname", work),
-                              ("rsyslog_server_main_config", work / "rsyslog.conf"),
-                              ("rsyslog_server_config_file", config_file(work))):
-        command = command.replace("{{ %s | quote }}" % expression, shlex.quote(str(value)))
-    assert "{{" not in command, command
-    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True,
-                          timeout=60).stdout.splitlines()
+    """The lines of the role's look that show the configuration in ``work``."""
+    return configuration_lines("rsyslog_server", work / "rsyslog.conf")
 
 
 def config_file(work: Path):
@@ -175,3 +164,24 @@ def test_another_files_input_on_the_drop_ins_port_stops_the_role_where_events_wo
     print("events in the role's store, admin's input on %s port: udp %d, tcp %d of %d each"
           % ("the same" if same_port else "another", stored[0], stored[1], count))
     assert (stored != (count, count)) is same_port
+
+
+def test_the_look_reads_every_file_and_never_waits_on_a_fifo(tmp_path):
+    """rsyslogd reads regular files alone: a FIFO named like a drop-in would have held the
+    look forever.  A name with a space is read whole, and an input after the main file's
+    include line (whose "/*" opens no comment) is found."""
+    port = free_port()
+    configuration(tmp_path, "", {"50 admin.conf": 'input(type="imudp" port="%d")\n' % port})
+    main = tmp_path / "rsyslog.conf"
+    main.write_text(main.read_text(encoding="utf-8")
+                    + 'module(load="imptcp")\ninput(type="imptcp" port="%d")\n' % port,
+                    encoding="utf-8")
+    os.mkfifo(tmp_path / "rsyslog.d" / "60-fifo.conf")
+    (tmp_path / "rsyslog.d" / "70-dir.conf").mkdir()
+    conflicts = role(tmp_path, "rsyslog_server_port_conflicts", rsyslog_server_udp_port=port,
+                     rsyslog_server_tcp_port=port)
+    assert sorted((each["where"], each["address"]) for each in conflicts) == [
+        ("%s:4" % main, "tcp/%d" % port),
+        ("%s:1" % (tmp_path / "rsyslog.d" / "50 admin.conf"), "udp/%d" % port)]
+    assert role(tmp_path, "rsyslog_server_loaded_elsewhere", rsyslog_server_udp_port=port,
+                rsyslog_server_tcp_port=port) == ["imptcp"]

@@ -18,7 +18,8 @@ lasts, the reports too: the first report after it says since when, in
 ``logging_suspended_since``); ``plugin_overflow=yes`` that auditd's queue to its plugins
 overflowed since the previous report; ``lost_total_reset=yes`` that the kernel's count went
 back to 0 (reset with ``auditctl --reset-lost``, or past 2**32), so that ``lost`` is a least
-figure.  A record that says none of these is a heartbeat.
+figure; ``boot`` which boot of the sender counted.  A record that says none of these is a
+heartbeat.
 
 The record comes from the sender, which whoever controls it can forge: the numbers are read
 within bounds, and the worst a forged record does is report a loss of its own sender.
@@ -73,6 +74,7 @@ def read_loss_report(body: str) -> Optional[LossReport]:
         "plugin_overflow": words.get("plugin_overflow") == "yes",
         "unlogged_since": _epoch(words.get("logging_suspended_since", "")),
         "lost_total_reset": words.get("lost_total_reset") == "yes",
+        "boot": words["boot"] if re.fullmatch(r"[0-9a-f]{8}", words.get("boot", "")) else None,
     }
 
 
@@ -96,7 +98,8 @@ class LossReports(object):
 
     def __init__(self, remember=10000):
         self.remember = remember
-        self._last = OrderedDict()  # (address, node) -> (epoch, lost_total)
+        # (address, node) -> (epoch, lost_total, boot, lost_total_reset)
+        self._last = OrderedDict()
 
     def reading(self, address, node, epoch, report: LossReport) -> LossReport:
         """``report`` as it reads after the sender's last one: what was lost since that one's
@@ -107,18 +110,26 @@ class LossReports(object):
             if last is not None:
                 self._last[key] = last
             return report
-        self._last[key] = (epoch, report["lost_total"])
+        reset, boot = report.get("lost_total_reset", False), report.get("boot")
+        self._last[key] = (epoch, report["lost_total"], boot, reset)
         if len(self._last) > self.remember:
             self._last.popitem(last=False)
         if last is None:
             return report
-        last_epoch, last_total = last
+        last_epoch, last_total, last_boot, last_reset = last
         total, since = report["lost_total"], report["since"]
-        if total < last_total or epoch < last_epoch:
-            return report  # another boot, a reset of the count, or out of order
+        if epoch < last_epoch or (reset and not last_reset):
+            return report  # out of order; or counted since the count went back, as it says
+        if total < last_total:
+            if boot is not None and boot == last_boot:
+                # the count went back, and the report that said so did not arrive: what it
+                # counted before, since the last report read, is not known
+                return dict(report, lost=total, since=last_epoch, lost_total_reset=True)
+            return report  # another boot
         if since <= last_epoch or total - report["lost"] > last_total:
-            # counted from before the last report, or reports between them did not arrive
-            return dict(report, lost=total - last_total, since=last_epoch)
+            # counted from before the last report, or reports between them did not arrive;
+            # the last one read told the count's going back, if this one repeats it
+            return dict(report, lost=total - last_total, since=last_epoch, lost_total_reset=False)
         return report  # another boot that lost no fewer than the last one's total
 
 
@@ -130,9 +141,12 @@ def describe_loss(report: LossReport, epoch: Optional[float]) -> str:
     """One line for people: what was lost, between when and when (UTC)."""
     parts = []
     if report.get("lost_total_reset"):
-        parts.append("lost at least %d audit events between %s and %s (the kernel's count of "
-                     "them went back to 0: reset with auditctl --reset-lost, or past 2^32)"
-                     % (report["lost"], _clock(report["since"]), _clock(epoch)))
+        window = (_clock(report["since"]), _clock(epoch))
+        parts.append(("lost at least %d audit events between %%s and %%s" % report["lost"]
+                      if report["lost"] else "the count of lost audit events went back between "
+                      "%s and %s") % window + " (the kernel's count went back to 0: reset with "
+                     "auditctl --reset-lost, or past 2^32; what it had counted since the last "
+                     "report is not known)")
     elif report["lost"]:
         parts.append("lost %d audit events between %s and %s (kernel backlog full or rate limit)"
                      % (report["lost"], _clock(report["since"]), _clock(epoch)))

@@ -57,6 +57,9 @@ class LossReport(TypedDict):
     plugin_overflow: bool
     # The kernel's count went back to 0 (reset, or past 2**32): ``lost`` is a least figure.
     lost_total_reset: bool
+    # Which boot of the sender counted: the first 8 characters of its boot id; None when the
+    # reporter does not say.
+    boot: Optional[str]
 
 
 class Event(TypedDict):

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    read_loss_report,
+)
+
 PROGRAM = Path(__file__).resolve().parents[3] / "roles" / "linux_audit" / "files" / "whotouched-audit-health"
 
 
@@ -110,7 +114,7 @@ def test_the_record_text_says_what_was_lost_between_when_and_when():
     text = health.health_message(report, status, {"logging_suspended": "no", "plugin_overflow": "yes"})
     assert text == ("op=whotouched-audit-health lost=12 lost_total=52 since=2000.000 backlog=3 "
                     "backlog_limit=8192 backlog_wait_time=60000 logging_suspended=no plugin_overflow=yes "
-                    "res=success")
+                    "boot=%s res=success" % BOOT.replace("-", "")[:8])
 
 
 def test_unknown_daemon_state_is_written_as_unknown():
@@ -219,3 +223,11 @@ def test_the_first_report_after_auditd_wrote_no_log_says_since_when(tmp_path, mo
     assert looks[1] - 0.0005 <= float(after["logging_suspended_since"]) <= looks[2] + 0.0005
     assert after["logging_suspended"] == "no"
     assert "unlogged_since" not in health.load_previous(state)
+
+
+@pytest.mark.parametrize("previous, total", [({}, 9), ({"boot_id": BOOT, "time": 2000.0, "lost_total": 40}, 3)])
+def test_the_log_server_reads_what_the_reporter_writes(previous, total):
+    report = health.next_report(previous, {"lost": total}, BOOT, now=3000.0, boot_time=1000.0)
+    read = read_loss_report("msg='%s'" % health.health_message(report, {}, {}))
+    assert (read["lost"], read["lost_total"], read["since"], read["lost_total_reset"], read["boot"]) == (
+        report["lost"], total, report["since"], bool(previous), "3f1e0c7a")

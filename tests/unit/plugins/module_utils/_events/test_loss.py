@@ -60,7 +60,7 @@ def report_line(lost="12", suspended="no", overflow="no", stored=False):
 def test_a_report_becomes_one_event_at_once(line, kind, loss):
     (event,) = iter_events([line])
     assert (event["kind"], event["loss"]) == (
-        kind, dict(loss, unlogged_since=None, lost_total_reset=False))
+        kind, dict(loss, unlogged_since=None, lost_total_reset=False, boot=None))
     assert set(event) == EVENT_KEYS
     assert event["complete"] is True and event["serial"] == 77
 
@@ -133,13 +133,15 @@ def test_what_is_remembered_for_duplicates_stays_bounded():
     assert len(assembler._given_out) == 3  # pylint: disable=protected-access
 
 
-def report(serial, epoch, lost, total, since, host="web01", address="192.0.2.10"):
-    """A reporter's record as the log server stores it."""
+def report(serial, epoch, lost, total, since, host="web01", address="192.0.2.10", boot=None,
+           reset=False):
+    """A reporter's record as the log server stores it (``boot``: as reporters that say it)."""
     return ("Dec  5 09:59:33 %s %s type=USER msg=audit(%d.000:%d): pid=726 uid=0 "
             "auid=4294967295 ses=4294967295 msg='op=whotouched-audit-health lost=%d "
             "lost_total=%d since=%d.000 backlog=0 backlog_limit=8192 backlog_wait_time=60000 "
-            "logging_suspended=no plugin_overflow=no res=success'"
-            % (host, address, epoch, serial, lost, total, since))
+            "logging_suspended=no plugin_overflow=no %s%sres=success'"
+            % (host, address, epoch, serial, lost, total, since,
+               "lost_total_reset=yes " if reset else "", "boot=%s " % boot if boot else ""))
 
 
 T = 1764928000
@@ -179,6 +181,40 @@ def test_each_loss_is_read_once_from_the_totals_whatever_reports_arrived(name):
         "loss" if lost else "health" for lost, _since in expected]
 
 
+B1, B2 = "3f2504e0", "9b1deb4d"
+# the reports that arrived, what the log server reads of each: (lost, since, lost_total_reset)
+GONE_BACK = {
+    # auditctl --reset-lost; the report that said so did not arrive, the next one (counted
+    # again from where it began) says so again, and the count is past the old total
+    "a reset's report lost, the count past the old total": (
+        [report(1, T, 40, 40, T - 300, boot=B1), report(3, T + 10, 51, 51, T, boot=B1, reset=True)],
+        [(40, T - 300, False), (51, T, True)]),
+    # the report that said so was lost on the way (not by the kernel): the next says nothing
+    "a reset's report lost on the way": (
+        [report(1, T, 40, 40, T - 300, boot=B1), report(3, T + 10, 1, 4, T + 5, boot=B1)],
+        [(40, T - 300, False), (4, T, True)]),
+    # both arrived: the repeat's window is exact
+    "a reset said twice": (
+        [report(1, T, 40, 40, T - 300, boot=B1), report(2, T + 5, 3, 3, T, boot=B1, reset=True),
+         report(3, T + 10, 5, 5, T, boot=B1, reset=True)],
+        [(40, T - 300, False), (3, T, True), (2, T + 5, False)]),
+    "a reboot": (
+        [report(1, T, 40, 40, T - 300, boot=B1), report(2, T + 600, 3, 3, T + 500, boot=B2)],
+        [(40, T - 300, False), (3, T + 500, False)]),
+    "reporters that do not say their boot": (
+        [report(1, T, 40, 40, T - 300), report(2, T + 600, 3, 3, T + 500)],
+        [(40, T - 300, False), (3, T + 500, False)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GONE_BACK))
+def test_a_count_gone_back_is_read_as_a_least_figure_once(name):
+    lines, expected = GONE_BACK[name]
+    events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
+    assert [(event["loss"]["lost"], event["loss"]["since"], event["loss"]["lost_total_reset"])
+            for event in events] == expected
+
+
 def test_a_sender_forging_reports_moves_no_other_senders_counts():
     forged = report(1, T, 0, 10 ** 9, T - 300, address="192.0.2.66", host="web01")
     lines = [report(1, T, 0, 0, T - 300), forged, report(3, T + 10, 1, 5001, T + 5)]
@@ -207,9 +243,11 @@ def test_a_count_gone_back_to_zero_is_told_as_a_least_figure():
         (event,) = iter_events([line])
         assert event["kind"] == "loss" and event["loss"]["lost_total_reset"] is True
         assert describe_loss(event["loss"], event["epoch"]) == (
-            "lost at least %s audit events between 2025-12-05 09:41:40 and 2025-12-05 09:46:40 "
-            "(the kernel's count of them went back to 0: reset with auditctl --reset-lost, or "
-            "past 2^32)" % lost)
+            ("lost at least 3 audit events" if lost == "3" else
+             "the count of lost audit events went back") +
+            " between 2025-12-05 09:41:40 and 2025-12-05 09:46:40 (the kernel's count went back "
+            "to 0: reset with auditctl --reset-lost, or past 2^32; what it had counted since the "
+            "last report is not known)")
 
 
 def test_the_first_report_after_auditd_wrote_no_log_says_since_when():
