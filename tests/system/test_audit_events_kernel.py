@@ -245,9 +245,10 @@ def check_session(events):
 def test_auditd_hands_each_record_to_readers_at_once_whatever_its_sync_frequency(session_log):
     # freq = 50 only spaces the syncs to disk: on a quiet kernel (no rules) a single record is
     # in the log at once, not after the records that would fill a buffer (a quiet host's last
-    # command reaches rsyslog_client without waiting); at most two others may come between
+    # command reaches rsyslog_client without waiting); records of others on this host (logins,
+    # containers' network changes) may come between, never the 49 a buffer would wait for
     assert len(HANDED_OVER) == 3 and None not in HANDED_OVER, HANDED_OVER
-    assert all(following <= 2 for following in HANDED_OVER), HANDED_OVER
+    assert all(following < 49 for following in HANDED_OVER), HANDED_OVER
 
 
 def test_events_rebuilt_from_the_raw_log(session_log):

@@ -179,6 +179,13 @@ def server_report(work: Path, arguments: str) -> dict:
     return json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"][CONTAINER]
 
 
+def _diagnostics(guest) -> str:
+    return guest.ssh(
+        "cat /run/auditd.state /run/whotouched-audit-health.json; df /var/log/audit; "
+        "journalctl -u whotouched-audit-health -u auditd -u rsyslog --no-pager -n 40; "
+        "grep -a whotouched-audit-health /var/log/audit/audit.log | tail -3").stdout[-6000:]
+
+
 def test_a_full_disk_that_stopped_auditds_log_is_told_at_the_log_server(guest, debian_path):
     """auditd's log on a small file system filled up: auditd suspends its log (its
     disk_full_action, SUSPEND by default), every event meanwhile is lost, the loss reporter's
@@ -195,6 +202,10 @@ def test_a_full_disk_that_stopped_auditds_log_is_told_at_the_log_server(guest, d
                 "admin_space_left_action = SYSLOG\\ndisk_full_action = SUSPEND\\n' >> %s && "
                 "systemctl restart auditd rsyslog" % (conf, conf))
     try:
+        # the events of the log on the small file system reach the log server
+        run_id = "disk-%s" % uuid.uuid4().hex[:8]
+        guest.check("su - %s -c '/bin/true %s 1'" % (LOGIN_USER, run_id))
+        assert wait_for_numbers(run_id, 1, timeout=120) == {1}, _diagnostics(guest)
         guest.check("avail=$(df --output=avail -k /var/log/audit | tail -1); "
                     "dd if=/dev/zero of=/var/log/audit/filler bs=1k count=$((avail - 128)) 2>/dev/null")
         filled = float(guest.check("date +%s.%N"))
@@ -205,7 +216,11 @@ def test_a_full_disk_that_stopped_auditds_log_is_told_at_the_log_server(guest, d
             assert time.monotonic() < deadline, "auditd did not suspend its log:\n" + guest.ssh(
                 "cat /var/run/auditd.state; df /var/log/audit").stdout
             time.sleep(2)
-        time.sleep(12)  # more than two of the reporter's looks (every 5 s) while suspended
+        # the reporter (a look every 5 s) notes since when
+        deadline = time.monotonic() + 60
+        while '"unlogged_since"' not in guest.ssh("cat /run/whotouched-audit-health.json").stdout:
+            assert time.monotonic() < deadline, "the reporter did not see the suspension:\n" + _diagnostics(guest)
+            time.sleep(2)
         guest.check("rm -f /var/log/audit/filler && auditctl --signal USR2")
         resumed = float(guest.check("date +%s.%N"))
         deadline = time.monotonic() + 120
@@ -215,7 +230,7 @@ def test_a_full_disk_that_stopped_auditds_log_is_told_at_the_log_server(guest, d
             if found or time.monotonic() > deadline:
                 break
             time.sleep(2)
-        assert found, "no report of the suspension reached the log server"
+        assert found, "no report of the suspension reached the log server\n" + _diagnostics(guest)
         since = float(found[-1])
         print("guest delivery: auditd's log suspended from %.1f s after the disk filled, told at "
               "the log server" % (since - filled))

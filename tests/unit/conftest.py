@@ -1,13 +1,21 @@
 """The ClickHouse engines the store's, the processor's and the role's tests run on: Debian's
 clickhouse-server (18.16) as a real server process, and chdb (a current release) behind the
 HTTP interface; each started once, each test in a database of its own
-(``tests.support.clickhouse.new_database``)."""
+(``tests.support.clickhouse.new_database``).
+
+Property tests run without hypothesis' time limit per example (200 ms): a busy machine
+stalls a few milliseconds' example past it now and then, which says nothing of the code.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("whotouched", deadline=None)
+settings.load_profile("whotouched")
 
 from tests.support.clickhouse import CLICKHOUSE_ENGINES, SERVER, ChdbHttp, ClickHouseServer
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import time
+from types import SimpleNamespace
 from importlib.machinery import SourceFileLoader
 from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
@@ -209,7 +210,7 @@ def test_the_first_report_after_auditd_wrote_no_log_says_since_when(tmp_path, mo
     kernel = _Kernel(lost=0, lost_per_write=0)
     monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
     states = iter(["no", "yes", "yes", "no", "no"])
-    monkeypatch.setattr(health, "daemon_state", lambda _pid, wait=0.5: {
+    monkeypatch.setattr(health, "daemon_state", lambda _pid, wait=2.0: {
         "logging_suspended": next(states), "plugin_overflow": "no"})
     state = str(tmp_path / "state.json")
     looks = []
@@ -231,3 +232,42 @@ def test_the_log_server_reads_what_the_reporter_writes(previous, total):
     read = read_loss_report("msg='%s'" % health.health_message(report, {}, {}))
     assert (read["lost"], read["lost_total"], read["since"], read["lost_total_reset"], read["boot"]) == (
         report["lost"], total, report["since"], bool(previous), "3f1e0c7a")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _run_looks(tmp_path, monkeypatch, looks, answer):
+    """The reporter's first ``looks`` looks, auditd's state answered by ``answer()``; the
+    kernel's side and how many times auditd was asked."""
+    kernel = _Kernel(lost=0, lost_per_write=0)
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    asked = []
+    monkeypatch.setattr(health, "daemon_state", lambda _pid, wait=2.0: asked.append(1) or answer())
+    sleeps = iter(range(looks - 1))
+
+    def sleep(_seconds):
+        if next(sleeps, None) is None:
+            raise _Stop()
+
+    monkeypatch.setattr(health, "time", SimpleNamespace(time=time.time, sleep=sleep))
+    with pytest.raises(_Stop):
+        health.run(poll=5.0, interval=300.0, once=False, state_path=str(tmp_path / "state.json"))
+    return kernel, len(asked)
+
+
+def test_a_look_auditd_did_not_answer_does_not_stop_the_asking(tmp_path, monkeypatch):
+    """Under load auditd may answer a look late: the reporter asks again at the next one and
+    still sees the suspension (it once stopped asking until the next report, minutes on)."""
+    answers = iter([{"logging_suspended": "no"}, {}, {}, {}, {"logging_suspended": "yes"},
+                    {"logging_suspended": "no"}])
+    kernel, asked = _run_looks(tmp_path, monkeypatch, 6, lambda: next(answers))
+    assert asked == 6
+    assert "logging_suspended_since" in kernel.records[-1], kernel.records
+
+
+def test_an_auditd_that_never_answers_is_asked_at_the_first_looks_and_at_reports(tmp_path, monkeypatch):
+    kernel, asked = _run_looks(tmp_path, monkeypatch, 10, dict)
+    # three looks asked, and the first report (the only one due in ten looks)
+    assert asked == health.UNANSWERED_LOOKS + 1 and len(kernel.records) == 1
