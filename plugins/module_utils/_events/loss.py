@@ -143,7 +143,7 @@ def describe_loss(report: LossReport, epoch: Optional[float]) -> str:
     if report.get("lost_total_reset"):
         window = (_clock(report["since"]), _clock(epoch))
         parts.append(("lost at least %d audit events between %%s and %%s" % report["lost"]
-                      if report["lost"] else "the count of lost audit events went back between "
+                      if report["lost"] else "lost an unknown number of audit events between "
                       "%s and %s") % window + " (the kernel's count went back to 0: reset with "
                      "auditctl --reset-lost, or past 2^32; what it had counted since the last "
                      "report is not known)")
