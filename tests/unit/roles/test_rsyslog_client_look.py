@@ -1,27 +1,22 @@
 """The rsyslog_client role's look at the host: which files of the configuration load imfile
 already (the role then does not load it a second time, which rsyslogd refuses).  The grep the
-role runs is taken from its tasks and run on files written here."""
+role runs is taken from its tasks and run on files written here; the role's variables read
+its output."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-
 import pytest
 
-from tests.support.collection_path import ROOT
-
-TASKS = ROOT / "roles" / "rsyslog_client" / "tasks" / "main.yml"
+from tests.support.role_look import configuration_lines
+from tests.support.role_vars import rendered
 
 
 def loaders(tmp_path, text):
-    grep = re.search(r"for loader in \$\((grep [^\n]*?) \\\n", TASKS.read_text(encoding="utf-8"))
-    assert grep, "the look no longer greps for imfile's loaders"
     config = tmp_path / "rsyslog.conf"
     config.write_text(text, encoding="utf-8")
-    found = subprocess.run("%s %s" % (grep.group(1), config), shell=True, capture_output=True,
-                           text=True, check=False)
-    return found.stdout.split()
+    return rendered("rsyslog_client", "rsyslog_client_imfile_loaders",
+                    rsyslog_client_main_config=str(config),
+                    rsyslog_client_host={"stdout_lines": configuration_lines("rsyslog_client", config)})
 
 
 @pytest.mark.parametrize("text, loads", [
@@ -30,7 +25,11 @@ def loaders(tmp_path, text):
     ('MODULE(LOAD = "imfile")\n', True),
     ("$ModLoad imfile\n", True),
     ("$modload imfile\n", True),
+    ("$ModLoad imfile.so\n", True),
+    ('module(\n  load="imfile"\n  mode="inotify")\n', True),
     ('# module(load="imfile")\n', False),
+    ('module(load="imfile" config.enabled="off")\n', False),
+    ('template(name="t" type="string" string="module(load=\\"imfile\\")")\n', False),
     ('module(load="imuxsock")\n$ModLoad imklog\n', False),
 ])
 def test_a_load_of_imfile_is_found_however_it_is_written(tmp_path, text, loads):
