@@ -141,12 +141,11 @@ def describe_loss(report: LossReport, epoch: Optional[float]) -> str:
     """One line for people: what was lost, between when and when (UTC)."""
     parts = []
     if report.get("lost_total_reset"):
-        window = (_clock(report["since"]), _clock(epoch))
-        parts.append(("lost at least %d audit events between %%s and %%s" % report["lost"]
-                      if report["lost"] else "lost an unknown number of audit events between "
-                      "%s and %s") % window + " (the kernel's count went back to 0: reset with "
-                     "auditctl --reset-lost, or past 2^32; what it had counted since the last "
-                     "report is not known)")
+        counted = "at least %d" % report["lost"] if report["lost"] else "an unknown number of"
+        parts.append("lost %s audit events between %s and %s (the kernel's count went back to 0: "
+                     "reset with auditctl --reset-lost, or past 2^32; what it had counted since "
+                     "the last report is not known)"
+                     % (counted, _clock(report["since"]), _clock(epoch)))
     elif report["lost"]:
         parts.append("lost %d audit events between %s and %s (kernel backlog full or rate limit)"
                      % (report["lost"], _clock(report["since"]), _clock(epoch)))
