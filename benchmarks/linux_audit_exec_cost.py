@@ -48,6 +48,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -132,7 +133,7 @@ def role_configuration(work: Path, sink_port: int) -> dict:
     # the breakdown's readers: imfile polling once a second; no noise filters
     polling = text.replace('module(load="imfile" ', 'module(load="imfile" mode="polling" '
                            'pollingInterval="1" ')
-    unfiltered = text.replace(f'include(file="{filters}")', "")
+    unfiltered = re.sub(r'include\(file="%s"[^)]*\)' % re.escape(filters), "", text)
     if text in (polling, unfiltered):
         raise SystemExit("rsyslog_client's forwarding template changed: the polling and "
                          "unfiltered readers of --breakdown need updating")

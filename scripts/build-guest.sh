@@ -15,7 +15,7 @@
 set -euo pipefail
 
 SUITE="${1:-bookworm}"
-PACKAGES="linux-image-amd64,systemd,systemd-sysv,udev,kmod,dbus,auditd,audispd-plugins,rsyslog,rsyslog-relp,rsyslog-gnutls,openssh-server,python3,python3-apt,sudo,procps,iproute2,ca-certificates,passwd,curl"
+PACKAGES="linux-image-amd64,systemd,systemd-sysv,udev,kmod,dbus,auditd,audispd-plugins,rsyslog,rsyslog-relp,rsyslog-gnutls,openssh-server,python3,python3-apt,sudo,procps,iproute2,ca-certificates,passwd,curl,grub-common,grub2-common"
 CACHE="${WHOTOUCHED_GUEST_CACHE:-/var/cache/whotouched/guest}"
 DISK_SIZE=3G
 
@@ -50,6 +50,12 @@ tar -xf "$work/root.tar" -C "$root" --numeric-owner
 rm "$work/root.tar"
 
 echo guest > "$root/etc/hostname"
+# QEMU boots the kernel itself, but the guest is set up as installing GRUB leaves it:
+# Debian's /etc/default/grub (grub-pc's postinst copies it so) and a configuration in
+# /boot/grub, which linux_audit writes again with the real update-grub.
+mkdir -p "$root/boot/grub" "$root/etc/default/grub.d"
+cp "$root/usr/share/grub/default/grub" "$root/etc/default/grub"
+: > "$root/boot/grub/grub.cfg"
 echo "/dev/vda / ext4 defaults 0 1" > "$root/etc/fstab"
 # QEMU's user network: the guest is 10.0.2.15, QEMU's own side 10.0.2.2 (no DHCP client in
 # the image, and systemd-networkd would wait for udev rules this image does not need).

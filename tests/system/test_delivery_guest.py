@@ -25,6 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.boot import (
+    lacking_parameters,
+)
 from tests.support.collection_path import ROOT, collections_base
 from tests.support.corpus import rhel_shaped_rsyslog_conf
 from tests.support.guest import LOG_SERVER_ADDRESS
@@ -83,14 +86,31 @@ def site(guest, work: Path, name: str, linux_vars: dict | None = None):
     }
     path = work / ("inventory-%s.yml" % name)
     path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()), ANSIBLE_HOST_KEY_CHECKING="false",
-               ANSIBLE_PIPELINING="true", ANSIBLE_NOCOLOR="1")
-    playbook = Path(sys.executable).with_name("ansible-playbook")
-    started = time.monotonic()
-    result = run(str(playbook), "-i", str(path), str(ROOT / "playbooks" / "site.yml"), env=env)
-    print("guest delivery: site.yml (%s) took %.0f s" % (name, time.monotonic() - started))
+    result = ansible_playbook(path, ROOT / "playbooks" / "site.yml", name)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     return result.stdout
+
+
+def ansible_playbook(inventory: Path, playbook: Path, name: str):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()), ANSIBLE_HOST_KEY_CHECKING="false",
+               ANSIBLE_PIPELINING="true", ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    result = run(str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook),
+                 env=env)
+    print("guest delivery: %s (%s) took %.0f s" % (playbook.name, name, time.monotonic() - started))
+    return result
+
+
+def task_result(output: str, task: str, host: str = "guest") -> str:
+    """What a task of linux_audit did on ``host`` (changed, ok, skipping, fatal), by the output."""
+    found = re.search(r"TASK \[whotouched\.server_audit\.linux_audit : %s\][^\n]*\n(?:(?!TASK ).*\n)*?"
+                      r"(changed|ok|skipping|fatal): \[%s\]" % (re.escape(task), host), output)
+    return found.group(1) if found else "not run"
+
+
+def next_boot_entries(guest) -> list:
+    """The kernel command line of each boot entry of the guest's /boot/grub/grub.cfg."""
+    return guest.check(r"sed -n 's/^[[:space:]]*linux[[:space:]]\{1,\}//p' /boot/grub/grub.cfg").splitlines()
 
 
 def sender_file():
@@ -167,6 +187,43 @@ def test_the_loss_reporter_runs_and_reaches_the_log_server(guest, debian_path):
             return
         time.sleep(2)
     raise AssertionError("no report of the loss reporter reached the log server")
+
+
+def test_the_next_boot_audits_from_the_first_process_on(guest, debian_path):
+    """linux_audit put audit=1 and the boot-time backlog on every entry that GRUB's real
+    update-grub wrote, through a drop-in; the host's own audit=0 after them stops the role."""
+    wanted = {"audit": "1", "audit_backlog_limit": "8192"}
+    output = debian_path["output"]
+    assert task_result(output, "Write GRUB's boot entries again") == "changed", output[-3000:]
+    assert "audit=1 audit_backlog_limit=8192" in guest.check("cat /etc/default/grub.d/60-whotouched-audit.cfg")
+    entries = next_boot_entries(guest)
+    assert entries and all("root=" in entry for entry in entries), entries
+    assert [entry for entry in entries if lacking_parameters(entry, wanted)] == [], entries
+    # a kernel update writes the entries again from the host's settings, here with audit=0
+    # after the role's words: the role's next run writes them, finds them lacking, and stops
+    guest.check("cp /etc/default/grub /root/grub.before && "
+                "echo 'GRUB_CMDLINE_LINUX_DEFAULT=\"quiet audit=0\"' >> /etc/default/grub && update-grub")
+    # (recovery entries take GRUB_CMDLINE_LINUX alone, so they keep audit=1)
+    assert ["audit=1"] in [lacking_parameters(entry, wanted) for entry in next_boot_entries(guest)]
+    playbook = debian_path["work"] / "linux-audit.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "linux_audit alone", "hosts": "linux", "become": True,
+                                         "roles": [{"role": "whotouched.server_audit.linux_audit"}]}]))
+    try:
+        result = ansible_playbook(debian_path["work"] / "inventory-debian.yml", playbook, "audit=0")
+        assert result.returncode != 0, result.stdout[-3000:]
+        assert task_result(result.stdout, "Write GRUB's boot entries again") == "changed", result.stdout[-3000:]
+        assert task_result(result.stdout, "Stop where a boot entry still starts a kernel without the audit "
+                                          "parameters") == "fatal", result.stdout[-3000:]
+        assert "GRUB_CMDLINE_LINUX_DEFAULT" in result.stdout and "quiet audit=0" in result.stdout, result.stdout[-3000:]
+    finally:
+        guest.check("cp /root/grub.before /etc/default/grub && update-grub")
+    # the host's settings mended: the next run finds the entries whole and writes nothing
+    result = ansible_playbook(debian_path["work"] / "inventory-debian.yml", playbook, "mended")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert task_result(result.stdout, "Write GRUB's boot entries again") == "skipping", result.stdout[-3000:]
+    assert task_result(result.stdout, "Put the audit parameters on GRUB's kernel command line (a drop-in)") \
+        == "skipping", result.stdout[-3000:]
+    assert [entry for entry in next_boot_entries(guest) if lacking_parameters(entry, wanted)] == []
 
 
 def server_report(work: Path, arguments: str) -> dict:

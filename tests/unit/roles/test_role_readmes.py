@@ -41,9 +41,12 @@ def test_the_readme_names_every_variable_of_the_specs(role):
 def other_names(role: Path) -> set[str]:
     """Names of the role's kind that are no variables of the specs: the per-platform values
     of vars/ (documented, not to be set), the variables of earlier releases the role refuses
-    (``__<role>_removed_variables``, documented for those upgrading), Molecule scenarios and
-    benchmarks."""
+    (``__<role>_removed_variables``, documented for those upgrading), the facts its tasks set
+    (for the plays after it), Molecule scenarios and benchmarks."""
     names = {path.stem for path in ROOT.glob("benchmarks/*.py")}
+    for path in (role / "tasks").glob("*.yml"):
+        for task in yaml.safe_load(path.read_text()) or []:
+            names |= set(task.get("ansible.builtin.set_fact") or {})
     names |= {path.parent.name for path in ROOT.glob("molecule/*/molecule.yml")}
     for path in (role / "vars").glob("*.yml"):
         values = yaml.safe_load(path.read_text()) or {}
