@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._audit_rules.boot import (
-    lacking_parameters,
+    audit_parameters_lacking,
 )
 from tests.support.collection_path import ROOT, collections_base
 from tests.support.corpus import rhel_shaped_rsyslog_conf
@@ -109,7 +109,7 @@ def task_result(output: str, task: str, host: str = "guest") -> str:
 
 
 def next_boot_entries(guest) -> list:
-    """The kernel command line of each boot entry of the guest's /boot/grub/grub.cfg."""
+    """The kernel command line of each entry of the guest's /boot/grub/grub.cfg."""
     return guest.check(r"sed -n 's/^[[:space:]]*linux[[:space:]]\{1,\}//p' /boot/grub/grub.cfg").splitlines()
 
 
@@ -191,20 +191,21 @@ def test_the_loss_reporter_runs_and_reaches_the_log_server(guest, debian_path):
 
 def test_the_next_boot_audits_from_the_first_process_on(guest, debian_path):
     """linux_audit put audit=1 and the boot-time backlog on every entry that GRUB's real
-    update-grub wrote, through a drop-in; the host's own audit=0 after them stops the role."""
-    wanted = {"audit": "1", "audit_backlog_limit": "8192"}
+    update-grub wrote, through a drop-in; the host's own audit=0 before them (which turns
+    auditing off whatever follows) stops the role."""
     output = debian_path["output"]
     assert task_result(output, "Write GRUB's boot entries again") == "changed", output[-3000:]
     assert "audit=1 audit_backlog_limit=8192" in guest.check("cat /etc/default/grub.d/60-whotouched-audit.cfg")
     entries = next_boot_entries(guest)
     assert entries and all("root=" in entry for entry in entries), entries
-    assert [entry for entry in entries if lacking_parameters(entry, wanted)] == [], entries
+    assert [entry for entry in entries if audit_parameters_lacking(entry, 8192)] == [], entries
     # a kernel update writes the entries again from the host's settings, here with audit=0
-    # after the role's words: the role's next run writes them, finds them lacking, and stops
+    # before the role's words: the role's next run writes them, finds them lacking, and stops
     guest.check("cp /etc/default/grub /root/grub.before && "
-                "echo 'GRUB_CMDLINE_LINUX_DEFAULT=\"quiet audit=0\"' >> /etc/default/grub && update-grub")
-    # (recovery entries take GRUB_CMDLINE_LINUX alone, so they keep audit=1)
-    assert ["audit=1"] in [lacking_parameters(entry, wanted) for entry in next_boot_entries(guest)]
+                "sed -i 's/^GRUB_CMDLINE_LINUX=\"/&audit=0 /' /etc/default/grub && update-grub")
+    entries = next_boot_entries(guest)
+    assert entries and all(" audit=0 " in entry and " audit=1 " in entry for entry in entries), entries
+    assert all(audit_parameters_lacking(entry, 8192) == ["audit=1"] for entry in entries), entries
     playbook = debian_path["work"] / "linux-audit.yml"
     playbook.write_text(yaml.safe_dump([{"name": "linux_audit alone", "hosts": "linux", "become": True,
                                          "roles": [{"role": "whotouched.server_audit.linux_audit"}]}]))
@@ -214,7 +215,8 @@ def test_the_next_boot_audits_from_the_first_process_on(guest, debian_path):
         assert task_result(result.stdout, "Write GRUB's boot entries again") == "changed", result.stdout[-3000:]
         assert task_result(result.stdout, "Stop where a boot entry still starts a kernel without the audit "
                                           "parameters") == "fatal", result.stdout[-3000:]
-        assert "GRUB_CMDLINE_LINUX_DEFAULT" in result.stdout and "quiet audit=0" in result.stdout, result.stdout[-3000:]
+        assert "audit=0 anywhere turns auditing off" in result.stdout, result.stdout[-3000:]
+        assert "root=" in result.stdout.split("First: ", 1)[-1], result.stdout[-3000:]  # names the entry
     finally:
         guest.check("cp /root/grub.before /etc/default/grub && update-grub")
     # the host's settings mended: the next run finds the entries whole and writes nothing
@@ -223,7 +225,7 @@ def test_the_next_boot_audits_from_the_first_process_on(guest, debian_path):
     assert task_result(result.stdout, "Write GRUB's boot entries again") == "skipping", result.stdout[-3000:]
     assert task_result(result.stdout, "Put the audit parameters on GRUB's kernel command line (a drop-in)") \
         == "skipping", result.stdout[-3000:]
-    assert [entry for entry in next_boot_entries(guest) if lacking_parameters(entry, wanted)] == []
+    assert [entry for entry in next_boot_entries(guest) if audit_parameters_lacking(entry, 8192)] == []
 
 
 def server_report(work: Path, arguments: str) -> dict:

@@ -8,7 +8,12 @@ the first process on (``audit=1``, ``audit_backlog_limit=N``)."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional
+import re
+from typing import Iterable, List, Optional
+
+# kstrtouint with base 0: an optional +, then hexadecimal after 0x, octal after 0, else decimal
+_UNSIGNED = re.compile(r"\+?(?:0[xX](?P<hex>[0-9a-fA-F]+)|0(?P<octal>[0-7]*)|(?P<decimal>[1-9][0-9]*))\n?")
+_U32_MAX = 2 ** 32 - 1
 
 
 def command_line_words(command_line: str) -> List[str]:
@@ -24,33 +29,71 @@ def command_line_words(command_line: str) -> List[str]:
             if word:
                 words.append("".join(word))
                 word = []
-            continue
         else:
             word.append(char)
-            continue
     if word:
         words.append("".join(word))
     return words[:words.index("--")] if "--" in words else words
 
 
-def kernel_parameter(command_line: str, name: str) -> Optional[str]:
-    """The value the kernel takes for ``name``: that of its last word (None when it is not
-    there; "" for the name alone)."""
-    value = None
+def _values(command_line: str, name: str) -> List[str]:
+    """The values given to ``name``, in order; the kernel reads - in a name as _."""
+    name = name.replace("-", "_")
+    values = []
     for word in command_line_words(command_line):
-        word_name, equals, word_value = word.partition("=")
-        if word_name == name:
-            value = word_value if equals else ""
-    return value
+        word_name, equals, value = word.partition("=")
+        if equals and word_name.replace("-", "_") == name:
+            values.append(value)
+    return values
 
 
-def lacking_parameters(command_line: str, wanted: Dict[str, str]) -> List[str]:
-    """``name=value`` of each wanted parameter the kernel would not take from this line."""
-    return ["%s=%s" % (name, value) for name, value in wanted.items()
-            if kernel_parameter(command_line, name) != str(value)]
+def _unsigned(text: str) -> Optional[int]:
+    """The number kstrtouint(text, 0) reads, None where it refuses the text."""
+    match = _UNSIGNED.fullmatch(text)
+    if match is None:
+        return None
+    if match.group("hex") is not None:
+        number = int(match.group("hex"), 16)
+    elif match.group("octal") is not None:
+        number = int(match.group("octal") or "0", 8)
+    else:
+        number = int(match.group("decimal"))
+    return number if number <= _U32_MAX else None
 
 
-def command_lines_lacking(command_lines: Iterable[str], wanted: Dict[str, str]) -> List[str]:
-    """The command lines (one per boot entry) on which the kernel would lack a wanted
-    parameter, or take another value for it from a later word."""
-    return [line for line in command_lines if lacking_parameters(line, wanted)]
+def audit_enabled(command_line: str) -> Optional[bool]:
+    """Whether the kernel audits from boot (kernel/audit.c, audit_enable): an ``audit=0`` or
+    ``audit=off`` anywhere turns auditing off until the next boot, whatever follows; any other
+    value turns it on.  None: no ``audit=`` (auditing starts with auditd)."""
+    values = _values(command_line, "audit")
+    if not values:
+        return None
+    return not any(value == "0" or value.lower() == "off" for value in values)
+
+
+def backlog_limit(command_line: str) -> Optional[int]:
+    """The kernel's backlog limit at boot (audit_backlog_limit_set): the last value it can
+    read; the others are ignored.  None: none given (the kernel's own, 64)."""
+    limit = None
+    for value in _values(command_line, "audit_backlog_limit"):
+        number = _unsigned(value)
+        if number is not None:
+            limit = number
+    return limit
+
+
+def audit_parameters_lacking(command_line: str, limit: int) -> List[str]:
+    """``audit=1`` and ``audit_backlog_limit=<limit>``, each where the kernel would not take it
+    from this command line."""
+    lacking = []
+    if not audit_enabled(command_line):
+        lacking.append("audit=1")
+    if backlog_limit(command_line) != int(limit):
+        lacking.append("audit_backlog_limit=%d" % int(limit))
+    return lacking
+
+
+def command_lines_lacking(command_lines: Iterable[str], limit: int) -> List[str]:
+    """The command lines (one per boot entry) on which the kernel would not audit from boot
+    with that backlog limit."""
+    return [line for line in command_lines if audit_parameters_lacking(line, limit)]
