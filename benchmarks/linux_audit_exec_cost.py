@@ -51,7 +51,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.collection_path import collections_base  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 SEED_RULES = [
     "-a always,exit -F arch=b64 -S execve -k exec",
@@ -168,9 +168,7 @@ class Rsyslogd:
 
 def log_sink(work: Path) -> tuple[Rsyslogd, int]:
     """A log server on loopback that takes everything and keeps nothing."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     conf = work / "sink.conf"
     (work / "sink").mkdir(exist_ok=True)
     conf.write_text(f'global(workDirectory="{work / "sink"}")\nmodule(load="imptcp")\n'

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.collection_path import make_collection_importable  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 # programs the seed's chain drops, and programs it keeps (what an intruder would run)
 ROUTINE_PROGRAMS = ("ls", "grep", "date", "cat", "sleep", "sed", "awk", "hostname")
@@ -103,12 +104,6 @@ def render_filter_drop_ins(work: Path) -> dict[str, Path]:
     drop_ins["once"].write_text("if %s then {\n%s}\n" % (guard, drop_ins["seed"].read_text()))
     drop_ins["merged"].write_text("if %s then {\n%s}\n" % (guard, merged_rules.read_text()))
     return drop_ins
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Rsyslogd:

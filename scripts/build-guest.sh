@@ -15,7 +15,7 @@
 set -euo pipefail
 
 SUITE="${1:-bookworm}"
-PACKAGES="linux-image-amd64,systemd,systemd-sysv,udev,kmod,dbus,auditd,audispd-plugins,rsyslog,rsyslog-relp,rsyslog-gnutls,openssh-server,python3,python3-apt,sudo,procps,iproute2,ca-certificates,passwd,curl,grub-common,grub2-common"
+PACKAGES="linux-image-amd64,systemd,systemd-sysv,udev,kmod,dbus,auditd,audispd-plugins,rsyslog,rsyslog-relp,rsyslog-gnutls,openssh-server,python3,python3-apt,sudo,procps,iproute2,ca-certificates,passwd,curl,grub-common,grub2-common,xen-hypervisor-4.17-amd64"
 CACHE="${WHOTOUCHED_GUEST_CACHE:-/var/cache/whotouched/guest}"
 DISK_SIZE=3G
 
@@ -52,7 +52,8 @@ rm "$work/root.tar"
 echo guest > "$root/etc/hostname"
 # QEMU boots the kernel itself, but the guest is set up as installing GRUB leaves it:
 # Debian's /etc/default/grub (grub-pc's postinst copies it so) and a configuration in
-# /boot/grub, which linux_audit writes again with the real update-grub.
+# /boot/grub, which linux_audit writes again with the real update-grub.  Xen's hypervisor
+# is there too (never booted), so that update-grub also writes Xen's entries.
 mkdir -p "$root/boot/grub" "$root/etc/default/grub.d"
 cp "$root/usr/share/grub/default/grub" "$root/etc/default/grub"
 : > "$root/boot/grub/grub.cfg"

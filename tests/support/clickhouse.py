@@ -9,7 +9,6 @@ import http.server
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,6 +21,8 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.clickhouse import (
     create_schema,
 )
+
+from tests.support.ports import free_port
 
 # The fixtures (tests/unit/plugins/module_utils/conftest.py) of each engine.
 CLICKHOUSE_ENGINES = ("clickhouse_server", "chdb_engine")
@@ -65,12 +66,6 @@ _USERS = """<?xml version="1.0"?>
   <quotas><default></default></quotas>
 </yandex>
 """
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _xml_text(text):

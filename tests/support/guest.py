@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 from tests.support.collection_path import ROOT
+from tests.support.ports import free_port
 from tests.support.process import run
 
 BUILD_SCRIPT = ROOT / "scripts" / "build-guest.sh"
@@ -38,12 +38,6 @@ BOOT_SECONDS = 600
 SSH_OPTIONS = ("-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=6")
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def build_image(suite: str = "bookworm") -> Path:
@@ -64,9 +58,9 @@ class Guest:
         self.key = image / "ssh_key"
         self.console = work / "console.log"
         self.disk = work / "overlay.qcow2"
-        self.ssh_port = free_loopback_port()
+        self.ssh_port = free_port()
         # host loopback port of each LOG_SERVER_PORTS port inside the guest
-        self.log_server_ports = {port: free_loopback_port() for port in LOG_SERVER_PORTS}
+        self.log_server_ports = {port: free_port() for port in LOG_SERVER_PORTS}
         self.process: subprocess.Popen | None = None
         # files that lock the audit rules at the next boot (a test that set them says so)
         self.lock_files: list[str] = []

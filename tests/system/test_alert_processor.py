@@ -36,10 +36,11 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
 )
 from tests.support.collection_path import ROOT
 from tests.system.private_rsyslogd import RSYSLOGD, private_rsyslogd
-from tests.system.test_audit_events_kernel import free_port, role_template, wait_for
+from tests.system.test_audit_events_kernel import role_template, wait_for
 from tests.support.audit_records import exec_records
 from tests.support.event_store import stored_events as events_in
 from tests.support.playbook import run_module
+from tests.support.ports import free_port
 from tests.support.role_vars import install_processor
 
 PYTHON = "/usr/bin/python3"

@@ -39,6 +39,7 @@ from tests.support.ausearch import (
     unexplained_in_any_log,
 )
 from tests.support.playbook import run_module
+from tests.support.ports import free_port
 from tests.support.process import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,12 +265,6 @@ def test_the_raw_log_reads_as_ausearch_reads_it(session_log, capsys):
         print("\n  " + comparison.line())
     assert comparison.ausearch_events >= 10, comparison.line()
     assert unexplained_in_any_log(comparison, load_allowed_differences()) == []
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def role_template(name):

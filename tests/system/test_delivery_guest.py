@@ -91,12 +91,12 @@ def site(guest, work: Path, name: str, linux_vars: dict | None = None):
     return result.stdout
 
 
-def ansible_playbook(inventory: Path, playbook: Path, name: str):
+def ansible_playbook(inventory: Path, playbook: Path, name: str, *options: str):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_base()), ANSIBLE_HOST_KEY_CHECKING="false",
                ANSIBLE_PIPELINING="true", ANSIBLE_NOCOLOR="1")
     started = time.monotonic()
-    result = run(str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), str(playbook),
-                 env=env)
+    result = run(str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inventory), *options,
+                 str(playbook), env=env)
     print("guest delivery: %s (%s) took %.0f s" % (playbook.name, name, time.monotonic() - started))
     return result
 
@@ -109,8 +109,11 @@ def task_result(output: str, task: str, host: str = "guest") -> str:
 
 
 def next_boot_entries(guest) -> list:
-    """The kernel command line of each entry of the guest's /boot/grub/grub.cfg."""
-    return guest.check(r"sed -n 's/^[[:space:]]*linux[[:space:]]\{1,\}//p' /boot/grub/grub.cfg").splitlines()
+    """The kernel command line of each entry of the guest's /boot/grub/grub.cfg: its linux
+    lines, and the dom0 kernel's module2 line of each of Xen's entries (not the initrd's)."""
+    return guest.check(r"sed -n -e 's/^[[:space:]]*linux[[:space:]]\{1,\}//p' "
+                       r"-e 's/^[[:space:]]*module2[[:space:]]\{1,\}\([^-].* placeholder \)/\1/p' "
+                       "/boot/grub/grub.cfg").splitlines()
 
 
 def sender_file():
@@ -191,13 +194,15 @@ def test_the_loss_reporter_runs_and_reaches_the_log_server(guest, debian_path):
 
 def test_the_next_boot_audits_from_the_first_process_on(guest, debian_path):
     """linux_audit put audit=1 and the boot-time backlog on every entry that GRUB's real
-    update-grub wrote, through a drop-in; the host's own audit=0 before them (which turns
-    auditing off whatever follows) stops the role."""
+    update-grub wrote (Xen's among them), through a drop-in; the host's own audit=0 before
+    them (which turns auditing off whatever follows) stops the role; check mode shows the
+    drop-in's change and writes nothing."""
     output = debian_path["output"]
     assert task_result(output, "Write GRUB's boot entries again") == "changed", output[-3000:]
     assert "audit=1 audit_backlog_limit=8192" in guest.check("cat /etc/default/grub.d/60-whotouched-audit.cfg")
     entries = next_boot_entries(guest)
     assert entries and all("root=" in entry for entry in entries), entries
+    assert any(" placeholder " in entry for entry in entries), entries  # Xen's too
     assert [entry for entry in entries if audit_parameters_lacking(entry, 8192)] == [], entries
     # a kernel update writes the entries again from the host's settings, here with audit=0
     # before the role's words: the role's next run writes them, finds them lacking, and stops
@@ -217,6 +222,8 @@ def test_the_next_boot_audits_from_the_first_process_on(guest, debian_path):
                                           "parameters") == "fatal", result.stdout[-3000:]
         assert "audit=0 anywhere turns auditing off" in result.stdout, result.stdout[-3000:]
         assert "root=" in result.stdout.split("First: ", 1)[-1], result.stdout[-3000:]  # names the entry
+        # every entry counted, Xen's among them
+        assert "wrote %d boot entries" % len(entries) in result.stdout, (len(entries), result.stdout[-3000:])
     finally:
         guest.check("cp /root/grub.before /etc/default/grub && update-grub")
     # the host's settings mended: the next run finds the entries whole and writes nothing
@@ -226,6 +233,23 @@ def test_the_next_boot_audits_from_the_first_process_on(guest, debian_path):
     assert task_result(result.stdout, "Put the audit parameters on GRUB's kernel command line (a drop-in)") \
         == "skipping", result.stdout[-3000:]
     assert [entry for entry in next_boot_entries(guest) if audit_parameters_lacking(entry, 8192)] == []
+    # check mode on a host whose drop-in is gone: the drop-in's change shown, nothing written
+    drop_in = "/etc/default/grub.d/60-whotouched-audit.cfg"
+    guest.check("mv %s /root/drop-in.before && update-grub" % drop_in)
+    try:
+        grub_cfg = guest.check("sha256sum /boot/grub/grub.cfg")
+        result = ansible_playbook(debian_path["work"] / "inventory-debian.yml", playbook, "check", "--check",
+                                  "--diff")
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert task_result(result.stdout, "Put the audit parameters on GRUB's kernel command line (a drop-in)") \
+            == "changed", result.stdout[-3000:]
+        assert '+GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX audit=1 audit_backlog_limit=8192"' in result.stdout, \
+            result.stdout[-3000:]
+        assert task_result(result.stdout, "Write GRUB's boot entries again") == "skipping", result.stdout[-3000:]
+        assert guest.check("sha256sum /boot/grub/grub.cfg") == grub_cfg
+        assert guest.ssh("test -e %s" % drop_in).returncode != 0
+    finally:
+        guest.check("mv /root/drop-in.before %s && update-grub" % drop_in)
 
 
 def server_report(work: Path, arguments: str) -> dict:

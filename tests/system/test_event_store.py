@@ -20,6 +20,7 @@ import time
 import pytest
 
 from tests.support.event_store import stored_events
+from tests.support.ports import free_port
 from tests.support.process import run
 from tests.support.role_vars import install_processor
 from tests.system.test_alert_processor import processor_section, store_ruleset
@@ -30,7 +31,6 @@ from tests.system.test_audit_events_kernel import (  # noqa: F401 pylint: disabl
     UID,
     check_session,
     comparable,
-    free_port,
     read_events,
     role_template,
     session_log,

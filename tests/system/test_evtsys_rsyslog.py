@@ -22,8 +22,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.as
     iter_lines,
 )
 from tests.support import evtsys_model
+from tests.support.ports import free_port
 from tests.system.private_rsyslogd import RSYSLOGD, private_rsyslogd
-from tests.system.test_audit_events_kernel import free_port, role_template, wait_for
+from tests.system.test_audit_events_kernel import role_template, wait_for
 
 SAMPLES = json.loads((Path(__file__).resolve().parents[1] / "unit" / "plugins" / "module_utils"
                       / "_events" / "fixtures" / "windows_events" / "samples.json")

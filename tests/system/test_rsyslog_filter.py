@@ -23,6 +23,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._rsyslog.s
 )
 from tests.support.corpus import corpus_file
 from tests.support.playbook import assert_missing_directory_handled, run_module
+from tests.support.ports import free_port
 
 RSYSLOGD = shutil.which("rsyslogd") or ("/usr/sbin/rsyslogd"
                                         if os.path.exists("/usr/sbin/rsyslogd") else None)
@@ -217,12 +218,6 @@ def test_a_rule_breaking_another_file_is_reported_with_rsyslogds_words(tmp_path)
 
 # ------------------------------------------------------------------------- behaviour
 
-def _free_port(kind):
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _audit(kind: str, serial: int, body: str) -> str:
     """A record as the audit syslog plugin (audisp-syslog) writes it."""
     return "type=%s msg=audit(1764237600.%03d:%d): %s" % (kind, serial % 1000, serial, body)
@@ -285,7 +280,7 @@ def _wait_for(path: Path, marker: str, timeout: float = 20.0) -> str:
 
 @pytest.fixture
 def rsyslog_with_seed_filters(tmp_path):
-    udp_port, tcp_port = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_STREAM)
+    udp_port, tcp_port = free_port(), free_port()
     main = _main_config(tmp_path, body=(
         'module(load="imudp")\nmodule(load="imtcp")\n'
         'input(type="imudp" address="127.0.0.1" port="%d")\n'

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.collection_path import ROOT
+from tests.support.ports import free_port
 from tests.support.role_look import configuration_lines
 from tests.support.role_vars import rendered
 from tests.system import test_rsyslog_filter
 from tests.system.private_rsyslogd import private_rsyslogd
-from tests.system.test_audit_events_kernel import free_port, wait_for
+from tests.system.test_audit_events_kernel import wait_for
 
 RSYSLOGD = test_rsyslog_filter.RSYSLOGD
 pytestmark = test_rsyslog_filter.pytestmark  # root and rsyslogd, as there

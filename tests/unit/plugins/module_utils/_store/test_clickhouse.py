@@ -49,8 +49,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._store.sql
     SqliteStore,
 )
 from tests.support.audit_records import exec_records, stored
-from tests.support.clickhouse import WRITER_PASSWORD, ClickHouseServer, free_port, new_database
+from tests.support.clickhouse import WRITER_PASSWORD, ClickHouseServer, new_database
 from tests.support.event_store import processor_config
+from tests.support.ports import free_port
 from tests.support.playbook import run_module
 from tests.unit.plugins.module_utils._store.test_sqlite import (
     HOSTILE,
