@@ -91,35 +91,59 @@ class LossReports(object):
     too) would take its count with it, and a reporter that counts again from an earlier
     report (it could not tell whether that one was written) counts some losses twice.  The
     totals put both right: within one boot the kernel's count only grows, so what was lost
-    since the last report read is the difference of their totals.  Reports are read in the
-    order their sender wrote them; a sender's are kept apart from every other's (by address
-    and node), at most ``remember`` senders at a time.
+    since the last report read is the difference of their totals.  A report written before
+    the last one read (late, or a copy) counted nothing that one did not.  A sender's reports
+    are kept apart from every other's, by address and node; the node is the sender's word,
+    so each address keeps at most ``nodes_per_address`` of them, and one that invents nodes
+    forgets its own, not another address's.  At most ``remember`` in all.
     """
 
-    def __init__(self, remember=10000):
-        self.remember = remember
-        # (address, node) -> (epoch, lost_total, boot, lost_total_reset)
+    def __init__(self, remember=10000, nodes_per_address=1000):
+        self.remember, self.nodes_per_address = remember, nodes_per_address
+        # address -> node -> (epoch, lost_total, boot, lost_total_reset), least recently
+        # read first at both levels
         self._last = OrderedDict()
+        self._kept = 0
+
+    def _keep(self, address, node, state):
+        nodes = self._last.pop(address, None)
+        if nodes is None:
+            nodes = OrderedDict()
+        self._last[address] = nodes
+        if nodes.pop(node, None) is None:
+            self._kept += 1
+        nodes[node] = state
+        if len(nodes) > self.nodes_per_address:
+            nodes.popitem(last=False)
+            self._kept -= 1
+        while self._kept > self.remember:
+            oldest_address, oldest_nodes = next(iter(self._last.items()))
+            oldest_nodes.popitem(last=False)
+            self._kept -= 1
+            if not oldest_nodes:
+                del self._last[oldest_address]
 
     def reading(self, address, node, epoch, report: LossReport) -> LossReport:
         """``report`` as it reads after the sender's last one: what was lost since that one's
         time, where both count from one boot (the report itself when not)."""
-        key = (address, node)
-        last = self._last.pop(key, None)
         if epoch is None or report["since"] is None:
-            if last is not None:
-                self._last[key] = last
             return report
+        last = self._last.get(address, {}).get(node)
         reset, boot = report.get("lost_total_reset", False), report.get("boot")
-        self._last[key] = (epoch, report["lost_total"], boot, reset)
-        if len(self._last) > self.remember:
-            self._last.popitem(last=False)
+        total, since = report["lost_total"], report["since"]
+        if last is not None and epoch < last[0]:
+            # written before the last one read (late, a copy), or the sender's clock went back
+            if boot != last[2] or reset or last[3]:
+                return report  # another boot's, or around a count gone back: as it says
+            if total <= last[1]:
+                return dict(report, lost=0)  # the later report read counted what it did
+            # more than the later one counted: the clock went back; read as the next
+        self._keep(address, node, (epoch, total, boot, reset))
         if last is None:
             return report
         last_epoch, last_total, last_boot, last_reset = last
-        total, since = report["lost_total"], report["since"]
-        if epoch < last_epoch or (reset and not last_reset):
-            return report  # out of order; or counted since the count went back, as it says
+        if reset and not last_reset:
+            return report  # counted since the count went back, as it says
         if total < last_total:
             if boot is not None and boot == last_boot:
                 # the count went back, and the report that said so did not arrive: what it
@@ -137,21 +161,27 @@ def _clock(epoch):
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) if epoch is not None else "?"
 
 
+def _window(since, epoch):
+    if since is not None and epoch is not None and since > epoch:
+        # counted from a report dated after this one: the sender's clock went back
+        return "between %s and %s (the sender's clock went back)" % (_clock(epoch), _clock(since))
+    return "between %s and %s" % (_clock(since), _clock(epoch))
+
+
 def describe_loss(report: LossReport, epoch: Optional[float]) -> str:
     """One line for people: what was lost, between when and when (UTC)."""
     parts = []
     if report.get("lost_total_reset"):
         counted = "at least %d" % report["lost"] if report["lost"] else "an unknown number of"
-        parts.append("lost %s audit events between %s and %s (the kernel's count went back to 0: "
+        parts.append("lost %s audit events %s (the kernel's count went back to 0: "
                      "reset with auditctl --reset-lost, or past 2^32; what it had counted since "
-                     "the last report is not known)"
-                     % (counted, _clock(report["since"]), _clock(epoch)))
+                     "the last report is not known)" % (counted, _window(report["since"], epoch)))
     elif report["lost"]:
-        parts.append("lost %d audit events between %s and %s (kernel backlog full or rate limit)"
-                     % (report["lost"], _clock(report["since"]), _clock(epoch)))
+        parts.append("lost %d audit events %s (kernel backlog full or rate limit)"
+                     % (report["lost"], _window(report["since"], epoch)))
     if report.get("unlogged_since") is not None:
-        parts.append("auditd wrote no log between %s and %s (disk full?): the events of that "
-                     "time are lost" % (_clock(report["unlogged_since"]), _clock(epoch)))
+        parts.append("auditd wrote no log %s (disk full?): the events of that time are lost"
+                     % _window(report["unlogged_since"], epoch))
     if report["logging_suspended"]:
         parts.append("auditd is not writing its log (disk full?): events are being lost")
     if report["plugin_overflow"]:

@@ -377,6 +377,7 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
     and, with ``unread`` (a list), said why in it."""
     counts = new_counts() if counts is None else counts
     loss_reports = LossReports()  # a sender's files are read oldest first
+    single, read_by = None, None
     for path in paths:
         try:
             if since is not None and os.path.getmtime(path) < since:
@@ -389,11 +390,16 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
                               "%s cannot be read: %s" % (path, exc.strerror or exc))
             continue
         counts["files"] += 1
-        try:
-            # One assembler per file: a rotation never splits the records of one event
-            # between two files in a way that matters more than its bounded wait.
+        # One assembler per directory (a sender's files, oldest first), its events waiting
+        # ended with each file: a rotation never splits the records of one event between two
+        # files in a way that matters more than its bounded wait, but a copy sent again can
+        # land in the next file and is still known as one.
+        if read_by != os.path.dirname(os.path.abspath(path)):
+            read_by = os.path.dirname(os.path.abspath(path))
             single = EventAssembler(local_names=local_names, sender_address=stored_sender(path),
                                     loss_reports=loss_reports, **(assembler_options or {}))
+        counted_before = dict(single.counts)
+        try:
             for event in iter_events(iter_lines(stream, single.counts), single):
                 if event["kind"] == "health":
                     # a loss reporter's heartbeat: nothing happened, nothing to show
@@ -408,7 +414,7 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
         finally:
             stream.close()
         for name, value in single.counts.items():
-            counts[name] = counts.get(name, 0) + value
+            counts[name] = counts.get(name, 0) + value - counted_before.get(name, 0)
 
 
 def build_report(paths, rules, event_filter, limit=1000, local_names=None,

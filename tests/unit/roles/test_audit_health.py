@@ -79,20 +79,34 @@ def test_what_the_next_report_counts(previous, total, expected_lost, expected_si
     assert ("lost_total_reset=yes" in health.health_message(report, {}, {})) is went_back
 
 
-@pytest.mark.parametrize("lost_per_write, said_again", [(0, False), (5, True)])
-def test_a_count_gone_back_is_said_until_a_report_of_it_was_written_whole(
-        tmp_path, monkeypatch, lost_per_write, said_again):
-    kernel = _Kernel(lost=40, lost_per_write=0)
+@pytest.mark.parametrize("lost_at_writes, saying", [
+    ((0, 0, 0, 0), ["no", "yes", "yes", "no"]),
+    # the first report of it may have been dropped by the kernel: two more say it
+    ((0, 5, 0, 0, 0), ["no", "yes", "yes", "yes", "no"]),
+])
+def test_a_count_gone_back_is_said_until_two_reports_of_it_were_written_whole(
+        tmp_path, monkeypatch, lost_at_writes, saying):
+    """Two, so that one the log server never got (lost on its way after the kernel wrote it)
+    leaves the other to say it."""
+    kernel = _Kernel(lost=40, lost_at_writes=lost_at_writes)
     monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
     state = str(tmp_path / "state.json")
     health.run(poll=0.01, interval=300.0, once=True, state_path=state)
-    kernel.lost, kernel.lost_per_write = 3, lost_per_write  # auditctl --reset-lost, then more
-    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
-    assert (kernel.records[-1]["lost"], kernel.records[-1].get("lost_total_reset")) == ("3", "yes")
-    kernel.lost, kernel.lost_per_write = kernel.lost + 1, 0
-    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
-    assert len(kernel.records) == 3
-    assert (kernel.records[-1].get("lost_total_reset") == "yes") is said_again
+    kernel.lost = 3  # auditctl --reset-lost, then more
+    for _report in saying[1:]:
+        health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+        kernel.lost += 1  # the next report is due
+    assert [record.get("lost_total_reset", "no") for record in kernel.records] == saying
+    assert kernel.records[1]["lost"] == "3"
+
+
+def test_a_count_that_falls_again_is_said_by_two_reports_again():
+    said_once = {"boot_id": BOOT, "time": 2000.0, "lost_total": 9, "lost_total_reset": True,
+                 "reset_reports": 1}
+    again = health.next_report(said_once, {"lost": 12}, BOOT, now=3000.0, boot_time=1000.0)
+    fell_again = health.next_report(said_once, {"lost": 2}, BOOT, now=3000.0, boot_time=1000.0)
+    assert (again["lost_total_reset"], again["reset_reports"]) == (True, 1)
+    assert fell_again["lost_total_reset"] is True and "reset_reports" not in fell_again
 
 
 @pytest.mark.parametrize("previous, state, expected", [
@@ -170,17 +184,19 @@ def test_a_report_is_due_every_interval_whatever_the_clock_did(age, boot, due):
 
 class _Kernel(object):
     """The kernel's side of the daemon's netlink socket: a lost counter that grows by
-    ``lost_per_write`` as each record is written (the rate limit at work)."""
+    ``lost_per_write`` as each record is written (the rate limit at work), or by the next of
+    ``lost_at_writes`` at each write."""
 
-    def __init__(self, lost, lost_per_write):
+    def __init__(self, lost, lost_per_write=0, lost_at_writes=()):
         self.lost, self.lost_per_write, self.records = lost, lost_per_write, []
+        self.lost_at_writes = iter(lost_at_writes)
 
     def status(self):
         return {"lost": self.lost, "pid": 0}
 
     def write_record(self, text):
         self.records.append(dict(word.split("=", 1) for word in text.split()))
-        self.lost += self.lost_per_write
+        self.lost += next(self.lost_at_writes, self.lost_per_write)
 
 
 @pytest.mark.parametrize("lost_per_write, since_second", [(0, "second"), (5, "first")])
@@ -223,6 +239,39 @@ def test_the_first_report_after_auditd_wrote_no_log_says_since_when(tmp_path, mo
     # written with three decimals, so rounded either way by up to half a millisecond
     assert looks[1] - 0.0005 <= float(after["logging_suspended_since"]) <= looks[2] + 0.0005
     assert after["logging_suspended"] == "no"
+    assert "unlogged_since" not in health.load_previous(state)
+
+
+def test_a_report_the_kernel_may_have_dropped_is_said_again_with_its_plugin_overflow(tmp_path, monkeypatch):
+    """The report that first says auditd's plugin queue overflowed is written while the kernel
+    loses records: the next one says it again, and only a report written whole ends it."""
+    kernel = _Kernel(lost=0, lost_at_writes=[0, 3, 0, 0])
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    overflow = iter(["no", "yes", "yes", "yes"])
+    monkeypatch.setattr(health, "daemon_state", lambda _pid, wait=2.0: {
+        "logging_suspended": "no", "plugin_overflow": next(overflow)})
+    state = str(tmp_path / "state.json")
+    for _look in range(4):
+        kernel.lost += 1  # a report is due at each look: the kernel lost one more
+        health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert [record["plugin_overflow"] for record in kernel.records] == ["no", "yes", "yes", "seen"]
+
+
+def test_a_report_the_kernel_may_have_dropped_says_again_when_auditd_wrote_no_log(tmp_path, monkeypatch):
+    kernel = _Kernel(lost=0, lost_at_writes=[0, 2, 0])
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    states = iter(["no", "yes", "no", "no", "no"])
+    monkeypatch.setattr(health, "daemon_state", lambda _pid, wait=2.0: {
+        "logging_suspended": next(states), "plugin_overflow": "no"})
+    state = str(tmp_path / "state.json")
+    for _look in range(5):
+        health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    # the first report; the one after the suspension, written while the kernel lost two
+    # records; the same said again; then nothing more is due
+    assert len(kernel.records) == 3, kernel.records
+    assert "logging_suspended_since" not in kernel.records[0]
+    assert kernel.records[1]["logging_suspended_since"] == kernel.records[2]["logging_suspended_since"]
+    assert (kernel.records[2]["lost"], kernel.records[2]["lost_total"]) == ("2", "2")
     assert "unlogged_since" not in health.load_previous(state)
 
 

@@ -9,6 +9,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.as
     iter_events,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    LossReports,
     describe_loss,
     loses,
     read_loss_report,
@@ -27,7 +28,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     EVENT_KEYS,
 )
-from tests.support.audit_records import exec_records
+from tests.support.audit_records import exec_records, stored
 
 # As the kernel writes the reporter's record (auditd's ENRICHED names after 0x1d), and as
 # the log server stores it (runcmdformat, 0x1d escaped by rsyslog).
@@ -169,6 +170,18 @@ SEQUENCES = {
     "another boot that lost more": (
         [report(1, T, 0, 10, T - 300), report(2, T + 600, 50, 50, T + 500)],
         [(0, T - 300), (50, T + 500)]),
+    # the report of T + 5 came after the one of T + 10 (a relay's queue sent again), which
+    # counted its loss from the totals: it counted nothing more, and the next reads as the
+    # one of T + 10 left it
+    "reports read out of order": (
+        [report(1, T, 0, 0, T - 300), report(3, T + 10, 2, 5, T + 5), report(2, T + 5, 3, 3, T),
+         report(4, T + 15, 0, 5, T + 10)],
+        [(0, T - 300), (5, T), (0, T), (0, T + 10)]),
+    # the sender's clock went back an hour after the report of T: later reports are dated
+    # before it, and still counted once each
+    "the sender's clock went back": (
+        [report(1, T, 0, 0, T - 300), report(2, T - 3600, 7, 7, T), report(3, T - 3595, 2, 9, T - 3600)],
+        [(0, T - 300), (7, T), (2, T - 3600)]),
 }
 
 
@@ -193,6 +206,11 @@ GONE_BACK = {
     "a reset's report lost on the way": (
         [report(1, T, 40, 40, T - 300, boot=B1), report(3, T + 10, 1, 4, T + 5, boot=B1)],
         [(40, T - 300, False), (4, T, True)]),
+    # ... and the next report says so again (two reports written whole say it): a least
+    # figure, even where the count is back at the old total
+    "a reset's report lost on the way, said again": (
+        [report(1, T, 4, 4, T - 300, boot=B1), report(3, T + 10, 4, 4, T + 5, boot=B1, reset=True)],
+        [(4, T - 300, False), (4, T + 5, True)]),
     # both arrived: the repeat's window is exact
     "a reset said twice": (
         [report(1, T, 40, 40, T - 300, boot=B1), report(2, T + 5, 3, 3, T, boot=B1, reset=True),
@@ -221,6 +239,48 @@ def test_a_sender_forging_reports_moves_no_other_senders_counts():
     events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
     assert [(event["address"], event["loss"]["lost"]) for event in events] == [
         ("192.0.2.10", 0), ("192.0.2.66", 0), ("192.0.2.10", 5001)]
+
+
+def test_a_sender_inventing_nodes_forgets_its_own_reports_not_another_addresss():
+    """A sender names its node (``node=``) itself: one that invents thousands of them pushes
+    out its own last reports, while another address's loss is still counted from its last
+    report read (the one of T + 5, 5000 lost, did not arrive)."""
+    flood = [report(100 + number, T + 1, 0, 0, T - 300, address="192.0.2.66").replace(
+        "type=USER", "node=n%d type=USER" % number) for number in range(3000)]
+    lines = [report(1, T, 0, 0, T - 300)] + flood + [report(3, T + 10, 1, 5001, T + 5)]
+    events = list(iter_events(lines, EventAssembler(wait_seconds=0, loss_reports=LossReports(
+        remember=2000, nodes_per_address=1000))))
+    assert len({event["node"] for event in events if event["address"] == "192.0.2.66"}) == 3000
+    assert (events[-1]["address"], events[-1]["loss"]["lost"], events[-1]["loss"]["since"]) == (
+        "192.0.2.10", 5001, T)
+
+
+def test_a_window_the_senders_clock_turned_back_is_told_in_order():
+    (event,) = iter_events([report(2, T - 3600, 7, 7, T)])
+    assert describe_loss(event["loss"], event["epoch"]) == (
+        "lost 7 audit events between 2025-12-05 08:46:40 and 2025-12-05 09:46:40 (the sender's "
+        "clock went back) (kernel backlog full or rate limit)")
+
+
+def test_copies_sent_again_across_a_rotation_are_read_once(tmp_path):
+    """A sender sent some events again (its queue after a reconnection) just as the log
+    server's file was rotated: the copies land in the next file and are still known as
+    copies, the loss counted once."""
+    directory = tmp_path / "192.0.2.10"
+    directory.mkdir()
+    command = "\n".join(stored(exec_records(["id"], epoch="%d.500" % T)))
+    (directory / "audit.log.1").write_text("\n".join([
+        report(1, T, 0, 0, T - 300), command, report(2, T + 5, 40, 40, T), report(3, T + 10, 2, 42, T + 5)
+    ]) + "\n", encoding="utf-8")
+    (directory / "audit.log").write_text("\n".join([
+        command, report(2, T + 5, 40, 40, T), report(3, T + 10, 2, 42, T + 5), report(4, T + 15, 0, 42, T + 10)
+    ]) + "\n", encoding="utf-8")
+    rules = compile_risk_rules(SHIPPED_RISK_RULES)
+    events, counts = build_report([str(directory / "audit.log.1"), str(directory / "audit.log")],
+                                  rules, EventFilter(), limit=0)
+    assert [event["loss"]["lost"] for event in events if event["kind"] == "loss"] == [40, 2]
+    assert len([event for event in events if event["kind"] != "loss"]) == 1
+    assert counts["duplicates"] == 3 and counts["files"] == 2
 
 
 def test_a_senders_reports_are_read_in_order_across_its_rotated_files(tmp_path):
