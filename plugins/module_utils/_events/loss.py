@@ -91,8 +91,8 @@ class LossReports(object):
     too) would take its count with it, and a reporter that counts again from an earlier
     report (it could not tell whether that one was written) counts some losses twice.  The
     totals put both right: within one boot the kernel's count only grows, so what was lost
-    since the last report read is the difference of their totals.  A report written before
-    the last one read (late, or a copy) counted nothing that one did not.  A sender's reports
+    since the last report read is the difference of their totals.  Reports are read in the
+    order their sender wrote them.  A sender's reports
     are kept apart from every other's, by address and node; the node is the sender's word,
     so each address keeps at most ``nodes_per_address`` of them, and one that invents nodes
     forgets its own, not another address's.  At most ``remember`` in all.
@@ -130,20 +130,13 @@ class LossReports(object):
             return report
         last = self._last.get(address, {}).get(node)
         reset, boot = report.get("lost_total_reset", False), report.get("boot")
-        total, since = report["lost_total"], report["since"]
-        if last is not None and epoch < last[0]:
-            # written before the last one read (late, a copy), or the sender's clock went back
-            if boot != last[2] or reset or last[3]:
-                return report  # another boot's, or around a count gone back: as it says
-            if total <= last[1]:
-                return dict(report, lost=0)  # the later report read counted what it did
-            # more than the later one counted: the clock went back; read as the next
-        self._keep(address, node, (epoch, total, boot, reset))
+        self._keep(address, node, (epoch, report["lost_total"], boot, reset))
         if last is None:
             return report
         last_epoch, last_total, last_boot, last_reset = last
-        if reset and not last_reset:
-            return report  # counted since the count went back, as it says
+        total, since = report["lost_total"], report["since"]
+        if epoch < last_epoch or (reset and not last_reset):
+            return report  # out of order; or counted since the count went back, as it says
         if total < last_total:
             if boot is not None and boot == last_boot:
                 # the count went back, and the report that said so did not arrive: what it

@@ -79,34 +79,20 @@ def test_what_the_next_report_counts(previous, total, expected_lost, expected_si
     assert ("lost_total_reset=yes" in health.health_message(report, {}, {})) is went_back
 
 
-@pytest.mark.parametrize("lost_at_writes, saying", [
-    ((0, 0, 0, 0), ["no", "yes", "yes", "no"]),
-    # the first report of it may have been dropped by the kernel: two more say it
-    ((0, 5, 0, 0, 0), ["no", "yes", "yes", "yes", "no"]),
-])
-def test_a_count_gone_back_is_said_until_two_reports_of_it_were_written_whole(
-        tmp_path, monkeypatch, lost_at_writes, saying):
-    """Two, so that one the log server never got (lost on its way after the kernel wrote it)
-    leaves the other to say it."""
-    kernel = _Kernel(lost=40, lost_at_writes=lost_at_writes)
+@pytest.mark.parametrize("lost_per_write, said_again", [(0, False), (5, True)])
+def test_a_count_gone_back_is_said_until_a_report_of_it_was_written_whole(
+        tmp_path, monkeypatch, lost_per_write, said_again):
+    kernel = _Kernel(lost=40, lost_per_write=0)
     monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
     state = str(tmp_path / "state.json")
     health.run(poll=0.01, interval=300.0, once=True, state_path=state)
-    kernel.lost = 3  # auditctl --reset-lost, then more
-    for _report in saying[1:]:
-        health.run(poll=0.01, interval=300.0, once=True, state_path=state)
-        kernel.lost += 1  # the next report is due
-    assert [record.get("lost_total_reset", "no") for record in kernel.records] == saying
-    assert kernel.records[1]["lost"] == "3"
-
-
-def test_a_count_that_falls_again_is_said_by_two_reports_again():
-    said_once = {"boot_id": BOOT, "time": 2000.0, "lost_total": 9, "lost_total_reset": True,
-                 "reset_reports": 1}
-    again = health.next_report(said_once, {"lost": 12}, BOOT, now=3000.0, boot_time=1000.0)
-    fell_again = health.next_report(said_once, {"lost": 2}, BOOT, now=3000.0, boot_time=1000.0)
-    assert (again["lost_total_reset"], again["reset_reports"]) == (True, 1)
-    assert fell_again["lost_total_reset"] is True and "reset_reports" not in fell_again
+    kernel.lost, kernel.lost_per_write = 3, lost_per_write  # auditctl --reset-lost, then more
+    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert (kernel.records[-1]["lost"], kernel.records[-1].get("lost_total_reset")) == ("3", "yes")
+    kernel.lost, kernel.lost_per_write = kernel.lost + 1, 0
+    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert len(kernel.records) == 3
+    assert (kernel.records[-1].get("lost_total_reset") == "yes") is said_again
 
 
 @pytest.mark.parametrize("previous, state, expected", [
