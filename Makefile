@@ -54,7 +54,7 @@ unit: venv chdb
 # server container for it.
 system: venv host images guest
 	@[ "$$(id -u)" = 0 ] || { echo "make system: the real kernel audit and rsyslogd tests need root"; exit 1; }
-	$(TIMED) system $(KERNEL_LOCK) pytest tests/system
+	$(TIMED) system $(KERNEL_LOCK) pytest --durations=15 tests/system
 
 sanity: venv
 	$(TIMED) sanity scripts/sanity.sh

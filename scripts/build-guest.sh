@@ -53,9 +53,14 @@ echo guest > "$root/etc/hostname"
 # QEMU boots the kernel itself, but the guest is set up as installing GRUB leaves it:
 # Debian's /etc/default/grub (grub-pc's postinst copies it so) and a configuration in
 # /boot/grub, which linux_audit writes again with the real update-grub.  Xen's hypervisor
-# is there too (never booted), so that update-grub also writes Xen's entries.
+# is there too (never booted), so that update-grub also writes Xen's entries.  A test boots
+# the guest through GRUB (tests/support/guest.py): the kernel parameters QEMU gives it
+# otherwise are its GRUB_CMDLINE_LINUX, and GRUB does not wait.
 mkdir -p "$root/boot/grub" "$root/etc/default/grub.d"
-cp "$root/usr/share/grub/default/grub" "$root/etc/default/grub"
+sed -e 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=0/' \
+  -e 's/^GRUB_CMDLINE_LINUX=""/GRUB_CMDLINE_LINUX="console=ttyS0 net.ifnames=0 init_on_alloc=0 mitigations=off"/' \
+  "$root/usr/share/grub/default/grub" > "$root/etc/default/grub"
+grep -q '^GRUB_CMDLINE_LINUX="console=ttyS0' "$root/etc/default/grub" || die "Debian's /etc/default/grub changed shape."
 : > "$root/boot/grub/grub.cfg"
 echo "/dev/vda / ext4 defaults 0 1" > "$root/etc/fstab"
 # QEMU's user network: the guest is 10.0.2.15, QEMU's own side 10.0.2.2 (no DHCP client in

@@ -2,13 +2,14 @@
 # The host packages the tests run for real: the audit userspace (real kernel tests),
 # rsyslog with its TCP/RELP/TLS modules (real rsyslogd tests), the image builder,
 # chromium (the wall screen tested in a real headless browser), QEMU and socat (the test
-# guest: a kernel of its own, see scripts/build-guest.sh) with an SSH client, Python's venv,
+# guest: a kernel of its own, see scripts/build-guest.sh) with an SSH client, GRUB's BIOS
+# images and xorriso (the guest booted through GRUB, by grub-mkrescue), Python's venv,
 # and Debian's ClickHouse server (18.16, with the time zones it needs; the event store's tests
 # start their own server process).
 # Installs only what is missing, so a re-run costs nothing.
 set -euo pipefail
 
-PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo chromium openssh-client qemu-system-x86 qemu-utils socat clickhouse-server tzdata)
+PACKAGES=(python3-venv auditd rsyslog rsyslog-relp rsyslog-gnutls rsyslog-openssl mmdebstrap gnutls-bin openssl shellcheck sudo chromium openssh-client qemu-system-x86 qemu-utils socat grub-pc-bin xorriso clickhouse-server tzdata)
 
 die() { echo "host-packages: $*" >&2; exit 1; }
 

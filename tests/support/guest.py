@@ -19,6 +19,7 @@ loopback, where a test puts its log server.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -38,6 +39,20 @@ BOOT_SECONDS = 600
 SSH_OPTIONS = ("-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=6")
+
+
+def grub_iso(work: Path) -> Path:
+    """A CD image of GRUB for BIOS (grub-mkrescue) whose configuration reads the guest's own:
+    the guest's disk has no partition table, its whole first disk is the root file system."""
+    for tool in ("grub-mkrescue", "xorriso"):
+        assert shutil.which(tool), "%s is missing (scripts/host-packages.sh installs it)" % tool
+    tree = work / "grub-iso"
+    (tree / "boot" / "grub").mkdir(parents=True, exist_ok=True)
+    (tree / "boot" / "grub" / "grub.cfg").write_text("set root=(hd0)\nconfigfile /boot/grub/grub.cfg\n")
+    iso = work / "grub.iso"
+    made = run("grub-mkrescue", "-o", str(iso), str(tree))
+    assert made.returncode == 0, made.stdout + made.stderr
+    return iso
 
 
 def build_image(suite: str = "bookworm") -> Path:
@@ -70,20 +85,26 @@ class Guest:
         """The host port behind LOG_SERVER_ADDRESS:514 (plain tcp)."""
         return self.log_server_ports[514]
 
-    def boot(self) -> None:
-        created = run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
-                      "-b", str(self.image / "disk.img"), str(self.disk))
-        assert created.returncode == 0, created.stderr
+    def boot(self, grub_iso: Path | None = None) -> None:
+        """Start the guest: its kernel booted by QEMU itself, or with ``grub_iso`` (see
+        :func:`grub_iso`) through GRUB, which boots what the guest's own /boot/grub/grub.cfg
+        says.  The disk overlay is made at the first boot and kept by the next ones."""
+        if not self.disk.exists():
+            created = run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                          "-b", str(self.image / "disk.img"), str(self.disk))
+            assert created.returncode == 0, created.stderr
         forwards = "".join(
             # a connection of the guest's, one socat to the host's loopback
             ",guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d" % (LOG_SERVER_ADDRESS, inside, outside)
             for inside, outside in self.log_server_ports.items())
-        command = [
-            QEMU, "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", str(self.memory_mb),
+        started_by = ["-cdrom", str(grub_iso), "-boot", "order=d"] if grub_iso else [
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd"),
             # init_on_alloc=0 and mitigations=off: zeroing every page and the speculation
-            # barriers cost much more under emulation than they protect a test machine
-            "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 audit=1 init_on_alloc=0 mitigations=off",
+            # barriers cost much more under emulation than they protect a test machine (the
+            # image's GRUB_CMDLINE_LINUX has the same)
+            "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 audit=1 init_on_alloc=0 mitigations=off"]
+        command = [
+            QEMU, "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", str(self.memory_mb), *started_by,
             "-drive", "file=%s,if=virtio,format=qcow2" % self.disk,
             "-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22%s" % (self.ssh_port, forwards),
             "-device", "virtio-net-pci,netdev=net0",
@@ -96,6 +117,12 @@ class Guest:
         # No network in the guest: the image's package lists are all apt has, so they count
         # as fresh for the roles' "refresh when older than a day".
         self.ssh("mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp")
+
+    def boot_through_grub(self, work: Path) -> None:
+        """Power the guest off and start it again through GRUB; it keeps booting so (its
+        reboots too)."""
+        self.stop()
+        self.boot(grub_iso(work))
 
     def ssh(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return run("ssh", *SSH_OPTIONS, "-i", str(self.key), "-p", str(self.ssh_port),

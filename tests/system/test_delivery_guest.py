@@ -10,6 +10,9 @@ The same again with rsyslog set up as RHEL 8-10 ship it (imjournal, imuxsock's s
 socket off: the real-world corpus's rsyslog.conf for Red Hat systems with RHEL's inputs)
 and auditd's unit refusing a manual stop, as upstream audit ships it for RHEL: the role
 must apply its auditd.conf changes without ``systemctl restart auditd``.
+
+Last, the guest is started again through GRUB, with the kernel command line linux_audit had
+update-grub write, and keeps booting so for the tests after these.
 """
 
 from __future__ import annotations
@@ -340,3 +343,20 @@ def test_rhel_shaped_rsyslog_and_auditd_unit_lose_nothing(guest, debian_path):
     assert "RUNNING HANDLER [whotouched.server_audit.linux_audit : Reload auditd]" in output, output[-3000:]
     assert "imjournal" in guest.check("cat /etc/rsyslog.conf")
     check_every_command_arrives(guest, "rhel")
+
+
+def test_booted_through_grub_the_guest_audits_from_its_first_process(guest, debian_path):
+    """The entries linux_audit had update-grub write boot for real: started again through
+    GRUB (BIOS, its own /boot/grub/grub.cfg), the guest's kernel audits from its start, with
+    the role's backlog before auditd sets one.  (The guest keeps booting so.)"""
+    assert "audit=1 audit_backlog_limit=8192" in guest.check("cat /etc/default/grub.d/60-whotouched-audit.cfg")
+    started = time.monotonic()
+    guest.boot_through_grub(debian_path["work"])
+    print("guest delivery: booted through GRUB in %.0f s" % (time.monotonic() - started))
+    command_line = guest.check("cat /proc/cmdline")
+    assert command_line.startswith("BOOT_IMAGE=/boot/vmlinuz-"), command_line  # GRUB's, not QEMU's
+    assert audit_parameters_lacking(command_line, 8192) == [], command_line
+    kernel_log = guest.check("dmesg")
+    assert "audit: audit_backlog_limit: 8192" in kernel_log, kernel_log[:3000]
+    assert "audit: initializing netlink subsys (enabled)" in kernel_log, kernel_log[:3000]
+    assert guest.check("auditctl -s").splitlines()[0] == "enabled 1"
