@@ -243,6 +243,20 @@ def test_a_report_the_kernel_may_have_dropped_is_said_again_with_its_plugin_over
     assert [record["plugin_overflow"] for record in kernel.records] == ["no", "yes", "yes", "seen"]
 
 
+def test_an_overflow_of_auditds_plugin_queue_is_reported_at_once(tmp_path, monkeypatch):
+    """Nothing lost by the kernel and the last report just written: auditd saying its plugin
+    queue overflowed makes a report due at the next look, once."""
+    kernel = _Kernel(lost=0)
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    overflow = iter(["no", "yes", "yes"])
+    monkeypatch.setattr(health, "daemon_state", lambda _pid, wait=2.0: {
+        "logging_suspended": "no", "plugin_overflow": next(overflow)})
+    state = str(tmp_path / "state.json")
+    for _look in range(3):
+        health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert [record["plugin_overflow"] for record in kernel.records] == ["no", "yes"]
+
+
 def test_a_report_the_kernel_may_have_dropped_says_again_when_auditd_wrote_no_log(tmp_path, monkeypatch):
     kernel = _Kernel(lost=0, lost_at_writes=[0, 2, 0])
     monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
