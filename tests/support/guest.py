@@ -85,8 +85,8 @@ class Guest:
         """The host port behind LOG_SERVER_ADDRESS:514 (plain tcp)."""
         return self.log_server_ports[514]
 
-    def boot(self, grub_iso: Path | None = None) -> None:
-        """Start the guest: its kernel booted by QEMU itself, or with ``grub_iso`` (see
+    def boot(self, grub_cd: Path | None = None) -> None:
+        """Start the guest: its kernel booted by QEMU itself, or with ``grub_cd`` (see
         :func:`grub_iso`) through GRUB, which boots what the guest's own /boot/grub/grub.cfg
         says.  The disk overlay is made at the first boot and kept by the next ones."""
         if not self.disk.exists():
@@ -97,7 +97,7 @@ class Guest:
             # a connection of the guest's, one socat to the host's loopback
             ",guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d" % (LOG_SERVER_ADDRESS, inside, outside)
             for inside, outside in self.log_server_ports.items())
-        started_by = ["-cdrom", str(grub_iso), "-boot", "order=d"] if grub_iso else [
+        started_by = ["-cdrom", str(grub_cd), "-boot", "order=d"] if grub_cd else [
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd"),
             # init_on_alloc=0 and mitigations=off: zeroing every page and the speculation
             # barriers cost much more under emulation than they protect a test machine (the
