@@ -394,8 +394,9 @@ def classified_events(paths, rules, since=None, counts=None, local_names=None,
         # ended with each file: a rotation never splits the records of one event between two
         # files in a way that matters more than its bounded wait, but a copy sent again can
         # land in the next file and is still known as one.
-        if read_by != os.path.dirname(os.path.abspath(path)):
-            read_by = os.path.dirname(os.path.abspath(path))
+        directory = os.path.dirname(os.path.abspath(path))
+        if read_by != directory:
+            read_by = directory
             single = EventAssembler(local_names=local_names, sender_address=stored_sender(path),
                                     loss_reports=loss_reports, **(assembler_options or {}))
         counted_before = dict(single.counts)
