@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor import processor as processor_module
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.processor import (
     RETRY_LONGEST_SECONDS,
     RETRY_SECONDS,
@@ -141,13 +142,20 @@ def test_the_store_is_synced_to_the_disk_before_the_journal_forgets_lines(
     assert argvs(tmp_path) == [["id"], ["whoami"]]
 
 
+@pytest.fixture
+def impatient_store(monkeypatch):
+    """The processor's SQLite store waits 50 ms for another writer's lock, not 5 s."""
+    monkeypatch.setattr(processor_module, "open_store", lambda settings: SqliteStore(
+        settings["path"], settings["max_age_days"], settings["max_bytes"], busy_seconds=0.05))
+
+
+@pytest.mark.usefixtures("impatient_store")
 def test_a_locked_store_holds_the_input_back_until_it_can_be_written(tmp_path):
     clock, log = Clock(), []
     processor = start(tmp_path, clock, log)
     processor.handle_line(command(1, "id")[0])
     holder = sqlite3.connect(str(tmp_path / "events.db"), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    processor.store._db.execute("PRAGMA busy_timeout = 100")
     try:
         for line in command(1, "id")[1:]:
             assert processor.handle_line(line)  # in the journal: confirmed
@@ -172,12 +180,12 @@ def test_a_locked_store_holds_the_input_back_until_it_can_be_written(tmp_path):
     assert any("work again" in message for message in log)
 
 
+@pytest.mark.usefixtures("impatient_store")
 def test_the_store_is_tried_again_less_and_less_often_and_at_once_after_it_worked(tmp_path):
     clock = Clock()
     processor = start(tmp_path, clock)
     holder = sqlite3.connect(str(tmp_path / "events.db"), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    processor.store._db.execute("PRAGMA busy_timeout = 50")
     pauses = []
     try:
         for line in command(1, "id"):
