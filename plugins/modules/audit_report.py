@@ -340,6 +340,12 @@ events:
               more may have been lost."
           type: bool
         boot: {description: "The sender's boot that counted (the first 8 characters of its boot id); none when not said.", type: str}
+        era:
+          description:
+            - "How many times the sender's reporter saw the kernel's count go back to 0 in that
+              boot; none when not said. The log server counts each loss of a boot and era once,
+              from the totals, whichever reports arrive and in whatever order."
+          type: int
     level: {description: "Risk level: info, low, medium, high or critical.", type: str}
     reasons: {description: "Why, highest level first.", type: list, elements: str}
     rules: {description: Ids of the rules that fired., type: list, elements: str}

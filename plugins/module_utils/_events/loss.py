@@ -10,7 +10,8 @@ through the kernel, so that it travels with the events:
 
     type=USER msg=audit(...): pid=726 uid=0 auid=4294967295 ... msg='op=whotouched-audit-health
     lost=12 lost_total=52 since=1733390000.000 backlog=0 backlog_limit=8192
-    backlog_wait_time=60000 logging_suspended=no plugin_overflow=no res=success'
+    backlog_wait_time=60000 logging_suspended=no plugin_overflow=no boot=3f1e0c7a era=0
+    res=success'
 
 ``lost`` records were lost by the kernel between ``since`` and the record's own time;
 ``logging_suspended=yes`` says auditd is not writing its log (everything is lost while it
@@ -18,11 +19,13 @@ lasts, the reports too: the first report after it says since when, in
 ``logging_suspended_since``); ``plugin_overflow=yes`` that auditd's queue to its plugins
 overflowed since the previous report; ``lost_total_reset=yes`` that the kernel's count went
 back to 0 (reset with ``auditctl --reset-lost``, or past 2**32), so that ``lost`` is a least
-figure; ``boot`` which boot of the sender counted.  A record that says none of these is a
-heartbeat.
+figure; ``boot`` which boot of the sender counted, and ``era`` how many times its reporter
+saw the count go back to 0 in that boot.  A record that says none of these is a heartbeat.
 
 The record comes from the sender, which whoever controls it can forge: the numbers are read
-within bounds, and the worst a forged record does is report a loss of its own sender.
+within bounds, and the worst a forged record does is report a loss of its own sender, or
+have the losses its sender reports within the next five minutes read as counted already
+(see :class:`LossReports`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ _MARK = "op=" + HEALTH_OPERATION + " "
 _WORD = re.compile(r"([a-z_]{1,32})=([^\s']{0,32})")
 # More records than a kernel can have lost; anything above is not a count.
 _MOST = 2 ** 63
+# How far ahead of the log server's clock a sender's may be
+FUTURE_SECONDS = 300
 
 
 def _count(value):
@@ -75,6 +80,7 @@ def read_loss_report(body: str) -> Optional[LossReport]:
         "unlogged_since": _epoch(words.get("logging_suspended_since", "")),
         "lost_total_reset": words.get("lost_total_reset") == "yes",
         "boot": words["boot"] if re.fullmatch(r"[0-9a-f]{8}", words.get("boot", "")) else None,
+        "era": int(words["era"]) if re.fullmatch(r"[0-9]{1,9}", words.get("era", "")) else None,
     }
 
 
@@ -84,24 +90,82 @@ def loses(report: LossReport) -> bool:
         report.get("unlogged_since") is not None or report.get("lost_total_reset", False)
 
 
+class _BootCount(object):
+    """What the reports of one boot of a sender said: for each era of its kernel's count (from
+    the boot, then from each time the reporter saw it go back to 0), the part of the count
+    read so far, ``(low, high]``, and when the report of ``high`` was written; at most
+    ``most_eras`` eras, the latest first."""
+
+    __slots__ = ("boot", "eras", "latest")
+
+    def __init__(self, boot):
+        self.boot, self.eras, self.latest = boot, OrderedDict(), None
+
+    def read(self, epoch, report: LossReport, most_eras) -> LossReport:
+        """``report`` as it reads after the ones read before.  Within an era the count only
+        grows, so all of it from the lowest to the highest count read was lost: a report
+        adds what it widens that by."""
+        era, total = report["era"], report["lost_total"]
+        start = max(0, total - report["lost"])
+        first, latest = self.latest is None, self.latest
+        self.latest = epoch if latest is None else max(latest, epoch)
+        known = self.eras.get(era)
+        if first:
+            read = report  # the first report read of this boot: as it says
+            low, high, high_epoch = start, total, epoch
+        elif known is None or (total < known[1] and epoch > known[2]):
+            # the count went back to 0 since the reports read before, whether or not the
+            # report that said so arrived (or, in an era read before, one dated after the
+            # highest count is below it: a count gone back that the reporter did not see,
+            # or a highest count that was not the kernel's): all of this count is new
+            since = report["since"]
+            if latest < epoch:
+                since = latest if known is None else known[2]
+            read = dict(report, lost=total, since=since, lost_total_reset=True)
+            low, high, high_epoch = 0, total, epoch
+        else:
+            low, high, high_epoch = known
+            lost = max(0, low - start) + max(0, total - high)
+            read = dict(report, lost=lost, since=high_epoch if total > high else report["since"],
+                        lost_total_reset=False)
+            if total > high:
+                high, high_epoch = total, epoch
+            low = min(low, start)
+        self.eras[era] = (low, high, high_epoch)
+        self.eras.move_to_end(era, last=False)
+        if len(self.eras) > most_eras:
+            self.eras.popitem()
+        return read
+
+
 class LossReports(object):
-    """Each sender's last loss report, to read its next one by.
+    """Each sender's loss reports read so far, to read its next one by.
 
     A report that does not arrive (the kernel's rate limit drops any record, the reporter's
     too) would take its count with it, and a reporter that counts again from an earlier
     report (it could not tell whether that one was written) counts some losses twice.  The
-    totals put both right: within one boot the kernel's count only grows, so what was lost
-    since the last report read is the difference of their totals.  Reports are read in the
-    order their sender wrote them.  A sender's reports
-    are kept apart from every other's, by address and node; the node is the sender's word,
-    so each address keeps at most ``nodes_per_address`` of them, and one that invents nodes
-    forgets its own, not another address's.  At most ``remember`` in all.
+    totals put both right: within one boot and era the kernel's count only grows, so a
+    report adds what its total is above the highest total read of its era, and a report of
+    a new era all of its total.  Copies, late reports and reports out of order add nothing
+    twice, and a new era says the count went back even when the report that said so was
+    lost.  Reports of reporters that do not say their era are read in the order their
+    sender wrote them, from the last one's total.
+
+    A sender's reports are kept apart from every other's, by address and node; the node is
+    the sender's word, so each address keeps at most ``nodes_per_address`` of them, and one
+    that invents nodes forgets its own, not another address's.  At most ``remember`` in all,
+    and at most ``eras_per_boot`` eras of each.  A report dated more than
+    ``FUTURE_SECONDS`` after ``clock()`` is read as it says and not remembered: a forged one
+    would otherwise have every later report of its era read as late, for as long as it
+    stays ahead.
     """
 
-    def __init__(self, remember=10000, nodes_per_address=1000):
+    def __init__(self, remember=10000, nodes_per_address=1000, eras_per_boot=16, clock=time.time):
         self.remember, self.nodes_per_address = remember, nodes_per_address
-        # address -> node -> (epoch, lost_total, boot, lost_total_reset), least recently
-        # read first at both levels
+        self.eras_per_boot, self.clock = eras_per_boot, clock
+        # address -> node -> a _BootCount, or (epoch, lost_total, boot, lost_total_reset) of
+        # the last report of a reporter that does not say its era; least recently read
+        # first at both levels
         self._last = OrderedDict()
         self._kept = 0
 
@@ -124,30 +188,39 @@ class LossReports(object):
                 del self._last[oldest_address]
 
     def reading(self, address, node, epoch, report: LossReport) -> LossReport:
-        """``report`` as it reads after the sender's last one: what was lost since that one's
-        time, where both count from one boot (the report itself when not)."""
-        if epoch is None or report["since"] is None:
+        """``report`` as it reads after the sender's reports read before: what was lost since
+        the latest of them, where they count from one boot (the report itself when not)."""
+        if epoch is None or report["since"] is None or epoch > self.clock() + FUTURE_SECONDS:
             return report
         last = self._last.get(address, {}).get(node)
-        reset, boot = report.get("lost_total_reset", False), report.get("boot")
-        self._keep(address, node, (epoch, report["lost_total"], boot, reset))
-        if last is None:
-            return report
-        last_epoch, last_total, last_boot, last_reset = last
-        total, since = report["lost_total"], report["since"]
-        if epoch < last_epoch or (reset and not last_reset):
-            return report  # out of order; or counted since the count went back, as it says
-        if total < last_total:
-            if boot is not None and boot == last_boot:
-                # the count went back, and the report that said so did not arrive: what it
-                # counted before, since the last report read, is not known
-                return dict(report, lost=total, since=last_epoch, lost_total_reset=True)
-            return report  # another boot
-        if since <= last_epoch or total - report["lost"] > last_total:
-            # counted from before the last report, or reports between them did not arrive;
-            # the last one read told the count's going back, if this one repeats it
-            return dict(report, lost=total - last_total, since=last_epoch, lost_total_reset=False)
-        return report  # another boot that lost no fewer than the last one's total
+        boot = report.get("boot")
+        if report.get("era") is None or boot is None:
+            self._keep(address, node, (epoch, report["lost_total"], boot,
+                                       report.get("lost_total_reset", False)))
+            return _read_after(last, epoch, report) if isinstance(last, tuple) else report
+        counted = last if isinstance(last, _BootCount) and last.boot == boot else _BootCount(boot)
+        self._keep(address, node, counted)
+        return counted.read(epoch, report, self.eras_per_boot)
+
+
+def _read_after(last, epoch, report: LossReport) -> LossReport:
+    """``report`` of a reporter that does not say its era, read after its ``last`` one."""
+    last_epoch, last_total, last_boot, last_reset = last
+    total, since = report["lost_total"], report["since"]
+    reset, boot = report.get("lost_total_reset", False), report.get("boot")
+    if epoch < last_epoch or (reset and not last_reset):
+        return report  # out of order; or counted since the count went back, as it says
+    if total < last_total:
+        if boot is not None and boot == last_boot:
+            # the count went back, and the report that said so did not arrive: what it
+            # counted before, since the last report read, is not known
+            return dict(report, lost=total, since=last_epoch, lost_total_reset=True)
+        return report  # another boot
+    if since <= last_epoch or total - report["lost"] > last_total:
+        # counted from before the last report, or reports between them did not arrive;
+        # the last one read told the count's going back, if this one repeats it
+        return dict(report, lost=total - last_total, since=last_epoch, lost_total_reset=False)
+    return report  # another boot that lost no fewer than the last one's total
 
 
 def _clock(epoch):

@@ -60,6 +60,9 @@ class LossReport(TypedDict):
     # Which boot of the sender counted: the first 8 characters of its boot id; None when the
     # reporter does not say.
     boot: Optional[str]
+    # How many times the reporter saw the kernel's count go back to 0 in that boot; None when
+    # it does not say.
+    era: Optional[int]
 
 
 class Event(TypedDict):

@@ -4,6 +4,8 @@ and Molecule tests run it against the real kernel; these cover the arithmetic.""
 
 from __future__ import annotations
 
+import json
+import random
 import struct
 import time
 from types import SimpleNamespace
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.loss import (
+    LossReports,
     read_loss_report,
 )
 
@@ -70,11 +73,19 @@ def test_auditd_state_report(text, expected):
      True),
     # a report of another boot: the counter started again with that boot
     ({"boot_id": "another", "time": 500.0, "lost_total": 40}, 7, 7, 1000.0, False),
+    # the last report counts from 30, where the one before began (the kernel lost records
+    # while it was written), but the reporter saw 45: back at 40, the count was reset
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 30, "seen_total": 45, "era": 2}, 40, 40, 2000.0,
+     True),
+    ({"boot_id": BOOT, "time": 2000.0, "lost_total": 30, "seen_total": 45, "era": 2}, 45, 15, 2000.0,
+     False),
 ])
 def test_what_the_next_report_counts(previous, total, expected_lost, expected_since, went_back):
     report = health.next_report(previous, {"lost": total}, BOOT, now=3000.0, boot_time=1000.0)
+    seen = previous.get("seen_total", previous.get("lost_total"))
+    era = previous.get("era", 0) + (total < seen) if previous.get("boot_id") == BOOT else 0
     expected = {"boot_id": BOOT, "time": 3000.0, "since": expected_since,
-                "lost": expected_lost, "lost_total": total}
+                "lost": expected_lost, "lost_total": total, "era": era, "seen_total": total}
     assert report == (dict(expected, lost_total_reset=True) if went_back else expected)
     assert ("lost_total_reset=yes" in health.health_message(report, {}, {})) is went_back
 
@@ -115,7 +126,7 @@ def test_the_record_text_says_what_was_lost_between_when_and_when():
     text = health.health_message(report, status, {"logging_suspended": "no", "plugin_overflow": "yes"})
     assert text == ("op=whotouched-audit-health lost=12 lost_total=52 since=2000.000 backlog=3 "
                     "backlog_limit=8192 backlog_wait_time=60000 logging_suspended=no plugin_overflow=yes "
-                    "boot=%s res=success" % BOOT.replace("-", "")[:8])
+                    "boot=%s era=0 res=success" % BOOT.replace("-", "")[:8])
 
 
 def test_unknown_daemon_state_is_written_as_unknown():
@@ -130,6 +141,16 @@ def test_bad_intervals_are_refused(argv, capsys):
         health.main(argv)
     assert stopped.value.code == 2
     assert "--poll and --interval must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("era, seen_total", [(-1, 40), (1.5, 40), (True, 40), ("2", 40), (2, 39), (2, "45")])
+def test_an_era_or_a_count_seen_of_another_shape_is_forgotten(tmp_path, era, seen_total):
+    path = tmp_path / "state.json"
+    kept = {"boot_id": BOOT, "time": 1.0, "since": 1.0, "lost": 0, "lost_total": 40}
+    path.write_text(json.dumps(dict(kept, era=era, seen_total=seen_total)), encoding="utf-8")
+    previous = health.load_previous(str(path))
+    assert ("era" in previous) is (era == 2) and ("seen_total" in previous) is (seen_total == 40)
+    assert previous["lost_total"] == 40
 
 
 def test_the_state_survives_a_restart_within_a_boot(tmp_path):
@@ -176,13 +197,107 @@ class _Kernel(object):
     def __init__(self, lost, lost_per_write=0, lost_at_writes=()):
         self.lost, self.lost_per_write, self.records = lost, lost_per_write, []
         self.lost_at_writes = iter(lost_at_writes)
+        self.written = []  # (epoch, text) of each record
+        self.read = None  # the count the reporter read last
 
     def status(self):
+        self.read = self.lost
         return {"lost": self.lost, "pid": 0}
 
     def write_record(self, text):
         self.records.append(dict(word.split("=", 1) for word in text.split()))
+        self.written.append((time.time(), text))
         self.lost += next(self.lost_at_writes, self.lost_per_write)
+
+
+def _reporter_and_kernel(tmp_path, monkeypatch, seed, looks=40):
+    """The reporter's records over ``looks`` looks at a kernel that loses records between
+    looks and while the records are written, its count reset to near 0 now and then
+    (``auditctl --reset-lost``); how many it lost in all, and how many of them no report
+    could tell: those counted after the last report before a reset."""
+    rng = random.Random(seed)
+    kernel = _Kernel(lost=0)
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    state = str(tmp_path / "state.json")
+    lost = untold = 0
+    for look in range(looks):
+        # reset below what the reporter read last, and not to the total it keeps (it would
+        # see no change): the reporter can tell
+        reset = rng.randint(0, max(0, min(60, (kernel.read or 0) - 1)))
+        if rng.random() < 0.15 and reset < (kernel.read or 0) and reset != \
+                health.load_previous(state).get("lost_total"):
+            untold += kernel.lost - int(kernel.records[-1]["lost_total"])
+            kernel.lost = reset
+            lost += reset
+        elif rng.random() < 0.6:
+            grown = rng.randint(1, 50)
+            kernel.lost, lost = kernel.lost + grown, lost + grown
+        # the last look writes whole: it sees what the writes before it lost
+        kernel.lost_per_write = rng.choice([0, 0, rng.randint(1, 5)]) if look < looks - 1 else 0
+        before = kernel.lost
+        health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+        lost += kernel.lost - before
+    return kernel, lost, untold
+
+
+def _read_at_the_log_server(written):
+    reports = LossReports()
+    return [reports.reading("192.0.2.10", None, epoch, read_loss_report("msg='%s'" % text))
+            for epoch, text in written]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_loss_the_reporter_saw_is_counted_once_at_the_log_server(tmp_path, monkeypatch, seed):
+    """The reporter at work on a kernel that loses records, also while they are written, and
+    whose count is reset; every report arrives (the lost ones are below): the log server
+    counts all the kernel lost but what it counted after the last report before a reset,
+    each record once."""
+    kernel, lost, untold = _reporter_and_kernel(tmp_path, monkeypatch, seed)
+    read = _read_at_the_log_server(kernel.written)
+    assert sum(report["lost"] for report in read) == lost - untold
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_reports_lost_late_or_out_of_order_count_each_loss_once(tmp_path, monkeypatch, seed):
+    """Any of the reports lost on the way, the others arriving in another order, some twice:
+    the log server counts, of each era of the kernel's count, all from the lowest to the
+    highest count that arrived (of the first report read, from where it counts: it is read
+    as it says; of a later era, from 0), and says the count went back once for each era
+    but the first one read (which says it if its first report does)."""
+    kernel, _lost, _untold = _reporter_and_kernel(tmp_path, monkeypatch, seed)
+    rng = random.Random(seed)
+    arrived = [written for written in kernel.written if rng.random() < 0.7] or kernel.written[-1:]
+    for _swap in range(len(arrived) // 2):
+        one, other = rng.randrange(len(arrived)), rng.randrange(len(arrived))
+        arrived[one], arrived[other] = arrived[other], arrived[one]
+    arrived += rng.sample(arrived, min(len(arrived), 3))
+    read = _read_at_the_log_server(arrived)
+    lowest, highest = {}, {}
+    for _epoch, text in arrived:
+        words = dict(word.split("=", 1) for word in text.split())
+        total, era = int(words["lost_total"]), words["era"]
+        lowest[era] = min(lowest.get(era, total), total - int(words["lost"]))
+        highest[era] = max(highest.get(era, 0), total)
+    first_era = str(read[0]["era"])
+    assert sum(report["lost"] for report in read) == sum(highest.values()) - lowest[first_era]
+    # the first report read says it as the reporter wrote it
+    told_by_first = {first_era} if "lost_total_reset=yes" in arrived[0][1] else set()
+    assert sorted(str(report["era"]) for report in read if report["lost_total_reset"]) == sorted(
+        set(highest) - {first_era} | told_by_first)
+
+
+def test_a_reset_to_the_total_a_report_counts_from_is_seen(tmp_path, monkeypatch):
+    """The first report was written while the kernel lost 5 records (it counts from 0 again
+    next time, and saw 15); the count is then reset to 0, the total the next report counts
+    from: a count gone back all the same, reported at once in a new era."""
+    kernel = _Kernel(lost=10, lost_at_writes=[5])
+    monkeypatch.setattr(health, "AuditNetlink", lambda: kernel)
+    state = str(tmp_path / "state.json")
+    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    kernel.lost = 0
+    health.run(poll=0.01, interval=300.0, once=True, state_path=state)
+    assert [(record["lost_total"], record["era"], record.get("lost_total_reset")) for record in kernel.records] == [
+        ("10", "0", None), ("0", "1", "yes")]
 
 
 @pytest.mark.parametrize("lost_per_write, since_second", [(0, "second"), (5, "first")])

@@ -61,7 +61,7 @@ def report_line(lost="12", suspended="no", overflow="no", stored=False):
 def test_a_report_becomes_one_event_at_once(line, kind, loss):
     (event,) = iter_events([line])
     assert (event["kind"], event["loss"]) == (
-        kind, dict(loss, unlogged_since=None, lost_total_reset=False, boot=None))
+        kind, dict(loss, unlogged_since=None, lost_total_reset=False, boot=None, era=None))
     assert set(event) == EVENT_KEYS
     assert event["complete"] is True and event["serial"] == 77
 
@@ -135,14 +135,16 @@ def test_what_is_remembered_for_duplicates_stays_bounded():
 
 
 def report(serial, epoch, lost, total, since, host="web01", address="192.0.2.10", boot=None,
-           reset=False):
-    """A reporter's record as the log server stores it (``boot``: as reporters that say it)."""
+           reset=False, era=None):
+    """A reporter's record as the log server stores it (``boot``, ``era``: as reporters that
+    say them)."""
     return ("Dec  5 09:59:33 %s %s type=USER msg=audit(%d.000:%d): pid=726 uid=0 "
             "auid=4294967295 ses=4294967295 msg='op=whotouched-audit-health lost=%d "
             "lost_total=%d since=%d.000 backlog=0 backlog_limit=8192 backlog_wait_time=60000 "
-            "logging_suspended=no plugin_overflow=no %s%sres=success'"
+            "logging_suspended=no plugin_overflow=no %s%s%sres=success'"
             % (host, address, epoch, serial, lost, total, since,
-               "lost_total_reset=yes " if reset else "", "boot=%s " % boot if boot else ""))
+               "lost_total_reset=yes " if reset else "", "boot=%s " % boot if boot else "",
+               "era=%d " % era if era is not None else ""))
 
 
 T = 1764928000
@@ -213,12 +215,43 @@ GONE_BACK = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(GONE_BACK))
-def test_a_count_gone_back_is_read_as_a_least_figure_once(name):
-    lines, expected = GONE_BACK[name]
-    events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
-    assert [(event["loss"]["lost"], event["loss"]["since"], event["loss"]["lost_total_reset"])
-            for event in events] == expected
+# reports of reporters that say their era: what arrived, what the log server reads of each:
+# (lost, since, lost_total_reset)
+BY_ERA = {
+    # a relay sent the report of T + 5 again after the one of T + 10
+    "a late report": (
+        [report(1, T, 40, 40, T - 300, boot=B1, era=0), report(3, T + 10, 6, 51, T + 5, boot=B1, era=0),
+         report(2, T + 5, 5, 45, T, boot=B1, era=0)],
+        [(40, T - 300, False), (11, T, False), (0, T, False)]),
+    # auditctl --reset-lost; its report was lost on the way, and the count is back at the
+    # old total: all of it is new
+    "a reset's report lost, the count back at the old total": (
+        [report(1, T, 40, 40, T - 300, boot=B1, era=0), report(3, T + 10, 37, 40, T + 5, boot=B1, era=1)],
+        [(40, T - 300, False), (40, T, True)]),
+    # the reset said twice (the kernel may have dropped the first): told once
+    "a reset said twice": (
+        [report(1, T, 40, 40, T - 300, boot=B1, era=0), report(2, T + 5, 3, 3, T, boot=B1, reset=True, era=1),
+         report(3, T + 10, 5, 5, T, boot=B1, reset=True, era=1)],
+        [(40, T - 300, False), (3, T, True), (2, T + 5, False)]),
+    # the first report of the new era arrived after the second
+    "a reset's reports out of order": (
+        [report(1, T, 40, 40, T - 300, boot=B1, era=0), report(3, T + 10, 4, 7, T + 5, boot=B1, era=1),
+         report(2, T + 5, 3, 3, T, boot=B1, reset=True, era=1)],
+        [(40, T - 300, False), (7, T, True), (0, T, False)]),
+    "a reboot": (
+        [report(1, T, 40, 40, T - 300, boot=B1, era=1), report(2, T + 600, 3, 3, T + 500, boot=B2, era=0)],
+        [(40, T - 300, False), (3, T + 500, False)]),
+    # the first report read (as it says: from 10) came after a later one
+    "the first report read after a later one": (
+        [report(2, T + 5, 10, 20, T, boot=B1, era=0), report(1, T, 10, 10, T - 300, boot=B1, era=0)],
+        [(10, T, False), (10, T - 300, False)]),
+    # the reporter lost its state after a reset: it counts from the boot in era 0 again,
+    # below era 0's highest count though later: read as a count gone back
+    "a reporter that lost its state after a reset": (
+        [report(1, T, 100, 100, T - 300, boot=B1, era=0), report(2, T + 5, 5, 5, T, boot=B1, era=1, reset=True),
+         report(3, T + 10, 25, 25, T - 600, boot=B1, era=0), report(4, T + 15, 30, 55, T + 10, boot=B1, era=0)],
+        [(100, T - 300, False), (5, T, True), (25, T, True), (30, T + 10, False)]),
+}
 
 
 def test_a_sender_forging_reports_moves_no_other_senders_counts():
@@ -227,6 +260,36 @@ def test_a_sender_forging_reports_moves_no_other_senders_counts():
     events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
     assert [(event["address"], event["loss"]["lost"]) for event in events] == [
         ("192.0.2.10", 0), ("192.0.2.66", 0), ("192.0.2.10", 5001)]
+
+
+@pytest.mark.parametrize("table, name", [("no era", name) for name in sorted(GONE_BACK)] +
+                         [("by era", name) for name in sorted(BY_ERA)])
+def test_a_count_gone_back_is_read_as_a_least_figure_once_and_each_loss_once(table, name):
+    lines, expected = (GONE_BACK if table == "no era" else BY_ERA)[name]
+    events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
+    assert [(event["loss"]["lost"], event["loss"]["since"], event["loss"]["lost_total_reset"])
+            for event in events] == expected
+
+
+def test_a_forged_highest_count_hides_no_later_loss():
+    """A record forged on web01 (a user's logger line, say) says the kernel's count is at
+    2**32 - 1: the reporter's next reports, dated after it yet lower, are read as a count
+    gone back, so the loss they tell is still counted."""
+    forged = report(2, T + 5, 0, 2 ** 32 - 1, T, boot=B1, era=0)
+    lines = [report(1, T, 40, 40, T - 300, boot=B1, era=0), forged,
+             report(3, T + 10, 500, 540, T, boot=B1, era=0), report(4, T + 15, 1000, 1540, T + 10, boot=B1, era=0)]
+    events = list(iter_events(lines, EventAssembler(wait_seconds=0)))
+    assert [(event["loss"]["lost"], event["loss"]["lost_total_reset"]) for event in events] == [
+        (40, False), (2 ** 32 - 41, False), (540, True), (1000, False)]
+
+
+def test_a_report_forged_far_ahead_of_the_log_servers_clock_hides_no_later_loss():
+    forged = report(2, T + 86400, 0, 2 ** 32 - 1, T, boot=B1, era=0)
+    lines = [report(1, T, 40, 40, T - 300, boot=B1, era=0), forged,
+             report(3, T + 10, 500, 540, T, boot=B1, era=0)]
+    reports = LossReports(clock=lambda: T + 20)
+    events = list(iter_events(lines, EventAssembler(wait_seconds=0, loss_reports=reports)))
+    assert [event["loss"]["lost"] for event in events] == [40, 0, 500]
 
 
 def test_a_sender_inventing_nodes_forgets_its_own_reports_not_another_addresss():
