@@ -50,6 +50,9 @@ _WORD = re.compile(r"([a-z_]{1,32})=([^\s']{0,32})")
 _MOST = 2 ** 63
 # How far ahead of the log server's clock a sender's may be
 FUTURE_SECONDS = 300
+# Boots of a node whose reports are remembered: a late report of the boot before a reboot
+# counts nothing twice
+BOOTS_PER_NODE = 2
 
 
 def _count(value):
@@ -96,10 +99,10 @@ class _BootCount(object):
     read so far, ``(low, high]``, and when the report of ``high`` was written; at most
     ``most_eras`` eras, the latest first."""
 
-    __slots__ = ("boot", "eras", "latest")
+    __slots__ = ("eras", "latest")
 
-    def __init__(self, boot):
-        self.boot, self.eras, self.latest = boot, OrderedDict(), None
+    def __init__(self):
+        self.eras, self.latest = OrderedDict(), None
 
     def read(self, epoch, report: LossReport, most_eras) -> LossReport:
         """``report`` as it reads after the ones read before.  Within an era the count only
@@ -163,9 +166,9 @@ class LossReports(object):
     def __init__(self, remember=10000, nodes_per_address=1000, eras_per_boot=16, clock=time.time):
         self.remember, self.nodes_per_address = remember, nodes_per_address
         self.eras_per_boot, self.clock = eras_per_boot, clock
-        # address -> node -> a _BootCount, or (epoch, lost_total, boot, lost_total_reset) of
-        # the last report of a reporter that does not say its era; least recently read
-        # first at both levels
+        # address -> node -> boot -> a _BootCount (the node's last BOOTS_PER_NODE boots,
+        # the latest first), or (epoch, lost_total, boot, lost_total_reset) of the last
+        # report of a reporter that does not say its era; least recently read first
         self._last = OrderedDict()
         self._kept = 0
 
@@ -198,8 +201,14 @@ class LossReports(object):
             self._keep(address, node, (epoch, report["lost_total"], boot,
                                        report.get("lost_total_reset", False)))
             return _read_after(last, epoch, report) if isinstance(last, tuple) else report
-        counted = last if isinstance(last, _BootCount) and last.boot == boot else _BootCount(boot)
-        self._keep(address, node, counted)
+        boots = last if isinstance(last, OrderedDict) else OrderedDict()
+        self._keep(address, node, boots)
+        counted = boots.get(boot)
+        if counted is None:
+            counted = boots[boot] = _BootCount()
+            boots.move_to_end(boot, last=False)
+            if len(boots) > BOOTS_PER_NODE:
+                boots.popitem()
         return counted.read(epoch, report, self.eras_per_boot)
 
 
