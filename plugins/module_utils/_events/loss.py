@@ -23,9 +23,8 @@ figure; ``boot`` which boot of the sender counted, and ``era`` how many times it
 saw the count go back to 0 in that boot.  A record that says none of these is a heartbeat.
 
 The record comes from the sender, which whoever controls it can forge: the numbers are read
-within bounds, and the worst a forged record does is report a loss of its own sender, or
-have the losses its sender reports within the next five minutes read as counted already
-(see :class:`LossReports`).
+within bounds, and the worst a forged record does is report a loss of its own sender (or of
+another node behind the same address: nodes behind one relay are one sender here).
 """
 
 from __future__ import annotations
@@ -48,8 +47,6 @@ _MARK = "op=" + HEALTH_OPERATION + " "
 _WORD = re.compile(r"([a-z_]{1,32})=([^\s']{0,32})")
 # More records than a kernel can have lost; anything above is not a count.
 _MOST = 2 ** 63
-# How far ahead of the log server's clock a sender's may be
-FUTURE_SECONDS = 300
 # Boots of a node whose reports are remembered: a late report of the boot before a reboot
 # counts nothing twice
 BOOTS_PER_NODE = 2
@@ -96,7 +93,8 @@ def loses(report: LossReport) -> bool:
 class _BootCount(object):
     """What the reports of one boot of a sender said: for each era of its kernel's count (from
     the boot, then from each time the reporter saw it go back to 0), the part of the count
-    read so far, ``(low, high]``, and when the report of ``high`` was written; at most
+    read so far, ``(low, high]``, when the report of ``low`` was written and when that of
+    ``high`` was (no later than the log server's clock when it read it); at most
     ``most_eras`` eras, the latest first."""
 
     __slots__ = ("eras", "latest")
@@ -104,37 +102,40 @@ class _BootCount(object):
     def __init__(self):
         self.eras, self.latest = OrderedDict(), None
 
-    def read(self, epoch, report: LossReport, most_eras) -> LossReport:
+    def read(self, epoch, now, report: LossReport, most_eras) -> LossReport:
         """``report`` as it reads after the ones read before.  Within an era the count only
         grows, so all of it from the lowest to the highest count read was lost: a report
-        adds what it widens that by."""
+        adds what it widens that by, below only when it was written before the lowest one
+        (a reporter that lost its state counts from the boot again, later)."""
         era, total = report["era"], report["lost_total"]
         start = max(0, total - report["lost"])
         first, latest = self.latest is None, self.latest
         self.latest = epoch if latest is None else max(latest, epoch)
+        dated = min(epoch, now)  # a date ahead of the log server's clock is not believed
         known = self.eras.get(era)
         if first:
             read = report  # the first report read of this boot: as it says
-            low, high, high_epoch = start, total, epoch
-        elif known is None or (total < known[1] and epoch > known[2]):
+            low, low_epoch, high, high_epoch = start, epoch, total, dated
+        elif known is None or (total < known[2] and epoch > known[3]):
             # the count went back to 0 since the reports read before, whether or not the
             # report that said so arrived (or, in an era read before, one dated after the
             # highest count is below it: a count gone back that the reporter did not see,
             # or a highest count that was not the kernel's): all of this count is new
             since = report["since"]
             if latest < epoch:
-                since = latest if known is None else known[2]
+                since = latest if known is None else known[3]
             read = dict(report, lost=total, since=since, lost_total_reset=True)
-            low, high, high_epoch = 0, total, epoch
+            low, low_epoch, high, high_epoch = 0, epoch, total, dated
         else:
-            low, high, high_epoch = known
-            lost = max(0, low - start) + max(0, total - high)
-            read = dict(report, lost=lost, since=high_epoch if total > high else report["since"],
-                        lost_total_reset=False)
+            low, low_epoch, high, high_epoch = known
+            below = low - start if start < low and epoch < low_epoch else 0
+            read = dict(report, lost=below + max(0, total - high), lost_total_reset=False,
+                        since=high_epoch if total > high else report["since"])
             if total > high:
-                high, high_epoch = total, epoch
-            low = min(low, start)
-        self.eras[era] = (low, high, high_epoch)
+                high, high_epoch = total, dated
+            if below:
+                low, low_epoch = start, epoch
+        self.eras[era] = (low, low_epoch, high, high_epoch)
         self.eras.move_to_end(era, last=False)
         if len(self.eras) > most_eras:
             self.eras.popitem()
@@ -157,10 +158,9 @@ class LossReports(object):
     A sender's reports are kept apart from every other's, by address and node; the node is
     the sender's word, so each address keeps at most ``nodes_per_address`` of them, and one
     that invents nodes forgets its own, not another address's.  At most ``remember`` in all,
-    and at most ``eras_per_boot`` eras of each.  A report dated more than
-    ``FUTURE_SECONDS`` after ``clock()`` is read as it says and not remembered: a forged one
-    would otherwise have every later report of its era read as late, for as long as it
-    stays ahead.
+    and at most ``eras_per_boot`` eras of each.  The highest count of an era is taken as
+    written no later than ``clock()`` when it was read: a report forged with a later date
+    would otherwise have the reports written before that date read as late ones.
     """
 
     def __init__(self, remember=10000, nodes_per_address=1000, eras_per_boot=16, clock=time.time):
@@ -193,7 +193,7 @@ class LossReports(object):
     def reading(self, address, node, epoch, report: LossReport) -> LossReport:
         """``report`` as it reads after the sender's reports read before: what was lost since
         the latest of them, where they count from one boot (the report itself when not)."""
-        if epoch is None or report["since"] is None or epoch > self.clock() + FUTURE_SECONDS:
+        if epoch is None or report["since"] is None:
             return report
         last = self._last.get(address, {}).get(node)
         boot = report.get("boot")
@@ -209,7 +209,7 @@ class LossReports(object):
             boots.move_to_end(boot, last=False)
             if len(boots) > BOOTS_PER_NODE:
                 boots.popitem()
-        return counted.read(epoch, report, self.eras_per_boot)
+        return counted.read(epoch, self.clock(), report, self.eras_per_boot)
 
 
 def _read_after(last, epoch, report: LossReport) -> LossReport:
