@@ -24,7 +24,9 @@ saw the count go back to 0 in that boot.  A record that says none of these is a 
 
 The record comes from the sender, which whoever controls it can forge: the numbers are read
 within bounds, and the worst a forged record does is report a loss of its own sender (or of
-another node behind the same address: nodes behind one relay are one sender here).
+another node behind the same address: nodes behind one relay are one sender here), which
+then stands for the losses the sender's next reports tell below the count it claimed: the
+total shown is never below what the sender's reports told.
 """
 
 from __future__ import annotations
@@ -102,11 +104,14 @@ class _BootCount(object):
     def __init__(self):
         self.eras, self.latest = OrderedDict(), None
 
-    def read(self, epoch, now, report: LossReport, most_eras) -> LossReport:
+    def read(self, epoch, now, report: LossReport, most_eras, rebooted_after=None) -> LossReport:
         """``report`` as it reads after the ones read before.  Within an era the count only
         grows, so all of it from the lowest to the highest count read was lost: a report
         adds what it widens that by, below only when it was written before the lowest one
-        (a reporter that lost its state counts from the boot again, later)."""
+        (a reporter that lost its state counts from the boot again, later).  The first
+        report read of a boot is read as it says, or, when the sender's last report read
+        before it (at ``rebooted_after``) was of another boot, as all its boot's count:
+        the boot's first reports may not have arrived."""
         era, total = report["era"], report["lost_total"]
         start = max(0, total - report["lost"])
         first, latest = self.latest is None, self.latest
@@ -115,6 +120,9 @@ class _BootCount(object):
         known = self.eras.get(era)
         if first:
             read = report  # the first report read of this boot: as it says
+            if rebooted_after is not None and start:
+                read = dict(report, lost=total, since=min(report["since"], rebooted_after))
+                start = 0
             low, low_epoch, high, high_epoch = start, epoch, total, dated
         elif known is None or (total < known[2] and epoch > known[3]):
             # the count went back to 0 since the reports read before, whether or not the
@@ -203,13 +211,15 @@ class LossReports(object):
             return _read_after(last, epoch, report) if isinstance(last, tuple) else report
         boots = last if isinstance(last, OrderedDict) else OrderedDict()
         self._keep(address, node, boots)
-        counted = boots.get(boot)
+        counted, rebooted_after = boots.get(boot), None
         if counted is None:
+            # another boot's reports read before: this one's first reports may be lost
+            rebooted_after = max((other.latest for other in boots.values()), default=None)
             counted = boots[boot] = _BootCount()
             boots.move_to_end(boot, last=False)
             if len(boots) > BOOTS_PER_NODE:
                 boots.popitem()
-        return counted.read(epoch, self.clock(), report, self.eras_per_boot)
+        return counted.read(epoch, self.clock(), report, self.eras_per_boot, rebooted_after)
 
 
 def _read_after(last, epoch, report: LossReport) -> LossReport:

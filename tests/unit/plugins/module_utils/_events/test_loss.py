@@ -247,6 +247,11 @@ BY_ERA = {
         [report(1, T, 40, 40, T - 300, boot=B1, era=0), report(3, T + 600, 3, 3, T + 500, boot=B2, era=0),
          report(2, T + 5, 5, 45, T, boot=B1, era=0), report(4, T + 605, 8, 8, T + 500, boot=B2, era=0)],
         [(40, T - 300, False), (3, T + 500, False), (5, T, False), (5, T + 600, False)]),
+    # the new boot's first reports did not arrive: all of its count is read, since the last
+    # report of the boot before
+    "a reboot whose first reports did not arrive": (
+        [report(1, T, 40, 40, T - 300, boot=B1, era=0), report(3, T + 510, 1, 25, T + 505, boot=B2, era=0)],
+        [(40, T - 300, False), (25, T, False)]),
     # the first report read (as it says: from 10) came after a later one
     "the first report read after a later one": (
         [report(2, T + 5, 10, 20, T, boot=B1, era=0), report(1, T, 10, 10, T - 300, boot=B1, era=0)],
