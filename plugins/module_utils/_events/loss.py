@@ -157,8 +157,8 @@ class LossReports(object):
     too) would take its count with it, and a reporter that counts again from an earlier
     report (it could not tell whether that one was written) counts some losses twice.  The
     totals put both right: within one boot and era the kernel's count only grows, so a
-    report adds what its total is above the highest total read of its era, and a report of
-    a new era all of its total.  Copies, late reports and reports out of order add nothing
+    report adds what it widens the part of its era's count read by (see
+    :meth:`_BootCount.read`), and a report of a new era all of its total.  Copies, late reports and reports out of order add nothing
     twice, and a new era says the count went back even when the report that said so was
     lost.  Reports of reporters that do not say their era are read in the order their
     sender wrote them, from the last one's total.
