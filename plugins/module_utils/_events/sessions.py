@@ -390,14 +390,17 @@ class SessionBook(object):
         pid = event.get("pid")
         ppid = event.get("ppid")
         found = self._processes.get((hostkey, pid)) if pid is not None else None
+        parents = self._processes.get((hostkey, ppid)) if ppid not in _NO_PARENT else None
         if found is not None:
             node = found.pids.get(pid)
-            if node is None or node.ppid == ppid or ppid in _NO_PARENT:
+            if node is not None and (node.ppid == ppid or ppid in _NO_PARENT):
+                return found  # the same process executing another program
+            if node is None and (parents is None or parents.pids.get(ppid) is None):
+                # the unrecorded parent of that story's roots executing a program (unless
+                # its parent was recorded: then the pid is another process's now)
                 return found
-        if ppid not in _NO_PARENT:
-            found = self._processes.get((hostkey, ppid))
-            if found is not None:
-                return found
+        if parents is not None:
+            return parents
         if ppid in _NO_PARENT:
             root_pid, parent_pid = pid, None
         else:
