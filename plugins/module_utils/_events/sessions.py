@@ -393,11 +393,14 @@ class SessionBook(object):
         parents = self._processes.get((hostkey, ppid)) if ppid not in _NO_PARENT else None
         if found is not None:
             node = found.pids.get(pid)
-            if node is not None and (node.ppid == ppid or ppid in _NO_PARENT):
-                return found  # the same process executing another program
-            if node is None and (parents is None or parents.pids.get(ppid) is None):
-                # the unrecorded parent of that story's roots executing a program (unless
-                # its parent was recorded: then the pid is another process's now)
+            parent = parents.pids.get(ppid) if parents is not None and parents is not found else None
+            if parent is not None and (node is None or _epoch_of(parent.event) > _epoch_of(node.event)):
+                # its parent was recorded after that story's process of this pid: the pid
+                # (and the parent's) is another process's now
+                return parents
+            if node is None or node.ppid == ppid or ppid in _NO_PARENT:
+                # the same process executing another program, or the unrecorded parent of
+                # that story's roots
                 return found
         if parents is not None:
             return parents

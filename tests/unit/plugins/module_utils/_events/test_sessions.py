@@ -220,27 +220,30 @@ def test_a_services_shells_without_a_login_are_one_story():
 
 
 def test_a_pid_used_again_goes_with_its_recorded_parent():
-    """Pid 527 was the unrecorded parent of a boot-time program's story; later a shell
-    the service runs (525) starts a new process that gets pid 527: it is the shell's child,
-    not that old story's."""
+    """Pids 527 and 531 were a boot-time program's unrecorded parent and its child; later a
+    shell the service runs (525, then 527) starts processes that get pids 527 and 531: they
+    are the shells' children, not that old story's."""
     records = Records()
     web = {"uid": 33, "euid": 33, "user_name": "www-data", "auid": UNSET, "login_name": "unset",
            "ses": UNSET}
-    records.exec(["/usr/lib/systemd/system-generators/systemd-debug-generator"], 530, 527,
-                 auid=UNSET, login_name="unset", ses=UNSET)
+    for pid in (530, 531):
+        records.exec(["/usr/lib/systemd/system-generators/systemd-debug-generator"], pid, 527,
+                     auid=UNSET, login_name="unset", ses=UNSET)
     records.exec(["/usr/bin/python3", "app.py"], 446, 1, **web)
     records.exec(["sh", "-c", "id; uname -a"], 525, 446, **web)
     records.exec(["id"], 526, 525, **web)
     records.exec(["uname", "-a"], 527, 525, **web)
     records.exec(["cat", "/etc/hostname"], 528, 527, **web)  # ... and so its children
+    records.exec(["sh", "-c", "cat /etc/issue"], 527, 446, **web)
+    records.exec(["cat", "/etc/issue"], 531, 527, **web)
     sessions, _counts = group_sessions(records.events())
     service = next(view for view in sessions if view["root_pid"] == 446)
     assert [(depth, text) for depth, _level, text in lines_of(service)] == [
         (0, "/usr/bin/python3 app.py"), (1, "sh -c id; uname -a"), (2, "id"), (2, "uname -a"),
-        (3, "cat /etc/hostname")]
+        (3, "cat /etc/hostname"), (1, "sh -c cat /etc/issue"), (2, "cat /etc/issue")]
     generator = next(view for view in sessions if view["root_pid"] == 527)
     assert [text for _depth, _level, text in lines_of(generator)] == [
-        "/usr/lib/systemd/system-generators/systemd-debug-generator"]
+        "/usr/lib/systemd/system-generators/systemd-debug-generator"] * 2
 
 
 def test_what_belongs_to_no_process_goes_with_its_sender():
