@@ -207,16 +207,18 @@ class _Session(object):
             return self._add_node(event, None)
         ppid = event.get("ppid")
         same = self.pids.get(pid) if pid is not None else None
+        parent = self.pids.get(ppid) if ppid is not None else None
+        if same is not None and parent is not None and parent is not same \
+                and _epoch_of(parent.event) > _epoch_of(same.event):
+            same = None  # its parent was recorded after it: the pid is another process's now
         if event.get("kind") == "exec":
             if same is not None and same.event.get("kind") != "exec" and not same.children \
                     and same.ppid == ppid:
                 return self._promote(same, event)
             if same is not None and (same.ppid == ppid or ppid in _NO_PARENT):
                 parent = same  # the same process executing another program
-            else:
-                parent = self.pids.get(ppid) if ppid is not None else None
-                if parent is None:
-                    parent = self._open_wrapper()
+            elif parent is None:
+                parent = self._open_wrapper()
             return self._add_node(event, parent)
         if same is not None:
             same.fold(event)
@@ -229,8 +231,7 @@ class _Session(object):
             if _LOGIN_ENDS.intersection(types):
                 self.end = event
             return None
-        parent = self.pids.get(ppid) if ppid not in _NO_PARENT else None
-        return self._add_node(event, parent)
+        return self._add_node(event, parent if ppid not in _NO_PARENT else None)
 
     def _promote(self, node, event):
         """A process known by what else it did (its failed tries to execute a program found

@@ -246,6 +246,27 @@ def test_a_pid_used_again_goes_with_its_recorded_parent():
         "/usr/lib/systemd/system-generators/systemd-debug-generator"] * 2
 
 
+def test_a_pid_used_again_in_one_story_goes_with_its_recorded_parent():
+    """Pid 527 was a shell's uname; later another shell of the same service, given the first
+    shell's pid 525, starts a cat that gets pid 527 again: the cat is that shell's child."""
+    records = Records()
+    web = {"uid": 33, "euid": 33, "user_name": "www-data", "auid": UNSET, "login_name": "unset",
+           "ses": UNSET}
+    records.exec(["/usr/bin/python3", "app.py"], 446, 1, **web)
+    records.exec(["sh", "-c", "uname -a"], 525, 446, **web)
+    records.exec(["uname", "-a"], 527, 525, **web)
+    records.exec(["sh", "-c", "sh -c 'cat /etc/issue'"], 526, 446, **web)
+    records.exec(["sh", "-c", "cat /etc/issue"], 525, 526, **web)
+    records.exec(["cat", "/etc/issue"], 527, 525, **web)
+    records.exec(["uname", "-r"], 531, 526, **web)
+    sessions, _counts = group_sessions(records.events())
+    assert len(sessions) == 1
+    assert [(depth, text) for depth, _level, text in lines_of(sessions[0])] == [
+        (0, "/usr/bin/python3 app.py"), (1, "sh -c uname -a"), (2, "uname -a"),
+        (1, "sh -c sh -c 'cat /etc/issue'"), (2, "sh -c cat /etc/issue"),
+        (3, "cat /etc/issue"), (2, "uname -r")]
+
+
 def test_what_belongs_to_no_process_goes_with_its_sender():
     records = Records()
     for _attempt in range(3):
