@@ -210,7 +210,11 @@ class _Session(object):
         parent = self.pids.get(ppid) if ppid is not None else None
         if same is not None and parent is not None and parent is not same \
                 and _epoch_of(parent.event) > _epoch_of(same.event):
-            same = None  # its parent was recorded after it: the pid is another process's now
+            started_by = _first_program(same).parent
+            if started_by is not None and _first_program(parent) is not _first_program(started_by):
+                # its parent was recorded after that process, and is not the process that
+                # started it: the pid is another process's now
+                same = None
         if event.get("kind") == "exec":
             if same is not None and same.event.get("kind") != "exec" and not same.children \
                     and same.ppid == ppid:
@@ -220,7 +224,9 @@ class _Session(object):
             elif parent is None:
                 parent = self._open_wrapper()
             return self._add_node(event, parent)
-        if same is not None:
+        if same is not None and (same.ppid == ppid or ppid in _NO_PARENT
+                                 or same.ppid in (None, 0)):
+            # the same process (whose parent may have ended since: its parent is init now)
             same.fold(event)
             return same
         types = _record_types(event)
@@ -262,6 +268,14 @@ class _Session(object):
             if len(self.wrappers) > 64:
                 del self.wrappers[0]
         return node
+
+
+def _first_program(node):
+    """The node of the first program recorded of ``node``'s process (a later program nests
+    under the earlier one), or None."""
+    while node is not None and node.parent is not None and node.parent.pid == node.pid:
+        node = node.parent
+    return node
 
 
 def _depth(node):
@@ -394,11 +408,14 @@ class SessionBook(object):
         parents = self._processes.get((hostkey, ppid)) if ppid not in _NO_PARENT else None
         if found is not None:
             node = found.pids.get(pid)
-            parent = parents.pids.get(ppid) if parents is not None and parents is not found else None
-            if parent is not None and (node is None or _epoch_of(parent.event) > _epoch_of(node.event)):
-                # its parent was recorded after that story's process of this pid: the pid
-                # (and the parent's) is another process's now
-                return parents
+            if parents is not None and parents is not found:
+                parent = parents.pids.get(ppid)
+                if node is None or (parent is not None
+                                    and _epoch_of(parent.event) > _epoch_of(node.event)):
+                    # the unrecorded parent of that story's roots, or its parent was recorded
+                    # after that story's process of this pid (the pid is another process's
+                    # now): either way it is its own parent's child
+                    return parents
             if node is None or node.ppid == ppid or ppid in _NO_PARENT:
                 # the same process executing another program, or the unrecorded parent of
                 # that story's roots

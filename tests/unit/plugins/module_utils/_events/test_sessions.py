@@ -267,6 +267,85 @@ def test_a_pid_used_again_in_one_story_goes_with_its_recorded_parent():
         (3, "cat /etc/issue"), (2, "uname -r")]
 
 
+def test_a_child_stays_itself_when_its_parent_executes_another_program():
+    """The shell executes zsh (the same process): vim, started before, still writes the file
+    and executes its next program itself."""
+    records = Records()
+    ssh_login(records)
+    records.exec(["-bash"], 600, 500, exe="/usr/bin/bash")
+    records.exec(["vim", "/etc/hosts"], 601, 600)
+    records.exec(["zsh"], 600, 500, exe="/usr/bin/zsh")
+    records.write("/etc/hosts", 601, 600, argv=["vim", "/etc/hosts"], exe="/usr/bin/vim.basic")
+    records.exec(["view", "/etc/hosts"], 601, 600)
+    sessions, _counts = group_sessions(records.events())
+    assert [(depth, text) for depth, _level, text in lines_of(sessions[0])] == [
+        (0, "-bash (as root)"), (1, "vim /etc/hosts -> /etc/hosts (write, watch)"),
+        (2, "view /etc/hosts"), (1, "zsh")]
+
+
+def test_a_write_by_a_pid_used_again_is_not_the_old_commands():
+    """Pid 602 was the shell's cat; sh's child given pid 602 later writes a cron file before
+    it executes tee: the write is tee's, not cat's."""
+    records = Records()
+    ssh_login(records)
+    records.exec(["-bash"], 600, 500, exe="/usr/bin/bash")
+    records.exec(["sh", "-c", "tee /etc/cron.d/x"], 601, 600)
+    records.exec(["cat", "/etc/issue"], 602, 600)
+    records.write("/etc/cron.d/x", 602, 601, argv=["sh", "-c", "tee /etc/cron.d/x"],
+                  exe="/usr/bin/dash", key="crontab")
+    records.exec(["tee", "/etc/cron.d/x"], 602, 601)
+    sessions, _counts = group_sessions(records.events())
+    assert [(depth, text) for depth, _level, text in lines_of(sessions[0])] == [
+        (0, "-bash (as root)"), (1, "sh -c tee /etc/cron.d/x"),
+        (2, "tee /etc/cron.d/x -> /etc/cron.d/x (write, crontab, high)"),
+        (1, "cat /etc/issue")]
+
+
+def test_a_write_by_a_pid_used_again_is_not_an_orphans():
+    """Pid 610 was a sleep left to init; a shell's child given pid 610 later writes a file:
+    the write is that child's, under the shell, not the sleep's."""
+    records = Records()
+    ssh_login(records)
+    records.exec(["-bash"], 600, 500, exe="/usr/bin/bash")
+    records.exec(["sleep", "999"], 610, 1)
+    records.exec(["sh", "-c", "tee /etc/hosts"], 607, 600)
+    records.write("/etc/hosts", 610, 607, argv=["sh", "-c", "tee /etc/hosts"],
+                  exe="/usr/bin/dash")
+    sessions, _counts = group_sessions(records.events())
+    assert [(depth, text) for depth, _level, text in lines_of(sessions[0])] == [
+        (0, "-bash (as root)"), (1, "sh -c tee /etc/hosts"),
+        (2, "write /etc/hosts (/usr/bin/dash)"), (0, "sleep 999 (as root)")]
+
+
+def test_a_child_of_an_unrecorded_parent_stays_itself_when_that_parent_executes():
+    """grep's parent 335 was not recorded when grep started; 335 then executes id: grep's
+    later write is still grep's."""
+    records = Records()
+    ssh_login(records)
+    records.exec(["-bash"], 600, 500, exe="/usr/bin/bash")
+    records.exec(["grep", "x", "/etc/hosts"], 602, 601)
+    records.exec(["id"], 601, 600)
+    records.write("/etc/hosts", 602, 601, argv=["grep", "x", "/etc/hosts"], exe="/usr/bin/grep")
+    sessions, _counts = group_sessions(records.events())
+    assert [(depth, text) for depth, _level, text in lines_of(sessions[0])] == [
+        (0, "-bash (as root)"), (1, "id"),
+        (0, "grep x /etc/hosts (as root) -> /etc/hosts (write, watch)")]
+
+
+def test_a_pid_once_an_unrecorded_parent_goes_with_its_own_parent():
+    """Pid 317 started cat before anything of it was recorded; later a child of the daemon
+    301 gets pid 317: it is one of 301's processes."""
+    records = Records()
+    web = {"uid": 33, "euid": 33, "user_name": "www-data", "auid": UNSET, "login_name": "unset",
+           "ses": UNSET}
+    records.exec(["sh", "-c", "a"], 320, 301, **web)
+    records.exec(["cat", "/x"], 700, 317, **web)
+    records.exec(["sh", "-c", "whoami"], 317, 301, **web)
+    sessions, _counts = group_sessions(records.events())
+    assert [(view["root_pid"], [text for _depth, _level, text in lines_of(view)])
+            for view in sessions] == [(301, ["sh -c a", "sh -c whoami"]), (317, ["cat /x"])]
+
+
 def test_what_belongs_to_no_process_goes_with_its_sender():
     records = Records()
     for _attempt in range(3):
