@@ -389,6 +389,7 @@ sessions:
       type: str
     host: {description: Host name the sender gave., type: str}
     address: {description: Address the events really came from., type: str}
+    node: {description: "The node the records name (C(node=), auditd's C(name_format)): hosts behind one relay are told apart by it.", type: str}
     session: {description: "The audit session number (C(ses=)) of a login session.", type: int}
     login_user: {description: The login user., type: str}
     users: {description: "The effective users its commands ran as, first seen first.", type: list, elements: str}

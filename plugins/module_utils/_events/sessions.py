@@ -69,9 +69,11 @@ _WRAPPERS = frozenset(("sudo", "sudoedit", "su", "doas", "pkexec", "runuser", "s
 # Parent pids that say nothing about who started a process (init, the kernel).
 _NO_PARENT = (None, 0, 1)
 _MAX_DEPTH = 24
-# How long (by the sender's clock) and how many of a login's records wait for its session.
+# How long (by the sender's clock) a login's records wait for its session; how many wait in
+# all, and for one login.
 _WAIT_SECONDS = 30
 _MAX_WAITING = 4096
+_MAX_WAITING_FOR_ONE = 64
 
 
 def session_key_id(*parts):
@@ -134,7 +136,7 @@ class _Node(object):
 class _Session(object):
     """The events of one session, their tree, and what is known of the session itself."""
 
-    __slots__ = ("id", "key", "kind", "host", "address", "hostkey", "number", "root_pid",
+    __slots__ = ("id", "key", "kind", "host", "address", "node", "hostkey", "number", "root_pid",
                  "parent_pid", "first", "last", "end", "roots", "pids", "wrappers", "login",
                  "rank", "reasons", "rules", "counts", "users", "kept", "left_out", "matched",
                  "host_pids")
@@ -143,6 +145,7 @@ class _Session(object):
         self.kind = kind
         self.host = event.get("host")
         self.address = event.get("address")
+        self.node = hostkey[1]
         self.hostkey = hostkey
         self.number = number
         self.root_pid = root_pid
@@ -150,8 +153,9 @@ class _Session(object):
         self.first = event
         self.last = event
         self.end = None
-        self.id = session_key_id(kind, hostkey, number, root_pid, event.get("epoch"),
-                                 event.get("serial"))
+        # (a node's only when it names one: the ids of senders that name none stay as they were)
+        self.id = session_key_id(kind, hostkey[0], number, root_pid, event.get("epoch"),
+                                 event.get("serial"), *(hostkey[1:] if hostkey[1] is not None else ()))
         self.key = (kind, hostkey, number if kind == LOGIN else None if kind == HOST
                     else self.id)
         self.roots = []
@@ -292,7 +296,10 @@ class SessionBook(object):
     ``add(event, matched)`` files one classified event (``matched``: it passed the reader's
     filters; a session is selected when one of its events did).  At most ``max_sessions``
     sessions and ``max_events`` events are held, at most ``max_session_events`` in one
-    session (more are counted in it, not kept).  ``counts`` says what was let go.
+    session (more are counted in it, not kept).  Past those, the least recently active
+    session goes: one without a matching event first, else one of the sending address that
+    holds the most sessions (or events, past ``max_events``): a flood from one sender lets
+    its own sessions go, not the others'.  ``counts`` says what was let go.
     """
 
     def __init__(self, max_sessions=5000, max_events=20000, max_session_events=2000):
@@ -307,11 +314,17 @@ class SessionBook(object):
         # least recently active first; those with a matching event apart
         self._unmatched = collections.OrderedDict()
         self._matched = collections.OrderedDict()
+        # each sending address's sessions, least recently active first, and its events kept
+        self._of_address = {}
+        self._kept_of_address = {}
         self._by_key = {}
         # (sender, pid) of processes outside any login session -> their session
         self._processes = {}
-        # (sender, pid) -> [(event, matched)] of a login's records that wait for its session
+        # (sender, pid) -> [(event, matched)] of a login's records that wait for its session,
+        # least recently added to first; each sender's keys in the same order
         self._waiting = collections.OrderedDict()
+        self._waiting_of_sender = {}
+        self._waiting_records = 0
         self._kept = 0
         self.counts = {"sessions_let_go": 0, "matched_sessions_let_go": 0, "events_let_go": 0,
                        "events_left_out": 0}
@@ -323,16 +336,16 @@ class SessionBook(object):
         """File ``event``; its session's id (None for a loss reporter's heartbeat, and for a
         login's record that waits for its session)."""
         kind = event.get("kind")
-        self._release_waiting(event)
+        # The sender as the assembler tells them apart: hosts behind one relay by their node.
+        hostkey = (event.get("address") or event.get("host") or "", event.get("node"))
+        self._release_waited(hostkey, event.get("epoch"))
         if kind == "health":
             return None
-        hostkey = event.get("address") or event.get("host") or ""
         number = event.get("session")
         if number is None and kind == "user" and event.get("pid") is not None \
                 and _PAM_RECORDS.intersection(_record_types(event)):
             # sshd's records before the kernel gives the login its session: they wait for it
-            self._waiting.setdefault((hostkey, event["pid"]), []).append((event, matched))
-            self._waiting.move_to_end((hostkey, event["pid"]))
+            self._wait(hostkey, event, matched)
             return None
         if kind in ("loss", "windows") or (number is None and (
                 kind == "user" or event.get("pid") is None)):
@@ -352,27 +365,62 @@ class SessionBook(object):
         else:
             session.kept += 1
             self._kept += 1
+            address = session.hostkey[0]
+            self._kept_of_address[address] = self._kept_of_address.get(address, 0) + 1
             session.place(event)
             if session.kind == PROCESSES:
                 self._note_process(session, event, session.hostkey)
         self._touch(session)
 
-    def _release_waiting(self, event=None):
-        """Records that waited long enough for a session (by the senders' clocks), or all of
-        them (no ``event``), or the oldest when too many wait: filed with their sender's."""
-        now = event.get("epoch") if event is not None else None
-        while self._waiting:
-            key, records = next(iter(self._waiting.items()))
-            if event is not None and len(self._waiting) <= _MAX_WAITING and (
-                    now is None or (records[-1][0].get("epoch") or 0) + _WAIT_SECONDS > now):
+    def _wait(self, hostkey, event, matched):
+        key = (hostkey, event["pid"])
+        records = self._waiting.get(key)
+        if records is None:
+            records = self._waiting[key] = []
+            self._waiting_of_sender.setdefault(hostkey, collections.OrderedDict())[key] = None
+        else:
+            self._waiting.move_to_end(key)
+            self._waiting_of_sender[hostkey].move_to_end(key)
+        records.append((event, matched))
+        self._waiting_records += 1
+        if len(records) > _MAX_WAITING_FOR_ONE:
+            # no login has that many: the oldest goes with its sender's
+            waited, waited_matched = records.pop(0)
+            self._waiting_records -= 1
+            self._file(self._host_session(waited, hostkey), waited, waited_matched)
+        while self._waiting_records > _MAX_WAITING:
+            self._release(next(iter(self._waiting)))
+
+    def _release_waited(self, hostkey, now):
+        """File with their sender's the records of ``hostkey`` that waited long enough for a
+        session by that sender's own clock (``now``, its latest event's time): no other
+        sender's dates decide when a login's records stop waiting."""
+        keys = self._waiting_of_sender.get(hostkey)
+        while keys and now is not None:
+            key = next(iter(keys))
+            if (self._waiting[key][-1][0].get("epoch") or 0) + _WAIT_SECONDS > now:
                 break
-            del self._waiting[key]
-            for waited, matched in records:
-                self._file(self._host_session(waited, key[0]), waited, matched)
+            self._release(key)
+
+    def _release(self, key):
+        for waited, matched in self._unwait(key):
+            self._file(self._host_session(waited, key[0]), waited, matched)
+
+    def _unwait(self, key):
+        """The records that wait under ``key`` (none when none do), no longer waiting."""
+        records = self._waiting.pop(key, ())
+        if records:
+            self._waiting_records -= len(records)
+            keys = self._waiting_of_sender[key[0]]
+            del keys[key]
+            if not keys:
+                del self._waiting_of_sender[key[0]]
+        return records
 
     def finish(self):
         """The end of the events: what waits for a session is filed with its sender."""
-        self._release_waiting()
+        while self._waiting:
+            self._release(next(iter(self._waiting)))
 
     def _host_session(self, event, hostkey):
         session = self._by_key.get((HOST, hostkey, None))
@@ -398,7 +446,7 @@ class SessionBook(object):
     def _claim_login_records(self, session, event, hostkey):
         """The records the login's program wrote before the kernel gave it the session
         (sshd's USER_AUTH, USER_ACCT, CRED_ACQ) are the session's."""
-        for waited, matched in self._waiting.pop((hostkey, event.get("pid")), ()):
+        for waited, matched in self._unwait((hostkey, event.get("pid"))):
             self._file(session, waited, matched)
 
     def _process_session(self, event, hostkey):
@@ -449,19 +497,40 @@ class SessionBook(object):
             sessions = self._unmatched
         sessions[session.id] = session
         sessions.move_to_end(session.id)
+        of_address = self._of_address.setdefault(session.hostkey[0], collections.OrderedDict())
+        of_address[session.id] = session
+        of_address.move_to_end(session.id)
         while self._kept > self.max_events or len(self) > self.max_sessions:
-            if not self._let_go():
+            if not self._let_go(by_events=self._kept > self.max_events):
                 break
 
-    def _let_go(self):
-        for sessions in (self._unmatched, self._matched):
-            if sessions:
-                _session_id, session = sessions.popitem(last=False)
-                self._forget(session)
-                return True
-        return False
+    def _let_go(self, by_events):
+        """Let the least recently active session go: one without a matching event if any,
+        else one of the address that holds the most events (``by_events``) or sessions, so
+        that no sender's flood pushes the other senders' sessions out."""
+        if self._unmatched:
+            _session_id, session = self._unmatched.popitem(last=False)
+        elif self._matched:
+            def share(address):
+                held = (self._kept_of_address.get(address, 0), len(self._of_address[address]))
+                return held if by_events else held[::-1]
+            crowded = max(self._of_address, key=share)
+            session = next(iter(self._of_address[crowded].values()))
+            del self._matched[session.id]
+        else:
+            return False
+        self._forget(session)
+        return True
 
     def _forget(self, session):
+        address = session.hostkey[0]
+        of_address = self._of_address[address]
+        del of_address[session.id]
+        if not of_address:
+            del self._of_address[address]
+        left = self._kept_of_address.pop(address, 0) - session.kept
+        if left:
+            self._kept_of_address[address] = left
         self._kept -= session.kept
         self.counts["sessions_let_go"] += 1
         self.counts["events_let_go"] += session.kept
@@ -537,6 +606,7 @@ def session_summary(session):
         "kind": session.kind,
         "host": session.host,
         "address": session.address,
+        "node": session.node,
         "session": session.number,
         "login_user": login_user,
         "users": list(session.users),
@@ -774,6 +844,8 @@ def session_title(view):
     where = view.get("host") or view.get("address") or "this host"
     if view.get("address") and view.get("address") != view.get("host") and view.get("host"):
         where += " (%s)" % view["address"]
+    if view.get("node") and view.get("node") != view.get("host"):
+        where += " node %s" % view["node"]
     who = view.get("login_user") or "/".join(view.get("users") or ()) or "?"
     if view["kind"] == LOGIN:
         return "%s on %s, session %s" % (who, where, view.get("session"))

@@ -26,6 +26,8 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.se
     group_sessions,
     row_text,
     session_rows,
+    session_title,
+    session_view,
 )
 from tests.support.audit_records import (
     evtsys,
@@ -394,6 +396,114 @@ def test_the_login_record_begins_a_session_even_when_it_comes_late():
     sessions, _counts = group_sessions(events + later.events())
     assert [view["session"] for view in sessions] == [7, 7]
     assert sessions[0]["id"] != sessions[1]["id"]
+
+
+def sshd_tries(records, pids, acct="root", res="failed"):
+    """sshd's records of logins tried, one sshd process each, before any session."""
+    for pid in pids:
+        records.user("USER_AUTH", pid, auid=UNSET, ses=UNSET, login_name="unset", acct=acct,
+                     exe="/usr/sbin/sshd", addr="203.0.113.99", terminal="ssh",
+                     op="PAM:authentication", res=res)
+
+
+def dated(events, epoch):
+    for event in events:
+        event["epoch"] = epoch
+    return events
+
+
+def host_view(book, address):
+    return next(session_view(session) for session in book.sessions(False)
+                if session.kind == "host" and session.address == address)
+
+
+def test_records_that_wait_for_a_login_are_bounded_and_none_is_lost():
+    """One sshd pid sending 5,000 records dated far ahead, which never stop waiting by time:
+    at most 64 wait, the rest are filed with their sender at once, all of them at the end."""
+    records = Records()
+    sshd_tries(records, [4242] * 5000)
+    book = SessionBook(max_events=10000, max_session_events=10000)
+    for event in dated(records.events(host="evil", address="198.51.100.66"), 253402300000.0):
+        book.add(event)
+    assert host_view(book, "198.51.100.66")["counts"]["events"] == 5000 - 64
+    book.finish()
+    assert host_view(book, "198.51.100.66")["counts"]["events"] == 5000
+
+
+def test_a_senders_dates_decide_only_when_its_own_records_stop_waiting():
+    """A record dated far ahead from one sender neither keeps another sender's failed logins
+    waiting nor ends the wait of a login's records that its session is about to claim."""
+    evil = Records()
+    sshd_tries(evil, [4242])
+    web = Records()
+    sshd_tries(web, range(3000, 3200))
+    later = Records(start=1700003000)
+    later.exec(["id"], 900, 1, auid=UNSET, ses=UNSET, login_name="unset")
+    book = SessionBook()
+    for event in dated(evil.events(host="evil", address="198.51.100.66"), 253402300000.0) + \
+            web.events() + later.events():
+        book.add(event)
+    assert host_view(book, "192.0.2.10")["counts"]["failed"] == 200
+
+    login = Records()
+    ssh_login(login)
+    events = login.events()
+    book = SessionBook()
+    for event in events[:2] + dated(evil.events(host="evil", address="198.51.100.66"),
+                                    253402300000.0) + events[2:]:
+        book.add(event)
+    book.finish()
+    alice = next(session_view(session) for session in book.sessions(False)
+                 if session.kind == "login")
+    assert alice["counts"]["events"] == 5
+    assert all(session.kind != "host" or session.address != "192.0.2.10"
+               for session in book.sessions(False))
+
+
+def test_hosts_behind_one_relay_are_told_apart_by_their_node():
+    """db01's and build7's session 3, both sent through the relay 192.0.2.1: two sessions,
+    each titled with its node."""
+    records = Records()
+    records.exec(["psql"], 700, 600, ses=3, node="db01")
+    records.exec(["rm", "-rf", "/var/lib/postgresql"], 701, 600, ses=3, node="build7")
+    records.exec(["pg_dump"], 702, 600, ses=3, node="db01")
+    sessions, _counts = group_sessions(records.events(host="relay", address="192.0.2.1"))
+    assert [(view["node"], [text for _depth, _level, text in lines_of(view)])
+            for view in sessions] == [("db01", ["psql (as root)", "pg_dump (as root)"]),
+                                      ("build7", ["rm -rf /var/lib/postgresql (as root)"])]
+    assert [session_title(view) for view in sessions] == [
+        "alice on relay (192.0.2.1) node db01, session 3",
+        "alice on relay (192.0.2.1) node build7, session 3"]
+    assert sessions[0]["id"] != sessions[1]["id"]
+
+
+def test_a_flood_from_one_sender_lets_its_own_sessions_go():
+    """A full book lets go of the sessions of the address that holds the most events: 50
+    one-command sessions from one sender do not push out another host's login."""
+    records = mallory_session()
+    flood = Records(start=1700000100)
+    for number in range(50):
+        flood.exec(["id"], 900 + number, 800, ses=100 + number, login_name="bob", auid=1001)
+    book = SessionBook(max_sessions=20)
+    for event in records.events() + flood.events(host="evil", address="198.51.100.66"):
+        book.add(event)
+    held = [session_view(session) for session in book.sessions()]
+    assert [view["login_user"] for view in held if view["address"] == "192.0.2.10"] == [
+        "alice"]
+    assert [view["session"] for view in held if view["address"] == "198.51.100.66"] == list(
+        range(131, 150))
+    assert book.counts["sessions_let_go"] == 31
+    # Past max_events, the address that holds the most events lets go
+    flood = Records(start=1700000100)
+    for number in range(50):
+        flood.exec(["id"], 900 + number, 800, ses=100, login_name="bob", auid=1001)
+    book = SessionBook(max_events=60)
+    for event in records.events() + flood.events(host="evil", address="198.51.100.66"):
+        book.add(event)
+    held = [session_view(session) for session in book.sessions()]
+    assert [(view["login_user"], view["counts"]["events"]) for view in held][0] == ("alice", 25)
+    assert [view["login_user"] for view in held][1:] == ["bob"]
+    assert book.counts["events_let_go"] >= 15
 
 
 def test_filters_select_whole_sessions_and_limit_keeps_the_most_recent():
