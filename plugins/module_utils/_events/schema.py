@@ -183,3 +183,66 @@ def format_time(epoch):
     """An event's ``time``: ISO 8601 UTC with milliseconds, ``2023-11-14T22:13:20.123Z``."""
     seconds = int(epoch)
     return "%s.%03dZ" % (format_second(seconds), int(round((epoch - seconds) * 1000)) % 1000)
+
+
+HELD_TEXT = 4096
+"""The longest text of an event held in memory or sent in an alert (:func:`held_event`)."""
+HELD_ITEMS = 64
+"""The most items of a list of an event held in memory or sent in an alert."""
+
+
+def held_event(event):
+    """``event`` as the alert processor holds it in memory and sends it in alerts: each text
+    at most :data:`HELD_TEXT` characters and each list at most :data:`HELD_ITEMS` items (what
+    is cut ends with ``...``).  One event may hold megabytes that its sender wrote (a command
+    line); the store and the files keep it whole.  ``event`` itself when nothing is cut."""
+    if _within(event):
+        return event
+    held = _held(event)
+    return event if held is None else held
+
+
+def _within(values):
+    """Whether the dict ``values`` is within the bounds (the usual case, checked fast)."""
+    for value in values.values():
+        kind = value.__class__
+        if kind is str:
+            if len(value) > HELD_TEXT:
+                return False
+        elif kind is list:
+            if len(value) > HELD_ITEMS:
+                return False
+            for item in value:
+                if item.__class__ is str:
+                    if len(item) > HELD_TEXT:
+                        return False
+                elif item.__class__ is dict and not _within(item):
+                    return False
+        elif kind is dict and not _within(value):
+            return False
+    return True
+
+
+def _held(value):
+    """The value cut to the bounds, or None when it is within them."""
+    if isinstance(value, str):
+        return value[:HELD_TEXT - 3] + "..." if len(value) > HELD_TEXT else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    cut = {}
+    for name, item in items:
+        held = _held(item)
+        if held is not None:
+            cut[name] = held
+    if isinstance(value, dict):
+        return dict(value, **cut) if cut else None
+    if not cut and len(value) <= HELD_ITEMS:
+        return None
+    whole = [cut.get(index, item) for index, item in enumerate(value[:HELD_ITEMS])]
+    if len(value) > HELD_ITEMS:
+        whole[-1] = "..."
+    return whole

@@ -12,8 +12,9 @@ Pure: no network, no clock of its own (callers pass ``now``).  The alert process
 * deduplicates: the first event of a rule set on a host opens a window of ``window`` seconds;
   the same rules on the same host inside it are counted, not sent, and when the window
   closes one ``repeat`` alert carries the count;
-* rate-limits: at most ``max_alerts`` alerts per ``window`` overall; what goes over is
-  counted and reported by one ``suppressed`` alert when the window ends.
+* rate-limits: at most ``max_alerts`` alerts per ``window`` overall, three quarters of them
+  from one address; what goes over is counted and reported by one ``suppressed`` alert, naming
+  the senders held back, when the window ends.
 
 An alert is a dict; :func:`alert_text`, :func:`webhook_body`, :func:`mail_message` and
 :func:`fill_placeholders` render it for people, webhooks, mail and SMS.  Log content in
@@ -43,6 +44,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     Event,
+    held_event,
 )
 
 SIGNATURE_HEADER = "X-Whotouched-Signature"
@@ -91,9 +93,15 @@ def wants(level, min_level):
 class AlertPolicy(object):
     """Deduplication and rate limiting of alerts, in bounded memory.
 
-    ``decide(event, now)`` returns the alerts to send at once (none or one);
-    ``due(now)`` returns the ``repeat`` and ``suppressed`` alerts of windows that have closed.
-    ``counts`` says how many events were considered, alerted, deduplicated and rate-limited.
+    ``decide(event, now)`` returns the alerts to send at once; ``due(now)`` returns the
+    ``repeat`` and ``suppressed`` alerts of windows that have closed.  ``counts`` says how
+    many events were considered, alerted, deduplicated and rate-limited.
+
+    No sender can silence another: one address gets at most three quarters of the window's
+    alerts (at least one; the rest are kept for the others), repeats count against the same
+    limit, the windows of the address
+    that holds the most are forgotten first when the table is full (their repeats sent, not
+    dropped), and the ``suppressed`` alert names the senders held back.
     """
 
     def __init__(self, min_level="high", window=300.0, max_alerts=20, max_keys=10000):
@@ -106,27 +114,34 @@ class AlertPolicy(object):
                                    "window, got %r" % (max_alerts,))
         self.window = float(window)
         self.max_alerts = max_alerts
+        # a quarter of each window's alerts (at least one) is kept for the other addresses
+        self.max_alerts_per_address = max(1, max_alerts - max(1, max_alerts // 4))
         self.max_keys = max_keys
         self.counts = {"events": 0, "alerts": 0, "deduplicated": 0, "rate_limited": 0,
                        "repeats": 0}
         # (address, host, node, rules) -> [opened, count after the first, level, last event];
-        # oldest first
+        # oldest first; and how many each address holds
         self._open = {}
+        self._open_of_address = {}
         self._rate_start = None
         self._rate_sent = 0
-        self._rate_dropped = 0
-        self._rate_dropped_level = "info"
+        self._rate_sent_by = {}
+        # address -> [alerts held back, highest level, host names (a few)]
+        self._held_back = {}
 
     def decide(self, event: Event, now):
-        """The alerts ``event`` (classified) causes now: ``[]`` or ``[alert]``."""
+        """The alerts ``event`` (classified) causes now: ``[]`` or ``[alert]`` (and the repeats
+        of a window forgotten to make room)."""
         level = event.get("level") or "info"
         if LEVEL_RANK.get(level, 0) < LEVEL_RANK[self.min_level]:
             return []
         self.counts["events"] += 1
+        event = held_event(event)
         # By the address it came from as well as the name it claims: a sender naming itself
         # after another host must not have that host's alerts counted as repeats of its own
         # (and the hosts behind one relay, one address, stay apart by name).
-        key = (event.get("address") or "", event.get("host") or "", event.get("node") or "",
+        address = event.get("address") or ""
+        key = (address, event.get("host") or "", event.get("node") or "",
                tuple(sorted(event.get("rules") or ())))
         entry = self._open.get(key)
         if entry is not None and now - entry[0] < self.window:
@@ -138,53 +153,82 @@ class AlertPolicy(object):
                 entry[2] = level
             self.counts["deduplicated"] += 1
             return []
+        alerts = []
         if entry is not None:
-            del self._open[key]
+            alerts += self._close(key, now)
         if len(self._open) >= self.max_keys:
-            # Forget the oldest window: at worst one more alert for its key later.
-            del self._open[next(iter(self._open))]
+            alerts += self._close(self._oldest_of_crowded(), now)
         self._open[key] = [now, 0, level, event]
-        if not self._rate_allows(now, level):
-            return []
-        self.counts["alerts"] += 1
-        return [make_alert("event", event, level, 1)]
+        self._open_of_address[address] = self._open_of_address.get(address, 0) + 1
+        if self._rate_allows(now, level, event):
+            self.counts["alerts"] += 1
+            alerts.append(make_alert("event", event, level, 1))
+        return alerts
 
-    def _rate_allows(self, now, level):
+    def _oldest_of_crowded(self):
+        """The oldest window of the address that holds the most."""
+        crowded = max(self._open_of_address, key=self._open_of_address.get)
+        return next(key for key in self._open if key[0] == crowded)
+
+    def _close(self, key, now):
+        """Forget the window of ``key``: its repeats' alert, when the rate limit lets it."""
+        opened, repeated, level, event = self._open.pop(key)
+        left = self._open_of_address.pop(key[0]) - 1
+        if left:
+            self._open_of_address[key[0]] = left
+        if not repeated:
+            return []
+        self.counts["repeats"] += 1
+        if not self._rate_allows(now, level, event):
+            return []
+        return [make_alert("repeat", event, level, repeated, since=opened,
+                           seconds=self.window)]
+
+    def _rate_allows(self, now, level, event):
         if self._rate_start is None or now - self._rate_start >= self.window:
             self._rate_start = now
             self._rate_sent = 0
-        if self._rate_sent >= self.max_alerts:
-            self._rate_dropped += 1
-            if LEVEL_RANK[level] > LEVEL_RANK[self._rate_dropped_level]:
-                self._rate_dropped_level = level
-            self.counts["rate_limited"] += 1
+            self._rate_sent_by = {}
+        address = event.get("address") or ""
+        sent_by = self._rate_sent_by.get(address, 0)
+        if self._rate_sent >= self.max_alerts or sent_by >= self.max_alerts_per_address:
+            self._hold_back(level, event)
             return False
         self._rate_sent += 1
+        self._rate_sent_by[address] = sent_by + 1
         return True
+
+    def _hold_back(self, level, event):
+        self.counts["rate_limited"] += 1
+        address = event.get("address") or ""
+        held = self._held_back.get(address)
+        if held is None:
+            if len(self._held_back) >= _HELD_BACK_ADDRESSES:
+                address = None  # the others, counted together
+            held = self._held_back.setdefault(address, [0, "info", []])
+        held[0] += 1
+        if LEVEL_RANK[level] > LEVEL_RANK[held[1]]:
+            held[1] = level
+        host = event.get("host")
+        if host and host not in held[2] and len(held[2]) < 3:
+            held[2].append(host)
 
     def due(self, now):
         """Alerts for windows closed by ``now``: repeats with their count, and one alert for
         what the rate limit held back."""
         alerts = []
+        if self._held_back and now - self._rate_start >= self.window:
+            alerts.append(self._suppressed())  # before the repeats start a new rate window
         while self._open:
             key = next(iter(self._open))
-            opened, repeated, level, event = self._open[key]
-            if now - opened < self.window:
+            if now - self._open[key][0] < self.window:
                 break
-            del self._open[key]
-            if repeated:
-                self.counts["repeats"] += 1
-                alerts.append(make_alert("repeat", event, level, repeated,
-                                         since=opened, seconds=self.window))
-        if self._rate_dropped and now - self._rate_start >= self.window:
-            alerts.append(suppressed_alert(self._rate_dropped, self._rate_dropped_level,
-                                           self.window))
-            self._rate_dropped = 0
-            self._rate_dropped_level = "info"
+            alerts += self._close(key, now)
         return alerts
 
     def flush(self):
-        """Every pending repeat and suppressed alert, as if all windows had closed."""
+        """Every pending repeat and suppressed alert, as if all windows had closed (no rate
+        limit: the processor is stopping)."""
         alerts = []
         for opened, repeated, level, event in self._open.values():
             if repeated:
@@ -192,16 +236,27 @@ class AlertPolicy(object):
                 alerts.append(make_alert("repeat", event, level, repeated, since=opened,
                                          seconds=self.window))
         self._open.clear()
-        if self._rate_dropped:
-            alerts.append(suppressed_alert(self._rate_dropped, self._rate_dropped_level,
-                                           self.window))
-            self._rate_dropped = 0
+        self._open_of_address.clear()
+        if self._held_back:
+            alerts.append(self._suppressed())
         return alerts
+
+    def _suppressed(self):
+        held_back, self._held_back = self._held_back, {}
+        senders = sorted(({"address": address, "hosts": hosts, "count": count, "level": level}
+                          for address, (count, level, hosts) in held_back.items()),
+                         key=lambda sender: (-LEVEL_RANK[sender["level"]], -sender["count"]))
+        return suppressed_alert(senders, self.window)
+
+
+# How many senders the suppressed alert names apart (the rest are counted together).
+_HELD_BACK_ADDRESSES = 1000
 
 
 def make_alert(kind, event: Event, level, count, since=None, seconds=None):
     """An alert about ``event``: ``kind`` is ``event`` (the first), or ``repeat`` (``count``
     more of the same rules on the same host within ``seconds``)."""
+    event = held_event(event)
     alert = {
         "kind": kind,
         "level": level,
@@ -218,13 +273,22 @@ def make_alert(kind, event: Event, level, count, since=None, seconds=None):
     return alert
 
 
-def suppressed_alert(count, level, seconds):
-    """The alert that says ``count`` alerts (the highest ``level``) were held back."""
-    alert = {"kind": "suppressed", "level": level, "count": count, "host": None,
+def suppressed_alert(senders, seconds):
+    """The alert that says what the rate limit held back: ``senders``, most urgent first,
+    each ``{"address", "hosts", "count", "level"}`` (the address None for the rest)."""
+    level = max((sender["level"] for sender in senders), key=LEVEL_RANK.get, default="info")
+    alert = {"kind": "suppressed", "level": level,
+             "count": sum(sender["count"] for sender in senders), "host": None,
              "address": None, "rules": [], "reasons": [], "event": {},
-             "window_seconds": seconds}
+             "senders": senders[:_SENDERS_TOLD], "window_seconds": seconds}
     alert["text"] = alert_text(alert)
     return alert
+
+
+# How many senders a suppressed alert names.
+_SENDERS_TOLD = 10
+# The longest text of an alert, for people.
+_MAX_TEXT = 2000
 
 
 def command_line(event):
@@ -246,8 +310,16 @@ def alert_text(alert):
     """One line for people: level, where, who, what and why; no control characters."""
     level = alert["level"].upper()
     if alert["kind"] == "suppressed":
-        return sanitize("[%s] %d more alerts held back by the rate limit in the last %d s"
-                        % (level, alert["count"], alert.get("window_seconds") or 0))
+        senders = alert.get("senders") or ()
+        told = ", ".join(
+            "%s x%d (%s)" % (_sender_name(sender), sender["count"], sender["level"])
+            for sender in senders[:5])
+        if len(senders) > 5:
+            told += ", and %d more senders" % (len(senders) - 5)
+        return _bounded(sanitize("[%s] %d more alerts held back by the rate limit in the last "
+                                 "%d s%s" % (level, alert["count"],
+                                             alert.get("window_seconds") or 0,
+                                             ": " + told if told else "")))
     event = alert["event"]
     where = alert.get("host") or "?"
     if alert.get("address") and alert["address"] != where:
@@ -260,7 +332,19 @@ def alert_text(alert):
     if alert["kind"] == "repeat":
         text = "%s (%d more times in %d s)" % (
             text, alert["count"], alert.get("window_seconds") or 0)
-    return sanitize(text)
+    return _bounded(sanitize(text))
+
+
+def _sender_name(sender):
+    if sender["address"] is None:
+        return "other senders"
+    hosts = "/".join(sender["hosts"])
+    return "%s (%s)" % (hosts, sender["address"]) if hosts and hosts != sender["address"] \
+        else sender["address"]
+
+
+def _bounded(text):
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT - 3] + "..."
 
 
 def webhook_body(alert):
@@ -343,7 +427,12 @@ def placeholder_values(alert, max_text=0):
         "command": command_line(event),
         "kind": alert["kind"],
     }
-    return {name: sanitize(value) for name, value in values.items()}
+    values = {name: sanitize(value) for name, value in values.items()}
+    if max_text:
+        # every value, not only the text: an SMS, and an argument of a command, stay short
+        values = {name: value if len(value) <= max_text else value[:max_text - 3] + "..."
+                  for name, value in values.items()}
+    return values
 
 
 def fill_placeholders(template, values):

@@ -62,6 +62,15 @@ def _tls_context(ca_file=None):
         ssl.create_default_context()
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not a delivery: urllib would follow 301-303 as a GET without the body
+    (and 200 from there would count the alert delivered), and would carry the signature to
+    another host.  The answer fails the delivery instead: retried, counted and logged."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 def _post(url, body, headers, timeout, ca_file=None):
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("User-Agent", USER_AGENT)
@@ -70,13 +79,16 @@ def _post(url, body, headers, timeout, ca_file=None):
     handlers = [urllib.request.HTTPSHandler(context=_tls_context(ca_file))] \
         if url.startswith("https:") else []
     # No proxy from the environment: alerts go where the configuration says.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), *handlers)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects,
+                                         *handlers)
     try:
         with opener.open(request, timeout=timeout) as response:
             response.read(65536)
             status = response.status
     except urllib.error.HTTPError as exc:
-        raise DeliveryError("%s answered HTTP %s" % (url, exc.code))
+        raise DeliveryError("%s answered HTTP %s%s" % (
+            _safe_url(url), exc.code, " (a redirect: configure the URL it names)"
+            if 300 <= exc.code < 400 else ""))
     except (urllib.error.URLError, OSError) as exc:
         raise DeliveryError("%s: %s" % (url, getattr(exc, "reason", exc)))
     if not 200 <= status < 300:

@@ -48,6 +48,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.ri
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.schema import (
     Event,
     format_time,
+    held_event,
 )
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.sessions import (
     LOGIN,
@@ -119,6 +120,23 @@ def _text(value, limit):
     if len(text) > limit:
         text = text[:limit - 1] + "\u2026"
     return text
+
+
+def _by_urgency(items):
+    """Open items, the most urgent first: not acknowledged, highest level, and each sending
+    address's first item before any address's second, so that the first cards on the screen
+    are never all one sender's; then the most recent."""
+    items = sorted(items, key=lambda item: (item["ack"] is not None, -LEVEL_RANK[item["level"]],
+                                            -item["last_seen"]))
+    place = collections.Counter()
+    ranked = []
+    for item in items:
+        group = (item["ack"] is not None, item["level"], item["address"])
+        ranked.append((item["ack"] is not None, -LEVEL_RANK[item["level"]], place[group],
+                       -item["last_seen"], len(ranked), item))
+        place[group] += 1
+    ranked.sort(key=lambda entry: entry[:5])
+    return [entry[5] for entry in ranked]
 
 
 def _shown_user(event, first, second):
@@ -222,6 +240,7 @@ class WallState(object):
         level = event.get("level") or "info"
         if level not in LEVEL_RANK:
             raise WallError("event level must be one of %s, got %r" % (", ".join(LEVELS), level))
+        event = held_event(event)  # what one event can make the screen hold is bounded
         row = event_row(event)
         now = self._now() if seen is None else seen
         row["seen"] = now
@@ -256,6 +275,7 @@ class WallState(object):
             # event's session when that event is among them
             sessions = {}
             for seen, event in sorted(history["recent"], key=lambda item: item[0]):
+                event = held_event(event)
                 row = event_row(event)
                 row["seen"] = seen
                 row["session"] = self._book.add(event)
@@ -295,7 +315,9 @@ class WallState(object):
             item["level"] = row["level"]
         self._open[key] = item
         while len(self._open) > self.max_open:
-            self._open.popitem(last=False)
+            # the oldest of the address with the most: no sender pushes out the others' items
+            crowded = collections.Counter(key[1] for key in self._open).most_common(1)[0][0]
+            del self._open[next(key for key in self._open if key[1] == crowded)]
 
     def _expire(self, now):
         oldest = int((now - self.window_seconds) // self._slice)
@@ -385,8 +407,6 @@ class WallState(object):
             open_items = [dict(item) for item in reversed(self._open.values())]
             seen = self._seen
             sessions = self._session_panel(now)
-        open_items.sort(key=lambda item: (item["ack"] is not None, -LEVEL_RANK[item["level"]],
-                                          -item["last_seen"]))
         return {
             "generated": format_time(now),
             "generated_epoch": now,
@@ -398,7 +418,7 @@ class WallState(object):
                       for name, count in _top(hosts)],
             "users": [{"name": name, "count": count}
                       for name, count in _top(users)],
-            "open": open_items,
+            "open": _by_urgency(open_items),
             "sessions": sessions,
             "events": recent,
         }

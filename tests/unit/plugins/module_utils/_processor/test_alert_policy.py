@@ -238,7 +238,10 @@ def test_placeholders_are_filled_once_and_log_content_cannot_add_any():
     assert len(values["text"]) == 60 and values["text"].endswith("...")
     filled = fill_placeholders("--to=ops --text={text} --host={host} {unknown}", values)
     assert filled == "--to=ops --text=%s --host=web01 {unknown}" % values["text"]
+    # every value is cut to max_text (an SMS, a command's argument), not only the text
+    assert max(map(len, values.values())) == 60 and values["command"].endswith("...")
     # the command holds "{text} {host}" literally: it stays literal
+    values = placeholder_values(alert)
     assert "echo {text} {host} | nc" in values["command"]
     assert fill_placeholders("{command}", values) == values["command"]
 
@@ -253,3 +256,75 @@ def test_unknown_placeholders_are_refused(template, ok):
     else:
         with pytest.raises(AlertConfigError, match=r"sms.command\[1\]: unknown placeholder"):
             check_placeholders(template, "sms.command[1]")
+
+
+def test_one_address_cannot_use_up_the_rate_limit_nor_hide_who_was_held_back():
+    """One address claiming 25 names gets three quarters of the window's alerts; another
+    host's critical alert still goes out, and the suppressed alert names who was held back."""
+    policy = AlertPolicy(min_level="high", window=300, max_alerts=20)
+    sent = []
+    for index in range(25):
+        sent += policy.decide(event_of(["auditctl", "-D"], host="decoy%d" % index,
+                                       address="192.0.2.66"), float(index))
+    sent += policy.decide(event_of(["auditctl", "-D"], host="db01", address="192.0.2.20"), 30.0)
+    assert [alert["host"] for alert in sent] == ["decoy%d" % index for index in range(15)] + [
+        "db01"]
+    (held,) = policy.due(300.0)
+    assert (held["kind"], held["count"], held["level"]) == ("suppressed", 10, "critical")
+    assert held["senders"] == [{"address": "192.0.2.66",
+                                "hosts": ["decoy15", "decoy16", "decoy17"], "count": 10,
+                                "level": "critical"}]
+    assert held["text"].endswith("held back by the rate limit in the last 300 s: "
+                                 "decoy15/decoy16/decoy17 (192.0.2.66) x10 (critical)")
+
+
+def test_repeats_count_against_the_rate_limit():
+    """500 windows of one address, each repeated once, close together: their repeats are
+    rate-limited like first alerts (not 500 alerts at once for the sinks' queues)."""
+    policy = AlertPolicy(min_level="high", window=300, max_alerts=20)
+    for index in range(500):
+        for serial in (1, 2):
+            policy.decide(event_of(["auditctl", "-D"], host="decoy%d" % index, serial=serial,
+                                   address="192.0.2.66"), float(index) / 10)
+    assert len(policy.decide(event_of(["auditctl", "-D"], host="db01", address="192.0.2.20"),
+                             60.0)) == 1
+    closed = policy.due(360.0)
+    assert [(alert["kind"], alert["count"]) for alert in closed] == [
+        ("suppressed", 485)] + [("repeat", 1)] * 15
+    assert policy.counts["repeats"] == 500
+    assert [(alert["kind"], alert["count"]) for alert in policy.due(660.0)] == [
+        ("suppressed", 485)]
+
+
+def test_a_full_table_forgets_the_crowded_senders_windows_and_sends_their_repeats():
+    """A victim's window with 49 repeats survives a flood of 200 other windows from one
+    address in a table of 100; what is forgotten to make room sends its repeats."""
+    policy = AlertPolicy(min_level="high", window=300, max_alerts=100, max_keys=100)
+    for serial in range(50):
+        policy.decide(event_of(["auditctl", "-D"], host="db01", serial=serial,
+                               address="192.0.2.20"), float(serial))
+    sent = []
+    for index in range(200):
+        for serial in (1, 2):
+            sent += policy.decide(event_of(["auditctl", "-D"], host="decoy%d" % index,
+                                           serial=serial, address="192.0.2.66"), 60.0)
+    assert len(sent) == 75  # the decoys' share of the rate limit
+    closed = policy.due(400.0)
+    # the decoys' windows forgotten to make room: their repeats counted, held back, told
+    assert policy.counts["repeats"] >= 100
+    assert [(alert["kind"], alert["senders"][0]["address"], alert["count"] > 100)
+            for alert in closed if alert["kind"] == "suppressed"] == [
+        ("suppressed", "192.0.2.66", True)]
+    assert [(alert["host"], alert["count"]) for alert in closed
+            if alert["kind"] == "repeat" and alert["host"] == "db01"] == [("db01", 49)]
+
+
+def test_an_alert_of_a_huge_event_stays_small():
+    """A command line of 2 MB and 10,000 arguments: the alert's text, its webhook body and
+    its mail stay bounded (the store keeps the event whole)."""
+    argv = ["rm", "-rf"] + ["\x1b[2J" + "x" * 200] * 10000
+    alert = make_alert("event", event_of(argv), "critical", 1)
+    assert len(alert["text"]) == 2000 and alert["text"].endswith("...")
+    assert len(alert["event"]["argv"]) == 64 and alert["event"]["argv"][-1] == "..."
+    assert len(webhook_body(alert)) < 100000
+    assert len(mail_message(alert, "a@example.org", ["b@example.org"]).as_bytes()) < 100000

@@ -19,6 +19,7 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._processor
     SinkWorker,
     SmsCommandSink,
     SmsGatewaySink,
+    WebhookSink,
     _safe_url,
     backoff_delay,
     backoff_delays,
@@ -151,9 +152,20 @@ class _Gateway(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path.startswith("/moved/"):
+            self.server.forms.append((self.headers["Content-Type"], json.loads(body)))
+            self.send_response(int(self.path.rsplit("/", 1)[1]))
+            self.send_header("Location", "/send")
+            self.end_headers()
+            return
         self.server.forms.append((self.headers["Content-Type"],
                                   urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True)))
         self.send_response(500 if self.path == "/down" else 200)
+        self.end_headers()
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.server.forms.append(("GET", self.path))
+        self.send_response(200)
         self.end_headers()
 
     def log_message(self, *_args):
@@ -183,3 +195,13 @@ def test_sms_gateway_posts_the_form_with_hostile_text_as_one_inert_value(gateway
     assert "\x1b" not in form["message"][0]
     with pytest.raises(DeliveryError, match="answered HTTP 500"):
         SmsGatewaySink(url.replace("/send", "/down"), {"m": "{text}"})(hostile)
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_fails_the_delivery_and_is_not_followed(gateway, code):
+    """Followed, a 301-303 would become a GET without the alert, answered 200: delivered in
+    name only.  The redirect fails the delivery (retried, counted, logged) instead."""
+    url = "http://127.0.0.1:%d/moved/%d" % (gateway.server_port, code)
+    with pytest.raises(DeliveryError, match="answered HTTP %d .a redirect" % code):
+        WebhookSink(url, secret="s")(alert())
+    assert [form[0] for form in gateway.forms] == ["application/json"]

@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 import threading
+import tracemalloc
 import urllib.error
 import urllib.request
 
@@ -158,6 +159,38 @@ def test_an_open_item_is_a_senders_own_and_shows_its_address():
     items = state.snapshot()["open"]
     assert sorted((item["host"], item["address"], item["count"]) for item in items) == [
         ("web01", "192.0.2.10", 1), ("web01", "192.0.2.66", 2)]
+
+
+def test_one_sender_cannot_push_another_hosts_item_out_or_off_the_first_cards():
+    """50 critical items from one address, after db01's: db01's item stays held (the crowded
+    sender's items go first) and among the first cards (one per sender before any second)."""
+    clock = Clock()
+    state = WallState(window_seconds=600, max_open=10, now=clock)
+    victim = dict(event(host="db01", level="critical", rule="audit-rules-deleted"),
+                  address="192.0.2.20")
+    state.add(victim)
+    for number in range(50):
+        clock.value += 1
+        state.add(dict(event(host="decoy%d" % number, level="critical", rule="r%d" % number),
+                       address="192.0.2.66"))
+    items = state.snapshot()["open"]
+    assert len(items) == 10
+    assert [item["host"] for item in items[:3]] == ["decoy49", "db01", "decoy48"]
+
+
+def test_what_one_huge_event_makes_the_screen_hold_is_bounded():
+    """Events of 1 MB command lines: the screen holds each cut to its bounds (the store keeps
+    them whole), not megabytes per event."""
+    state = WallState(window_seconds=600, now=Clock())
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for number in range(30):
+        state.add(event(host="web%d" % number, argv=["sh", "-c", "x" * 1000000]))
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert held < 5000000
+    rows = state.snapshot()["events"]
+    assert len(rows) == 30 and all(len(row["what"]) <= 600 for row in rows)
 
 
 def test_distinct_names_per_time_slice_are_capped():
