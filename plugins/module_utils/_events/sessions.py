@@ -153,9 +153,10 @@ class _Session(object):
         self.first = event
         self.last = event
         self.end = None
-        # (a node's only when it names one: the ids of senders that name none stay as they were)
-        self.id = session_key_id(kind, hostkey[0], number, root_pid, event.get("epoch"),
-                                 event.get("serial"), *(hostkey[1:] if hostkey[1] is not None else ()))
+        sender, node = hostkey
+        # the node only when the sender names one: the ids of senders that name none stay
+        self.id = session_key_id(kind, sender, number, root_pid, event.get("epoch"),
+                                 event.get("serial"), *([node] if node is not None else []))
         self.key = (kind, hostkey, number if kind == LOGIN else None if kind == HOST
                     else self.id)
         self.roots = []

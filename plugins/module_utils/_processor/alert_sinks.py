@@ -19,16 +19,16 @@ Standard library only: this runs on the log server under rsyslog's ``omprog``.
 
 from __future__ import annotations
 
+import http.client
 import queue
 import smtplib
+import socket
 import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     SIGNATURE_HEADER,
@@ -62,37 +62,62 @@ def _tls_context(ca_file=None):
         ssl.create_default_context()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is not a delivery: urllib would follow 301-303 as a GET without the body
-    (and 200 from there would count the alert delivered), and would carry the signature to
-    another host.  The answer fails the delivery instead: retried, counted and logged."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+def _cut_off(connection, expired):
+    """The delivery's time is up: shut its socket, which ends a read waiting on it."""
+    expired.set()
+    sock = connection.sock
+    if sock is not None:
+        try:
+            # the plain socket's shutdown, also under TLS: the reading thread owns the TLS state
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _post(url, body, headers, timeout, ca_file=None):
-    request = urllib.request.Request(url, data=body, method="POST")
-    request.add_header("User-Agent", USER_AGENT)
-    for name, value in headers.items():
-        request.add_header(name, value)
-    handlers = [urllib.request.HTTPSHandler(context=_tls_context(ca_file))] \
-        if url.startswith("https:") else []
-    # No proxy from the environment: alerts go where the configuration says.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects,
-                                         *handlers)
+    """POST ``body`` to ``url``; a 2xx answer is a delivery.  The whole of it, connecting,
+    sending and reading the answer, takes at most ``timeout`` seconds: an endpoint that
+    answers a byte at a time does not hold the sink.  A redirect is not followed, nor is a
+    proxy from the environment used: the alert goes where the configuration says, and a
+    redirect fails the delivery (followed, a 301-303 would become a GET without the alert,
+    and would carry the signature to another host)."""
+    parts = urllib.parse.urlsplit(url)
     try:
-        with opener.open(request, timeout=timeout) as response:
-            response.read(65536)
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError("%s answered HTTP %s%s" % (
-            _safe_url(url), exc.code, " (a redirect: configure the URL it names)"
-            if 300 <= exc.code < 400 else ""))
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError("%s: %s" % (url, getattr(exc, "reason", exc)))
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(parts.hostname, parts.port,
+                                                     timeout=timeout,
+                                                     context=_tls_context(ca_file))
+        else:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    except (ValueError, OSError) as exc:
+        raise DeliveryError("%s: %s" % (_safe_url(url), exc))
+    target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    expired = threading.Event()
+    watchdog = threading.Timer(timeout, _cut_off, (connection, expired))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        connection.connect()
+        if expired.is_set():
+            raise OSError("connecting took the delivery's time")
+        connection.request("POST", target, body=body,
+                           headers=dict(headers, **{"User-Agent": USER_AGENT}))
+        response = connection.getresponse()
+        response.read(65536)
+        status = response.status
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        if expired.is_set():
+            raise DeliveryError("%s did not answer within %s s" % (_safe_url(url), timeout))
+        raise DeliveryError("%s: %s" % (_safe_url(url), exc))
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if expired.is_set():
+        raise DeliveryError("%s did not answer within %s s" % (_safe_url(url), timeout))
     if not 200 <= status < 300:
-        raise DeliveryError("%s answered HTTP %s" % (url, status))
+        raise DeliveryError("%s answered HTTP %s%s" % (
+            _safe_url(url), status, " (a redirect: configure the URL it names)"
+            if 300 <= status < 400 else ""))
 
 
 class WebhookSink(object):

@@ -126,17 +126,19 @@ def _by_urgency(items):
     """Open items, the most urgent first: not acknowledged, highest level, and each sending
     address's first item before any address's second, so that the first cards on the screen
     are never all one sender's; then the most recent."""
-    items = sorted(items, key=lambda item: (item["ack"] is not None, -LEVEL_RANK[item["level"]],
-                                            -item["last_seen"]))
+    def rank(item):
+        return item["ack"] is not None, -LEVEL_RANK[item["level"]]
+
+    items = sorted(items, key=lambda item: (rank(item), -item["last_seen"]))
     place = collections.Counter()
-    ranked = []
+    places = []
     for item in items:
-        group = (item["ack"] is not None, item["level"], item["address"])
-        ranked.append((item["ack"] is not None, -LEVEL_RANK[item["level"]], place[group],
-                       -item["last_seen"], len(ranked), item))
+        group = (rank(item), item["address"])
+        places.append(place[group])
         place[group] += 1
-    ranked.sort(key=lambda entry: entry[:5])
-    return [entry[5] for entry in ranked]
+    # stable: within one rank and place, the most recent first as sorted above
+    order = sorted(range(len(items)), key=lambda index: (rank(items[index]), places[index]))
+    return [items[index] for index in order]
 
 
 def _shown_user(event, first, second):
@@ -232,6 +234,8 @@ class WallState(object):
         # session id -> when its last event arrived (the log server's clock)
         self._session_seen = {}
         self._on_acknowledge = on_acknowledge
+        # how many acknowledgments were taken: an answer built before one is out of date
+        self.acknowledgments = 0
 
     def add(self, event: Event, seen=None):
         """Take one classified event (see ``_events.schema``), seen now or at ``seen``."""
@@ -351,6 +355,7 @@ class WallState(object):
                 raise KeyError(item_id)
             item["ack"] = {"by": name, "at": format_time(now), "at_epoch": now,
                            "from": _text(source, _LIMITS["host"])}
+            self.acknowledgments += 1
             found = dict(item)
         if self._on_acknowledge is not None:
             self._on_acknowledge(found)
@@ -557,7 +562,7 @@ class _WallHandler(BaseHTTPRequestHandler):
             content_type, body = self.server.wall_files[path[1:]]
             self._send(200, body, content_type, head_only)
         elif path == "/api/state":
-            self._json(200, self.server.wall_state.snapshot(), head_only)
+            self._send(200, self.server.state_body(), "application/json", head_only)
         elif path == "/api/session":
             values = parse_qs(query).get("id")
             found = self.server.wall_state.session(values[0]) if values else None
@@ -668,10 +673,13 @@ class _WallHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, state, token, files):
+    def __init__(self, address, state, token, files, state_max_age):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.wall_state = state
+        self.state_max_age = state_max_age
+        self._state_lock = threading.Lock()
+        self._state_built = None  # (monotonic time, acknowledgments, body)
         self.wall_loopback = _is_loopback(address[0])
         self.wall_names = _own_names()
         # The page as served: with the token in the URLs of its script and style sheet.
@@ -680,6 +688,20 @@ class _WallHTTPServer(ThreadingHTTPServer):
             token, page.decode("utf-8")).encode("utf-8"))})
         self.wall_token = token.encode("utf-8") if token is not None else None
         ThreadingHTTPServer.__init__(self, address, _WallHandler)
+
+    def state_body(self):
+        """The state as JSON, built at most once per ``state_max_age`` seconds whoever asks
+        (and again after an acknowledgment): a snapshot holds the lock that intake takes, so
+        screens polling in a loop must not slow the reading of the log."""
+        with self._state_lock:
+            built = self._state_built
+            now = time.monotonic()
+            if built is None or built[1] != self.wall_state.acknowledgments or \
+                    not 0 <= now - built[0] < self.state_max_age:
+                acknowledgments = self.wall_state.acknowledgments
+                body = json.dumps(self.wall_state.snapshot(), sort_keys=True).encode("ascii")
+                built = self._state_built = (now, acknowledgments, body)
+            return built[2]
 
     def handle_error(self, request, client_address):
         """A client that hangs up mid-answer is no error worth a traceback."""
@@ -703,10 +725,11 @@ class WallServer(object):
         self._thread.join(5)
 
 
-def serve_wall(state, address, port, token=None):
+def serve_wall(state, address, port, token=None, state_max_age=1.0):
     """Serve ``state`` (a :class:`WallState`) on ``address``:``port`` from a daemon thread.
 
-    Port 0 picks a free port (see the result's ``server_port``).  With a ``token``, every
+    Port 0 picks a free port (see the result's ``server_port``).  The state is answered
+    from one snapshot for ``state_max_age`` seconds, however many screens ask.  With a ``token``, every
     path answers 403 unless the request carries it (``?token=`` or the ``X-Wall-Token``
     header).  On a loopback address only requests for a loopback name are answered, and
     elsewhere without a token only those for an address or one of the machine's own names.
@@ -722,9 +745,13 @@ def serve_wall(state, address, port, token=None):
     if token is not None and not valid_token(token):
         raise WallError("token must be None or a non-empty string of printable ASCII "
                         "characters without blanks")
+    if isinstance(state_max_age, bool) or not isinstance(state_max_age, (int, float)) or \
+            not 0 <= state_max_age <= REFRESH_SECONDS:
+        raise WallError("state_max_age must be a number of seconds from 0 to %d, got %r"
+                        % (REFRESH_SECONDS, state_max_age))
     files = page_files()
     try:
-        httpd = _WallHTTPServer((address, port), state, token, files)
+        httpd = _WallHTTPServer((address, port), state, token, files, state_max_age)
     except (OSError, UnicodeError) as exc:
         raise WallListenError("cannot serve the wall screen on %s port %d: %s"
                               % (address, port, exc)) from exc

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
+import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -205,3 +209,102 @@ def test_a_redirect_fails_the_delivery_and_is_not_followed(gateway, code):
     with pytest.raises(DeliveryError, match="answered HTTP %d .a redirect" % code):
         WebhookSink(url, secret="s")(alert())
     assert [form[0] for form in gateway.forms] == ["application/json"]
+
+
+# ---------------------------------------------------------------- a whole delivery's deadline
+
+def _certificate(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (the command) is not installed: no certificate for a TLS endpoint")
+    cert, key = tmp_path / "hook.crt", tmp_path / "hook.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+class _Endpoint(object):
+    """A local endpoint on 127.0.0.1 that reads a request and then answers 200 at once, or
+    a byte every 0.2 s for 30 s (``trickle``); over TLS when given a certificate."""
+
+    def __init__(self, trickle, certificate=None):
+        self.trickle = trickle
+        self.requests = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._tls = None
+        if certificate is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*map(str, certificate))
+        self.port = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                client, _address = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(client,), daemon=True).start()
+
+    def _answer(self, client):
+        try:
+            if self._tls is not None:
+                client = self._tls.wrap_socket(client, server_side=True)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += client.recv(4096)
+            head, body = request.split(b"\r\n\r\n", 1)
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += client.recv(4096)
+            self.requests.append(body)
+            if not self.trickle:
+                client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                return
+            client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 150\r\n\r\n")
+            for _byte in range(150):
+                if self._stop.wait(0.2):
+                    return
+                client.sendall(b".")
+        except (OSError, ssl.SSLError, IndexError, ValueError):
+            pass
+        finally:
+            client.close()
+
+    def close(self):
+        self._stop.set()
+        self._listener.close()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_the_timeout(tmp_path, tls):
+    """The timeout is for the whole delivery, not for each read: an answer of one byte every
+    0.2 s would otherwise hold the sink for 30 s."""
+    certificate = _certificate(tmp_path) if tls else None
+    endpoint = _Endpoint(trickle=True, certificate=certificate)
+    url = "%s://127.0.0.1:%d/hook" % ("https" if tls else "http", endpoint.port)
+    sink = WebhookSink(url, timeout=1, ca_file=str(certificate[0]) if tls else None)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeliveryError, match="^%s did not answer within 1 s$" % url):
+            sink(alert())
+    finally:
+        endpoint.close()
+    assert time.monotonic() - started < 10
+    assert len(endpoint.requests) == 1 and json.loads(endpoint.requests[0])["level"] == "critical"
+
+
+def test_a_tls_endpoint_is_delivered_to_when_its_certificate_is_trusted(tmp_path):
+    certificate = _certificate(tmp_path)
+    endpoint = _Endpoint(trickle=False, certificate=certificate)
+    url = "https://127.0.0.1:%d/hook?key=secret" % endpoint.port
+    try:
+        WebhookSink(url, secret="s", ca_file=str(certificate[0]))(alert())
+        with pytest.raises(DeliveryError, match="^https://127.0.0.1:%d/hook: .*CERTIFICATE_VERIFY"
+                           % endpoint.port) as raised:
+            WebhookSink(url, timeout=5)(alert())
+    finally:
+        endpoint.close()
+    assert "secret" not in str(raised.value)
+    assert [json.loads(body)["text"] for body in endpoint.requests] == [alert()["text"]]

@@ -600,6 +600,9 @@ def test_head_answers_headers_only(served):
     ({"token": ""}, "token must be None or a non-empty string of printable ASCII"),
     ({"token": "two words"}, "token must be None or a non-empty string of printable ASCII"),
     ({"token": "line\n"}, "token must be None or a non-empty string of printable ASCII"),
+    ({"state_max_age": -1}, "state_max_age must be a number of seconds from 0 to 3, got -1"),
+    ({"state_max_age": 60}, "state_max_age must be a number of seconds from 0 to 3, got 60"),
+    ({"state_max_age": True}, "state_max_age must be a number of seconds from 0 to 3"),
 ])
 def test_bad_server_settings_are_named(options, message):
     with pytest.raises(WallError, match=message):
@@ -617,6 +620,36 @@ def test_a_busy_port_is_named(served):
     with pytest.raises(OSError, match="cannot serve the wall screen on 127.0.0.1 port %d"
                        % server.server_port):
         serve_wall(WallState(), address="127.0.0.1", port=server.server_port)
+
+
+def test_screens_polling_share_one_snapshot_until_it_ages_or_an_item_is_acknowledged():
+    # A snapshot holds the lock intake takes: screens polling in a loop get the same answer
+    # for state_max_age seconds, and an acknowledgment shows at once.
+    state = WallState(now=Clock())
+    for found in classified(stored(exec_records(["auditctl", "-D"]))):
+        state.add(found)
+    server = serve_wall(state, address="127.0.0.1", port=0, state_max_age=3)
+    try:
+        first = get(server.url + "api/state")[2]
+        for found in classified(stored(exec_records(["id"], serial=44))):
+            state.add(found)
+        assert [get(server.url + "api/state")[2] for _poll in range(5)] == [first] * 5
+        assert [row["what"] for row in json.loads(first)["events"]] == ["auditctl -D"]
+        item = json.loads(first)["open"][0]
+        assert post(server.url + "api/ack", {"item": item["id"], "by": "Erin"})[0] == 200
+        after = json.loads(get(server.url + "api/state")[2])
+        assert after["open"][0]["ack"]["by"] == "Erin"
+        assert [row["what"] for row in after["events"]] == ["id", "auditctl -D"]
+    finally:
+        server.shutdown()
+    fresh = serve_wall(state, address="127.0.0.1", port=0, state_max_age=0)
+    try:
+        assert json.loads(get(fresh.url + "api/state")[2])["seen"] == 2
+        for found in classified(stored(exec_records(["uptime"], serial=45))):
+            state.add(found)
+        assert json.loads(get(fresh.url + "api/state")[2])["seen"] == 3
+    finally:
+        fresh.shutdown()
 
 
 def test_ipv6_loopback():
