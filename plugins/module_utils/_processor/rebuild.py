@@ -10,7 +10,8 @@ files and their rotations, compressed or not) is read as ``audit_report`` reads 
 classified by the processor's rules and stored unless the store holds it already (the same
 identity): running it twice, or beside the running processor, stores nothing twice.  An event
 is given the time it happened as its arrival (the file's time when it has none), never a time
-to come, so retention treats it by its age.
+to come, so retention treats it by its age; one that retention would remove at once is not
+stored (counted as ``past_retention``).
 
 Run it as the user the processor runs as (``--user``), so that the store's files stay that
 user's: ``whotouched-alert-processor.py --user USER --rebuild LOG_DIR CONFIG.json``.
@@ -67,7 +68,8 @@ def rebuild_files(log_dir, names):
 def rebuild(store, paths, ruleset, wait_seconds=5.0, now=time.time):
     """Add to ``store`` the events of ``paths`` it does not hold; the counts of what was
     read and stored."""
-    counts = {"files": 0, "unreadable": 0, "events": 0, "stored": 0, "already_stored": 0}
+    counts = {"files": 0, "unreadable": 0, "events": 0, "stored": 0, "already_stored": 0,
+              "past_retention": 0}
     loss_reports = LossReports()  # a sender's files come oldest first
     for path in paths:
         try:
@@ -98,14 +100,23 @@ def rebuild(store, paths, ruleset, wait_seconds=5.0, now=time.time):
 
 
 def _store(store, batch, ruleset, written, now, counts):
+    """Store the events of ``batch`` the store lacks, but those that retention would remove
+    at once (a sender may date its events on thousands of days long past)."""
+    max_age_days = getattr(store, "max_age_days", 0)
+    oldest = now - max_age_days * 86400.0 if max_age_days else None
     known = store.known(batch)
     for index, event in enumerate(batch):
-        if index not in known:
-            store.add(event, min(event.get("epoch") or written, now), ruleset.fingerprint)
+        if index in known:
+            continue
+        arrived = min(event.get("epoch") or written, now)
+        if oldest is not None and arrived < oldest:
+            counts["past_retention"] += 1
+            continue
+        store.add(event, arrived, ruleset.fingerprint)
+        counts["stored"] += 1
     store.commit(None)  # the running processor's resume point stays as it is
     counts["events"] += len(batch)
     counts["already_stored"] += len(known)
-    counts["stored"] += len(batch) - len(known)
 
 
 def rebuild_command(config, log_dir, log=log_to_stderr):

@@ -145,6 +145,8 @@ _FTS = ("CREATE VIRTUAL TABLE IF NOT EXISTS %s USING fts5(text, content='', "
         "tokenize='trigram', detail=none)")
 _FTS_NAME = re.compile(r"events_text_(\d+)\Z")
 _DAY = 86400.0
+# day indexes asked in one compound SELECT (SQLite takes at most 500)
+_DAYS_IN_ONE_SELECT = 400
 
 
 def _sqlite3():
@@ -848,9 +850,13 @@ class SqliteStore(EventStore):
         if event_filter.search:
             indexes = self._text_indexes() if self.full_text and narrowed else ()
             if indexes and len(event_filter.search) >= 3:
-                where.append("id IN (%s)" % " UNION ALL ".join(
-                    "SELECT rowid FROM %s WHERE %s MATCH ?" % (name, name)
-                    for _day, name in indexes))
+                # SQLite joins at most 500 SELECTs in one compound: a store that keeps
+                # many days (or a sender that dates its events on many) asks in groups
+                where.append("(%s)" % " OR ".join(
+                    "id IN (%s)" % " UNION ALL ".join(
+                        "SELECT rowid FROM %s WHERE %s MATCH ?" % (name, name)
+                        for _day, name in indexes[start:start + _DAYS_IN_ONE_SELECT])
+                    for start in range(0, len(indexes), _DAYS_IN_ONE_SELECT)))
                 params.extend([self._search_query(event_filter.search, indexes)]
                               * len(indexes))  # lowered
             where.append("whotouched_contains(text, ?)")

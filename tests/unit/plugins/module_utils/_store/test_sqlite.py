@@ -24,6 +24,9 @@ from ansible_collections.whotouched.server_audit.plugins.module_utils._events.re
 from ansible_collections.whotouched.server_audit.plugins.module_utils._events.risk import (
     classify,
 )
+from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.rebuild import (
+    rebuild,
+)
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store import sqlite as backend
 from ansible_collections.whotouched.server_audit.plugins.module_utils._store.base import (
     EventStore,
@@ -360,6 +363,41 @@ def test_a_search_gives_the_same_events_with_and_without_the_text_index(tmp_path
         assert answers[0] == answers[1], needle
     indexed.close()
     scanned.close()
+
+
+def test_a_search_with_other_filters_is_answered_over_more_days_than_one_select_may_join(
+        tmp_path):
+    # one text index per day of arrival; SQLite joins at most 500 SELECTs in one compound,
+    # and a store that keeps many days (or a rebuild of a sender that dates its events on
+    # many) has more
+    events = events_of(*[["cat", "/etc/day%d" % day] for day in range(520)])
+    events += events_of(["cat", "/etc/shadow"], host="db01")
+    store = filled(tmp_path / "events.db", events, step=86400.0)
+    assert len(store._text_indexes()) == 521  # pylint: disable=protected-access
+    for question, expected in (
+            (EventFilter(search="/etc/", host="db01"), ["db01"]),
+            (EventFilter(search="/etc/day1", min_level="info"), ["web01"] * 111),
+            (EventFilter(search="/etc/day0"), ["web01"])):
+        found, counts = store.find(question, RULES, 0)
+        assert [event["host"] for event in found] == expected
+        assert counts["matched"] == len(expected)
+    store.close()
+
+
+def test_a_rebuild_stores_no_event_that_retention_would_remove_at_once(tmp_path):
+    # a sender that dates its events on many days long past made a table a day, and a
+    # rebuild that took minutes before the first prune removed them all
+    now = 1700000000.0
+    lines = []
+    for day in range(1, 301):
+        lines += stored(exec_records(["id"], serial=day, epoch="%.3f" % (now - day * 86400.0)))
+    (tmp_path / "audit.log").write_text("\n".join(lines) + "\n")
+    store = SqliteStore(str(tmp_path / "events.db"), max_age_days=90)
+    counts = rebuild(store, [str(tmp_path / "audit.log")], RULES, now=lambda: now)
+    assert (counts["events"], counts["stored"], counts["past_retention"]) == (300, 90, 210)
+    assert len(store._text_indexes()) == 90  # pylint: disable=protected-access
+    assert store.prune(now) == 0
+    store.close()
 
 
 @pytest.mark.parametrize("needle, expected", [
