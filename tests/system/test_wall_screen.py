@@ -181,7 +181,9 @@ def chromium(*args, user_dir):
 @pytest.fixture(scope="module")
 def wall():
     state, events = build_state()
-    server = serve_wall(state, address="127.0.0.1", port=0, token=TOKEN)
+    # the page's polls run on chromium's virtual time, far faster than the clock by which
+    # the server would answer them from one snapshot
+    server = serve_wall(state, address="127.0.0.1", port=0, token=TOKEN, state_max_age=0)
     user_dir = tempfile.mkdtemp(prefix="wall-chromium-")
     try:
         yield server, events, user_dir
