@@ -497,9 +497,10 @@ def _judged(event):
     if len(argv) + len(paths) > 64 or sum(map(len, argv)) + sum(
             len(path) for path in paths if path) + len(exe or "") > _JUDGED_TEXT:
         return None
+    success = event.get("success")
     return (event.get("kind"), exe, tuple(argv), paths, tuple(event.get("keys") or ()),
             event.get("user"), event.get("login_user"), event.get("operation"),
-            event.get("success"), event.get("event_id"))
+            success is True, success is False, event.get("event_id"))  # as rules ask it
 
 
 def classify(event: Event, rules):

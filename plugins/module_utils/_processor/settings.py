@@ -19,6 +19,7 @@ import json
 import os
 import re
 import stat
+import urllib.parse
 
 from ansible_collections.whotouched.server_audit.plugins.module_utils._processor.alert_policy import (
     AlertConfigError,
@@ -115,6 +116,13 @@ def _url(value, where):
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise ProcessorConfigError("%s must be an http:// or https:// URL, got %r"
                                    % (where, value))
+    parts = urllib.parse.urlsplit(value)
+    try:
+        parts.port  # pylint: disable=pointless-statement
+    except ValueError:
+        raise ProcessorConfigError("%s must name a port of 0 to 65535, got %r" % (where, value))
+    if not parts.hostname:
+        raise ProcessorConfigError("%s must name a host, got %r" % (where, value))
     return value
 
 

@@ -698,7 +698,7 @@ def test_an_event_that_looks_the_same_to_the_rules_gets_the_same_judgement_and_n
     for changed in ({"user": "www-data"}, {"login_user": None}, {"success": False},
                     {"argv": ["nc", "-l"]}, {"exe": "/usr/bin/ls"}, {"kind": "file"},
                     {"keys": ["exec", "x"]}, {"paths": [{"path": "/etc/shadow"}]},
-                    {"operation": "write"}):
+                    {"operation": "write"}, {"success": 1}):
         event = dict(again, **changed)
         assert classify(dict(event), rules) == classify(dict(event), list(rules)), changed
 
