@@ -62,58 +62,86 @@ def _tls_context(ca_file=None):
         ssl.create_default_context()
 
 
-def _cut_off(connection, expired):
-    """The delivery's time is up: shut its socket, which ends a read waiting on it."""
-    expired.set()
-    sock = connection.sock
-    if sock is not None:
-        try:
-            # the plain socket's shutdown, also under TLS: the reading thread owns the TLS state
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
+class _Deadline(object):
+    """The time a delivery may take: when it is up before the answer was read, the
+    connection's socket is shut, which ends a read waiting on it."""
+
+    def __init__(self, connection, seconds):
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._done = False
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._cut_off)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut_off(self):
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            sock = self._connection.sock
+            if sock is not None:
+                try:
+                    # the plain socket's shutdown, also under TLS: the reading thread owns
+                    # the TLS state
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def finish(self):
+        """The answer was read (or the delivery failed): the deadline no longer applies.
+        True when it had expired before."""
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        return self.expired
+
+
+def endpoint(url):
+    """``(https?, host, port, path and query)`` of ``url``, the port always given: with
+    none, http.client would read the last group of an IPv6 address as one."""
+    parts = urllib.parse.urlsplit(url)
+    secure = parts.scheme == "https"
+    return (secure, parts.hostname, parts.port or (443 if secure else 80),
+            urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")))
 
 
 def _post(url, body, headers, timeout, ca_file=None):
-    """POST ``body`` to ``url``; a 2xx answer is a delivery.  The whole of it, connecting,
-    sending and reading the answer, takes at most ``timeout`` seconds: an endpoint that
-    answers a byte at a time does not hold the sink.  A redirect is not followed, nor is a
-    proxy from the environment used: the alert goes where the configuration says, and a
-    redirect fails the delivery (followed, a 301-303 would become a GET without the alert,
-    and would carry the signature to another host)."""
-    parts = urllib.parse.urlsplit(url)
+    """POST ``body`` to ``url``; a 2xx answer is a delivery.  Once connected, sending and
+    reading the answer take at most what is left of ``timeout`` seconds (connecting itself
+    takes at most ``timeout`` per address of the host): an endpoint that answers a byte at a
+    time does not hold the sink.  A redirect is not followed, nor is a proxy from the
+    environment used: the alert goes where the configuration says, and a redirect fails the
+    delivery (followed, a 301-303 would become a GET without the alert, and would carry the
+    signature to another host)."""
     try:
-        if parts.scheme == "https":
-            connection = http.client.HTTPSConnection(parts.hostname, parts.port,
-                                                     timeout=timeout,
+        secure, host, port, target = endpoint(url)
+        if secure:
+            connection = http.client.HTTPSConnection(host, port, timeout=timeout,
                                                      context=_tls_context(ca_file))
         else:
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-    except (ValueError, OSError) as exc:
+            connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    except (ValueError, OSError, http.client.HTTPException) as exc:
         raise DeliveryError("%s: %s" % (_safe_url(url), exc))
-    target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-    expired = threading.Event()
-    watchdog = threading.Timer(timeout, _cut_off, (connection, expired))
-    watchdog.daemon = True
-    watchdog.start()
+    deadline = _Deadline(connection, timeout)
     try:
         connection.connect()
-        if expired.is_set():
+        if deadline.expired:
             raise OSError("connecting took the delivery's time")
         connection.request("POST", target, body=body,
                            headers=dict(headers, **{"User-Agent": USER_AGENT}))
         response = connection.getresponse()
         response.read(65536)
+        # the status came whole: the endpoint answered, whatever the deadline did since
         status = response.status
     except (http.client.HTTPException, OSError, ValueError) as exc:
-        if expired.is_set():
+        if deadline.finish():
             raise DeliveryError("%s did not answer within %s s" % (_safe_url(url), timeout))
         raise DeliveryError("%s: %s" % (_safe_url(url), exc))
     finally:
-        watchdog.cancel()
+        deadline.finish()
         connection.close()
-    if expired.is_set():
-        raise DeliveryError("%s did not answer within %s s" % (_safe_url(url), timeout))
     if not 200 <= status < 300:
         raise DeliveryError("%s answered HTTP %s%s" % (
             _safe_url(url), status, " (a redirect: configure the URL it names)"

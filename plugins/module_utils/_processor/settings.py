@@ -103,11 +103,18 @@ def _section(value, defaults, where):
     return merged
 
 
-def _check_number(value, where, minimum=0.0, whole=False):
+# a timeout longer than an hour is a mistake (and past about 49 days, one no timer takes)
+_LONGEST_WAIT = 3600
+
+
+def _check_number(value, where, minimum=0.0, whole=False, maximum=None):
     kinds = (int,) if whole else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
-        raise ProcessorConfigError("%s must be a %s of at least %s, got %r"
+    # NaN and infinity fail the comparison too
+    if isinstance(value, bool) or not isinstance(value, kinds) or \
+            not minimum <= value < float("inf") or maximum is not None and value > maximum:
+        raise ProcessorConfigError("%s must be a %s of at least %s%s, got %r"
                                    % (where, "whole number" if whole else "number", minimum,
+                                      "" if maximum is None else " and at most %s" % maximum,
                                       value))
     return value
 
@@ -116,14 +123,24 @@ def _url(value, where):
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise ProcessorConfigError("%s must be an http:// or https:// URL, got %r"
                                    % (where, value))
-    parts = urllib.parse.urlsplit(value)
     try:
-        parts.port  # pylint: disable=pointless-statement
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
     except ValueError:
-        raise ProcessorConfigError("%s must name a port of 0 to 65535, got %r" % (where, value))
+        port = 0
+    if port == 0:
+        raise ProcessorConfigError("%s must name a port of 1 to 65535 (or none), got %r"
+                                   % (where, value))
     if not parts.hostname:
         raise ProcessorConfigError("%s must name a host, got %r" % (where, value))
+    if parts.username is not None or parts.password is not None:
+        raise ProcessorConfigError("%s must not hold credentials (they would not be sent), "
+                                   "got %s" % (where, _without_credentials(parts)))
     return value
+
+
+def _without_credentials(parts):
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _ca_file(value, where):
@@ -186,7 +203,7 @@ def read_config(mapping):
         hook = _section(hook, WEBHOOK_DEFAULTS, where)
         _url(hook["url"], where + ".url")
         _level(hook["min_level"], where + ".min_level")
-        _check_number(hook["timeout"], where + ".timeout", 0.1)
+        _check_number(hook["timeout"], where + ".timeout", 0.1, maximum=_LONGEST_WAIT)
         _ca_file(hook["ca_file"], where + ".ca_file")
         hooks.append(hook)
     config["webhooks"] = hooks
@@ -194,7 +211,7 @@ def read_config(mapping):
         smtp = config["smtp"] = _section(config["smtp"], SMTP_DEFAULTS, "smtp")
         _check_number(smtp["port"], "smtp.port", 1, whole=True)
         _level(smtp["min_level"], "smtp.min_level")
-        _check_number(smtp["timeout"], "smtp.timeout", 0.1)
+        _check_number(smtp["timeout"], "smtp.timeout", 0.1, maximum=_LONGEST_WAIT)
         _ca_file(smtp["ca_file"], "smtp.ca_file")
         if not isinstance(smtp["to"], list) or not smtp["to"] or not all(
                 isinstance(address, str) and "@" in address for address in smtp["to"]):
@@ -209,7 +226,7 @@ def read_config(mapping):
     if config["sms"]:
         sms = config["sms"] = _section(config["sms"], SMS_DEFAULTS, "sms")
         _level(sms["min_level"], "sms.min_level")
-        _check_number(sms["timeout"], "sms.timeout", 0.1)
+        _check_number(sms["timeout"], "sms.timeout", 0.1, maximum=_LONGEST_WAIT)
         _check_number(sms["max_text"], "sms.max_text", 20, whole=True)
         _ca_file(sms["ca_file"], "sms.ca_file")
         if bool(sms["gateway_url"]) == bool(sms["command"]):
@@ -272,7 +289,7 @@ def read_store_settings(mapping):
         if store["credentials_file"]:
             _absolute(store["credentials_file"], "store.credentials_file")
         _ca_file(store["ca_file"], "store.ca_file")
-        _check_number(store["timeout"], "store.timeout", 0.1)
+        _check_number(store["timeout"], "store.timeout", 0.1, maximum=_LONGEST_WAIT)
         if not isinstance(store["writer"], str) or (store["writer"] and not valid_token(
                 store["writer"])):
             raise ProcessorConfigError("store.writer must be printable ASCII characters without "
